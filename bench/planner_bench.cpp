@@ -1,0 +1,61 @@
+// Planner speed. Run: build/bench/bench_planner
+//   BM_MemoryEstimate: one full memory estimate (workload lowering + every stage), target < 2 us.
+#include <benchmark/benchmark.h>
+
+#include "paraplan/memory.hpp"
+#include "paraplan/presets.hpp"
+
+using namespace paraplan::planner;
+
+namespace {
+
+Plan llama405b() {
+  Plan p;
+  p.model = model_preset("llama3-405b");
+  p.training.seq_len = 8192;
+  p.training.micro_batch = 1;
+  p.training.global_batch = 2048;
+  p.training.recompute = Recompute::selective;
+  p.parallel.dp = 64;
+  p.parallel.tp = 8;
+  p.parallel.pp = 16;
+  p.parallel.zero = 1;
+  p.parallel.sequence_parallel = true;
+  p.parallel.pp_schedule = PipelineSchedule::interleaved;
+  p.parallel.virtual_stages = 2;
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  p.cluster.gpus = 64 * 8 * 16;
+  return p;
+}
+
+void BM_MemoryEstimate(benchmark::State& state) {
+  const Plan p = state.range(0) ? llama405b() : [] {
+    Plan q = llama405b();
+    q.model = model_preset("llama3-8b");
+    q.parallel = {};
+    q.parallel.dp = 8;
+    q.cluster.gpus = 8;
+    return q;
+  }();
+  for (auto _ : state) benchmark::DoNotOptimize(estimate_memory(p));
+  state.SetLabel(state.range(0) ? "llama3-405b, pp=16 v=2 (16 stages)" : "llama3-8b, dp=8 (1 stage)");
+}
+BENCHMARK(BM_MemoryEstimate)->Arg(0)->Arg(1);
+
+// The memory model alone on a prebuilt workload: what the search pays when it reuses workloads.
+void BM_MemoryFromWorkload(benchmark::State& state) {
+  const Plan p = llama405b();
+  const FrameworkProfile& fw = framework_profile(p.framework());
+  const Workload w = build_workload(p, fw, shape_of(p));
+  for (auto _ : state) benchmark::DoNotOptimize(estimate_memory(p, w, fw));
+}
+BENCHMARK(BM_MemoryFromWorkload);
+
+void BM_BuildWorkload(benchmark::State& state) {
+  const Plan p = llama405b();
+  const FrameworkProfile& fw = framework_profile(p.framework());
+  for (auto _ : state) benchmark::DoNotOptimize(build_workload(p, fw, shape_of(p)));
+}
+BENCHMARK(BM_BuildWorkload);
+
+}  // namespace

@@ -1,0 +1,102 @@
+// paraplan plan FILE.json [--set k=v ...] [--json]: the memory of one plan, per pipeline stage.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "paraplan/memory.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/report.hpp"
+
+namespace paraplan::cli {
+
+using namespace planner;
+
+namespace {
+
+struct PlanOptions {
+  std::string file;
+  std::vector<std::string> overrides;
+  bool json = false;
+};
+
+void print_table(const Plan& plan, const MemoryBreakdown& mem) {
+  const auto& par = plan.parallel;
+  const auto& tr = plan.training;
+  const nlohmann::json model = model_report(plan);
+  fmt::print("{} on {} x {}\n", plan.model.name, plan.cluster.gpus, plan.cluster.gpu.name);
+  fmt::print("  parallel: dp={} tp={} pp={} cp={} ep={}  ZeRO-{}{}  schedule {}{}\n", par.dp, par.tp, par.pp, par.cp,
+             par.ep, par.zero, par.sequence_parallel ? "  sequence-parallel" : "", to_string(par.pp_schedule),
+             par.virtual_stages > 1 ? fmt::format(" (v={})", par.virtual_stages) : "");
+  fmt::print("  training: seq {} x micro-batch {} (global {}, {} micro-batches per step), {}, grads {}, {}, "
+             "recompute {}, flash {}, framework {}\n",
+             tr.seq_len, tr.micro_batch, tr.global_batch, plan.micro_batches(), to_string(tr.precision),
+             to_string(tr.grad_dtype), to_string(tr.optimizer), to_string(tr.recompute),
+             tr.flash_attention ? "on" : "off", framework_profile(plan.framework()).name);
+  fmt::print("  model: {} parameters ({})", short_count(model["params"].get<double>()),
+             count(model["params"].get<double>()));
+  if (tr.lora)
+    fmt::print("; LoRA r={} trains {} of {} ({:.4f}%), base {}", tr.lora->rank,
+               count(model["trainable_params"].get<double>()), count(model["all_params"].get<double>()),
+               model["trainable_percent"].get<double>(), to_string(tr.lora->base));
+  fmt::print("\n\n");
+
+  fmt::print("Memory per GPU, GiB (2^30 bytes)\n");
+  fmt::print("{:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9} {:>9}", "stage", "layers", "weights", "grads",
+             "master", "optim", "activations", "buffers", "overhead", "total");
+  const bool offload = tr.offload != Offload::none;
+  fmt::print("{}\n", offload ? fmt::format(" {:>10}", "host (off)") : "");
+  for (const StageMemory& s : mem.per_stage) {
+    std::string where = s.has_embedding && s.has_head ? "" : s.has_embedding ? " emb" : s.has_head ? " head" : "";
+    fmt::print("{:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9} {:>9}", fmt::format("{}{}", s.stage,
+               s.stage == mem.worst_stage && mem.per_stage.size() > 1 ? "*" : ""),
+               fmt::format("{}{}", s.dense_layers + s.moe_layers, where), gib(s.weights_bytes), gib(s.gradients_bytes),
+               gib(s.master_weights_bytes), gib(s.optimizer_bytes), gib(s.activations_bytes), gib(s.buffers_bytes),
+               gib(s.overhead_bytes), gib(s.total_bytes()));
+    fmt::print("{}\n", offload ? fmt::format(" {:>10}", gib(s.host_bytes)) : "");
+  }
+  const StageMemory& w = mem.per_stage[mem.worst_stage];
+  fmt::print("\nWorst rank: stage {} — {} allocated + {} overhead (CUDA context {}, NCCL {}, allocator headroom {})\n",
+             w.stage, gib_unit(w.allocated_bytes()), gib_unit(w.overhead_bytes), gib_unit(w.cuda_context_bytes),
+             gib_unit(w.nccl_bytes), gib_unit(w.headroom_bytes));
+  fmt::print("  activations: {} micro-batch(es) in flight hold {}, plus a {} working set\n",
+             fmt::format("{:.3g}", w.inflight_microbatches), gib_unit(w.saved_activation_bytes),
+             gib_unit(w.working_bytes));
+  const double cap = mem.gpu_memory_bytes;
+  if (mem.fits)
+    fmt::print("Verdict: FITS — {} of {} ({} used, {} free)\n", gib_unit(mem.peak_bytes), gib_unit(cap),
+               percent(mem.peak_bytes / cap), gib_unit(cap - mem.peak_bytes));
+  else
+    fmt::print("Verdict: DOES NOT FIT — {} needed on a {} device (short by {})\n", gib_unit(mem.peak_bytes),
+               gib_unit(cap), gib_unit(mem.peak_bytes - cap));
+}
+
+}  // namespace
+
+Command add_plan_command(CLI::App& app) {
+  auto opt = std::make_shared<PlanOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "plan",
+      "Memory per GPU and per pipeline stage for one plan: weights, gradients, master weights, optimizer\n"
+      "states, activations, communication buffers and framework overheads, with a verdict against the\n"
+      "GPU's memory. Example:\n"
+      "  paraplan plan data/examples/llama3-8b.json --set parallel.zero=1 --set training.micro_batch=2");
+  sub->add_option("file", opt->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--set", opt->overrides,
+                  "override a field before planning, e.g. --set parallel.tp=4 --set training.lora.rank=16 "
+                  "(value parsed as JSON, else taken as a string)");
+  sub->add_flag("--json", opt->json, "print a JSON object (plan, model, memory) instead of tables");
+  return {sub, [opt] {
+            const Plan plan = load_plan(opt->file, opt->overrides);
+            const MemoryBreakdown mem = estimate_memory(plan);
+            if (opt->json)
+              std::cout << plan_report(plan, mem).dump(2) << "\n";
+            else
+              print_table(plan, mem);
+            return 0;
+          }};
+}
+
+}  // namespace paraplan::cli

@@ -1,0 +1,19 @@
+#pragma once
+// Each paraplan subcommand registers itself on the CLI11 app and returns the exit code to use.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace paraplan::cli {
+
+using Runner = std::function<int()>;
+
+struct Command {
+  CLI::App* sub;
+  Runner run;  // called when this subcommand was chosen; returns the exit code
+};
+
+Command add_plan_command(CLI::App& app);
+Command add_models_command(CLI::App& app);
+Command add_hardware_command(CLI::App& app);
+
+}  // namespace paraplan::cli

@@ -1,0 +1,39 @@
+#pragma once
+// FrameworkProfile: how a training framework lays memory out beyond the textbook formulas —
+// gradient copies, communication buffers, fused kernels, and per-process overheads. Each number
+// carries its source in framework.cpp.
+#include "paraplan/training.hpp"
+
+namespace paraplan::planner {
+
+// Where gradients live, by ZeRO stage.
+enum class GradLayout {
+  single,             // one gradient buffer in grad_dtype, sharded from ZeRO-2 (ZeRO paper, Megatron, FSDP)
+  deepspeed,          // fp16/bf16 grads + fp32 partition; ZeRO-2 shards both (DeepSpeed >= PR #5099)
+  deepspeed_legacy,   // fp16/bf16 grads unsharded + fp32 partition (DeepSpeed estimator before PR #5099)
+};
+
+// Per-process overheads outside the model (configurable per plan: cluster.overheads).
+struct Overheads {
+  double cuda_context_bytes = 0;          // CUDA context, cuBLAS/cuDNN handles and kernel images
+  double nccl_bytes_per_communicator = 0; // NCCL buffers and state per communicator a rank joins
+  double allocator_headroom = 0;          // fraction of allocated peak reserved but unusable (fragmentation)
+};
+
+struct FrameworkProfile {
+  Framework id = Framework::megatron;
+  const char* name = "";
+  GradLayout grad_layout = GradLayout::single;
+  Overheads overheads;             // on GPUs; a CPU worker has none of them
+  double dp_bucket_bytes = 0;      // extra gradient-reduction buckets when zero <= 2 (0: grads are the buffer)
+  double zero3_prefetch_layers = 1;   // unsharded layers gathered ahead of use, besides the one in use (ZeRO-3)
+  bool zero3_unsharded_grads = true;  // one layer's unsharded gradients before reduce-scatter (ZeRO-3)
+  int vocab_pad_multiple = 1;      // vocabulary padded to a multiple of this times tp
+  bool fused_swiglu = true;        // SwiGLU saves only its input (gate|up), not gate, up and silu separately
+  double logits_saved_bytes = 4;   // bytes per logit element kept for the loss backward (fp32 softmax)
+  double logits_spike_bytes = 2;   // extra bytes per logit element alive at the loss (the bf16 logits / grad)
+};
+
+const FrameworkProfile& framework_profile(Framework f);
+
+}  // namespace paraplan::planner

@@ -1,0 +1,70 @@
+#pragma once
+// ModelSpec: the dimensions of a decoder-only transformer, and its exact parameter count.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace paraplan::planner {
+
+enum class Activation { gelu, swiglu };
+enum class Norm { layernorm, rmsnorm };
+enum class Bias { none, qkv, all };  // qkv: Qwen2 (biases on q/k/v only); all: GPT (every linear and norm)
+enum class PositionEmbedding { rope, learned };
+
+struct MoeSpec {
+  int experts = 0;          // routed experts per MoE layer
+  int top_k = 0;            // experts each token is routed to
+  int64_t ffn_hidden = 0;   // hidden size of one expert's MLP
+  int shared_experts = 0;   // always-active experts of the same ffn_hidden (DeepSeek)
+  int dense_layers = 0;     // leading layers with a dense MLP instead of experts (DeepSeek first_k_dense_replace)
+};
+
+// Multi-head latent attention (DeepSeek-V2/V3, arXiv 2405.04434 §2.1).
+struct MlaSpec {
+  int64_t q_lora_rank = 0;  // 0: no query compression (q_proj is a plain h x heads*(nope+rope) matrix)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+};
+
+struct ModelSpec {
+  std::string name;
+  std::string preset;     // preset id it came from ("" if inline or from a HF config)
+  std::string hf_config;  // path of the Hugging Face config.json it came from, as written in the plan
+  int layers = 0;
+  int64_t hidden = 0;
+  int heads = 0;
+  int kv_heads = 0;      // default: heads (multi-head attention)
+  int64_t head_dim = 0;  // default: hidden / heads
+  int64_t ffn_hidden = 0;
+  int64_t vocab = 0;
+  Activation activation = Activation::swiglu;
+  Norm norm = Norm::rmsnorm;
+  bool tied_embeddings = false;
+  Bias bias = Bias::none;
+  PositionEmbedding position_embedding = PositionEmbedding::rope;
+  int64_t max_seq_len = 0;  // rows of the learned position table (learned only)
+  std::optional<MoeSpec> moe;
+  std::optional<MlaSpec> mla;
+
+  bool is_moe_layer(int layer) const { return moe && layer >= moe->dense_layers; }
+  int moe_layer_count() const { return moe ? layers - moe->dense_layers : 0; }
+  int dense_layer_count() const { return layers - moe_layer_count(); }
+  int64_t q_dim() const;   // width of the query projection output (heads * head dim)
+  int64_t kv_dim() const;  // width of each of the key and value projection outputs
+};
+
+// Parameter counts. Exact: they must agree with the checkpoints, e.g. LLaMA-3-8B = 8,030,261,248.
+struct ParamCount {
+  int64_t total = 0;       // every parameter (MoE: all experts)
+  int64_t active = 0;      // parameters used per token (MoE: top_k + shared experts)
+  int64_t embedding = 0;   // token (+ learned position) embedding
+  int64_t head = 0;        // output projection (0 when tied)
+  int64_t per_dense_layer = 0;
+  int64_t per_moe_layer = 0;
+  int64_t non_embedding() const { return total - embedding - head; }
+};
+ParamCount count_params(const ModelSpec& m);
+
+}  // namespace paraplan::planner

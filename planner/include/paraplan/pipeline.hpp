@@ -1,0 +1,31 @@
+#pragma once
+// Pipeline facts shared by the memory model, the time model and the simulator: how layers are
+// split over stages, and how many micro-batches a stage holds at its activation peak.
+#include <vector>
+
+#include "paraplan/plan.hpp"
+
+namespace paraplan::planner {
+
+// Layers of each model chunk (pp * virtual_stages entries; chunk j runs on stage j % pp).
+// Explicit parallel.layer_split wins; otherwise as even as possible, with the remainder going to the
+// inner chunks first, because the first chunk also holds the embedding and the last one the head
+// and the loss (torchtitan's first/last-stage-fewer-layers rule does the same).
+std::vector<int> chunk_layers(const Plan& plan);
+
+struct StageLayers {
+  int dense = 0;  // dense-MLP transformer layers on the stage (all its chunks)
+  int moe = 0;    // MoE transformer layers on the stage
+  int total() const { return dense + moe; }
+};
+std::vector<StageLayers> stage_layers(const Plan& plan);
+
+// Micro-batches whose activations stage `stage` (0-based) holds at its peak, in units of one
+// micro-batch through all the stage's layers.
+//   GPipe: m (Huang et al. 2019 §2.3)            1F1B, ZB-H1: min(m, p - s) (Narayanan 2021 §2.2; Qi 2023)
+//   interleaved: min(m v, 2(p - s - 1) + (v - 1) p + 1) / v chunk-micro-batches (Megatron-Core
+//     schedules.py warm-up count); for s = 0 this is p (1 + (p - 1)/(p v)) (Korthikanti 2022 §4.2.3)
+//   ZBV: min(m, p) on every stage (Qi et al. 2024, zero-bubble README: V-schedules balance memory at 1x 1F1B)
+double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long m, int stage);
+
+}  // namespace paraplan::planner

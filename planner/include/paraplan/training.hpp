@@ -1,0 +1,61 @@
+#pragma once
+// TrainingSpec: the recipe (sequence, batch, precision, optimizer, recompute, LoRA, offload).
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace paraplan::planner {
+
+enum class Precision { fp32, bf16, fp16, fp8 };  // fp8: FP8 GEMMs (Transformer Engine), bf16 weights
+enum class GradDtype { fp32, bf16, fp16 };
+enum class Optimizer { adamw, adam, sgd, sgd_momentum, adam8bit };
+enum class Recompute { none, selective, full };
+enum class Offload { none, optimizer, optimizer_params };
+enum class LoraBase { fp32, bf16, nf4 };
+// How the training framework lays memory out (buffers, overheads, gradient copies); see framework.hpp.
+enum class Framework { megatron, deepspeed, fsdp, paraplan };
+
+// LoRA targets as a bit set over the projections of a LLaMA-style block.
+enum LoraTarget : unsigned {
+  kQProj = 1u << 0, kKProj = 1u << 1, kVProj = 1u << 2, kOProj = 1u << 3,
+  kGateProj = 1u << 4, kUpProj = 1u << 5, kDownProj = 1u << 6,
+};
+inline constexpr const char* kLoraTargetNames[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                   "gate_proj", "up_proj", "down_proj"};
+
+struct LoraSpec {
+  int rank = 8;
+  double alpha = 16;
+  unsigned targets = kQProj | kVProj;
+  LoraBase base = LoraBase::bf16;
+  double dropout = 0.0;  // lora_dropout; > 0 makes every adapter keep its own dropped-out input
+  bool has(LoraTarget t) const { return (targets & t) != 0; }
+};
+
+struct TrainingSpec {
+  int64_t seq_len = 4096;
+  int micro_batch = 1;
+  int64_t global_batch = 0;  // sequences per optimizer step; default: dp * micro_batch
+  Precision precision = Precision::bf16;
+  GradDtype grad_dtype = GradDtype::fp32;
+  Optimizer optimizer = Optimizer::adamw;
+  Recompute recompute = Recompute::selective;
+  bool flash_attention = true;
+  std::optional<LoraSpec> lora;
+  Offload offload = Offload::none;
+  double dropout = 0.0;  // hidden and attention dropout probability (GPT-3 era: 0.1; LLaMA: 0)
+  std::optional<Framework> framework;  // default chosen from the cluster: paraplan on "cpu", else megatron
+};
+
+const char* to_string(Precision p);
+const char* to_string(GradDtype g);
+const char* to_string(Optimizer o);
+const char* to_string(Recompute r);
+const char* to_string(Offload o);
+const char* to_string(LoraBase b);
+const char* to_string(Framework f);
+
+// Bytes of one element of the training compute dtype (fp8 keeps bf16 activations and weights).
+double activation_bytes(Precision p);
+
+}  // namespace paraplan::planner

@@ -1,0 +1,494 @@
+// The plan format (docs/plan-format.md): parse with every default filled in, write back normalized.
+#include "paraplan/plan_io.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "enums.hpp"
+#include "json_reader.hpp"
+#include "paraplan/presets.hpp"
+
+namespace paraplan::planner {
+
+using detail::ObjectReader;
+using detail::show;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const std::string& path, const std::string& field) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw PlanError(field, "\"" + path + "\"", "file cannot be read (does it exist?)");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::optional<MoeSpec> read_moe(ObjectReader& r) {
+  const json* v = r.raw("moe");
+  if (!v || v->is_null()) return std::nullopt;
+  ObjectReader m(*v, r.field("moe"), r.errors(),
+                 {"experts", "top_k", "ffn_hidden", "shared_experts", "dense_layers"});
+  MoeSpec e;
+  e.experts = static_cast<int>(m.integer("experts", 0, 1, 1 << 20));
+  e.top_k = static_cast<int>(m.integer("top_k", 0, 1, 1 << 20));
+  e.ffn_hidden = m.integer("ffn_hidden", 0, 1);
+  e.shared_experts = static_cast<int>(m.integer("shared_experts", 0, 0, 1 << 20));
+  e.dense_layers = static_cast<int>(m.integer("dense_layers", 0, 0, 1 << 20));
+  for (const char* k : {"experts", "top_k", "ffn_hidden"})
+    if (!m.has(k)) r.errors().add(m.field(k), "", "is required for a MoE model");
+  return e;
+}
+
+std::optional<MlaSpec> read_mla(ObjectReader& r) {
+  const json* v = r.raw("mla");
+  if (!v || v->is_null()) return std::nullopt;
+  ObjectReader m(*v, r.field("mla"), r.errors(),
+                 {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
+  MlaSpec a;
+  a.q_lora_rank = m.integer("q_lora_rank", 0, 0);
+  a.kv_lora_rank = m.integer("kv_lora_rank", 0, 1);
+  a.qk_nope_head_dim = m.integer("qk_nope_head_dim", 0, 1);
+  a.qk_rope_head_dim = m.integer("qk_rope_head_dim", 0, 0);
+  a.v_head_dim = m.integer("v_head_dim", 0, 1);
+  for (const char* k : {"kv_lora_rank", "qk_nope_head_dim", "v_head_dim"})
+    if (!m.has(k)) r.errors().add(m.field(k), "", "is required for multi-head latent attention");
+  return a;
+}
+
+// Rules a model must satisfy on its own (the plan-level rules are in validate.cpp).
+void check_model(const ModelSpec& m, const std::string& f, Violations& e) {
+  if (m.kv_heads > 0 && m.heads > 0 && m.heads % m.kv_heads != 0)
+    e.add(f + ".kv_heads", std::to_string(m.kv_heads),
+          "must divide heads (" + std::to_string(m.heads) + "): each key/value head serves a whole group of query heads");
+  if (m.kv_heads > m.heads)
+    e.add(f + ".kv_heads", std::to_string(m.kv_heads), "must be <= heads (" + std::to_string(m.heads) + ")");
+  if (m.position_embedding == PositionEmbedding::learned && m.max_seq_len < 1)
+    e.add(f + ".max_seq_len", std::to_string(m.max_seq_len), "must be >= 1 with learned position embeddings");
+  if (m.moe) {
+    if (m.moe->top_k > m.moe->experts)
+      e.add(f + ".moe.top_k", std::to_string(m.moe->top_k),
+            "must be <= moe.experts (" + std::to_string(m.moe->experts) + ")");
+    if (m.moe->dense_layers > m.layers)
+      e.add(f + ".moe.dense_layers", std::to_string(m.moe->dense_layers),
+            "must be <= layers (" + std::to_string(m.layers) + ")");
+  }
+}
+
+}  // namespace
+
+ModelSpec model_from_json(const json& j, const std::string& field, const std::string& base_dir, Violations& errors) {
+  if (j.is_string()) return model_preset(j.get<std::string>(), field);
+  if (j.is_object() && j.contains("hf_config")) {
+    ObjectReader r(j, field, errors, {"hf_config"});
+    const std::string path = r.string("hf_config", "");
+    fs::path p(path);
+    if (p.is_relative()) p = fs::path(base_dir) / p;
+    const std::string text = read_file(p.string(), field + ".hf_config");
+    const json cfg = parse_json_text(text, p.string());
+    ModelSpec m = model_from_hf_config(cfg, p.string(), errors);
+    m.hf_config = fs::absolute(p).lexically_normal().string();  // stays valid wherever the plan is written
+    return m;
+  }
+  ObjectReader r(j, field, errors,
+                 {"name", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab",
+                  "activation", "norm", "tied_embeddings", "bias", "position_embedding", "max_seq_len", "moe",
+                  "mla", "source", "description"});
+  ModelSpec m;
+  m.name = r.string("name", "custom");
+  m.layers = static_cast<int>(r.integer("layers", 0, 1, 1 << 20));
+  m.hidden = r.integer("hidden", 0, 1);
+  m.heads = static_cast<int>(r.integer("heads", 0, 1, 1 << 20));
+  m.kv_heads = static_cast<int>(r.integer("kv_heads", m.heads, 1, 1 << 20));
+  m.head_dim = r.integer("head_dim", m.heads > 0 ? m.hidden / m.heads : 0, 1);
+  m.ffn_hidden = r.integer("ffn_hidden", 0, 1);
+  m.vocab = r.integer("vocab", 0, 1);
+  m.activation = r.enumeration("activation", Activation::swiglu, detail::kActivations);
+  m.norm = r.enumeration("norm", Norm::rmsnorm, detail::kNorms);
+  m.tied_embeddings = r.boolean("tied_embeddings", false);
+  m.bias = r.enumeration("bias", Bias::none, detail::kBiases);
+  m.position_embedding = r.enumeration("position_embedding", PositionEmbedding::rope, detail::kPositions);
+  m.max_seq_len = r.integer("max_seq_len", 0, 0);
+  m.moe = read_moe(r);
+  m.mla = read_mla(r);
+  if (j.is_object())
+    for (const char* k : {"layers", "hidden", "heads", "ffn_hidden", "vocab"})
+      if (!r.has(k)) errors.add(r.field(k), "", "is required for an inline model");
+  if (m.heads > 0 && m.hidden % m.heads != 0 && !r.has("head_dim"))
+    errors.add(r.field("head_dim"), "", "must be given when hidden (" + std::to_string(m.hidden) +
+                                            ") is not divisible by heads (" + std::to_string(m.heads) + ")");
+  check_model(m, field, errors);
+  return m;
+}
+
+ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violations& errors) {
+  const std::string f = origin;
+  if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) {
+    errors.add(f, "", "is not a Hugging Face config.json (no \"model_type\")");
+    return {};
+  }
+  const std::string type = c["model_type"].get<std::string>();
+  auto num = [&](const char* key, int64_t fallback, bool required) -> int64_t {
+    auto it = c.find(key);
+    if (it == c.end() || it->is_null()) {
+      if (required) errors.add(f + ": " + key, "", "is required for model_type " + type);
+      return fallback;
+    }
+    if (!it->is_number_integer()) {
+      errors.add(f + ": " + key, show(*it), "must be an integer");
+      return fallback;
+    }
+    return it->get<int64_t>();
+  };
+  auto flag = [&](const char* key, bool fallback) {
+    auto it = c.find(key);
+    return (it != c.end() && it->is_boolean()) ? it->get<bool>() : fallback;
+  };
+  ModelSpec m;
+  m.name = c.value("_name_or_path", type);
+  if (type == "gpt2") {
+    m.layers = static_cast<int>(num("n_layer", 0, true));
+    m.hidden = num("n_embd", 0, true);
+    m.heads = static_cast<int>(num("n_head", 0, true));
+    m.kv_heads = m.heads;
+    m.head_dim = m.heads ? m.hidden / m.heads : 0;
+    m.ffn_hidden = num("n_inner", 4 * m.hidden, false);
+    m.vocab = num("vocab_size", 0, true);
+    m.activation = Activation::gelu;
+    m.norm = Norm::layernorm;
+    m.tied_embeddings = flag("tie_word_embeddings", true);
+    m.bias = Bias::all;
+    m.position_embedding = PositionEmbedding::learned;
+    m.max_seq_len = num("n_positions", 1024, false);
+    return m;
+  }
+  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral";
+  const bool deepseek = type == "deepseek_v3" || type == "deepseek_v2";
+  if (!llama_like && !deepseek) {
+    errors.add(f + ": model_type", "\"" + type + "\"",
+               "is not supported; supported: llama, mistral, qwen2, mixtral, gpt2, deepseek_v2, deepseek_v3");
+    return m;
+  }
+  m.layers = static_cast<int>(num("num_hidden_layers", 0, true));
+  m.hidden = num("hidden_size", 0, true);
+  m.heads = static_cast<int>(num("num_attention_heads", 0, true));
+  m.kv_heads = static_cast<int>(num("num_key_value_heads", m.heads, false));
+  m.head_dim = num("head_dim", m.heads ? m.hidden / m.heads : 0, false);
+  m.ffn_hidden = num("intermediate_size", 0, true);
+  m.vocab = num("vocab_size", 0, true);
+  const std::string act = c.value("hidden_act", "silu");
+  m.activation = Activation::swiglu;  // every supported llama-like family gates its MLP
+  if (act != "silu" && act != "swish")
+    errors.add(f + ": hidden_act", "\"" + act + "\"", "must be silu for model_type " + type);
+  m.norm = Norm::rmsnorm;
+  m.tied_embeddings = flag("tie_word_embeddings", false);
+  m.bias = type == "qwen2" ? Bias::qkv : (flag("attention_bias", false) ? Bias::qkv : Bias::none);
+  m.position_embedding = PositionEmbedding::rope;
+  if (type == "mixtral") {
+    MoeSpec e;
+    e.experts = static_cast<int>(num("num_local_experts", 0, true));
+    e.top_k = static_cast<int>(num("num_experts_per_tok", 2, false));
+    e.ffn_hidden = m.ffn_hidden;
+    m.moe = e;
+  }
+  if (deepseek) {
+    // DeepSeek-V3 config.json; the multi-token-prediction module (num_nextn_predict_layers) is not modelled.
+    MlaSpec a;
+    a.q_lora_rank = num("q_lora_rank", 0, false);
+    a.kv_lora_rank = num("kv_lora_rank", 0, true);
+    a.qk_nope_head_dim = num("qk_nope_head_dim", 0, true);
+    a.qk_rope_head_dim = num("qk_rope_head_dim", 0, true);
+    a.v_head_dim = num("v_head_dim", 0, true);
+    m.mla = a;
+    m.head_dim = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    m.kv_heads = m.heads;
+    if (c.contains("n_routed_experts") && !c["n_routed_experts"].is_null()) {
+      MoeSpec e;
+      e.experts = static_cast<int>(num("n_routed_experts", 0, true));
+      e.top_k = static_cast<int>(num("num_experts_per_tok", 0, true));
+      e.ffn_hidden = num("moe_intermediate_size", 0, true);
+      e.shared_experts = static_cast<int>(num("n_shared_experts", 0, false));
+      e.dense_layers = static_cast<int>(num("first_k_dense_replace", 0, false));
+      m.moe = e;
+    }
+  }
+  check_model(m, f, errors);
+  return m;
+}
+
+GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& errors) {
+  if (j.is_string()) return hardware_preset(j.get<std::string>(), field);
+  ObjectReader r(j, field, errors,
+                 {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "intra_node_bytes_per_s",
+                  "inter_node_bytes_per_s", "host_link_bytes_per_s", "sources", "description"});
+  GpuSpec g;
+  g.id = r.string("id", "custom");
+  g.name = r.string("name", g.id);
+  g.custom = true;
+  g.is_cpu = r.boolean("is_cpu", false);
+  g.memory_bytes = r.number("memory_bytes", 0, 1, 1e15);
+  if (const json* pf = r.raw("peak_flops")) {
+    ObjectReader p(*pf, r.field("peak_flops"), errors, {"fp32", "tf32", "bf16", "fp16", "fp8"});
+    g.peak_fp32_flops = p.number("fp32", 0, 0, 1e18);
+    g.peak_tf32_flops = p.number("tf32", 0, 0, 1e18);
+    g.peak_bf16_flops = p.number("bf16", 0, 0, 1e18);
+    g.peak_fp16_flops = p.number("fp16", 0, 0, 1e18);
+    g.peak_fp8_flops = p.number("fp8", 0, 0, 1e18);
+  }
+  g.hbm_bytes_per_s = r.number("hbm_bytes_per_s", 0, 0, 1e15);
+  g.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", 0, 0, 1e15);
+  g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", 0, 0, 1e15);
+  g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", 0, 0, 1e15);
+  for (const char* k : {"memory_bytes", "peak_flops", "hbm_bytes_per_s"})
+    if (!r.has(k)) errors.add(r.field(k), "", "is required for a custom GPU");
+  return g;
+}
+
+json parse_json_text(const std::string& text, const std::string& origin) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // Turn the byte offset into line:column so the user can find the mistake.
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+    }
+    std::string what = e.what();
+    const auto pos = what.find("syntax error");
+    if (pos != std::string::npos) what = what.substr(pos);
+    throw PlanError(origin, "", "malformed JSON at line " + std::to_string(line) + ", column " +
+                                    std::to_string(col) + ": " + what);
+  }
+}
+
+void apply_override(json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw PlanError("--set", "\"" + assignment + "\"", "must look like section.field=value, e.g. parallel.tp=4");
+  const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text;  // a bare word such as bf16 or h100-sxm-80gb
+  }
+  json* node = &doc;
+  std::string walked;
+  size_t start = 0;
+  while (true) {
+    const auto dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    walked += (walked.empty() ? "" : ".") + key;
+    if (key.empty()) throw PlanError("--set", "\"" + assignment + "\"", "has an empty field name");
+    if (dot == std::string::npos) {
+      (*node)[key] = value;
+      return;
+    }
+    json& next = (*node)[key];
+    if (next.is_null()) next = json::object();
+    if (!next.is_object())
+      throw PlanError(walked, show(next), "is not an object, so --set " + path + " cannot reach into it");
+    node = &next;
+    start = dot + 1;
+  }
+}
+
+Plan plan_from_json(const json& doc, const std::string& base_dir) {
+  Violations errors;
+  ObjectReader top(doc, "", errors, {"model", "training", "parallel", "cluster", "description"});
+  Plan plan;
+  const json empty = json::object();
+  auto section = [&](const char* k) -> const json& {
+    const json* v = top.raw(k);
+    return v ? *v : empty;
+  };
+  if (!top.has("model")) {
+    errors.add("model", "", "is required: a preset id (see `paraplan models`), an inline object or {\"hf_config\": path}");
+  } else {
+    plan.model = model_from_json(section("model"), "model", base_dir, errors);
+    if (section("model").is_string()) plan.model.preset = section("model").get<std::string>();
+  }
+
+  // cluster first: parallel defaults depend on the GPU count.
+  ObjectReader cl(section("cluster"), "cluster", errors,
+                  {"gpu", "gpus", "gpus_per_node", "cuda_context_bytes", "nccl_bytes_per_communicator",
+                   "allocator_headroom"});
+  const json* gpu = cl.raw("gpu");
+  plan.cluster.gpu = gpu ? gpu_from_json(*gpu, "cluster.gpu", errors) : hardware_preset("h100-sxm-80gb");
+  if (cl.has("cuda_context_bytes")) plan.cluster.cuda_context_bytes = cl.number("cuda_context_bytes", 0, 0, 1e12);
+  if (cl.has("nccl_bytes_per_communicator"))
+    plan.cluster.nccl_bytes_per_communicator = cl.number("nccl_bytes_per_communicator", 0, 0, 1e12);
+  if (cl.has("allocator_headroom")) plan.cluster.allocator_headroom = cl.number("allocator_headroom", 0, 0, 0.9);
+
+  ObjectReader pr(section("parallel"), "parallel", errors,
+                  {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
+                   "layer_split"});
+  auto& par = plan.parallel;
+  par.tp = static_cast<int>(pr.integer("tp", 1, 1, 1 << 20));
+  par.pp = static_cast<int>(pr.integer("pp", 1, 1, 1 << 20));
+  par.cp = static_cast<int>(pr.integer("cp", 1, 1, 1 << 20));
+  par.ep = static_cast<int>(pr.integer("ep", 1, 1, 1 << 20));
+  const int64_t mp = static_cast<int64_t>(par.tp) * par.pp * par.cp;
+  // dp defaults to what the cluster leaves over; gpus defaults to the product of the degrees.
+  const bool has_gpus = cl.has("gpus");
+  const int64_t gpus_given = cl.integer("gpus", 1, 1, 1 << 24);
+  const int64_t dp_default = has_gpus && gpus_given % mp == 0 ? gpus_given / mp : 1;
+  par.dp = static_cast<int>(pr.integer("dp", dp_default, 1, 1 << 24));
+  plan.cluster.gpus = static_cast<int>(has_gpus ? gpus_given : par.dp * mp);
+  // CPU workers run on one machine unless told otherwise; GPU nodes hold 8 (HGX/DGX).
+  plan.cluster.gpus_per_node =
+      static_cast<int>(cl.integer("gpus_per_node", plan.cluster.gpu.is_cpu ? plan.cluster.gpus : 8, 1, 1 << 16));
+  par.zero = static_cast<int>(pr.integer("zero", 0, 0, 3));
+  par.sequence_parallel = pr.boolean("sequence_parallel", false);
+  par.pp_schedule = pr.enumeration("pp_schedule", PipelineSchedule::one_f_one_b, detail::kSchedules);
+  par.virtual_stages = static_cast<int>(pr.integer("virtual_stages", par.pp_schedule == PipelineSchedule::zbv ? 2 : 1,
+                                                   1, 1 << 16));
+  if (const json* ls = pr.raw("layer_split"); ls && !ls->is_null()) {
+    if (!ls->is_array()) {
+      errors.add("parallel.layer_split", show(*ls), "must be a list of layers per model chunk");
+    } else {
+      for (size_t i = 0; i < ls->size(); ++i) {
+        const json& x = (*ls)[i];
+        if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > (1 << 20))
+          errors.add("parallel.layer_split[" + std::to_string(i) + "]", show(x), "must be an integer >= 1");
+        else
+          par.layer_split.push_back(x.get<int>());
+      }
+    }
+  }
+
+  ObjectReader tr(section("training"), "training", errors,
+                  {"seq_len", "micro_batch", "global_batch", "precision", "grad_dtype", "optimizer", "recompute",
+                   "flash_attention", "lora", "offload", "dropout", "framework"});
+  auto& t = plan.training;
+  t.seq_len = tr.integer("seq_len", 4096, 1, int64_t{1} << 32);
+  t.micro_batch = static_cast<int>(tr.integer("micro_batch", 1, 1, 1 << 20));
+  t.global_batch = tr.integer("global_batch", static_cast<int64_t>(par.dp) * t.micro_batch, 1, int64_t{1} << 40);
+  t.precision = tr.enumeration("precision", Precision::bf16, detail::kPrecisions);
+  t.grad_dtype = tr.enumeration("grad_dtype", GradDtype::fp32, detail::kGradDtypes);
+  t.optimizer = tr.enumeration("optimizer", Optimizer::adamw, detail::kOptimizers);
+  t.recompute = tr.enumeration("recompute", Recompute::none, detail::kRecomputes);
+  t.flash_attention = tr.boolean("flash_attention", true);
+  t.offload = tr.enumeration("offload", Offload::none, detail::kOffloads);
+  t.dropout = tr.number("dropout", 0.0, 0.0, 0.99);
+  if (tr.has("framework") && !tr.raw("framework")->is_null())
+    t.framework = tr.enumeration("framework", Framework::megatron, detail::kFrameworks);
+  if (const json* l = tr.raw("lora"); l && !l->is_null()) {
+    ObjectReader lr(*l, "training.lora", errors, {"rank", "alpha", "targets", "base", "dropout"});
+    LoraSpec lora;
+    lora.rank = static_cast<int>(lr.integer("rank", 8, 1, 1 << 20));
+    lora.alpha = lr.number("alpha", 2.0 * lora.rank, 1e-9, 1e9);
+    lora.base = lr.enumeration("base", LoraBase::bf16, detail::kLoraBases);
+    lora.dropout = lr.number("dropout", 0.0, 0.0, 0.99);
+    if (const json* tg = lr.raw("targets"); tg && !tg->is_null()) {
+      lora.targets = 0;
+      std::vector<std::string> names(std::begin(kLoraTargetNames), std::end(kLoraTargetNames));
+      if (!tg->is_array() || tg->empty()) {
+        errors.add("training.lora.targets", show(*tg), "must be a non-empty list of " + ObjectReader::join(names));
+      } else {
+        for (size_t i = 0; i < tg->size(); ++i) {
+          const json& x = (*tg)[i];
+          bool ok = false;
+          for (size_t k = 0; k < names.size(); ++k)
+            if (x.is_string() && x.get<std::string>() == names[k]) { lora.targets |= 1u << k; ok = true; }
+          if (!ok) {
+            std::string g = x.is_string() ? closest_match(x.get<std::string>(), names) : "";
+            errors.add("training.lora.targets[" + std::to_string(i) + "]", show(x),
+                       "must be one of " + ObjectReader::join(names) + (g.empty() ? "" : " (did you mean \"" + g + "\"?)"));
+          }
+        }
+      }
+    }
+    t.lora = lora;
+  }
+  errors.throw_if_any();  // the cross-section rules below assume every field parsed
+  validate_plan(plan, errors);
+  errors.throw_if_any();
+  return plan;
+}
+
+Plan load_plan(const std::string& path, const std::vector<std::string>& overrides) {
+  json doc = parse_json_text(read_file(path, "plan file"), path);
+  for (const auto& o : overrides) apply_override(doc, o);
+  const fs::path dir = fs::path(path).parent_path();
+  return plan_from_json(doc, dir.empty() ? "." : dir.string());
+}
+
+json model_to_json(const ModelSpec& m) {
+  json j = {{"name", m.name},
+            {"layers", m.layers},
+            {"hidden", m.hidden},
+            {"heads", m.heads},
+            {"kv_heads", m.kv_heads},
+            {"head_dim", m.head_dim},
+            {"ffn_hidden", m.ffn_hidden},
+            {"vocab", m.vocab},
+            {"activation", detail::name_of(detail::kActivations, m.activation)},
+            {"norm", detail::name_of(detail::kNorms, m.norm)},
+            {"tied_embeddings", m.tied_embeddings},
+            {"bias", detail::name_of(detail::kBiases, m.bias)},
+            {"position_embedding", detail::name_of(detail::kPositions, m.position_embedding)}};
+  if (m.position_embedding == PositionEmbedding::learned) j["max_seq_len"] = m.max_seq_len;
+  if (m.moe)
+    j["moe"] = {{"experts", m.moe->experts}, {"top_k", m.moe->top_k}, {"ffn_hidden", m.moe->ffn_hidden},
+                {"shared_experts", m.moe->shared_experts}, {"dense_layers", m.moe->dense_layers}};
+  if (m.mla)
+    j["mla"] = {{"q_lora_rank", m.mla->q_lora_rank}, {"kv_lora_rank", m.mla->kv_lora_rank},
+                {"qk_nope_head_dim", m.mla->qk_nope_head_dim}, {"qk_rope_head_dim", m.mla->qk_rope_head_dim},
+                {"v_head_dim", m.mla->v_head_dim}};
+  return j;
+}
+
+json gpu_to_json(const GpuSpec& g) {
+  return {{"id", g.id},
+          {"name", g.name},
+          {"is_cpu", g.is_cpu},
+          {"memory_bytes", g.memory_bytes},
+          {"peak_flops",
+           {{"fp32", g.peak_fp32_flops}, {"tf32", g.peak_tf32_flops}, {"bf16", g.peak_bf16_flops},
+            {"fp16", g.peak_fp16_flops}, {"fp8", g.peak_fp8_flops}}},
+          {"hbm_bytes_per_s", g.hbm_bytes_per_s},
+          {"intra_node_bytes_per_s", g.intra_node_bytes_per_s},
+          {"inter_node_bytes_per_s", g.inter_node_bytes_per_s},
+          {"host_link_bytes_per_s", g.host_link_bytes_per_s}};
+}
+
+json plan_to_json(const Plan& p) {
+  json model;
+  if (!p.model.preset.empty()) model = p.model.preset;
+  else if (!p.model.hf_config.empty()) model = {{"hf_config", p.model.hf_config}};
+  else model = model_to_json(p.model);
+  const auto& t = p.training;
+  json lora = nullptr;
+  if (t.lora) {
+    json targets = json::array();
+    for (size_t k = 0; k < std::size(kLoraTargetNames); ++k)
+      if (t.lora->targets & (1u << k)) targets.push_back(kLoraTargetNames[k]);
+    lora = {{"rank", t.lora->rank}, {"alpha", t.lora->alpha}, {"targets", targets},
+            {"base", to_string(t.lora->base)}, {"dropout", t.lora->dropout}};
+  }
+  json training = {{"seq_len", t.seq_len},           {"micro_batch", t.micro_batch},
+                   {"global_batch", t.global_batch}, {"precision", to_string(t.precision)},
+                   {"grad_dtype", to_string(t.grad_dtype)}, {"optimizer", to_string(t.optimizer)},
+                   {"recompute", to_string(t.recompute)},   {"flash_attention", t.flash_attention},
+                   {"lora", lora},                   {"offload", to_string(t.offload)},
+                   {"dropout", t.dropout}};
+  if (t.framework) training["framework"] = to_string(*t.framework);
+  const auto& par = p.parallel;
+  json parallel = {{"dp", par.dp}, {"tp", par.tp}, {"pp", par.pp}, {"cp", par.cp}, {"ep", par.ep},
+                   {"zero", par.zero}, {"sequence_parallel", par.sequence_parallel},
+                   {"pp_schedule", to_string(par.pp_schedule)}, {"virtual_stages", par.virtual_stages}};
+  if (!par.layer_split.empty()) parallel["layer_split"] = par.layer_split;
+  json cluster = {{"gpu", p.cluster.gpu.custom ? gpu_to_json(p.cluster.gpu) : json(p.cluster.gpu.id)},
+                  {"gpus", p.cluster.gpus},
+                  {"gpus_per_node", p.cluster.gpus_per_node}};
+  if (p.cluster.cuda_context_bytes) cluster["cuda_context_bytes"] = *p.cluster.cuda_context_bytes;
+  if (p.cluster.nccl_bytes_per_communicator) cluster["nccl_bytes_per_communicator"] = *p.cluster.nccl_bytes_per_communicator;
+  if (p.cluster.allocator_headroom) cluster["allocator_headroom"] = *p.cluster.allocator_headroom;
+  return {{"model", model}, {"training", training}, {"parallel", parallel}, {"cluster", cluster}};
+}
+
+}  // namespace paraplan::planner

@@ -1,0 +1,31 @@
+#include "enums.hpp"
+#include "paraplan/hardware.hpp"
+#include "paraplan/parallel.hpp"
+#include "paraplan/training.hpp"
+
+namespace paraplan::planner {
+
+using namespace detail;
+
+const char* to_string(Precision p) { return name_of(kPrecisions, p); }
+const char* to_string(GradDtype g) { return name_of(kGradDtypes, g); }
+const char* to_string(Optimizer o) { return name_of(kOptimizers, o); }
+const char* to_string(Recompute r) { return name_of(kRecomputes, r); }
+const char* to_string(Offload o) { return name_of(kOffloads, o); }
+const char* to_string(LoraBase b) { return name_of(kLoraBases, b); }
+const char* to_string(Framework f) { return name_of(kFrameworks, f); }
+const char* to_string(PipelineSchedule s) { return name_of(kSchedules, s); }
+
+double activation_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
+
+double GpuSpec::peak_flops(Precision p) const {
+  switch (p) {
+    case Precision::fp32: return peak_fp32_flops;
+    case Precision::bf16: return peak_bf16_flops;
+    case Precision::fp16: return peak_fp16_flops;
+    case Precision::fp8: return peak_fp8_flops;
+  }
+  return 0;
+}
+
+}  // namespace paraplan::planner

@@ -1,0 +1,386 @@
+// Lowers the model to ops for one micro-batch on one rank.
+// Saved activations follow Korthikanti et al. 2022 (arXiv 2205.05198) §4, Table 2: with MHA, an MLP of
+// 4h, dropout and no parallelism a layer keeps sbh(34 + 5as/h) bytes in 16-bit; the op list below
+// reproduces that sum term by term and generalises it to GQA/MLA, SwiGLU, MoE, CP and LoRA.
+#include <algorithm>
+#include <cmath>
+
+#include "paraplan/workload.hpp"
+
+namespace paraplan::planner {
+
+void Block::finish(double checkpoint_bytes) {
+  saved_bytes[0] = saved_bytes[1] = 0;
+  double core = 0;
+  bwd_working_bytes = 0;
+  fwd_flops = model_flops = 0;
+  for (const Op& op : ops) {
+    saved_bytes[0] += op.saved_bytes;
+    if (op.core_attention) core += op.saved_bytes;
+    bwd_working_bytes = std::max(bwd_working_bytes, op.bwd_working_bytes);
+    fwd_flops += op.flops + op.lora_flops;
+    model_flops += op.model_flops + op.lora_flops;
+  }
+  saved_bytes[1] = saved_bytes[0] - core;
+  // Full recompute keeps only the layer input; embedding and head are not checkpointed (checkpoint < 0).
+  saved_bytes[2] = checkpoint_bytes >= 0 ? checkpoint_bytes : saved_bytes[0];
+  recompute_working_bytes[0] = 0;
+  recompute_working_bytes[1] = core;                              // one layer's core attention re-run
+  recompute_working_bytes[2] = saved_bytes[0] - saved_bytes[2];   // one layer's forward re-run
+}
+
+namespace {
+
+struct Dims {
+  double T;     // tokens per micro-batch on this rank (b * s / cp)
+  double s_kv;  // keys each query attends to (the whole sequence; CP passes K,V around the ring)
+  double b;     // micro-batch
+  double d;     // bytes per activation element
+  double t;     // tp
+  double tsp;   // divisor of TP-replicated activations: tp with sequence parallelism, else 1
+  double h;
+  bool dropout;
+  bool sp;
+};
+
+Op gemm(const char* name, double m, double k, double n, bool weight_grad) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::gemm;
+  op.m = m; op.k = k; op.n = n;
+  op.flops = op.model_flops = 2 * m * n * k;
+  op.weight_grad = weight_grad;
+  return op;
+}
+
+// Forward FLOPs of a LoRA adapter on a linear in -> out (local widths): x.A then (xA).B.
+double lora_flops(const Dims& x, double rank, double in, double out) { return 2 * x.T * rank * (in + out); }
+
+struct Builder {
+  const Plan& plan;
+  const FrameworkProfile& fw;
+  Dims x;
+  bool trainable_base;  // false under LoRA: frozen base weights get no weight gradient
+
+  // LoRA on a linear with local widths in/out: FLOPs and the adapter's saved input to B (and to A
+  // when lora_dropout makes it a new tensor).
+  void lora(Op& op, LoraTarget target, double in_local, double out_local, double in_saved_elems) {
+    const auto& l = plan.training.lora;
+    if (!l || !l->has(target)) return;
+    op.lora_flops = lora_flops(x, l->rank, in_local, out_local);
+    op.saved_bytes += x.d * x.T * l->rank;
+    if (l->dropout > 0) op.saved_bytes += x.d * in_saved_elems;
+  }
+
+  void norm(Block& blk, const char* name) {
+    Op op;
+    op.name = name;
+    op.kind = OpKind::norm;
+    const double elems = x.T * x.h / x.tsp;
+    op.io_bytes = 2 * x.d * elems;
+    op.saved_bytes = x.d * elems;  // the norm input
+    op.bwd_working_bytes = 2 * x.d * elems;
+    op.flops = op.model_flops = 0;
+    blk.add(op);
+  }
+
+  void dropout(Block& blk, const char* name) {
+    if (!x.dropout) return;
+    Op op;
+    op.name = name;
+    const double elems = x.T * x.h / x.tsp;
+    op.io_bytes = 2 * x.d * elems + elems;
+    op.saved_bytes = elems;  // 1-byte mask
+    blk.add(op);
+  }
+
+  void residual(Block& blk) {
+    Op op;
+    op.name = "residual_add";
+    op.io_bytes = 3 * x.d * x.T * x.h / x.tsp;
+    blk.add(op);
+  }
+
+  void tp_in(Block& blk, const char* name) {  // entering a TP region: f (identity / all-gather under SP)
+    if (x.t <= 1) return;
+    const double bytes = x.d * x.T * x.h;
+    if (x.sp) {
+      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::forward, bytes});
+      blk.comms.push_back({name, CommKind::reduce_scatter, CommAxis::tp, Pass::backward, bytes});
+      // Sequence-parallel keeps the sharded input and re-gathers it for the weight gradient (Korthikanti §4.2.2).
+      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::backward, bytes});
+    } else {
+      blk.comms.push_back({name, CommKind::all_reduce, CommAxis::tp, Pass::backward, bytes});
+    }
+  }
+  void tp_out(Block& blk, const char* name) {  // leaving a TP region: g (all-reduce / reduce-scatter)
+    if (x.t <= 1) return;
+    const double bytes = x.d * x.T * x.h;
+    if (x.sp) {
+      blk.comms.push_back({name, CommKind::reduce_scatter, CommAxis::tp, Pass::forward, bytes});
+      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::backward, bytes});
+    } else {
+      blk.comms.push_back({name, CommKind::all_reduce, CommAxis::tp, Pass::forward, bytes});
+    }
+  }
+
+  void attention(Block& blk) {
+    const ModelSpec& m = plan.model;
+    const bool flash = plan.training.flash_attention;
+    const double t = x.t, T = x.T, d = x.d;
+    // Widths of q, k, v and of the attention output, summed over heads. GQA: k and v have kv_heads
+    // heads, the output has all query heads.
+    double qw = static_cast<double>(m.q_dim()), kw = static_cast<double>(m.kv_dim()), vw = kw, ow = qw;
+    if (m.mla) {
+      kw = qw;  // MLA: k = [k_nope | k_rope] per head after kv_b and the rope concat
+      vw = ow = static_cast<double>(m.heads * m.mla->v_head_dim);
+    }
+    tp_in(blk, "attn_in");
+    if (m.mla) {
+      const auto& a = *m.mla;
+      const double qk = static_cast<double>(a.qk_nope_head_dim + a.qk_rope_head_dim);
+      Op op;
+      if (a.q_lora_rank > 0) {
+        op = gemm("q_down_proj", T, x.h, a.q_lora_rank, trainable_base);
+        op.saved_bytes = d * T * x.h / x.tsp;
+        blk.add(op);
+        op = gemm("q_up_proj", T, a.q_lora_rank, m.heads * qk / t, trainable_base);
+        op.saved_bytes = d * T * a.q_lora_rank * 2;  // compressed q (input) and its norm input
+      } else {
+        op = gemm("q_proj", T, x.h, m.heads * qk / t, trainable_base);
+        op.saved_bytes = d * T * x.h / x.tsp;
+      }
+      blk.add(op);
+      op = gemm("kv_down_proj", T, x.h, a.kv_lora_rank + a.qk_rope_head_dim, trainable_base);
+      op.saved_bytes = 0;  // shares the normed input with q_down_proj
+      blk.add(op);
+      op = gemm("kv_up_proj", T, a.kv_lora_rank, m.heads * (a.qk_nope_head_dim + a.v_head_dim) / t,
+                trainable_base);
+      op.saved_bytes = d * T * a.kv_lora_rank * 2;  // compressed kv and its norm input
+      blk.add(op);
+    } else {
+      Op op = gemm("qkv_proj", T, x.h, (qw + 2 * kw) / t, trainable_base);
+      op.saved_bytes = d * T * x.h / x.tsp;  // input (sequence-sharded under SP, re-gathered in backward)
+      op.bwd_working_bytes = d * T * (x.h + (qw + 2 * kw) / t);
+      lora(op, kQProj, x.h, qw / t, T * x.h);
+      Op k_only, v_only;  // adapters on k and v add to the same fused op
+      lora(k_only, kKProj, x.h, kw / t, T * x.h);
+      lora(v_only, kVProj, x.h, kw / t, T * x.h);
+      op.lora_flops += k_only.lora_flops + v_only.lora_flops;
+      op.saved_bytes += k_only.saved_bytes + v_only.saved_bytes;
+      blk.add(op);
+      Op rope;
+      rope.name = "rope";
+      rope.io_bytes = 2 * d * T * (qw + kw) / t;
+      if (m.position_embedding == PositionEmbedding::rope) blk.add(rope);
+    }
+    // Core attention: QK^T and AV. The score matrix is T x s_kv per head.
+    Op core;
+    core.name = "attention_core";
+    core.kind = OpKind::attention;
+    const double full = 2 * T * x.s_kv * qw / t + 2 * T * x.s_kv * ow / t;  // QK^T and AV
+    core.model_flops = full;
+    core.flops = flash ? full / 2 : full;  // causal flash kernels skip the masked half; unfused kernels don't
+    core.saved_bytes = d * T * (qw + kw + vw) / t;  // q, k, v kept for the backward
+    blk.add(core);
+    const double scores = x.b * (m.heads / t) * (T / x.b) * x.s_kv;  // elements of the score matrix
+    Op sm;
+    sm.name = flash ? "softmax_lse" : "softmax";
+    sm.kind = OpKind::attention;
+    sm.core_attention = true;
+    if (flash) {
+      sm.saved_bytes = 4 * (m.heads / t) * T;  // fp32 log-sum-exp per query row (FlashAttention-2 §3.1)
+      sm.bwd_working_bytes = d * T * (qw + kw + vw + ow) / t;  // dq, dk, dv and dO
+    } else {
+      sm.io_bytes = 2 * d * scores;
+      sm.saved_bytes = d * scores;  // softmax output (also the AV input)
+      if (x.dropout) sm.saved_bytes += scores + d * scores;  // dropout mask + dropped-out probabilities
+      sm.bwd_working_bytes = 2 * d * scores;  // grad of probabilities and of scores
+    }
+    blk.add(sm);
+    Op o = gemm("o_proj", T, ow / t, x.h, trainable_base);
+    o.saved_bytes = d * T * ow / t;  // attention output
+    o.bwd_working_bytes = d * T * (x.h + ow / t);
+    lora(o, kOProj, ow / t, x.h, T * ow / t);
+    blk.add(o);
+    tp_out(blk, "attn_out");
+    if (plan.parallel.cp > 1) {
+      // Ring attention (Liu et al. 2023; Megatron-Core CP): cp-1 hops of this rank's K and V forward,
+      // K,V and dK,dV backward.
+      const double kv = d * T * (kw + vw) / t * (plan.parallel.cp - 1);
+      blk.comms.push_back({"cp_kv", CommKind::send_recv, CommAxis::cp, Pass::forward, kv});
+      blk.comms.push_back({"cp_kv", CommKind::send_recv, CommAxis::cp, Pass::backward, 2 * kv});
+    }
+    dropout(blk, "attn_dropout");
+    residual(blk);
+  }
+
+  // Dense MLP (or shared experts) of width f on `tokens` tokens; `input_saved` is false when the
+  // input is already kept by another op (shared experts share the router's input).
+  void mlp(Block& blk, double f, double tokens, bool input_saved, const char* prefix_fc1,
+           const char* prefix_fc2) {
+    const ModelSpec& m = plan.model;
+    const double t = x.t, d = x.d;
+    const bool glu = m.activation == Activation::swiglu;
+    const double f1 = glu ? 2 * f : f;
+    Op fc1 = gemm(prefix_fc1, tokens, x.h, f1 / t, trainable_base);
+    fc1.saved_bytes = input_saved ? d * tokens * x.h / x.tsp : 0;
+    fc1.bwd_working_bytes = d * tokens * (x.h + f1 / t);
+    lora(fc1, kUpProj, x.h, f / t, tokens * x.h);
+    if (glu) {  // the gate adapter adds to the same fused op
+      Op gate_only;
+      lora(gate_only, kGateProj, x.h, f / t, tokens * x.h);
+      fc1.lora_flops += gate_only.lora_flops;
+      fc1.saved_bytes += gate_only.saved_bytes;
+    }
+    blk.add(fc1);
+    Op act;
+    act.name = glu ? "swiglu" : "gelu";
+    act.io_bytes = d * tokens * (f1 + f) / t;
+    // Fused SwiGLU keeps [gate|up]; eager keeps gate, up and silu(gate); GeLU keeps its input.
+    act.saved_bytes = d * tokens * (glu ? (fw.fused_swiglu ? 2 * f : 3 * f) : f) / t;
+    act.bwd_working_bytes = d * tokens * (f1 + f) / t;
+    blk.add(act);
+    Op fc2 = gemm(prefix_fc2, tokens, f / t, x.h, trainable_base);
+    fc2.saved_bytes = d * tokens * f / t;
+    fc2.bwd_working_bytes = d * tokens * (x.h + f / t);
+    lora(fc2, kDownProj, f / t, x.h, tokens * f / t);
+    blk.add(fc2);
+  }
+
+  void moe(Block& blk) {
+    const ModelSpec& m = plan.model;
+    const auto& e = *m.moe;
+    const double t = x.t, d = x.d;
+    const double tokens_local = x.T / x.tsp;
+    Op router = gemm("router", tokens_local, x.h, e.experts, trainable_base);
+    router.saved_bytes = d * x.T * x.h / x.tsp + 4 * tokens_local * e.experts;  // input + fp32 probabilities
+    blk.add(router);
+    // Each rank's experts process T*top_k tokens on average after the dispatch (balanced routing).
+    const double routed = x.T * e.top_k;
+    const double bytes = d * routed * x.h;
+    if (plan.parallel.ep > 1) {
+      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, CommAxis::ep, Pass::forward, bytes});
+      blk.comms.push_back({"moe_combine", CommKind::all_to_all, CommAxis::ep, Pass::forward, bytes});
+      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, CommAxis::ep, Pass::backward, bytes});
+      blk.comms.push_back({"moe_combine", CommKind::all_to_all, CommAxis::ep, Pass::backward, bytes});
+    }
+    const double f = static_cast<double>(e.ffn_hidden);
+    const bool glu = m.activation == Activation::swiglu;
+    const double f1 = glu ? 2 * f : f;
+    Op fc1 = gemm("expert_fc1", routed, x.h, f1 / t, trainable_base);
+    fc1.saved_bytes = d * routed * x.h;  // permuted tokens
+    fc1.bwd_working_bytes = d * routed * (x.h + f1 / t);
+    blk.add(fc1);
+    Op act;
+    act.name = glu ? "expert_swiglu" : "expert_gelu";
+    act.io_bytes = d * routed * (f1 + f) / t;
+    act.saved_bytes = d * routed * (glu ? (fw.fused_swiglu ? 2 * f : 3 * f) : f) / t;
+    blk.add(act);
+    Op fc2 = gemm("expert_fc2", routed, f / t, x.h, trainable_base);
+    fc2.saved_bytes = d * routed * f / t;
+    fc2.bwd_working_bytes = d * routed * (x.h + f / t);
+    blk.add(fc2);
+    Op combine;
+    combine.name = "moe_combine";
+    combine.io_bytes = 2 * d * routed * x.h;
+    combine.saved_bytes = d * routed * x.h;  // expert outputs, weighted by the router probabilities
+    blk.add(combine);
+    if (e.shared_experts > 0) mlp(blk, e.shared_experts * f, x.T, false, "shared_fc1", "shared_fc2");
+  }
+
+  Block layer(bool is_moe) {
+    Block blk;
+    blk.kind = is_moe ? BlockKind::moe_layer : BlockKind::dense_layer;
+    norm(blk, "attn_norm");
+    attention(blk);
+    norm(blk, "mlp_norm");
+    tp_in(blk, "mlp_in");
+    if (is_moe)
+      moe(blk);
+    else
+      mlp(blk, static_cast<double>(plan.model.ffn_hidden), x.T, true, "fc1", "fc2");
+    tp_out(blk, "mlp_out");
+    dropout(blk, "mlp_dropout");
+    residual(blk);
+    // Full recompute keeps the layer input (sequence-sharded under SP: Korthikanti Table 2, 2sbh/t).
+    blk.finish(x.d * x.T * x.h / x.tsp);
+    return blk;
+  }
+
+  Block embedding() {
+    Block blk;
+    blk.kind = BlockKind::embedding;
+    Op op;
+    op.name = "embedding";
+    op.kind = OpKind::embedding;
+    op.io_bytes = 2 * x.d * x.T * x.h;
+    op.saved_bytes = 8 * x.T;  // int64 token ids (Megatron theoretical_memory_usage: 8sbp)
+    op.weight_grad = trainable_base;
+    blk.add(op);
+    tp_out(blk, "embedding_out");  // vocab-parallel lookup ends in an all-reduce / reduce-scatter
+    dropout(blk, "embedding_dropout");
+    blk.finish(-1);
+    return blk;
+  }
+
+  Block head(double vocab_local) {
+    Block blk;
+    blk.kind = BlockKind::head;
+    norm(blk, "final_norm");
+    tp_in(blk, "head_in");
+    Op out = gemm("output_proj", x.T, x.h, vocab_local, trainable_base);
+    out.saved_bytes = x.d * x.T * x.h / x.tsp;
+    out.bwd_working_bytes = x.d * x.T * (x.h + vocab_local);
+    blk.add(out);
+    Op loss;
+    loss.name = "cross_entropy";
+    loss.kind = OpKind::loss;
+    loss.io_bytes = (x.d + 2 * 4) * x.T * vocab_local;
+    loss.saved_bytes = fw.logits_saved_bytes * x.T * vocab_local;
+    loss.bwd_working_bytes = fw.logits_spike_bytes * x.T * vocab_local;  // the loss spike
+    blk.add(loss);
+    blk.finish(-1);
+    return blk;
+  }
+};
+
+int64_t padded_vocab(int64_t vocab, int multiple, int tp) {
+  const int64_t unit = static_cast<int64_t>(multiple) * tp;
+  return (vocab + unit - 1) / unit * unit;
+}
+
+}  // namespace
+
+Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const WorkloadShape& shape) {
+  Workload w;
+  w.shape = shape;
+  w.params = model_params(plan.model, plan.training.lora);
+  w.act_bytes = activation_bytes(plan.training.precision);
+  w.padded_vocab = padded_vocab(plan.model.vocab, fw.vocab_pad_multiple, shape.tp);
+  const int64_t vh = w.padded_vocab * plan.model.hidden;
+  w.params.embedding.other.tp_sharded = vh;
+  if (!plan.model.tied_embeddings) w.params.head.other.tp_sharded = vh;
+  if (plan.model.tied_embeddings) w.params.tied_head_copy.other.tp_sharded = vh;
+
+  Dims x;
+  x.b = shape.micro_batch;
+  x.T = static_cast<double>(shape.micro_batch) * static_cast<double>(plan.training.seq_len) / shape.cp;
+  x.s_kv = static_cast<double>(plan.training.seq_len);
+  x.d = w.act_bytes;
+  x.t = shape.tp;
+  x.sp = shape.sequence_parallel && shape.tp > 1;
+  x.tsp = x.sp ? shape.tp : 1;
+  x.h = static_cast<double>(plan.model.hidden);
+  x.dropout = plan.training.dropout > 0;
+  w.tokens = x.T;
+
+  Builder b{plan, fw, x, !plan.training.lora.has_value()};
+  w.embedding = b.embedding();
+  w.dense_layer = b.layer(false);
+  if (plan.model.moe) w.moe_layer = b.layer(true);
+  w.head = b.head(static_cast<double>(w.padded_vocab) / shape.tp);
+  return w;
+}
+
+}  // namespace paraplan::planner

@@ -1,0 +1,38 @@
+# Shared by scripts/demo and scripts/test: install what is missing, configure and build.
+# Sourced, not run. Honors BUILD_DIR (default: build) and JOBS (default: 2).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+JOBS="${JOBS:-2}"
+
+# Debian 12 packages: the toolchain and libraries every part needs, then LibTorch (executor), Qt6 (GUI)
+# and the teaching data. OpenBLAS makes LibTorch's CPU matmuls 27x faster (libtorch-notes.md §0).
+PARAPLAN_PACKAGES=(
+  build-essential cmake ninja-build lld pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread
+  qt6-base-dev qt6-charts-dev libqt6svg6-dev
+  dataset-fashion-mnist
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PARAPLAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "paraplan: installing ${#missing[@]} Debian package(s): ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "paraplan: need root or sudo to apt-get install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build_paraplan() {
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}

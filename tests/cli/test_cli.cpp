@@ -1,0 +1,102 @@
+// The paraplan command end to end: exit codes, messages, and the --json contract later tools rely on.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <sys/wait.h>
+
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(PARAPLAN_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string example() { return std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json"; }
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST(Cli, PlanPrintsTheTableAndVerdict) {
+  const Result r = run("plan " + example() + " --set parallel.zero=3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Memory per GPU, GiB (2^30 bytes)"), std::string::npos);
+  EXPECT_NE(r.out.find("Verdict: FITS"), std::string::npos) << r.out;
+}
+
+TEST(Cli, PlanJsonContract) {
+  const Result r = run("plan " + example() + " --json --set training.lora={\\\"rank\\\":8}");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["model"]["params"], 8'030'261'248);
+  EXPECT_EQ(j["model"]["trainable_params"], 3'407'872);
+  EXPECT_EQ(j["model"]["all_params"], 8'033'669'120);
+  const json& mem = j["memory"];
+  ASSERT_EQ(mem["per_stage"].size(), 1u);
+  for (const char* k : {"stage", "weights_bytes", "gradients_bytes", "master_weights_bytes", "optimizer_bytes",
+                        "activations_bytes", "buffers_bytes", "overhead_bytes", "total_bytes"})
+    EXPECT_TRUE(mem["per_stage"][0].contains(k)) << k;
+  for (const char* k : {"peak_bytes", "gpu_memory_bytes", "fits"}) EXPECT_TRUE(mem.contains(k)) << k;
+  // bf16 frozen base: 2 B x 8,030,261,248 + bf16 adapters 2 B x 3,407,872
+  EXPECT_EQ(mem["per_stage"][0]["weights_bytes"], 2LL * 8'030'261'248 + 2 * 3'407'872);
+  // the plan section is a plan file `paraplan plan` accepts again
+  const std::string again = write_temp("paraplan_roundtrip.json", j["plan"].dump());
+  const Result r2 = run("plan " + again + " --json");
+  ASSERT_EQ(r2.code, 0) << r2.out;
+  EXPECT_EQ(json::parse(r2.out)["memory"], mem);
+}
+
+TEST(Cli, BadInputExitsWithTwo) {
+  Result r = run("plan " + write_temp("paraplan_bad.json", "{\"model\": \"llama3-8b\", \"training\": {"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("malformed JSON at line 1"), std::string::npos) << r.out;
+  r = run("plan " + example() + " --set parallel.tp=3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("parallel.tp = 3: must divide model.heads (32)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cluster.gpus = 8: must equal dp*tp*pp*cp"), std::string::npos) << r.out;
+  r = run("plan " + example() + " --set training.seqlen=4096");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("did you mean training.seq_len?"), std::string::npos) << r.out;
+  r = run("plan /nonexistent/plan.json");
+  EXPECT_EQ(r.code, 2);
+  r = run("frobnicate");
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST(Cli, PresetLists) {
+  Result r = run("models");
+  ASSERT_EQ(r.code, 0);
+  for (const char* id : {"gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "mixtral-8x7b", "deepseek-v3"})
+    EXPECT_NE(r.out.find(id), std::string::npos) << id;
+  EXPECT_NE(r.out.find("8,030,261,248"), std::string::npos);
+  r = run("hardware --json");
+  ASSERT_EQ(r.code, 0);
+  const json hw = json::parse(r.out);
+  std::set<std::string> ids;
+  for (const auto& g : hw) ids.insert(g["id"].get<std::string>());
+  for (const char* id : {"v100-32gb", "a100-40gb", "a100-80gb", "h100-sxm-80gb", "h800", "h200", "b200"})
+    EXPECT_TRUE(ids.count(id)) << id;
+  for (const auto& g : hw) EXPECT_FALSE(g["source"].get<std::string>().empty()) << g["id"];
+}
