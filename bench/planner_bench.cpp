@@ -2,6 +2,7 @@
 //   BM_MemoryEstimate: one full memory estimate (workload lowering + every stage), target < 2 us.
 #include <benchmark/benchmark.h>
 
+#include "paraplan/context.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/presets.hpp"
 
@@ -42,14 +43,13 @@ void BM_MemoryEstimate(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryEstimate)->Arg(0)->Arg(1);
 
-// The memory model alone on a prebuilt workload: what the search pays when it reuses workloads.
-void BM_MemoryFromWorkload(benchmark::State& state) {
+// The memory model alone on a prebuilt shape context: what the search pays when it reuses them.
+void BM_MemoryFromContext(benchmark::State& state) {
   const Plan p = llama405b();
-  const FrameworkProfile& fw = framework_profile(p.framework());
-  const Workload w = build_workload(p, fw, shape_of(p));
-  for (auto _ : state) benchmark::DoNotOptimize(estimate_memory(p, w, fw));
+  const ShapeContext ctx = make_context(p);
+  for (auto _ : state) benchmark::DoNotOptimize(estimate_memory(p, ctx));
 }
-BENCHMARK(BM_MemoryFromWorkload);
+BENCHMARK(BM_MemoryFromContext);
 
 void BM_BuildWorkload(benchmark::State& state) {
   const Plan p = llama405b();

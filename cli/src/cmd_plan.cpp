@@ -9,6 +9,7 @@
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/report.hpp"
+#include "paraplan/timing.hpp"
 
 namespace paraplan::cli {
 
@@ -20,7 +21,30 @@ struct PlanOptions {
   std::string file;
   std::vector<std::string> overrides;
   bool json = false;
+  bool causal = false;
+  double tokens = 0;
+  double price = 0;
 };
+
+void print_time(const Plan& plan, const StepEstimate& t, double tokens) {
+  fmt::print("\nStep time {} per optimizer step ({} tokens): compute {} + exposed communication {} + pipeline "
+             "bubble {} + optimizer {}\n",
+             seconds(t.step_s), count(static_cast<double>(plan.training.global_batch) * plan.training.seq_len),
+             seconds(t.compute_s), seconds(t.exposed_comm_s), seconds(t.bubble_s), seconds(t.optimizer_s));
+  fmt::print("  exposed communication: TP/CP/EP {}, pipeline p2p {}, DP gradients {}, ZeRO-3 gathers {}\n",
+             seconds(t.tp_exposed_s), seconds(t.pp_p2p_s), seconds(t.dp_exposed_s), seconds(t.zero3_exposed_s));
+  fmt::print("  throughput {} tokens/s, {:.1f} model TFLOP/s per GPU, MFU {}, HFU {} (attention FLOPs counted {}; "
+             "calibration \"{}\")\n",
+             count(t.tokens_per_s), t.tflops_per_gpu, percent(t.mfu), percent(t.hfu),
+             t.convention == AttentionFlops::causal ? "causally (half)" : "in full", plan.cluster.calibration.name);
+  if (tokens > 0) {
+    const nlohmann::json b = budget_report(plan, t, tokens);
+    fmt::print("  {} tokens: {:.1f} days of wall time, {} GPU-hours", short_count(tokens), b["wall_days"].get<double>(),
+               count(b["gpu_hours"].get<double>()));
+    if (b.contains("cost")) fmt::print(", cost {} at {:.2f} per GPU-hour", count(b["cost"].get<double>()), plan.cluster.price_per_gpu_hour);
+    fmt::print("\n");
+  }
+}
 
 void print_table(const Plan& plan, const MemoryBreakdown& mem) {
   const auto& par = plan.parallel;
@@ -87,14 +111,26 @@ Command add_plan_command(CLI::App& app) {
   sub->add_option("--set", opt->overrides,
                   "override a field before planning, e.g. --set parallel.tp=4 --set training.lora.rank=16 "
                   "(value parsed as JSON, else taken as a string)");
-  sub->add_flag("--json", opt->json, "print a JSON object (plan, model, memory) instead of tables");
+  sub->add_flag("--json", opt->json, "print a JSON object (plan, model, memory, time) instead of tables");
+  sub->add_flag("--causal-flops", opt->causal,
+                "count causal attention as half its FLOPs in MFU/HFU (default: in full, as PaLM and published Megatron MFUs)");
+  sub->add_option("--tokens", opt->tokens, "token budget: print wall time, GPU-hours and cost to train on this many tokens")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--price", opt->price, "price of one GPU-hour, for --tokens (same as cluster.price_per_gpu_hour)")
+      ->check(CLI::NonNegativeNumber);
   return {sub, [opt] {
-            const Plan plan = load_plan(opt->file, opt->overrides);
+            Plan plan = load_plan(opt->file, opt->overrides);
+            if (opt->price > 0) plan.cluster.price_per_gpu_hour = opt->price;
             const MemoryBreakdown mem = estimate_memory(plan);
-            if (opt->json)
-              std::cout << plan_report(plan, mem).dump(2) << "\n";
-            else
+            const StepEstimate time = estimate_time(plan, opt->causal ? AttentionFlops::causal : AttentionFlops::full);
+            if (opt->json) {
+              nlohmann::json j = plan_report(plan, mem, time);
+              if (opt->tokens > 0) j["budget"] = budget_report(plan, time, opt->tokens);
+              std::cout << j.dump(2) << "\n";
+            } else {
               print_table(plan, mem);
+              print_time(plan, time, opt->tokens);
+            }
             return 0;
           }};
 }

@@ -15,5 +15,7 @@ struct Command {
 Command add_plan_command(CLI::App& app);
 Command add_models_command(CLI::App& app);
 Command add_hardware_command(CLI::App& app);
+Command add_search_command(CLI::App& app);
+Command add_validate_command(CLI::App& app);
 
 }  // namespace paraplan::cli

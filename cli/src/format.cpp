@@ -30,6 +30,7 @@ std::string short_count(double n) {
 std::string percent(double fraction, int decimals) { return fmt::format("{:.{}f}%", 100 * fraction, decimals); }
 
 std::string seconds(double s) {
+  if (std::fabs(s) < 1e-9) return "0 s";  // rounding residue of sums
   if (s >= 1) return fmt::format("{:.3g} s", s);
   if (s >= 1e-3) return fmt::format("{:.3g} ms", s * 1e3);
   return fmt::format("{:.3g} us", s * 1e6);

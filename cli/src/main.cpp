@@ -17,8 +17,9 @@ int main(int argc, char** argv) {
       "  paraplan plan data/examples/llama3-8b.json --set parallel.zero=3 --set training.recompute=full\n"
       "  paraplan models        # model presets      paraplan hardware   # GPU presets"};
   app.require_subcommand(1);
-  const std::vector<cli::Command> commands{cli::add_plan_command(app), cli::add_models_command(app),
-                                           cli::add_hardware_command(app)};
+  const std::vector<cli::Command> commands{cli::add_plan_command(app), cli::add_search_command(app),
+                                           cli::add_validate_command(app),
+                                           cli::add_models_command(app), cli::add_hardware_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "paraplan/context.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
@@ -35,10 +36,6 @@ double optimizer_bytes_per_param(Optimizer o) {
   return 8;
 }
 
-double nf4_bytes_per_param() {
-  // 4-bit NF4 + double-quantised constants: 8/64 + 32/(64*256) bits (Dettmers et al. 2023, QLoRA §3).
-  return (4 + 8.0 / 64 + 32.0 / (64 * 256)) / 8;
-}
 
 int64_t lora_params(int64_t in, int64_t out, int rank) { return static_cast<int64_t>(rank) * (in + out); }
 
@@ -93,45 +90,6 @@ ModelStateBytes model_state_bytes(double trainable, double frozen_weight_bytes, 
 
 namespace {
 
-// Parameters of one block held by one rank (after TP/EP sharding, before ZeRO), split into the parts
-// ZeRO shards over different groups (dense over dp*cp, experts over dp*cp/ep).
-struct LocalParams {
-  double trainable_dense = 0, trainable_expert = 0;
-  double frozen_dense = 0, frozen_expert = 0;              // frozen base weights, in parameters
-  double frozen_bytes_dense = 0, frozen_bytes_expert = 0;  // the same, in bytes
-  double total() const { return trainable_dense + trainable_expert + frozen_dense + frozen_expert; }
-  double trainable() const { return trainable_dense + trainable_expert; }
-  void add(const LocalParams& o, double count) {
-    trainable_dense += count * o.trainable_dense;
-    trainable_expert += count * o.trainable_expert;
-    frozen_dense += count * o.frozen_dense;
-    frozen_expert += count * o.frozen_expert;
-    frozen_bytes_dense += count * o.frozen_bytes_dense;
-    frozen_bytes_expert += count * o.frozen_bytes_expert;
-  }
-};
-
-LocalParams local_params(const BlockParams& bp, const std::optional<LoraSpec>& lora, double t, double ep) {
-  auto dense = [&](const ShardedParams& s) { return s.tp_sharded / t + static_cast<double>(s.replicated); };
-  auto expert = [&](const ShardedParams& s) { return static_cast<double>(s.expert) / (ep * t); };
-  LocalParams lp;
-  if (!lora) {
-    const ShardedParams base = bp.base();
-    lp.trainable_dense = dense(base);
-    lp.trainable_expert = expert(base);
-    return lp;
-  }
-  // LoRA: the base is frozen in lora.base's dtype; QLoRA's NF4 applies to linear weights only.
-  const double lin_b = lora->base == LoraBase::nf4 ? nf4_bytes_per_param() : (lora->base == LoraBase::fp32 ? 4.0 : 2.0);
-  const double other_b = lora->base == LoraBase::fp32 ? 4.0 : 2.0;
-  lp.trainable_dense = dense(bp.lora);
-  lp.frozen_dense = dense(bp.linear) + dense(bp.other);
-  lp.frozen_expert = expert(bp.linear) + expert(bp.other);
-  lp.frozen_bytes_dense = dense(bp.linear) * lin_b + dense(bp.other) * other_b;
-  lp.frozen_bytes_expert = expert(bp.linear) * lin_b + expert(bp.other) * other_b;
-  return lp;
-}
-
 // NCCL communicators one rank joins: one per parallel group of size > 1 (Megatron parallel_state.py
 // creates TP, PP, CP, DP and DP x CP groups, and EP and expert-DP groups for MoE).
 int communicator_count(const Plan& plan) {
@@ -147,140 +105,211 @@ int communicator_count(const Plan& plan) {
   return n;
 }
 
-}  // namespace
+// Per-plan constants; stage(s) then costs a few multiply-adds (the search calls it for every stage of
+// every plan). Model states are linear in the parameters, so each block's states are computed once
+// and scaled by how many of that block a stage holds.
+class MemoryModel {
+ public:
+  MemoryModel(const Plan& plan, const ShapeContext& ctx) : plan_(plan), ctx_(ctx) {
+    const auto& par = plan.parallel;
+    const auto& tr = plan.training;
+    shard_dense_ = static_cast<double>(par.dp) * par.cp;
+    shard_expert_ = shard_dense_ / par.ep;
+    wb_ = weight_bytes_per_param(tr.precision);
+    gb_ = grad_bytes_per_param(tr.precision, tr.grad_dtype);
+    rc_ = static_cast<int>(tr.recompute);
+    StateConventions conv;
+    conv.precision = tr.precision;
+    conv.grad_dtype = tr.grad_dtype;
+    conv.optimizer = tr.optimizer;
+    conv.zero = par.zero;
+    conv.layout = ctx.fw.grad_layout;
+    conv.fp32_sharded_params = ctx.fw.id == Framework::fsdp;
+    conv.offload = tr.offload;
+    dense_ = states(ctx.dense, conv);
+    if (plan.model.moe) moe_ = states(ctx.moe, conv);
+    emb_ = states(ctx.embedding, conv);
+    head_ = states(ctx.head, conv);
+    if (par.pp > 1 && plan.model.tied_embeddings)
+      add(head_, states(ctx.tied_head, conv), 1);  // Megatron keeps a tied copy on the last stage
+    m_ = plan.micro_batches();
+    const double tsp = ctx.w.shape.sequence_parallel && ctx.w.shape.tp > 1 ? ctx.w.shape.tp : 1;
+    p2p_buffers_ = par.pp > 1 ? 2 * ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / tsp : 0;  // send + recv
+    nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
+  }
 
-MemoryBreakdown estimate_memory(const Plan& plan) {
-  const FrameworkProfile& fw = framework_profile(plan.framework());
-  const Workload w = build_workload(plan, fw, shape_of(plan));
-  return estimate_memory(plan, w, fw);
-}
-
-MemoryBreakdown estimate_memory(const Plan& plan, const Workload& w, const FrameworkProfile& fw_in) {
-  const auto& par = plan.parallel;
-  const auto& tr = plan.training;
-  FrameworkProfile fw = fw_in;
-  const auto& cl = plan.cluster;
-  if (cl.cuda_context_bytes) fw.overheads.cuda_context_bytes = *cl.cuda_context_bytes;
-  if (cl.nccl_bytes_per_communicator) fw.overheads.nccl_bytes_per_communicator = *cl.nccl_bytes_per_communicator;
-  if (cl.allocator_headroom) fw.overheads.allocator_headroom = *cl.allocator_headroom;
-  const int p = par.pp, v = par.virtual_stages;
-  const long long m = plan.micro_batches();
-  const double shard_dense = static_cast<double>(par.dp) * par.cp;
-  const double shard_expert = shard_dense / par.ep;
-  const double wb = weight_bytes_per_param(tr.precision);
-  const double gb = grad_bytes_per_param(tr.precision, tr.grad_dtype);
-  const int rc = static_cast<int>(tr.recompute);
-  StateConventions conv;
-  conv.precision = tr.precision;
-  conv.grad_dtype = tr.grad_dtype;
-  conv.optimizer = tr.optimizer;
-  conv.zero = par.zero;
-  conv.layout = fw.grad_layout;
-  conv.fp32_sharded_params = fw.id == Framework::fsdp;
-  conv.offload = tr.offload;
-  const bool on_gpu = !plan.cluster.gpu.is_cpu;
-  const double tsp = w.shape.sequence_parallel && w.shape.tp > 1 ? w.shape.tp : 1;
-
-  MemoryBreakdown out;
-  out.gpu_memory_bytes = plan.cluster.gpu.memory_bytes;
-  const std::vector<StageLayers> layers = stage_layers(plan);
-  out.per_stage.reserve(p);
-  const double t = w.shape.tp, ep = w.shape.ep;
-  const LocalParams dense_lp = local_params(w.params.dense_layer, tr.lora, t, ep);
-  const LocalParams moe_lp = local_params(w.params.moe_layer, tr.lora, t, ep);
-  const LocalParams emb_lp = local_params(w.params.embedding, tr.lora, t, ep);
-  const LocalParams head_lp = local_params(w.params.head, tr.lora, t, ep);
-  const LocalParams tied_lp = local_params(w.params.tied_head_copy, tr.lora, t, ep);
-  for (int s = 0; s < p; ++s) {
+  StageMemory stage(int s, const StageLayers& layers) const {
+    const auto& par = plan_.parallel;
+    const FrameworkProfile& fw = ctx_.fw;
+    const Workload& w = ctx_.w;
+    const int p = par.pp;
     StageMemory st;
     st.stage = s;
-    st.dense_layers = layers[s].dense;
-    st.moe_layers = layers[s].moe;
+    st.dense_layers = layers.dense;
+    st.moe_layers = layers.moe;
     st.has_embedding = s == 0;
     st.has_head = s == p - 1;
 
     // --- model states ---
-    LocalParams lp;
-    lp.add(dense_lp, st.dense_layers);
-    lp.add(moe_lp, st.moe_layers);
-    if (st.has_embedding) lp.add(emb_lp, 1);
-    if (st.has_head) {
-      lp.add(head_lp, 1);
-      if (p > 1) lp.add(tied_lp, 1);  // Megatron keeps a tied copy on the last stage
-    }
-    const ModelStateBytes dense = model_state_bytes(lp.trainable_dense, lp.frozen_bytes_dense, shard_dense, conv);
-    const ModelStateBytes expert = model_state_bytes(lp.trainable_expert, lp.frozen_bytes_expert, shard_expert, conv);
-    st.weights_bytes = dense.weights + expert.weights;
-    st.gradients_bytes = dense.gradients + expert.gradients;
-    st.master_weights_bytes = dense.master + expert.master;
-    st.optimizer_bytes = dense.optimizer + expert.optimizer;
-    st.host_bytes = dense.host + expert.host;
-    st.trainable_params = lp.trainable_dense + lp.trainable_expert;
-    const double ps_dense = par.zero >= 3 ? shard_dense : 1, ps_expert = par.zero >= 3 ? shard_expert : 1;
-    st.params = (lp.trainable_dense + lp.frozen_dense) / ps_dense + (lp.trainable_expert + lp.frozen_expert) / ps_expert;
+    Block4 b;
+    add(b, dense_, st.dense_layers);
+    add(b, moe_, st.moe_layers);
+    if (st.has_embedding) add(b, emb_, 1);
+    if (st.has_head) add(b, head_, 1);
+    st.weights_bytes = b.s.weights;
+    st.gradients_bytes = b.s.gradients;
+    st.master_weights_bytes = b.s.master;
+    st.optimizer_bytes = b.s.optimizer;
+    st.host_bytes = b.s.host;
+    st.trainable_params = b.trainable;
+    st.params = b.held;
 
     // --- activations ---
-    st.inflight_microbatches = inflight_microbatches(par.pp_schedule, p, v, m, s);
-    const double head_inflight = (par.pp_schedule == PipelineSchedule::gpipe && p > 1) ? static_cast<double>(m) : 1.0;
-    double saved = st.inflight_microbatches * (st.dense_layers * w.dense_layer.saved_bytes[rc] +
-                                               st.moe_layers * w.moe_layer.saved_bytes[rc]);
+    st.inflight_microbatches = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
+    const double head_inflight = (par.pp_schedule == PipelineSchedule::gpipe && p > 1) ? static_cast<double>(m_) : 1.0;
+    double saved = st.inflight_microbatches *
+                   (st.dense_layers * w.dense_layer.saved_bytes[rc_] + st.moe_layers * w.moe_layer.saved_bytes[rc_]);
     if (st.has_embedding) saved += st.inflight_microbatches * w.embedding.saved_bytes[0];
     if (st.has_head) saved += head_inflight * w.head.saved_bytes[0];
     double working = 0;
-    if (st.dense_layers > 0)
-      working = w.dense_layer.bwd_working_bytes + w.dense_layer.recompute_working_bytes[rc];
+    if (st.dense_layers > 0) working = w.dense_layer.bwd_working_bytes + w.dense_layer.recompute_working_bytes[rc_];
     if (st.moe_layers > 0)
-      working = std::max(working, w.moe_layer.bwd_working_bytes + w.moe_layer.recompute_working_bytes[rc]);
+      working = std::max(working, w.moe_layer.bwd_working_bytes + w.moe_layer.recompute_working_bytes[rc_]);
     if (st.has_head) working = std::max(working, w.head.bwd_working_bytes);
     st.saved_activation_bytes = saved;
     st.working_bytes = working;
     st.activations_bytes = saved + working;
 
     // --- communication buffers ---
-    if (shard_dense > 1 && par.zero <= 2) st.buffers_bytes += fw.dp_bucket_bytes;
-    if (shard_dense > 1 && par.zero == 3) {
+    if (shard_dense_ > 1 && par.zero <= 2) st.buffers_bytes += fw.dp_bucket_bytes;
+    if (shard_dense_ > 1 && par.zero == 3) {
       if (fw.id == Framework::deepspeed) {
         // DeepSpeed ZeRO-3 estimator: largest_layer_memory = 4 x largest module (16-bit params + grads).
         int64_t largest = w.params.dense_layer.largest_module;
         if (st.moe_layers) largest = std::max(largest, w.params.moe_layer.largest_module);
         if (st.has_embedding) largest = std::max(largest, w.params.embedding.largest_module);
         if (st.has_head) largest = std::max(largest, w.params.head.largest_module);
-        st.buffers_bytes += 2 * wb * static_cast<double>(largest) / w.shape.tp;
+        st.buffers_bytes += 2 * wb_ * static_cast<double>(largest) / w.shape.tp;
       } else {
         // FSDP: the layer in use plus prefetched ones, gathered in 16 bits, and one layer's
         // unsharded gradients before the reduce-scatter.
-        const LocalParams* unit = nullptr;
-        auto consider = [&](const LocalParams& one, bool present) {
+        const RankParams* unit = nullptr;
+        auto consider = [&](const RankParams& one, bool present) {
           if (present && (!unit || one.total() > unit->total())) unit = &one;
         };
-        consider(dense_lp, st.dense_layers > 0);
-        consider(moe_lp, st.moe_layers > 0);
-        consider(emb_lp, st.has_embedding);
-        consider(head_lp, st.has_head);
+        consider(ctx_.dense, st.dense_layers > 0);
+        consider(ctx_.moe, st.moe_layers > 0);
+        consider(ctx_.embedding, st.has_embedding);
+        consider(ctx_.head, st.has_head);
         if (unit) {
-          st.buffers_bytes += (1 + fw.zero3_prefetch_layers) * unit->total() * wb;
-          if (fw.zero3_unsharded_grads) st.buffers_bytes += unit->trainable() * gb;
+          st.buffers_bytes += (1 + fw.zero3_prefetch_layers) * unit->total() * wb_;
+          if (fw.zero3_unsharded_grads) st.buffers_bytes += unit->trainable() * gb_;
         }
       }
     }
-    if (p > 1) st.buffers_bytes += 2 * w.act_bytes * w.tokens * plan.model.hidden / tsp;  // send + recv
+    st.buffers_bytes += p2p_buffers_;
 
     // --- per-process overheads (GPU only) ---
-    if (on_gpu) {
+    if (!plan_.cluster.gpu.is_cpu) {
       st.cuda_context_bytes = fw.overheads.cuda_context_bytes;
-      st.nccl_bytes = fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
+      st.nccl_bytes = nccl_;
       st.headroom_bytes = fw.overheads.allocator_headroom * st.allocated_bytes();
       st.overhead_bytes = st.cuda_context_bytes + st.nccl_bytes + st.headroom_bytes;
     }
-    out.per_stage.push_back(st);
+    return st;
   }
-  for (const StageMemory& st : out.per_stage) {
-    if (st.total_bytes() > out.peak_bytes) {
-      out.peak_bytes = st.total_bytes();
-      out.worst_stage = st.stage;
+
+ private:
+  // One block's model states on one rank, and its parameters (held after ZeRO-3; trainable before ZeRO).
+  struct Block4 {
+    ModelStateBytes s;
+    double trainable = 0, held = 0;
+  };
+  Block4 states(const RankParams& rp, const StateConventions& conv) const {
+    Block4 b;
+    const ModelStateBytes d = model_state_bytes(rp.trainable_dense, rp.frozen_bytes_dense, shard_dense_, conv);
+    const ModelStateBytes e = rp.trainable_expert + rp.frozen_bytes_expert > 0
+                                  ? model_state_bytes(rp.trainable_expert, rp.frozen_bytes_expert, shard_expert_, conv)
+                                  : ModelStateBytes{};
+    b.s.weights = d.weights + e.weights;
+    b.s.gradients = d.gradients + e.gradients;
+    b.s.master = d.master + e.master;
+    b.s.optimizer = d.optimizer + e.optimizer;
+    b.s.host = d.host + e.host;
+    b.trainable = rp.trainable();
+    const bool z3 = conv.zero >= 3;
+    b.held = (rp.trainable_dense + rp.frozen_dense) / (z3 ? shard_dense_ : 1) +
+             (rp.trainable_expert + rp.frozen_expert) / (z3 ? shard_expert_ : 1);
+    return b;
+  }
+  static void add(Block4& to, const Block4& b, double n) {
+    to.s.weights += n * b.s.weights;
+    to.s.gradients += n * b.s.gradients;
+    to.s.master += n * b.s.master;
+    to.s.optimizer += n * b.s.optimizer;
+    to.s.host += n * b.s.host;
+    to.trainable += n * b.trainable;
+    to.held += n * b.held;
+  }
+
+  const Plan& plan_;
+  const ShapeContext& ctx_;
+  double shard_dense_ = 1, shard_expert_ = 1, wb_ = 2, gb_ = 4, p2p_buffers_ = 0, nccl_ = 0;
+  int rc_ = 0;
+  long long m_ = 1;
+  Block4 dense_, moe_, emb_, head_;
+};
+
+}  // namespace
+
+MemoryBreakdown estimate_memory(const Plan& plan) { return estimate_memory(plan, make_context(plan)); }
+
+MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx) {
+  return estimate_memory(plan, ctx, stage_layers(plan));
+}
+
+MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers) {
+  const MemoryModel model(plan, ctx);
+  MemoryBreakdown out;
+  out.gpu_memory_bytes = plan.cluster.gpu.memory_bytes;
+  out.per_stage.reserve(plan.parallel.pp);
+  for (int s = 0; s < plan.parallel.pp; ++s) {
+    out.per_stage.push_back(model.stage(s, layers[s]));
+    if (out.per_stage.back().total_bytes() > out.peak_bytes) {
+      out.peak_bytes = out.per_stage.back().total_bytes();
+      out.worst_stage = s;
     }
   }
   out.fits = out.peak_bytes <= out.gpu_memory_bytes;
+  return out;
+}
+
+PeakMemory peak_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers) {
+  const MemoryModel model(plan, ctx);
+  PeakMemory out;
+  auto consider = [&](int s) {
+    const double total = model.stage(s, layers[s]).total_bytes();
+    if (total > out.peak_bytes) {
+      out.peak_bytes = total;
+      out.worst_stage = s;
+    }
+  };
+  // Exact shortcut: a stage's memory grows with its in-flight micro-batches, which never increase with
+  // the stage index (pipeline.hpp), so among inner stages holding the same layers the first is the
+  // worst. Only stage 0, the last stage and the first stage of each distinct layer count can peak.
+  const int p = plan.parallel.pp;
+  consider(0);
+  if (p > 1) consider(p - 1);
+  StageLayers seen[8];
+  int n_seen = 0;
+  for (int s = 1; s + 1 < p; ++s) {
+    bool known = false;
+    for (int i = 0; i < n_seen && !known; ++i) known = seen[i].dense == layers[s].dense && seen[i].moe == layers[s].moe;
+    if (known) continue;
+    if (n_seen < 8) seen[n_seen++] = layers[s];
+    consider(s);
+  }
+  out.fits = out.peak_bytes <= plan.cluster.gpu.memory_bytes;
   return out;
 }
 

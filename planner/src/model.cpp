@@ -150,6 +150,42 @@ ModelParams model_params(const ModelSpec& m, const std::optional<LoraSpec>& lora
   return mp;
 }
 
+void RankParams::add(const RankParams& o, double count) {
+  trainable_dense += count * o.trainable_dense;
+  trainable_expert += count * o.trainable_expert;
+  frozen_dense += count * o.frozen_dense;
+  frozen_expert += count * o.frozen_expert;
+  frozen_bytes_dense += count * o.frozen_bytes_dense;
+  frozen_bytes_expert += count * o.frozen_bytes_expert;
+}
+
+double nf4_bytes_per_param() {
+  // 4-bit NF4 + double-quantised constants: 8/64 + 32/(64*256) bits (Dettmers et al. 2023, QLoRA §3).
+  return (4 + 8.0 / 64 + 32.0 / (64 * 256)) / 8;
+}
+
+RankParams rank_params(const BlockParams& bp, const std::optional<LoraSpec>& lora, int tp, int ep) {
+  const double t = tp, e = ep;
+  auto dense = [&](const ShardedParams& s) { return s.tp_sharded / t + static_cast<double>(s.replicated); };
+  auto expert = [&](const ShardedParams& s) { return static_cast<double>(s.expert) / (e * t); };
+  RankParams rp;
+  if (!lora) {
+    const ShardedParams base = bp.base();
+    rp.trainable_dense = dense(base);
+    rp.trainable_expert = expert(base);
+    return rp;
+  }
+  // LoRA: the base is frozen in lora.base's dtype; QLoRA's NF4 applies to linear weights only.
+  const double lin_b = lora->base == LoraBase::nf4 ? nf4_bytes_per_param() : (lora->base == LoraBase::fp32 ? 4.0 : 2.0);
+  const double other_b = lora->base == LoraBase::fp32 ? 4.0 : 2.0;
+  rp.trainable_dense = dense(bp.lora);
+  rp.frozen_dense = dense(bp.linear) + dense(bp.other);
+  rp.frozen_expert = expert(bp.linear) + expert(bp.other);
+  rp.frozen_bytes_dense = dense(bp.linear) * lin_b + dense(bp.other) * other_b;
+  rp.frozen_bytes_expert = expert(bp.linear) * lin_b + expert(bp.other) * other_b;
+  return rp;
+}
+
 ParamCount count_params(const ModelSpec& m) {
   const ModelParams mp = model_params(m, std::nullopt);
   ParamCount c;

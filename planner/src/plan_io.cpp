@@ -1,6 +1,7 @@
 // The plan format (docs/plan-format.md): parse with every default filled in, write back normalized.
 #include "paraplan/plan_io.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 
 #include "enums.hpp"
 #include "json_reader.hpp"
+#include "paraplan/calibration.hpp"
 #include "paraplan/presets.hpp"
 
 namespace paraplan::planner {
@@ -223,7 +225,8 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   if (j.is_string()) return hardware_preset(j.get<std::string>(), field);
   ObjectReader r(j, field, errors,
                  {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "intra_node_bytes_per_s",
-                  "inter_node_bytes_per_s", "host_link_bytes_per_s", "sources", "description"});
+                  "inter_node_bytes_per_s", "host_link_bytes_per_s", "host_memory_bytes_per_s", "efficiency", "sources",
+                  "description"});
   GpuSpec g;
   g.id = r.string("id", "custom");
   g.name = r.string("name", g.id);
@@ -242,6 +245,21 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   g.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", 0, 0, 1e15);
   g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", 0, 0, 1e15);
   g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", 0, 0, 1e15);
+  g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", 0, 0, 1e15);
+  if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
+    ObjectReader e(*ef, r.field("efficiency"), errors,
+                   {"gemm", "attention", "memory", "kernel_overhead_s", "intra_node", "intra_node_latency_s",
+                    "inter_node", "inter_node_latency_s"});
+    Efficiency& x = g.efficiency;
+    x.gemm = e.number("gemm", 1, 1e-3, 1);
+    x.attention = e.number("attention", 1, 1e-3, 1);
+    x.memory = e.number("memory", 1, 1e-3, 1);
+    x.kernel_overhead_s = e.number("kernel_overhead_s", 0, 0, 1);
+    x.intra_node = e.number("intra_node", 1, 1e-3, 1);
+    x.intra_node_latency_s = e.number("intra_node_latency_s", 0, 0, 1);
+    x.inter_node = e.number("inter_node", 1, 1e-3, 1);
+    x.inter_node_latency_s = e.number("inter_node_latency_s", 0, 0, 1);
+  }
   for (const char* k : {"memory_bytes", "peak_flops", "hbm_bytes_per_s"})
     if (!r.has(k)) errors.add(r.field(k), "", "is required for a custom GPU");
   return g;
@@ -315,17 +333,43 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   // cluster first: parallel defaults depend on the GPU count.
   ObjectReader cl(section("cluster"), "cluster", errors,
                   {"gpu", "gpus", "gpus_per_node", "cuda_context_bytes", "nccl_bytes_per_communicator",
-                   "allocator_headroom"});
+                   "allocator_headroom", "mesh_order", "price_per_gpu_hour", "calibration"});
   const json* gpu = cl.raw("gpu");
   plan.cluster.gpu = gpu ? gpu_from_json(*gpu, "cluster.gpu", errors) : hardware_preset("h100-sxm-80gb");
   if (cl.has("cuda_context_bytes")) plan.cluster.cuda_context_bytes = cl.number("cuda_context_bytes", 0, 0, 1e12);
   if (cl.has("nccl_bytes_per_communicator"))
     plan.cluster.nccl_bytes_per_communicator = cl.number("nccl_bytes_per_communicator", 0, 0, 1e12);
   if (cl.has("allocator_headroom")) plan.cluster.allocator_headroom = cl.number("allocator_headroom", 0, 0, 0.9);
+  plan.cluster.price_per_gpu_hour = cl.number("price_per_gpu_hour", 0, 0, 1e6);
+  plan.cluster.calibration =
+      builtin_calibration(cl.string("calibration", plan.cluster.gpu.is_cpu ? "none" : "published"));
+  if (const json* mo = cl.raw("mesh_order"); mo && !mo->is_null()) {
+    const std::vector<std::pair<std::string, MeshAxis>> axes{
+        {"tp", MeshAxis::tp}, {"cp", MeshAxis::cp}, {"dp", MeshAxis::dp}, {"pp", MeshAxis::pp}};
+    std::vector<MeshAxis> order;
+    bool ok = mo->is_array() && mo->size() == 4;
+    if (ok)
+      for (const json& x : *mo) {
+        bool found = false;
+        for (const auto& [name, axis] : axes)
+          if (x.is_string() && x.get<std::string>() == name &&
+              std::find(order.begin(), order.end(), axis) == order.end()) {
+            order.push_back(axis);
+            found = true;
+          }
+        ok = ok && found;
+      }
+    if (ok)
+      plan.cluster.mesh_order = order;
+    else
+      errors.add("cluster.mesh_order", show(*mo),
+                 "must list tp, cp, dp and pp once each, innermost (consecutive ranks) first, e.g. "
+                 "[\"tp\",\"cp\",\"dp\",\"pp\"]; expert-parallel groups are carved from cp x dp");
+  }
 
   ObjectReader pr(section("parallel"), "parallel", errors,
                   {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
-                   "layer_split"});
+                   "layer_split", "tp_comm_overlap", "dp_overlap"});
   auto& par = plan.parallel;
   par.tp = static_cast<int>(pr.integer("tp", 1, 1, 1 << 20));
   par.pp = static_cast<int>(pr.integer("pp", 1, 1, 1 << 20));
@@ -343,6 +387,8 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
       static_cast<int>(cl.integer("gpus_per_node", plan.cluster.gpu.is_cpu ? plan.cluster.gpus : 8, 1, 1 << 16));
   par.zero = static_cast<int>(pr.integer("zero", 0, 0, 3));
   par.sequence_parallel = pr.boolean("sequence_parallel", false);
+  par.tp_comm_overlap = pr.boolean("tp_comm_overlap", false);
+  par.dp_overlap = pr.boolean("dp_overlap", true);
   par.pp_schedule = pr.enumeration("pp_schedule", PipelineSchedule::one_f_one_b, detail::kSchedules);
   par.virtual_stages = static_cast<int>(pr.integer("virtual_stages", par.pp_schedule == PipelineSchedule::zbv ? 2 : 1,
                                                    1, 1 << 16));
@@ -453,7 +499,17 @@ json gpu_to_json(const GpuSpec& g) {
           {"hbm_bytes_per_s", g.hbm_bytes_per_s},
           {"intra_node_bytes_per_s", g.intra_node_bytes_per_s},
           {"inter_node_bytes_per_s", g.inter_node_bytes_per_s},
-          {"host_link_bytes_per_s", g.host_link_bytes_per_s}};
+          {"host_link_bytes_per_s", g.host_link_bytes_per_s},
+          {"host_memory_bytes_per_s", g.host_memory_bytes_per_s},
+          {"efficiency",
+           {{"gemm", g.efficiency.gemm},
+            {"attention", g.efficiency.attention},
+            {"memory", g.efficiency.memory},
+            {"kernel_overhead_s", g.efficiency.kernel_overhead_s},
+            {"intra_node", g.efficiency.intra_node},
+            {"intra_node_latency_s", g.efficiency.intra_node_latency_s},
+            {"inter_node", g.efficiency.inter_node},
+            {"inter_node_latency_s", g.efficiency.inter_node_latency_s}}}};
 }
 
 json plan_to_json(const Plan& p) {
@@ -480,7 +536,8 @@ json plan_to_json(const Plan& p) {
   const auto& par = p.parallel;
   json parallel = {{"dp", par.dp}, {"tp", par.tp}, {"pp", par.pp}, {"cp", par.cp}, {"ep", par.ep},
                    {"zero", par.zero}, {"sequence_parallel", par.sequence_parallel},
-                   {"pp_schedule", to_string(par.pp_schedule)}, {"virtual_stages", par.virtual_stages}};
+                   {"pp_schedule", to_string(par.pp_schedule)}, {"virtual_stages", par.virtual_stages},
+                   {"tp_comm_overlap", par.tp_comm_overlap}, {"dp_overlap", par.dp_overlap}};
   if (!par.layer_split.empty()) parallel["layer_split"] = par.layer_split;
   json cluster = {{"gpu", p.cluster.gpu.custom ? gpu_to_json(p.cluster.gpu) : json(p.cluster.gpu.id)},
                   {"gpus", p.cluster.gpus},
@@ -488,6 +545,15 @@ json plan_to_json(const Plan& p) {
   if (p.cluster.cuda_context_bytes) cluster["cuda_context_bytes"] = *p.cluster.cuda_context_bytes;
   if (p.cluster.nccl_bytes_per_communicator) cluster["nccl_bytes_per_communicator"] = *p.cluster.nccl_bytes_per_communicator;
   if (p.cluster.allocator_headroom) cluster["allocator_headroom"] = *p.cluster.allocator_headroom;
+  if (p.cluster.price_per_gpu_hour > 0) cluster["price_per_gpu_hour"] = p.cluster.price_per_gpu_hour;
+  cluster["calibration"] = p.cluster.calibration.name;
+  const ClusterSpec defaults;
+  if (p.cluster.mesh_order != defaults.mesh_order) {
+    json order = json::array();
+    for (MeshAxis a : p.cluster.mesh_order)
+      order.push_back(a == MeshAxis::tp ? "tp" : a == MeshAxis::cp ? "cp" : a == MeshAxis::dp ? "dp" : "pp");
+    cluster["mesh_order"] = order;
+  }
   return {{"model", model}, {"training", training}, {"parallel", parallel}, {"cluster", cluster}};
 }
 

@@ -59,8 +59,44 @@ json memory_report(const MemoryBreakdown& m) {
           {"worst_stage", m.worst_stage}};
 }
 
-json plan_report(const Plan& plan, const MemoryBreakdown& m) {
-  return {{"plan", plan_to_json(plan)}, {"model", model_report(plan)}, {"memory", memory_report(m)}};
+json time_report(const StepEstimate& t) {
+  json stages = json::array();
+  for (const StageTime& s : t.per_stage)
+    stages.push_back({{"stage", s.stage}, {"forward_s", s.fwd}, {"backward_s", s.bwd}, {"weight_grad_s", s.bwd_weight},
+                      {"compute_s", s.compute}, {"exposed_comm_s", s.exposed_comm}, {"dp_comm_s", s.dp_comm},
+                      {"optimizer_s", s.optimizer}});
+  return {{"step_s", t.step_s},
+          {"compute_s", t.compute_s},
+          {"exposed_comm_s", t.exposed_comm_s},
+          {"bubble_s", t.bubble_s},
+          {"optimizer_s", t.optimizer_s},
+          {"tokens_per_s", t.tokens_per_s},
+          {"tflops_per_gpu", t.tflops_per_gpu},
+          {"mfu", t.mfu},
+          {"hfu", t.hfu},
+          {"attention_flops", t.convention == AttentionFlops::causal ? "causal" : "full"},
+          {"model_flops_per_step", t.flops.model},
+          {"hardware_flops_per_step", t.flops.hardware},
+          {"critical_stage", t.critical_stage},
+          {"detail",
+           {{"tp_cp_ep_exposed_s", t.tp_exposed_s},
+            {"pp_p2p_s", t.pp_p2p_s},
+            {"dp_exposed_s", t.dp_exposed_s},
+            {"zero3_exposed_s", t.zero3_exposed_s}}},
+          {"per_stage", stages}};
+}
+
+json budget_report(const Plan& plan, const StepEstimate& t, double tokens) {
+  const double wall = tokens / t.tokens_per_s;
+  const double gpu_hours = wall * plan.cluster.gpus / 3600;
+  json j = {{"tokens", tokens}, {"wall_s", wall}, {"wall_days", wall / 86400}, {"gpu_hours", gpu_hours}};
+  if (plan.cluster.price_per_gpu_hour > 0) j["cost"] = gpu_hours * plan.cluster.price_per_gpu_hour;
+  return j;
+}
+
+json plan_report(const Plan& plan, const MemoryBreakdown& m, const StepEstimate& t) {
+  return {{"plan", plan_to_json(plan)}, {"model", model_report(plan)}, {"memory", memory_report(m)},
+          {"time", time_report(t)}};
 }
 
 }  // namespace paraplan::planner

@@ -89,15 +89,17 @@ struct Builder {
     Op op;
     op.name = name;
     const double elems = x.T * x.h / x.tsp;
-    op.io_bytes = 2 * x.d * elems + elems;
-    op.saved_bytes = elems;  // 1-byte mask
+    op.saved_bytes = elems;  // 1-byte mask; its traffic is counted in the fused residual add
     blk.add(op);
   }
 
+  // Residual add, fused with the preceding dropout (Megatron bias_dropout_add): reads x and the
+  // residual, writes the sum (and the 1-byte mask).
   void residual(Block& blk) {
     Op op;
     op.name = "residual_add";
-    op.io_bytes = 3 * x.d * x.T * x.h / x.tsp;
+    const double elems = x.T * x.h / x.tsp;
+    op.io_bytes = 3 * x.d * elems + (x.dropout ? elems : 0);
     blk.add(op);
   }
 
@@ -182,6 +184,7 @@ struct Builder {
     core.model_flops = full;
     core.flops = flash ? full / 2 : full;  // causal flash kernels skip the masked half; unfused kernels don't
     core.saved_bytes = d * T * (qw + kw + vw) / t;  // q, k, v kept for the backward
+    core.io_bytes = d * T * (qw + kw + vw + ow) / t;  // reads q, k, v, writes the output
     blk.add(core);
     const double scores = x.b * (m.heads / t) * (T / x.b) * x.s_kv;  // elements of the score matrix
     Op sm;
@@ -192,7 +195,9 @@ struct Builder {
       sm.saved_bytes = 4 * (m.heads / t) * T;  // fp32 log-sum-exp per query row (FlashAttention-2 §3.1)
       sm.bwd_working_bytes = d * T * (qw + kw + vw + ow) / t;  // dq, dk, dv and dO
     } else {
-      sm.io_bytes = 2 * d * scores;
+      // Unfused attention materialises the scores: QK^T writes them, the fused scale-mask-softmax reads
+      // and writes them, dropout reads them and writes probabilities and a mask, AV reads them.
+      sm.io_bytes = 4 * d * scores + (x.dropout ? 2 * d * scores + scores : 0);
       sm.saved_bytes = d * scores;  // softmax output (also the AV input)
       if (x.dropout) sm.saved_bytes += scores + d * scores;  // dropout mask + dropped-out probabilities
       sm.bwd_working_bytes = 2 * d * scores;  // grad of probabilities and of scores

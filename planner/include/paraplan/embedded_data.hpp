@@ -12,5 +12,6 @@ struct EmbeddedFile {
 std::span<const EmbeddedFile> models();
 std::span<const EmbeddedFile> hardware();
 std::span<const EmbeddedFile> validation();
+std::span<const EmbeddedFile> calibration();
 
 }  // namespace paraplan::planner::embedded

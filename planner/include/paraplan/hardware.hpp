@@ -2,10 +2,32 @@
 // GpuSpec and ClusterSpec: what a device can hold and do, and how devices are connected.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "paraplan/training.hpp"
 
 namespace paraplan::planner {
+
+// Achieved fractions of the peaks: few, physical, and what calibration fits (data/hardware/*.json,
+// each value with its source). Absent from a hardware file: 1 (the peaks as stated) and no latency.
+struct Efficiency {
+  double gemm = 1;                  // large GEMMs: fraction of peak FLOP/s (maximum achievable matmul FLOPS)
+  double attention = 1;             // fused (flash) attention kernels, forward and backward
+  double memory = 1;                // memory-bound kernels: fraction of HBM bandwidth
+  double kernel_overhead_s = 0;     // fixed cost per kernel (launch, ramp-up, tail)
+  double intra_node = 1;            // collectives inside a node: bus bandwidth / link bandwidth
+  double intra_node_latency_s = 0;  // per collective
+  double inter_node = 1;            // collectives across nodes
+  double inter_node_latency_s = 0;
+};
+
+// Calibration: realization factors that scale the hardware's microbenchmark efficiencies to what
+// training steps achieve, fitted on measurements and kept with their provenance (calibration.hpp).
+struct Calibration {
+  std::string name = "none";
+  std::string provenance;
+  double gemm = 1, attention = 1, memory = 1, intra_node = 1, inter_node = 1;
+};
 
 struct GpuSpec {
   std::string id;    // preset id, e.g. "h100-sxm-80gb"
@@ -22,13 +44,24 @@ struct GpuSpec {
   double intra_node_bytes_per_s = 0;  // per-GPU unidirectional bandwidth inside a node (NVLink)
   double inter_node_bytes_per_s = 0;  // per-GPU unidirectional network bandwidth across nodes
   double host_link_bytes_per_s = 0;   // per-GPU host <-> device bandwidth (PCIe), for offload
+  double host_memory_bytes_per_s = 0; // host DRAM bandwidth per GPU (CPU optimizer under offload)
+  Efficiency efficiency;
   double peak_flops(Precision p) const;
 };
+
+// Axes of the rank grid, innermost first in ClusterSpec::mesh_order.
+enum class MeshAxis { tp, cp, dp, pp };
 
 struct ClusterSpec {
   GpuSpec gpu;
   int gpus = 1;
   int gpus_per_node = 8;
+  // Rank placement, innermost (consecutive ranks) first: a group whose ranks span nodes pays the
+  // network. Expert-parallel groups are carved from the cp x dp ranks (Megatron, torchtitan).
+  std::vector<MeshAxis> mesh_order{MeshAxis::tp, MeshAxis::cp, MeshAxis::dp, MeshAxis::pp};
+  double price_per_gpu_hour = 0;  // for cost estimates; 0: unknown
+  // Realization factors for the time model; default "published" on GPUs, "none" on CPU.
+  Calibration calibration;
   // Per-process overheads; unset: the framework profile's documented default (framework.cpp).
   std::optional<double> cuda_context_bytes;
   std::optional<double> nccl_bytes_per_communicator;

@@ -67,10 +67,20 @@ ModelStateBytes model_state_bytes(double trainable, double frozen_weight_bytes, 
 double optimizer_bytes_per_param(Optimizer o);  // persistent state bytes per trainable parameter
 double weight_bytes_per_param(Precision p);      // working (compute) copy
 double grad_bytes_per_param(Precision p, GradDtype g);
-double nf4_bytes_per_param();                    // QLoRA NF4 with double quantisation
 int64_t lora_params(int64_t in, int64_t out, int rank);  // r(in + out) (Hu et al. 2021 §4.1)
 
+struct ShapeContext;
+struct StageLayers;
 MemoryBreakdown estimate_memory(const Plan& plan);
-MemoryBreakdown estimate_memory(const Plan& plan, const Workload& w, const FrameworkProfile& fw);
+MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx);
+MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers);
+
+// The worst stage only (what the search needs); the same model as estimate_memory.
+struct PeakMemory {
+  double peak_bytes = 0;
+  int worst_stage = 0;
+  bool fits = false;
+};
+PeakMemory peak_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers);
 
 }  // namespace paraplan::planner

@@ -17,6 +17,8 @@ struct ParallelPlan {
   PipelineSchedule pp_schedule = PipelineSchedule::one_f_one_b;
   int virtual_stages = 1;       // model chunks per pipeline rank (interleaved: v; zbv: 2)
   std::vector<int> layer_split;  // optional explicit layers per chunk (pp*virtual_stages entries)
+  bool tp_comm_overlap = false;  // TP collectives overlapped with GEMMs (Transformer Engine userbuffers)
+  bool dp_overlap = true;        // DP gradient reduction overlapped with the backward, bucket by bucket
 
   int gpus() const { return dp * tp * pp * cp; }
   int chunks() const { return pp * virtual_stages; }

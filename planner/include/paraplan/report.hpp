@@ -4,6 +4,7 @@
 
 #include "paraplan/memory.hpp"
 #include "paraplan/plan.hpp"
+#include "paraplan/timing.hpp"
 
 namespace paraplan::planner {
 
@@ -11,7 +12,11 @@ namespace paraplan::planner {
 nlohmann::json model_report(const Plan& plan);
 // {per_stage: [{stage, layers, weights_bytes, ..., total_bytes}], peak_bytes, gpu_memory_bytes, fits, worst_stage}
 nlohmann::json memory_report(const MemoryBreakdown& m);
-// {plan, model, memory}
-nlohmann::json plan_report(const Plan& plan, const MemoryBreakdown& m);
+// {step_s, compute_s, exposed_comm_s, bubble_s, optimizer_s, tokens_per_s, tflops_per_gpu, mfu, hfu, ...}
+nlohmann::json time_report(const StepEstimate& t);
+// For a token budget: {tokens, wall_s, gpu_hours, cost (when a price per GPU-hour is known)}
+nlohmann::json budget_report(const Plan& plan, const StepEstimate& t, double tokens);
+// {plan, model, memory, time}
+nlohmann::json plan_report(const Plan& plan, const MemoryBreakdown& m, const StepEstimate& t);
 
 }  // namespace paraplan::planner

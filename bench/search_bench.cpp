@@ -1,0 +1,56 @@
+// Search and time-model speed. Run: build/bench/bench_search
+//   BM_SearchLlama405B/threads: the full space for LLaMA-3.1-405B on 16,384 H100s (target < 2 s on
+//   2 cores); the "plans/s" counter divided by the thread count is the per-core rate (target >= 1e6).
+#include <benchmark/benchmark.h>
+
+#include "paraplan/calibration.hpp"
+#include "paraplan/presets.hpp"
+#include "paraplan/search.hpp"
+#include "paraplan/timing.hpp"
+
+using namespace paraplan::planner;
+
+namespace {
+
+Plan llama405b_16k() {
+  Plan p;
+  p.model = model_preset("llama3-405b");
+  p.training.seq_len = 8192;
+  p.training.global_batch = 2048;
+  p.training.recompute = Recompute::selective;
+  p.parallel.dp = 128;
+  p.parallel.tp = 8;
+  p.parallel.pp = 16;
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  p.cluster.gpus = 16384;
+  p.cluster.calibration = builtin_calibration("published");
+  return p;
+}
+
+void BM_SearchLlama405B(benchmark::State& state) {
+  const Plan base = llama405b_16k();
+  SearchOptions o;
+  o.threads = static_cast<int>(state.range(0));
+  uint64_t plans = 0;
+  for (auto _ : state) {
+    const SearchResult r = search(base, o);
+    plans += r.evaluated;
+    benchmark::DoNotOptimize(r.top.data());
+  }
+  state.counters["plans/s"] = benchmark::Counter(static_cast<double>(plans), benchmark::Counter::kIsRate);
+  state.counters["plans/s/thread"] =
+      benchmark::Counter(static_cast<double>(plans) / static_cast<double>(state.range(0)), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SearchLlama405B)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_TimeEstimate(benchmark::State& state) {
+  Plan p = llama405b_16k();
+  p.parallel.pp_schedule = PipelineSchedule::interleaved;
+  p.parallel.virtual_stages = 2;
+  p.parallel.sequence_parallel = true;
+  for (auto _ : state) benchmark::DoNotOptimize(estimate_time(p));
+  state.SetLabel("llama3-405b tp8 pp16 v2 (workload lowering + every stage)");
+}
+BENCHMARK(BM_TimeEstimate);
+
+}  // namespace

@@ -1,0 +1,23 @@
+#pragma once
+// Everything about a plan that depends only on its workload shape (tp, cp, ep, sequence parallel,
+// micro-batch): the lowered workload, its op times, the parameters each rank holds per block. Built
+// once and shared by every plan of that shape — the search evaluates millions of plans on a few
+// hundred shapes.
+#include "paraplan/framework.hpp"
+#include "paraplan/params.hpp"
+#include "paraplan/plan.hpp"
+#include "paraplan/timing.hpp"
+#include "paraplan/workload.hpp"
+
+namespace paraplan::planner {
+
+struct ShapeContext {
+  FrameworkProfile fw;  // the plan's framework, with the cluster's overhead overrides applied
+  Workload w;
+  WorkloadTimes times;
+  RankParams dense, moe, embedding, head, tied_head;  // per block, one rank, before ZeRO
+};
+
+ShapeContext make_context(const Plan& plan);
+
+}  // namespace paraplan::planner

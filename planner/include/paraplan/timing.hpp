@@ -1,0 +1,82 @@
+#pragma once
+// The step-time model: compute per op from peak x efficiency (roofline for memory-bound ops),
+// collectives over the two-level topology, overlap rules, the pipeline bubble per schedule, the
+// optimizer step and offload transfers.
+#include <vector>
+
+#include "paraplan/flops.hpp"
+#include "paraplan/framework.hpp"
+#include "paraplan/memory.hpp"
+#include "paraplan/plan.hpp"
+#include "paraplan/workload.hpp"
+
+namespace paraplan::planner {
+
+// One block, one micro-batch, one rank.
+struct BlockTime {
+  double fwd = 0;         // forward compute (GEMMs, attention, memory-bound kernels)
+  double bwd_input = 0;   // backward: activation gradients ("B" in zero-bubble terms)
+  double bwd_weight = 0;  // backward: weight gradients ("W")
+  double recompute[3] = {0, 0, 0};  // extra forward work per Recompute mode (incl. its exposed comm)
+  double gemm_fwd = 0, gemm_bwd = 0;  // GEMM parts, which TP communication can hide behind
+  double attn_fwd = 0;    // attention core forward, which the CP ring hides behind
+  double comm_fwd = 0, comm_bwd = 0;        // TP/CP/EP collectives as issued
+  double exposed_fwd = 0, exposed_bwd = 0;  // the part not hidden behind compute
+};
+
+struct WorkloadTimes {
+  BlockTime embedding, dense_layer, moe_layer, head;
+};
+WorkloadTimes time_workload(const Plan& plan, const Workload& w);
+
+// One pipeline stage, one micro-batch (all its chunks).
+struct StageTime {
+  int stage = 0;
+  double fwd = 0, bwd = 0, bwd_weight = 0;  // including recompute, exposed comm and p2p
+  double compute = 0;       // pure compute (fwd + bwd + recompute)
+  double exposed_comm = 0;  // exposed TP/CP/EP + pipeline p2p + ZeRO-3 gathers + offload fetches
+  double p2p = 0, zero3_exposed = 0, offload_fetch = 0;  // parts of exposed_comm
+  double dp_comm = 0;       // gradient (and parameter) collectives per step, as issued
+  double optimizer = 0;     // optimizer step (and offload transfers)
+};
+
+struct StepEstimate {
+  double step_s = 0;
+  double compute_s = 0, exposed_comm_s = 0, bubble_s = 0, optimizer_s = 0;  // sum to step_s
+  double tokens_per_s = 0, tflops_per_gpu = 0, mfu = 0, hfu = 0;
+  AttentionFlops convention = AttentionFlops::full;
+  StepFlops flops;
+  int critical_stage = 0;
+  // Parts of exposed_comm_s, for explanations.
+  double tp_exposed_s = 0, pp_p2p_s = 0, dp_exposed_s = 0, zero3_exposed_s = 0;
+  std::vector<StageTime> per_stage;
+};
+
+struct ShapeContext;
+struct StageLayers;
+StepEstimate estimate_time(const Plan& plan, AttentionFlops convention = AttentionFlops::full);
+// With precomputed pieces (the search reuses contexts and FLOPs across plans).
+StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops);
+StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
+                           const std::vector<StageLayers>& layers);
+
+// Step time and throughput only (what the search needs); the same model as estimate_time.
+struct StepSummary {
+  double step_s = 0, tokens_per_s = 0, mfu = 0;
+};
+StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
+                         const std::vector<StageLayers>& layers);
+
+// Time of a memory-bound kernel moving `bytes` through HBM on the plan's device (roofline + kernel cost).
+double memory_bound_time(const Plan& plan, double bytes);
+
+// Pipeline time for per-stage forward / backward / weight-gradient times per micro-batch (per schedule;
+// pipeline.hpp cites the sources).
+struct PipelineTime {
+  double total = 0, bubble = 0;
+};
+PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, const std::vector<StageTime>& stages);
+// The same from the sum of stage times (forward + backward per micro-batch) and the slowest stage.
+PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, double sum, const StageTime& slowest);
+
+}  // namespace paraplan::planner

@@ -1,0 +1,36 @@
+#pragma once
+// Published training runs (data/validation/published-step-time.csv) and the planner's predictions.
+#include <string>
+#include <vector>
+
+#include "paraplan/plan.hpp"
+
+namespace paraplan::planner {
+
+struct PublishedRun {
+  std::string source;  // e.g. narayanan21-t1, korthikanti22-t5
+  std::string model;   // preset id
+  Plan plan;           // as the paper ran it (software settings per source, see validation.cpp)
+  double published_step_s = 0;            // measured iteration time (0 when only TFLOP/s was published)
+  double published_tflops_per_gpu = 0;    // 0 when only the time was published
+  double reference_flops_per_step = 0;    // FLOPs the paper's TFLOP/s are computed with
+};
+
+struct ValidationRow {
+  PublishedRun run;
+  double predicted_step_s = 0;
+  double published_step_s = 0;  // measured, or derived from the published TFLOP/s
+  double error = 0;             // (predicted - published) / published, on the step time
+};
+
+struct SourceSummary {
+  std::string source;
+  int rows = 0;
+  double mean_abs_error = 0, max_abs_error = 0;
+};
+
+std::vector<PublishedRun> published_runs();
+std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs);
+std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
+
+}  // namespace paraplan::planner
