@@ -1,0 +1,64 @@
+#pragma once
+// A thin RAII layer over the SQLite C API for the store: prepared statements with typed binds and
+// reads, and transactions that roll back on exceptions. Every error names the statement and SQLite's
+// message.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace paraplan::planner::sql {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void fail(sqlite3* db, const std::string& what);
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, int64_t v);
+  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bind(int i, double v);
+  Statement& bind(int i, const std::string& v);
+  Statement& bind(int i, const std::optional<double>& v);
+
+  bool step();  // true: a row is available; false: done
+  void run();   // steps to completion, for statements without rows
+  void reset(); // ready to bind and run again
+
+  int64_t integer(int col) const;
+  double real(int col) const;
+  std::optional<double> optional_real(int col) const;
+  std::string text(int col) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;
+};
+
+void exec(sqlite3* db, const char* sql);
+
+// BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait in busy_timeout instead of
+// failing with SQLITE_BUSY half-way through a transaction.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db);
+  ~Transaction();
+  void commit();
+
+ private:
+  sqlite3* db_;
+  bool done_ = false;
+};
+
+}  // namespace paraplan::planner::sql

@@ -1,0 +1,59 @@
+// The store's schema history. Append a Migration to change the schema; never edit one that has
+// shipped, because files already migrated past it will not see the edit.
+#include "paraplan/store.hpp"
+
+namespace paraplan::planner {
+
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "runs, per-step and per-category memory measurements",
+     R"sql(
+CREATE TABLE runs (
+  id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+  status                TEXT NOT NULL DEFAULT 'created'
+                        CHECK (status IN ('created', 'running', 'succeeded', 'failed')),
+  created_at            TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  finished_at           TEXT,
+  name                  TEXT NOT NULL DEFAULT '',
+  plan_json             TEXT NOT NULL,
+  world_size            INTEGER NOT NULL,
+  steps                 INTEGER NOT NULL,
+  hardware              TEXT NOT NULL DEFAULT '{}',
+  software              TEXT NOT NULL DEFAULT '{}',
+  git_revision          TEXT NOT NULL DEFAULT '',
+  host                  TEXT NOT NULL DEFAULT '',
+  predicted_peak_bytes  REAL,
+  predicted_step_s      REAL,
+  measured_peak_bytes   REAL,
+  measured_step_s       REAL,
+  measured_tokens_per_s REAL,
+  measured_comm_s       REAL,
+  error                 TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE steps (
+  run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  rank         INTEGER NOT NULL,
+  step         INTEGER NOT NULL,
+  loss         REAL NOT NULL,
+  step_s       REAL NOT NULL,
+  comm_s       REAL NOT NULL,
+  tokens_per_s REAL NOT NULL,
+  PRIMARY KEY (run_id, rank, step)
+);
+CREATE TABLE memory (
+  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  rank            INTEGER NOT NULL,
+  category        TEXT NOT NULL,
+  predicted_bytes REAL,
+  measured_bytes  REAL NOT NULL,
+  PRIMARY KEY (run_id, rank, category)
+);
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> store_migrations() { return kMigrations; }
+
+}  // namespace paraplan::planner

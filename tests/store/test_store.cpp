@@ -1,0 +1,189 @@
+// The run store: schema and migrations, concurrent writers in separate processes, and the summary a
+// finished run gets (values computed by hand below).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "paraplan/store.hpp"
+
+using namespace paraplan::planner;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_db(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("paraplan-store-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path p = dir / name;
+  for (const char* ext : {"", "-wal", "-shm"}) fs::remove(p.string() + ext);
+  return p.string();
+}
+
+NewRun sample_run() {
+  NewRun r;
+  r.plan_json = R"({"model":"tiny-llama"})";
+  r.name = "tiny-llama dp=2";
+  r.world_size = 2;
+  r.steps = 3;
+  r.hardware = R"({"gpu":"cpu"})";
+  r.git_revision = "abc123";
+  r.host = "test";
+  r.predicted_peak_bytes = 1000.0;
+  return r;
+}
+
+}  // namespace
+
+TEST(Store, NewFileHasTheLatestSchemaAndRoundTripsARun) {
+  const std::string path = temp_db("new.sqlite");
+  Store s(path);
+  EXPECT_EQ(s.schema_version(), store_migrations().back().version);
+  const int64_t id = s.create_run(sample_run());
+  const auto r = s.run(id);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RunStatus::created);
+  EXPECT_EQ(r->run.name, "tiny-llama dp=2");
+  EXPECT_EQ(r->run.plan_json, R"({"model":"tiny-llama"})");
+  EXPECT_EQ(r->run.predicted_peak_bytes, 1000.0);
+  EXPECT_FALSE(r->run.predicted_step_s.has_value());  // NULL until the time model predicts it
+  EXPECT_FALSE(r->measured_peak_bytes.has_value());
+  EXPECT_EQ(r->created_at.size(), 20u);  // 2025-01-01T00:00:00Z
+}
+
+TEST(Store, UsesWriteAheadLogging) {
+  const std::string path = temp_db("wal.sqlite");
+  Store s(path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(Store, MigratesAnOlderFileAndKeepsItsRows) {
+  const std::string path = temp_db("migrate.sqlite");
+  const Migration v1[] = {{1, "notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"}};
+  const Migration v2[] = {v1[0], {2, "notes.author", "ALTER TABLE notes ADD COLUMN author TEXT DEFAULT 'nobody'"}};
+  { Store s(path, v1); EXPECT_EQ(s.schema_version(), 1); }
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_exec(db, "INSERT INTO notes (text) VALUES ('kept')", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  { Store s(path, v2); EXPECT_EQ(s.schema_version(), 2); }
+  { Store s(path, v2); EXPECT_EQ(s.schema_version(), 2); }  // nothing left to apply
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT text, author FROM notes", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "kept");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "nobody");
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_version", -1, &st, nullptr);
+  sqlite3_step(st);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 2);  // one row per applied migration
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(Store, RefusesAFileFromANewerSchema) {
+  const std::string path = temp_db("newer.sqlite");
+  const Migration v1[] = {{1, "a", "CREATE TABLE a (x)"}};
+  const Migration v2[] = {v1[0], {2, "b", "CREATE TABLE b (x)"}};
+  { Store s(path, v2); }
+  try {
+    Store s(path, v1);
+    FAIL() << "opened a version-2 file with a version-1 schema";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 2, newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Store, AFailedMigrationLeavesTheFileAsItWas) {
+  const std::string path = temp_db("broken.sqlite");
+  const Migration good[] = {{1, "a", "CREATE TABLE a (x)"}};
+  const Migration bad[] = {good[0], {2, "broken", "CREATE TABLE b (x); THIS IS NOT SQL"}};
+  { Store s(path, good); }
+  EXPECT_THROW(Store(path, bad), std::exception);
+  Store s(path, good);
+  EXPECT_EQ(s.schema_version(), 1);  // the transaction rolled table b back too
+}
+
+TEST(Store, TheFirstFailureIsKept) {
+  Store s(temp_db("fail.sqlite"));
+  const int64_t id = s.create_run(sample_run());
+  s.fail_run(id, "rank 1: tensor x missing");
+  s.fail_run(id, "rank 0: killed after rank 1 failed");
+  const auto r = s.run(id);
+  EXPECT_EQ(r->status, RunStatus::failed);
+  EXPECT_EQ(r->error, "rank 1: tensor x missing");
+  s.finish_run(id);  // a failed run stays failed
+  EXPECT_EQ(s.run(id)->status, RunStatus::failed);
+}
+
+TEST(Store, SummaryOfAFinishedRun) {
+  Store s(temp_db("summary.sqlite"));
+  const int64_t id = s.create_run(sample_run());
+  // Two ranks, three steps; each rank processes 100 tokens per step.
+  const double step_s[3][2] = {{1.0, 2.0}, {0.5, 0.7}, {0.4, 0.6}};
+  for (int step = 1; step <= 3; ++step)
+    for (int rank = 0; rank < 2; ++rank) {
+      const double t = step_s[step - 1][rank];
+      s.add_step({id, rank, step, 5.0 - step, t, t / 10, 100.0 / t});
+    }
+  s.add_memory({{id, 0, "peak", 900.0, 950.0}, {id, 1, "peak", 900.0, 960.0}, {id, 0, "weights", 400.0, 400.0}});
+  s.finish_run(id);
+  const auto r = s.run(id);
+  EXPECT_EQ(r->status, RunStatus::succeeded);
+  // Steps 2 and 3 (step 1 is warm-up); each lasts as long as its slower rank: (0.7 + 0.6) / 2.
+  EXPECT_DOUBLE_EQ(*r->measured_step_s, 0.65);
+  EXPECT_DOUBLE_EQ(*r->measured_comm_s, 0.065);
+  // 200 tokens per step over 1.3 s.
+  EXPECT_NEAR(*r->measured_tokens_per_s, 400.0 / 1.3, 1e-9);
+  EXPECT_DOUBLE_EQ(*r->measured_peak_bytes, 960.0);
+  EXPECT_EQ(s.steps(id).size(), 6u);
+  EXPECT_EQ(s.memory(id).size(), 3u);
+}
+
+TEST(Store, ConcurrentWritersInSeparateProcessesLoseNoRows) {
+  const std::string path = temp_db("concurrent.sqlite");
+  int64_t id = 0;
+  { id = Store(path).create_run(sample_run()); }
+  constexpr int kWriters = 4, kRows = 60;
+  std::vector<pid_t> kids;
+  for (int w = 0; w < kWriters; ++w) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        Store s(path);  // each process its own connection, as each rank has
+        for (int i = 1; i <= kRows; ++i) {
+          s.add_step({id, w, i, 1.0, 0.01, 0.0, 1.0});
+          s.add_memory({{id, w, "step" + std::to_string(i), std::nullopt, static_cast<double>(i)}});
+        }
+      } catch (...) {
+        code = 1;
+      }
+      _exit(code);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int status = 0;
+    waitpid(k, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a writer failed";
+  }
+  Store s(path);
+  EXPECT_EQ(s.steps(id).size(), static_cast<size_t>(kWriters * kRows));
+  EXPECT_EQ(s.memory(id).size(), static_cast<size_t>(kWriters * kRows));
+}
