@@ -1,0 +1,114 @@
+#pragma once
+// Communication between ranks. One interface, three backends:
+// - gloo: c10d::ProcessGroupGloo on CPU tensors (allreduce, broadcast, send/recv, barrier natively;
+//   allgather and reduce_scatter as rings of send/recv, in place, because LibTorch 1.13's gloo group has
+//   no reduce_scatter and no flat allgather — libtorch-notes.md §1);
+// - nccl: NCCL's C API on CUDA tensors (only with a CUDA LibTorch);
+// - fake: one process stands for rank r of n; collectives return correctly shaped data without
+//   talking to anyone, so one rank's memory and compute are exact while the numbers are not.
+// Public header without LibTorch: tensors are forward-declared.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "paraplan/exec/launch_env.hpp"
+#include "paraplan/exec/rank_grid.hpp"
+
+namespace at {
+class Tensor;
+}
+
+namespace paraplan::exec {
+
+// An operation in flight; wait() blocks until it is done.
+class PendingOp {
+ public:
+  virtual ~PendingOp() = default;
+  virtual void wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+
+  // Sum over the group, in place.
+  virtual void allreduce(at::Tensor& t) = 0;
+  // Starts a sum; the tensor must not be touched until wait(). Default: done before returning.
+  virtual std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t);
+  // flat holds size() equal chunks; on entry chunk rank() holds this rank's part, on return every
+  // chunk holds its owner's part.
+  virtual void allgather(at::Tensor& flat) = 0;
+  // flat holds size() equal chunks (its contents are destroyed); out (one chunk) receives the sum over
+  // ranks of chunk rank().
+  virtual void reduce_scatter(at::Tensor& flat, at::Tensor& out) = 0;
+  virtual void broadcast(at::Tensor& t, int root) = 0;
+  virtual void send(const at::Tensor& t, int dst) = 0;
+  virtual void recv(at::Tensor& t, int src) = 0;
+  virtual void barrier() = 0;
+
+  // Seconds this rank spent blocked in the calls above (exposed communication).
+  double blocked_seconds() const { return blocked_s_; }
+  void reset_blocked_seconds() { blocked_s_ = 0; }
+  void add_blocked_seconds(double s) { blocked_s_ += s; }  // waits on async operations
+
+ protected:
+  // Measures the time of a blocking call into blocked_s_.
+  class Timer {
+   public:
+    explicit Timer(Communicator& c) : c_(c), t0_(std::chrono::steady_clock::now()) {}
+    ~Timer() { c_.blocked_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+
+   private:
+    Communicator& c_;
+    std::chrono::steady_clock::time_point t0_;
+  };
+  // The ring algorithms on top of send/recv (Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce
+  // algorithms for clusters of workstations": size()-1 steps, each sending one chunk to the next rank):
+  // allgather without any temporary, reduce_scatter with one chunk-sized receive buffer.
+  void ring_allgather(at::Tensor& flat);
+  // Sends `out` to dst while receiving `in` from src; backends that can post both at once override it.
+  virtual void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src);
+  void ring_reduce_scatter(at::Tensor& flat, at::Tensor& out);
+
+ private:
+  double blocked_s_ = 0;
+};
+
+// A communicator for each axis of the rank grid, plus the world.
+struct ProcessGroups {
+  RankGrid grid;
+  int rank = 0;  // world rank
+  std::unique_ptr<Communicator> world;
+  std::unique_ptr<Communicator> axis[4];  // indexed by Axis: dp, pp, cp, tp
+  Communicator& dp() { return *axis[static_cast<int>(Axis::dp)]; }
+  Communicator& of(Axis a) { return *axis[static_cast<int>(a)]; }
+  double blocked_seconds() const;
+  void reset_blocked_seconds();
+  // Run-wide values rank 0 publishes (the run id); others block until it is there. Fake groups keep
+  // them locally.
+  virtual void publish(const std::string& key, const std::string& value) = 0;
+  virtual std::string lookup(const std::string& key) = 0;
+  virtual ~ProcessGroups() = default;
+};
+
+struct GlooOptions {
+  std::chrono::milliseconds timeout{std::chrono::seconds(120)};  // store connect and every collective
+  int threads = 1;                                                // gloo's own threads per group
+};
+
+// Connects to the store at env.master_addr:master_port (rank 0 serves it unless torchrun's agent does),
+// then builds the world group and one group per grid axis of size > 1 (size-1 axes get a group of one
+// that does nothing). Errors name the address and the timeout.
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt);
+// Rank `rank` of the grid, alone.
+std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const RankGrid& grid);
+// NCCL on CUDA tensors; the unique ids travel through the c10d store. Throws when this build has no
+// CUDA LibTorch.
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt);
+bool nccl_available();
+
+}  // namespace paraplan::exec

@@ -1,0 +1,71 @@
+#pragma once
+// The executor's parameters, described without LibTorch: every tensor with its Hugging Face name,
+// shape, whether it trains, and where it lives in its unit's flat buffer. A unit (the embedding, one
+// decoder layer, the final norm + head) is what ZeRO-3 gathers at once and what one gradient bucket
+// reduces. Data parallelism, checkpoint I/O and LoRA all work from this one description.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paraplan/error.hpp"
+#include "paraplan/plan.hpp"
+
+namespace paraplan::exec {
+
+// What a parameter is, so the model knows where to use it.
+enum class Role {
+  embed, pos_embed,                            // embedding unit
+  attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b,
+  q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b,
+  gate_w, gate_b, up_w, up_b, down_w, down_b,
+  lora_a, lora_b,                              // adapters; `target` says which projection they adapt
+  final_norm_w, final_norm_b, lm_head,         // head unit
+  none,                                        // no parameter (an absent bias)
+};
+
+enum class UnitKind { embedding, layer, head };
+
+struct ParamInfo {
+  std::string name;              // Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight"
+  std::vector<int64_t> shape;
+  Role role = Role::embed;
+  bool trainable = true;
+  planner::LoraTarget target = planner::kQProj;  // for lora_a / lora_b
+  int64_t offset = 0;            // elements from the start of its unit's trainable or frozen flat space
+  int64_t numel() const;
+};
+
+struct UnitLayout {
+  UnitKind kind = UnitKind::layer;
+  int layer = -1;                // decoder layer index (layer units)
+  std::vector<ParamInfo> params;
+  int64_t trainable_numel = 0;   // sum over trainable params
+  int64_t frozen_numel = 0;      // sum over frozen params (LoRA base)
+};
+
+struct ModelLayout {
+  std::vector<UnitLayout> units;  // embedding, layers 0..L-1, head: the order of the forward pass
+  int64_t trainable_numel = 0;
+  int64_t frozen_numel = 0;
+  const ParamInfo* find(const std::string& name) const;
+};
+
+// Model settings the plan's ModelSpec does not carry (read from config.json when there is one).
+struct ModelExtras {
+  double norm_eps = 1e-5;       // rms_norm_eps / layer_norm_epsilon
+  double rope_theta = 10000.0;  // RoPE base (Su et al. 2021 use 10000; LLaMA-3 uses 500000)
+};
+
+ModelLayout model_layout(const planner::ModelSpec& m, const std::optional<planner::LoraSpec>& lora);
+
+// peft's name for an adapter tensor: "model.layers.0.self_attn.q_proj.lora_A.weight" is saved as
+// "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" (peft save_pretrained drops the
+// adapter name "default" from the module path).
+std::string peft_name(const std::string& lora_param_name);
+
+// Rules the executor adds to the plan's own (what it does not implement yet), as violations naming
+// the field, value and rule. Empty: the executor can run the plan.
+void check_executor_support(const planner::Plan& plan, planner::Violations& errors);
+
+}  // namespace paraplan::exec

@@ -1,0 +1,81 @@
+#include "adamw.hpp"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
+#include "paraplan/exec/memory_meter.hpp"
+
+namespace paraplan::exec {
+
+AdamW::AdamW(Engine& engine, const AdamWOptions& opt) : engine_(engine), opt_(opt) {
+  CategoryScope cat(MemCategory::optimizer);
+  for (int u = 0; u < engine_.units(); ++u) {
+    const at::Tensor values = engine_.optimizer_slice(u).values;
+    m_.push_back(at::zeros_like(values, values.options().dtype(at::kFloat)));
+    v_.push_back(at::zeros_like(values, values.options().dtype(at::kFloat)));
+  }
+}
+
+int64_t AdamW::state_bytes() const {
+  int64_t n = 0;
+  for (size_t i = 0; i < m_.size(); ++i) n += static_cast<int64_t>(m_[i].nbytes() + v_[i].nbytes());
+  return n;
+}
+
+void AdamW::update(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWOptions& o,
+                   int64_t t) {
+  const double bc1 = 1 - std::pow(o.beta1, static_cast<double>(t));
+  const double bc2_sqrt = std::sqrt(1 - std::pow(o.beta2, static_cast<double>(t)));
+  const double step_size = o.lr / bc1;
+  const bool fused_cpu = p.device().is_cpu() && p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat &&
+                         p.is_contiguous() && g.is_contiguous();
+  if (fused_cpu) {
+    float* pp = p.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* mp = m.data_ptr<float>();
+    float* vp = v.data_ptr<float>();
+    const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+    const float decay = static_cast<float>(1 - o.lr * o.weight_decay), wd = static_cast<float>(o.weight_decay);
+    const float ss = static_cast<float>(step_size), bc2s = static_cast<float>(bc2_sqrt), eps = static_cast<float>(o.eps);
+    const bool decoupled = o.decoupled;
+    at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        float gi = gp[i];
+        if (decoupled)
+          pp[i] *= decay;
+        else
+          gi += wd * pp[i];
+        mp[i] = b1 * mp[i] + (1 - b1) * gi;
+        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi;
+        pp[i] -= ss * mp[i] / (std::sqrt(vp[i]) / bc2s + eps);
+      }
+    });
+    return;
+  }
+  // Any device and dtype: the same arithmetic with ATen ops; one temporary (denom) of the slice's size.
+  at::NoGradGuard no_grad;
+  at::Tensor gf = g.scalar_type() == at::kFloat ? g : g.to(at::kFloat);
+  if (o.decoupled)
+    p.mul_(1 - o.lr * o.weight_decay);
+  else if (o.weight_decay != 0)
+    gf = gf.add(p, o.weight_decay);
+  m.mul_(o.beta1).add_(gf, 1 - o.beta1);
+  v.mul_(o.beta2).addcmul_(gf, gf, 1 - o.beta2);
+  at::Tensor denom = v.sqrt().div_(bc2_sqrt).add_(o.eps);
+  p.addcdiv_(m, denom, -step_size);
+}
+
+void AdamW::step() {
+  ++t_;
+  at::NoGradGuard no_grad;
+  for (int u = 0; u < engine_.units(); ++u) {
+    Engine::OptimizerSlice s = engine_.optimizer_slice(u);
+    if (s.values.numel() == 0) continue;
+    update(s.values, s.grads, m_[static_cast<size_t>(u)], v_[static_cast<size_t>(u)], opt_, t_);
+    if (s.compute.defined()) s.compute.copy_(s.values);  // 16-bit parameters from the fp32 master
+  }
+  engine_.after_optimizer();
+}
+
+}  // namespace paraplan::exec

@@ -1,0 +1,173 @@
+// The gloo backend: c10d::ProcessGroupGloo held by its concrete type, which compiles unchanged on
+// LibTorch 1.13 (ProcessGroupGloo : ProcessGroup) and 2.x (ProcessGroupGloo : Backend) —
+// libtorch-notes.md §1. One TCPStore at MASTER_ADDR:MASTER_PORT; each grid axis gets its own group
+// over a PrefixStore.
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <stdexcept>
+#include <string>
+
+#include "comm_internal.hpp"
+#include "store_groups.hpp"
+#include "paraplan/exec/communicator.hpp"
+
+namespace paraplan::exec {
+
+namespace {
+
+using GlooPtr = c10::intrusive_ptr<c10d::ProcessGroupGloo>;
+using WorkPtr = c10::intrusive_ptr<c10d::Work>;
+
+class GlooOp final : public PendingOp {
+ public:
+  GlooOp(WorkPtr w, Communicator* owner) : work_(std::move(w)), owner_(owner) {}
+  void wait() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    work_->wait();
+    owner_->add_blocked_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+
+ private:
+  WorkPtr work_;
+  Communicator* owner_;
+};
+
+class GlooCommunicator final : public Communicator {
+ public:
+  GlooCommunicator(GlooPtr pg, int rank, int size) : pg_(std::move(pg)), rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "gloo"; }
+
+  void allreduce(at::Tensor& t) override {
+    Timer timer(*this);
+    std::vector<at::Tensor> v{t};
+    pg_->allreduce(v)->wait();
+  }
+  std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t) override {
+    std::vector<at::Tensor> v{t};
+    return std::make_unique<GlooOp>(pg_->allreduce(v), this);
+  }
+  void allgather(at::Tensor& flat) override {
+    Timer timer(*this);
+    ring_allgather(flat);
+  }
+  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+    Timer timer(*this);
+    ring_reduce_scatter(flat, out);
+  }
+  void broadcast(at::Tensor& t, int root) override {
+    Timer timer(*this);
+    std::vector<at::Tensor> v{t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    pg_->broadcast(v, o)->wait();
+  }
+  void send(const at::Tensor& t, int dst) override {
+    std::vector<at::Tensor> v{t};
+    pg_->send(v, dst, next_tag())->wait();
+  }
+  void recv(at::Tensor& t, int src) override {
+    std::vector<at::Tensor> v{t};
+    pg_->recv(v, src, next_tag())->wait();
+  }
+  void barrier() override {
+    Timer timer(*this);
+    pg_->barrier()->wait();
+  }
+ protected:
+  void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+    // Both posted before either is waited for. Every rank runs the same ring steps in the same order,
+    // so a per-group step counter gives sender and receiver the same tag.
+    const int tag = next_tag();
+    std::vector<at::Tensor> s{out}, r{in};
+    auto ws = pg_->send(s, dst, tag);
+    auto wr = pg_->recv(r, src, tag);
+    ws->wait();
+    wr->wait();
+  }
+
+ private:
+  int next_tag() { return static_cast<int>(tag_++ % (1 << 20)); }
+  GlooPtr pg_;
+  int rank_, size_;
+  uint64_t tag_ = 0;
+};
+
+
+GlooPtr make_group(const c10::intrusive_ptr<c10d::Store>& store, const std::string& prefix, int rank, int size,
+                   const GlooOptions& opt) {
+  auto o = c10d::ProcessGroupGloo::Options::create();
+  o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  o->threads = opt.threads;
+  o->timeout = opt.timeout;
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, size, o);
+}
+
+}  // namespace
+
+c10::intrusive_ptr<c10d::Store> connect_store(const LaunchEnv& env, std::chrono::milliseconds timeout) {
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0 && !env.agent_store;
+    so.numWorkers = env.world_size;
+    so.waitWorkers = false;
+    so.timeout = timeout;
+    return c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " +
+                             env.master_addr + ":" + std::to_string(env.master_port) + " (MASTER_ADDR, MASTER_PORT) within " +
+                             std::to_string(timeout.count() / 1000) + " s: " + e.what());
+  }
+}
+
+std::string StoreGroups::lookup(const std::string& key) {
+  const std::vector<uint8_t> v = store_->get("paraplan/" + key);
+  return std::string(v.begin(), v.end());
+}
+
+void StoreGroups::publish(const std::string& key, const std::string& value) {
+  store_->set("paraplan/" + key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
+  if (grid.world() != env.world_size)
+    throw std::invalid_argument("the rank grid " + grid.describe() + " has " + std::to_string(grid.world()) +
+                                " ranks but WORLD_SIZE = " + std::to_string(env.world_size));
+  const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  c10::intrusive_ptr<c10d::Store> store = connect_store(env, opt.timeout);
+  auto groups = std::make_unique<StoreGroups>(store);
+  groups->grid = grid;
+  groups->rank = env.rank;
+  try {
+    groups->world = std::make_unique<GlooCommunicator>(make_group(store, "world", env.rank, env.world_size, opt),
+                                                       env.rank, env.world_size);
+    for (Axis a : kAxes) {
+      const int n = grid.size(a), me = grid.index_in_group(a, env.rank);
+      const std::string prefix = std::string(to_string(a)) + "/" + std::to_string(grid.group_index(a, env.rank));
+      if (n == 1)
+        groups->axis[static_cast<int>(a)] = make_fake_communicator(0, 1);
+      else
+        groups->axis[static_cast<int>(a)] = std::make_unique<GlooCommunicator>(make_group(store, prefix, me, n, opt), me, n);
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error("rank " + std::to_string(env.rank) + ": building the gloo process groups through " +
+                             where + " failed (another rank may have stopped): " + e.what());
+  }
+  return groups;
+}
+
+#ifndef PARAPLAN_CUDA_TORCH
+bool nccl_available() { return false; }
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv&, const RankGrid&, const GlooOptions&) {
+  throw std::runtime_error("the NCCL communicator needs a paraplan-worker built against a CUDA LibTorch "
+                           "(this one was built against a CPU-only LibTorch; see scripts/gpu-check)");
+}
+#endif
+
+}  // namespace paraplan::exec

@@ -1,0 +1,170 @@
+// The NCCL backend (compiled only against a CUDA LibTorch, PARAPLAN_CUDA_TORCH): NCCL's C API on CUDA
+// tensors, enqueued on the default stream, which ATen's kernels also use unless a caller sets another,
+// so stream order alone keeps collectives and compute in sequence. Unique ids travel through the c10d
+// store (ncclGetUniqueId on the group's first rank, ncclCommInitRank on all; NCCL user guide,
+// "Creating a communicator with options" / "Creating more communicators").
+#include <ATen/ATen.h>
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "comm_internal.hpp"
+#include "paraplan/exec/communicator.hpp"
+#include "store_groups.hpp"
+
+namespace paraplan::exec {
+
+namespace {
+
+void check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess) throw std::runtime_error(std::string("NCCL ") + what + ": " + ncclGetErrorString(r));
+}
+void check(cudaError_t r, const char* what) {
+  if (r != cudaSuccess) throw std::runtime_error(std::string("CUDA ") + what + ": " + cudaGetErrorString(r));
+}
+
+ncclDataType_t nccl_type(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return ncclFloat32;
+    case at::kBFloat16: return ncclBfloat16;
+    case at::kHalf: return ncclFloat16;
+    case at::kDouble: return ncclFloat64;
+    case at::kLong: return ncclInt64;
+    case at::kInt: return ncclInt32;
+    default: break;
+  }
+  throw std::invalid_argument(std::string("NCCL: unsupported dtype ") + c10::toString(t.scalar_type()));
+}
+
+void check_cuda(const at::Tensor& t, const char* op) {
+  if (!t.is_cuda() || !t.is_contiguous())
+    throw std::invalid_argument(std::string("NCCL ") + op + ": needs a contiguous CUDA tensor");
+}
+
+// An operation already ordered on the stream.
+class Enqueued final : public PendingOp {
+ public:
+  void wait() override {}
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(ncclComm_t comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
+  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "nccl"; }
+
+  void allreduce(at::Tensor& t) override {
+    Timer timer(*this);
+    check_cuda(t, "allreduce");
+    check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum, comm_, stream_),
+          "allreduce");
+    sync();
+  }
+  std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t) override {
+    // Enqueued behind the backward kernels that produced t and before the optimizer's: nothing to wait for
+    // on the host.
+    check_cuda(t, "allreduce");
+    check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum, comm_, stream_),
+          "allreduce");
+    return std::make_unique<Enqueued>();
+  }
+  void allgather(at::Tensor& flat) override {
+    Timer timer(*this);
+    check_cuda(flat, "allgather");
+    const size_t c = static_cast<size_t>(flat.numel() / size_);
+    char* base = static_cast<char*>(flat.data_ptr());
+    // In place: the send buffer is this rank's chunk of the receive buffer (NCCL docs, "In-place operations").
+    check(ncclAllGather(base + rank_ * c * flat.element_size(), base, c, nccl_type(flat), comm_, stream_), "allgather");
+    sync();
+  }
+  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+    Timer timer(*this);
+    check_cuda(flat, "reduce_scatter");
+    check(ncclReduceScatter(flat.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()), nccl_type(flat), ncclSum,
+                            comm_, stream_),
+          "reduce_scatter");
+    sync();
+  }
+  void broadcast(at::Tensor& t, int root) override {
+    Timer timer(*this);
+    check(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), root, comm_, stream_),
+          "broadcast");
+    sync();
+  }
+  void send(const at::Tensor& t, int dst) override {
+    Timer timer(*this);
+    check(ncclSend(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), dst, comm_, stream_), "send");
+    sync();
+  }
+  void recv(at::Tensor& t, int src) override {
+    Timer timer(*this);
+    check(ncclRecv(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), src, comm_, stream_), "recv");
+    sync();
+  }
+  void barrier() override {
+    at::Tensor one = at::ones({1}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
+    allreduce(one);
+  }
+
+ protected:
+  void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+    check(ncclGroupStart(), "group start");
+    check(ncclSend(out.data_ptr(), static_cast<size_t>(out.numel()), nccl_type(out), dst, comm_, stream_), "send");
+    check(ncclRecv(in.data_ptr(), static_cast<size_t>(in.numel()), nccl_type(in), src, comm_, stream_), "recv");
+    check(ncclGroupEnd(), "group end");
+    sync();
+  }
+
+ private:
+  void sync() { check(cudaStreamSynchronize(stream_), "stream synchronize"); }
+  ncclComm_t comm_;
+  int rank_, size_;
+  cudaStream_t stream_ = nullptr;  // the legacy default stream
+};
+
+ncclComm_t make_comm(c10d::Store& store, const std::string& key, int rank, int size) {
+  ncclUniqueId id;
+  if (rank == 0) {
+    check(ncclGetUniqueId(&id), "get unique id");
+    const auto* p = reinterpret_cast<const uint8_t*>(&id);
+    store.set(key, std::vector<uint8_t>(p, p + sizeof id));
+  } else {
+    const std::vector<uint8_t> v = store.get(key);
+    if (v.size() != sizeof id) throw std::runtime_error("NCCL unique id under " + key + " has the wrong size");
+    std::memcpy(&id, v.data(), sizeof id);
+  }
+  ncclComm_t comm;
+  check(ncclCommInitRank(&comm, size, id, rank), "communicator init");
+  return comm;
+}
+
+}  // namespace
+
+bool nccl_available() { return true; }
+
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
+  check(cudaSetDevice(env.local_rank), "set device");
+  auto groups = std::make_unique<StoreGroups>(connect_store(env, opt.timeout));
+  groups->grid = grid;
+  groups->rank = env.rank;
+  c10d::Store& store = *groups->store();
+  groups->world = std::make_unique<NcclCommunicator>(make_comm(store, "nccl/world", env.rank, env.world_size), env.rank,
+                                                     env.world_size);
+  for (Axis a : kAxes) {
+    const int n = grid.size(a), me = grid.index_in_group(a, env.rank);
+    if (n == 1) {
+      groups->axis[static_cast<int>(a)] = make_fake_communicator(0, 1);
+      continue;
+    }
+    const std::string key = std::string("nccl/") + to_string(a) + "/" + std::to_string(grid.group_index(a, env.rank));
+    groups->axis[static_cast<int>(a)] = std::make_unique<NcclCommunicator>(make_comm(store, key, me, n), me, n);
+  }
+  return groups;
+}
+
+}  // namespace paraplan::exec

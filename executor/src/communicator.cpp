@@ -1,0 +1,160 @@
+// The backend-independent parts of the communicator: ring allgather / reduce-scatter over send and
+// recv, and the fake backend.
+#include "paraplan/exec/communicator.hpp"
+
+#include "comm_internal.hpp"
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <stdexcept>
+
+namespace paraplan::exec {
+
+namespace {
+
+void check_chunks(const at::Tensor& flat, int n, const char* op) {
+  if (!flat.is_contiguous() || flat.dim() != 1 || flat.numel() % n != 0)
+    throw std::invalid_argument(std::string(op) + ": needs a contiguous 1-D tensor of " + std::to_string(n) +
+                                " equal chunks, got " + std::to_string(flat.numel()) + " elements");
+}
+
+class DoneOp final : public PendingOp {
+ public:
+  void wait() override {}
+};
+
+}  // namespace
+
+void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
+  // Even ranks send first, odd ranks receive first: no deadlock even when send waits for its receiver.
+  if (rank() % 2 == 0) {
+    send(out, dst);
+    recv(in, src);
+  } else {
+    recv(in, src);
+    send(out, dst);
+  }
+}
+
+std::unique_ptr<PendingOp> Communicator::allreduce_async(at::Tensor& t) {
+  allreduce(t);
+  return std::make_unique<DoneOp>();
+}
+
+void Communicator::ring_allgather(at::Tensor& flat) {
+  const int n = size(), r = rank();
+  check_chunks(flat, n, "allgather");
+  if (n == 1) return;
+  const int64_t c = flat.numel() / n;
+  const int next = (r + 1) % n, prev = (r + n - 1) % n;
+  // Step k: pass on the chunk received in step k-1 (own chunk first); receive the one before it.
+  for (int k = 0; k < n - 1; ++k) {
+    const int send_chunk = ((r - k) % n + n) % n;
+    const int recv_chunk = ((r - k - 1) % n + n) % n;
+    at::Tensor s = flat.narrow(0, send_chunk * c, c);
+    at::Tensor d = flat.narrow(0, recv_chunk * c, c);
+    exchange(s, next, d, prev);
+  }
+}
+
+void Communicator::ring_reduce_scatter(at::Tensor& flat, at::Tensor& out) {
+  const int n = size(), r = rank();
+  check_chunks(flat, n, "reduce_scatter");
+  const int64_t c = flat.numel() / n;
+  if (out.numel() != c)
+    throw std::invalid_argument("reduce_scatter: output holds " + std::to_string(out.numel()) + " elements, chunk is " +
+                                std::to_string(c));
+  if (n == 1) {
+    out.copy_(flat);
+    return;
+  }
+  const int next = (r + 1) % n, prev = (r + n - 1) % n;
+  at::Tensor incoming = at::empty({c}, flat.options());
+  // Step k: send the partial sum of chunk r-k-1, receive the partial sum of chunk r-k-2 and add this
+  // rank's part; after n-1 steps chunk r holds the sum over all ranks.
+  for (int k = 0; k < n - 1; ++k) {
+    const int send_chunk = ((r - k - 1) % n + n) % n;
+    const int recv_chunk = ((r - k - 2) % n + n) % n;
+    at::Tensor s = flat.narrow(0, send_chunk * c, c);
+    exchange(s, next, incoming, prev);
+    flat.narrow(0, recv_chunk * c, c).add_(incoming);
+  }
+  out.copy_(flat.narrow(0, r * c, c));
+}
+
+double ProcessGroups::blocked_seconds() const {
+  double s = world ? world->blocked_seconds() : 0;
+  for (const auto& a : axis)
+    if (a && a.get() != world.get()) s += a->blocked_seconds();
+  return s;
+}
+
+void ProcessGroups::reset_blocked_seconds() {
+  if (world) world->reset_blocked_seconds();
+  for (auto& a : axis)
+    if (a) a->reset_blocked_seconds();
+}
+
+// ---- fake ----
+
+namespace {
+
+class FakeCommunicator final : public Communicator {
+ public:
+  FakeCommunicator(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return size_ == 1 ? "self" : "fake"; }
+
+  void allreduce(at::Tensor&) override {}  // every other rank contributed zeros
+  void allgather(at::Tensor& flat) override {
+    // The other ranks' chunks get copies of this rank's: finite values of the right scale, so the
+    // compute that follows costs what it would.
+    const int64_t c = flat.numel() / size_;
+    at::Tensor own = flat.narrow(0, rank_ * c, c);
+    for (int i = 0; i < size_; ++i)
+      if (i != rank_) flat.narrow(0, i * c, c).copy_(own);
+  }
+  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+    const int64_t c = flat.numel() / size_;
+    out.copy_(flat.narrow(0, rank_ * c, c));
+  }
+  void broadcast(at::Tensor&, int) override {}
+  void send(const at::Tensor&, int) override {}
+  void recv(at::Tensor& t, int) override { t.zero_(); }
+  void barrier() override {}
+
+ private:
+  int rank_, size_;
+};
+
+class FakeGroups final : public ProcessGroups {
+ public:
+  void publish(const std::string& key, const std::string& value) override { values_[key] = value; }
+  std::string lookup(const std::string& key) override {
+    auto it = values_.find(key);
+    if (it == values_.end()) throw std::runtime_error("fake process group: nothing published under " + key);
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_fake_communicator(int rank, int size) {
+  return std::make_unique<FakeCommunicator>(rank, size);
+}
+
+std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const RankGrid& grid) {
+  auto g = std::make_unique<FakeGroups>();
+  g->grid = grid;
+  g->rank = rank;
+  g->world = std::make_unique<FakeCommunicator>(rank, grid.world());
+  for (Axis a : kAxes) g->axis[static_cast<int>(a)] = std::make_unique<FakeCommunicator>(grid.index_in_group(a, rank), grid.size(a));
+  return g;
+}
+
+}  // namespace paraplan::exec

@@ -1,0 +1,275 @@
+#include "engine.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "paraplan/exec/memory_meter.hpp"
+
+namespace paraplan::exec {
+
+struct Engine::Unit {
+  const UnitLayout* layout = nullptr;
+  int64_t t_pad = 0, f_pad = 0;      // trainable / frozen elements, padded to a multiple of N
+  int64_t t_chunk = 0, f_chunk = 0;  // one rank's share
+  at::Tensor t_full, f_full;         // ZeRO 0-2: persistent; ZeRO-3: views of the gather buffer
+  at::Tensor t_shard, f_shard;       // ZeRO-3: the persistent own chunks
+  at::Tensor master;                 // fp32 master weights: full (ZeRO-0) or own chunk
+  at::Tensor grad;                   // ZeRO 0-1: full; ZeRO 2-3: own chunk
+  std::vector<at::Tensor> params;      // compute views
+  std::vector<at::Tensor> grad_views;  // accumulation targets (undefined for frozen parameters)
+  std::vector<int64_t> slots;
+  int expected = 0, arrived = 0;
+  bool finished = false;
+};
+
+namespace {
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+std::vector<int64_t> shape_of(const ParamInfo& p) { return p.shape; }
+
+}  // namespace
+
+Engine::Engine(const ModelLayout& layout, Communicator& dp, const EngineOptions& opt)
+    : layout_(layout), dp_(dp), opt_(opt) {
+  if (opt_.zero < 0 || opt_.zero > 3) throw std::invalid_argument("parallel.zero must be 0..3");
+  const int64_t n = dp_.size(), r = dp_.rank();
+  int64_t max_t = 0, max_total = 0;
+  for (const UnitLayout& ul : layout_.units) {
+    auto u = std::make_unique<Unit>();
+    u->layout = &ul;
+    u->t_pad = round_up(ul.trainable_numel, n);
+    u->f_pad = round_up(ul.frozen_numel, n);
+    u->t_chunk = u->t_pad / n;
+    u->f_chunk = u->f_pad / n;
+    max_t = std::max(max_t, u->t_pad);
+    max_total = std::max(max_total, u->t_pad + u->f_pad);
+    {
+      CategoryScope cat(MemCategory::weights);
+      if (opt_.zero == 3) {
+        u->t_shard = at::zeros({u->t_chunk}, opts(opt_.compute));
+        u->f_shard = at::zeros({u->f_chunk}, opts(opt_.compute));
+      } else {
+        u->t_full = at::zeros({u->t_pad}, opts(opt_.compute));
+        u->f_full = at::zeros({u->f_pad}, opts(opt_.compute));
+      }
+    }
+    if (opt_.master) {
+      CategoryScope cat(MemCategory::master);
+      u->master = at::zeros({opt_.zero >= 1 ? u->t_chunk : u->t_pad}, opts(at::kFloat));
+    }
+    {
+      CategoryScope cat(MemCategory::gradients);
+      u->grad = at::zeros({opt_.zero >= 2 ? u->t_chunk : u->t_pad}, opts(opt_.grad));
+    }
+    units_.push_back(std::move(u));
+  }
+  if (opt_.zero >= 2) {
+    CategoryScope cat(MemCategory::buffers);
+    bucket_ = at::zeros({max_t}, opts(opt_.grad));
+    rs_out_ = at::zeros({max_t / n}, opts(opt_.grad));
+    if (opt_.zero == 3) gather_buf_ = at::zeros({max_total}, opts(opt_.compute));
+  }
+  (void)r;
+  // Views. variable_data() gives each parameter its own version counter, so that writing the gather
+  // buffer (ZeRO-3) or the flat parameters (optimizer) never trips autograd's saved-tensor check.
+  for (size_t ui = 0; ui < units_.size(); ++ui) {
+    Unit& u = *units_[ui];
+    if (opt_.zero == 3) {
+      u.t_full = gather_buf_.narrow(0, 0, u.t_pad);
+      u.f_full = gather_buf_.narrow(0, u.t_pad, u.f_pad);
+    }
+    for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
+      const ParamInfo& p = u.layout->params[pi];
+      const at::Tensor& base = p.trainable ? u.t_full : u.f_full;
+      at::Tensor view = base.narrow(0, p.offset, p.numel()).view(shape_of(p)).variable_data();
+      if (p.trainable) {
+        view.requires_grad_(true);
+        const at::Tensor& gbase = opt_.zero >= 2 ? bucket_ : u.grad;
+        u.grad_views.push_back(gbase.narrow(0, p.offset, p.numel()).view(shape_of(p)));
+        u.slots.push_back(static_cast<int64_t>(slots_.size()));
+        slots_.emplace_back(static_cast<int>(ui), static_cast<int>(pi));
+        ++u.expected;
+      } else {
+        u.grad_views.emplace_back();
+        u.slots.push_back(kNoSlot);
+      }
+      u.params.push_back(view);
+    }
+  }
+}
+
+Engine::~Engine() = default;
+
+const std::vector<at::Tensor>& Engine::params(int unit) const { return units_.at(static_cast<size_t>(unit))->params; }
+
+int64_t Engine::slot_id(int unit, size_t param) const { return units_.at(static_cast<size_t>(unit))->slots.at(param); }
+
+void Engine::expect_extra_use(int64_t slot) {
+  if (slot == kNoSlot) return;
+  ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(slot)).first)]->expected;
+}
+
+void Engine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& value) {
+  at::NoGradGuard no_grad;
+  const int64_t r = dp_.rank();
+  for (auto& up : units_) {
+    Unit& u = *up;
+    CategoryScope cat(MemCategory::other);  // set-up temporaries, freed before training starts
+    at::Tensor t = at::zeros({u.t_pad}, opts(at::kFloat)), f = at::zeros({u.f_pad}, opts(at::kFloat));
+    for (const ParamInfo& p : u.layout->params) {
+      at::Tensor dst = (p.trainable ? t : f).narrow(0, p.offset, p.numel()).view(shape_of(p));
+      value(p, dst);
+    }
+    if (opt_.zero == 3) {
+      u.t_shard.copy_(t.narrow(0, r * u.t_chunk, u.t_chunk));
+      u.f_shard.copy_(f.narrow(0, r * u.f_chunk, u.f_chunk));
+      gathered_ = -1;
+    } else {
+      u.t_full.copy_(t);
+      u.f_full.copy_(f);
+    }
+    if (opt_.master) u.master.copy_(opt_.zero >= 1 ? t.narrow(0, r * u.t_chunk, u.t_chunk) : t);
+  }
+}
+
+void Engine::visit_full(const std::function<void(const ParamInfo&, const at::Tensor&)>& use) {
+  at::NoGradGuard no_grad;
+  for (size_t ui = 0; ui < units_.size(); ++ui) {
+    Unit& u = *units_[ui];
+    if (opt_.zero == 3) gather(static_cast<int>(ui));
+    for (size_t pi = 0; pi < u.layout->params.size(); ++pi) use(u.layout->params[pi], u.params[pi]);
+  }
+}
+
+void Engine::gather(int unit) {
+  if (opt_.zero != 3 || gathered_ == unit) return;
+  Unit& u = *units_.at(static_cast<size_t>(unit));
+  const int64_t r = dp_.rank();
+  CategoryScope cat(MemCategory::buffers);
+  at::Tensor t = gather_buf_.narrow(0, 0, u.t_pad), f = gather_buf_.narrow(0, u.t_pad, u.f_pad);
+  if (u.t_pad > 0) {
+    t.narrow(0, r * u.t_chunk, u.t_chunk).copy_(u.t_shard);
+    dp_.allgather(t);
+  }
+  if (u.f_pad > 0) {
+    f.narrow(0, r * u.f_chunk, u.f_chunk).copy_(u.f_shard);
+    dp_.allgather(f);
+  }
+  gathered_ = unit;
+}
+
+void Engine::begin_step() {
+  at::NoGradGuard no_grad;
+  for (auto& u : units_) u->grad.zero_();
+  pending_.clear();
+}
+
+void Engine::begin_microbatch(bool last) {
+  last_micro_ = last;
+  for (auto& u : units_) {
+    u->arrived = 0;
+    u->finished = false;
+  }
+  bucket_unit_ = -1;
+}
+
+void Engine::end_microbatch() {
+  // Units whose backward had no boundary node after them (the embedding; units before the first
+  // trainable parameter under LoRA), last to first as the backward visits them, the same on all ranks.
+  for (int ui = units() - 1; ui >= 0; --ui) finish_unit(ui);
+}
+
+void Engine::end_step() {
+  for (auto& p : pending_) p->wait();
+  pending_.clear();
+}
+
+void Engine::finish_unit(int unit) {
+  Unit& u = *units_.at(static_cast<size_t>(unit));
+  if (u.finished) return;
+  u.finished = true;
+  if (u.expected == 0) return;
+  if (u.arrived != u.expected)
+    throw std::logic_error("unit " + std::to_string(unit) + ": " + std::to_string(u.arrived) + " of " +
+                           std::to_string(u.expected) + " gradients arrived before its reduction");
+  at::NoGradGuard no_grad;
+  CategoryScope cat(MemCategory::buffers);
+  if (opt_.zero <= 1) {
+    if (last_micro_ && dp_.size() > 1) pending_.push_back(dp_.allreduce_async(u.grad));
+    return;
+  }
+  at::Tensor flat = bucket_.narrow(0, 0, u.t_pad);
+  at::Tensor out = rs_out_.narrow(0, 0, u.t_chunk);
+  dp_.reduce_scatter(flat, out);
+  u.grad.add_(out);
+  bucket_unit_ = -1;
+}
+
+at::Tensor Engine::slot(int64_t id) {
+  const auto [ui, pi] = slots_.at(static_cast<size_t>(id));
+  Unit& u = *units_[static_cast<size_t>(ui)];
+  if (opt_.zero >= 2 && bucket_unit_ != ui) {
+    if (bucket_unit_ >= 0 && !units_[static_cast<size_t>(bucket_unit_)]->finished)
+      throw std::logic_error("unit " + std::to_string(ui) + " needs the gradient bucket while unit " +
+                             std::to_string(bucket_unit_) + " still holds it");
+    bucket_.narrow(0, 0, u.t_pad).zero_();
+    bucket_unit_ = ui;
+  }
+  return u.grad_views[static_cast<size_t>(pi)];
+}
+
+void Engine::arrived(int64_t id) { ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(id)).first)]->arrived; }
+
+void Engine::enter_unit_forward(int unit) { gather(unit); }
+
+void Engine::leave_unit_backward(int unit) {
+  finish_unit(unit);
+  if (unit > 0) gather(unit - 1);
+}
+
+Engine::OptimizerSlice Engine::optimizer_slice(int unit) {
+  Unit& u = *units_.at(static_cast<size_t>(unit));
+  const int64_t r = dp_.rank();
+  OptimizerSlice s;
+  at::Tensor own;  // this rank's compute parameters
+  if (opt_.zero == 0)
+    own = u.t_full;
+  else if (opt_.zero == 3)
+    own = u.t_shard;
+  else
+    own = u.t_full.narrow(0, r * u.t_chunk, u.t_chunk);
+  s.grads = opt_.zero == 1 ? u.grad.narrow(0, r * u.t_chunk, u.t_chunk) : u.grad;
+  if (opt_.master) {
+    s.values = u.master;
+    s.compute = own;
+  } else {
+    s.values = own;
+  }
+  return s;
+}
+
+int64_t Engine::persistent_bytes(MemCategory c) const {
+  auto n = [](const at::Tensor& t) { return t.defined() ? static_cast<int64_t>(t.nbytes()) : int64_t{0}; };
+  int64_t sum = 0;
+  for (const auto& u : units_) {
+    if (c == MemCategory::weights) sum += opt_.zero == 3 ? n(u->t_shard) + n(u->f_shard) : n(u->t_full) + n(u->f_full);
+    if (c == MemCategory::gradients) sum += n(u->grad);
+    if (c == MemCategory::master) sum += n(u->master);
+  }
+  if (c == MemCategory::buffers) sum += n(bucket_) + n(rs_out_) + n(gather_buf_);
+  return sum;
+}
+
+void Engine::after_optimizer() {
+  if (opt_.zero == 1 || opt_.zero == 2) {
+    at::NoGradGuard no_grad;
+    CategoryScope cat(MemCategory::buffers);
+    for (auto& u : units_)
+      if (u->t_pad > 0 && dp_.size() > 1) dp_.allgather(u->t_full);
+  }
+  if (opt_.zero == 3) gathered_ = -1;  // the shards changed: the next forward gathers again
+}
+
+}  // namespace paraplan::exec

@@ -1,0 +1,105 @@
+#pragma once
+// The data-parallel engine: every parameter, gradient and optimizer state lives in flat buffers, one
+// region per unit (embedding, each decoder layer, head), each padded to a multiple of the data-parallel
+// degree N and split into N equal chunks; rank r owns chunk r of every unit (FSDP's flat-parameter
+// sharding, Zhao et al. 2023 §3.2). By ZeRO stage (Rajbhandari et al. 2019 §5):
+//   0  full parameters, full gradients (one bucket per unit, all-reduced as soon as its backward is
+//      done, overlapping the rest of the backward), full optimizer states;
+//   1  + optimizer states (and fp32 master weights) for the own chunks only; after the step the
+//      parameters are all-gathered;
+//   2  + gradients: each unit's gradients accumulate into one reusable bucket, are reduce-scattered
+//      when the unit's backward is done and only the own chunk is kept;
+//   3  + parameters: only the own chunks persist; a unit is all-gathered into one reusable buffer just
+//      before its forward and again before its backward, and is gone once the next unit is gathered.
+// The reusable buffers (bucket, reduce-scatter output, gather buffer) are sized for the largest unit
+// and allocated once, so memory is the same at every step and the planner can predict it exactly.
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "functions.hpp"
+#include "paraplan/exec/communicator.hpp"
+#include "paraplan/exec/layout.hpp"
+#include "paraplan/exec/memory_meter.hpp"
+
+namespace paraplan::exec {
+
+struct EngineOptions {
+  int zero = 0;
+  at::Device device = at::kCPU;
+  at::ScalarType compute = at::kFloat;  // parameters and activations
+  at::ScalarType grad = at::kFloat;     // gradients (fp32 "main grads" by default)
+  bool master = false;                  // fp32 master weights (with a 16-bit compute dtype)
+};
+
+class Engine final : public GradSink {
+ public:
+  Engine(const ModelLayout& layout, Communicator& dp, const EngineOptions& opt);
+  ~Engine() override;
+
+  const ModelLayout& layout() const { return layout_; }
+  const EngineOptions& options() const { return opt_; }
+  Communicator& dp() { return dp_; }
+  int units() const { return static_cast<int>(units_.size()); }
+
+  // The parameters of a unit as compute tensors (views), in layout order. Under ZeRO-3 their values are
+  // valid only while the unit is gathered.
+  const std::vector<at::Tensor>& params(int unit) const;
+  int64_t slot_id(int unit, size_t param) const;  // kNoSlot for frozen parameters
+  // One more gradient per micro-batch for this slot (a tied embedding is used again by the head).
+  void expect_extra_use(int64_t slot);
+
+  // Fills every parameter from `value(param, full_tensor)` (initialisation or a checkpoint): called once
+  // per parameter with a full-shaped tensor to fill; the engine keeps what this rank holds.
+  void fill(const std::function<void(const ParamInfo&, at::Tensor&)>& value);
+  // Calls `use` with every parameter's full value, unit by unit (ZeRO-3 gathers; a collective: every
+  // rank must call it).
+  void visit_full(const std::function<void(const ParamInfo&, const at::Tensor&)>& use);
+
+  // One optimizer step: begin_step, then per micro-batch begin_microbatch ... backward ... end_microbatch,
+  // then end_step (waits for the gradient reductions) before the optimizer.
+  void begin_step();
+  void begin_microbatch(bool last);
+  void end_microbatch();
+  void end_step();
+  void after_optimizer();  // ZeRO-1/2: all-gather the updated parameter chunks
+
+  // The optimizer's view of one unit on this rank: the fp32 values it updates (parameters, or master
+  // weights), their gradients, and where the result goes when those are master weights.
+  struct OptimizerSlice {
+    at::Tensor values;    // updated in place
+    at::Tensor grads;
+    at::Tensor compute;   // 16-bit parameters to refresh from values (undefined without master weights)
+  };
+  OptimizerSlice optimizer_slice(int unit);
+
+  // Bytes of the engine's persistent buffers in a category (weights, gradients, master, buffers).
+  int64_t persistent_bytes(MemCategory c) const;
+
+  // GradSink
+  at::Tensor slot(int64_t id) override;
+  void arrived(int64_t id) override;
+  void enter_unit_forward(int unit) override;
+  void leave_unit_backward(int unit) override;
+
+ private:
+  struct Unit;
+  void gather(int unit);
+  void finish_unit(int unit);
+  at::TensorOptions opts(at::ScalarType t) const { return at::TensorOptions().dtype(t).device(opt_.device); }
+
+  const ModelLayout& layout_;
+  Communicator& dp_;
+  EngineOptions opt_;
+  std::vector<std::unique_ptr<Unit>> units_;
+  std::vector<std::pair<int, int>> slots_;  // slot id -> (unit, param index)
+  at::Tensor gather_buf_, bucket_, rs_out_;
+  int gathered_ = -1;     // ZeRO-3: unit whose parameters the gather buffer holds
+  int bucket_unit_ = -1;  // ZeRO-2/3: unit whose gradients the bucket accumulates
+  bool last_micro_ = true;
+  std::vector<std::unique_ptr<PendingOp>> pending_;
+};
+
+}  // namespace paraplan::exec

@@ -1,0 +1,140 @@
+#include "paraplan/exec/hf_dir.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace paraplan::exec {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+HfWeights::HfWeights(const std::string& dir) : dir_(dir) {
+  if (!fs::is_directory(dir)) throw FormatError(dir + ": not a directory");
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  const fs::path single = fs::path(dir) / "model.safetensors";
+  std::vector<std::string> shard_names;
+  if (fs::exists(index)) {
+    std::ifstream in(index);
+    json j;
+    try {
+      j = json::parse(in);
+    } catch (const json::parse_error& e) {
+      throw FormatError(index.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object())
+      throw FormatError(index.string() + ": needs a \"weight_map\" object {tensor: file}");
+    std::map<std::string, size_t> file_index;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it.value().is_string())
+        throw FormatError(index.string() + ": weight_map." + it.key() + " must be a file name");
+      const std::string file = it.value().get<std::string>();
+      if (!file_index.count(file)) {
+        const fs::path p = fs::path(dir) / file;
+        if (!fs::exists(p))
+          throw FormatError(index.string() + ": weight_map." + it.key() + " names " + file + ", which does not exist");
+        file_index[file] = files_.size();
+        files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
+      }
+      const size_t f = file_index[file];
+      if (!files_[f]->find(it.key()))
+        throw FormatError(files_[f]->path() + ": has no tensor " + it.key() + " (model.safetensors.index.json says it does)");
+      where_[it.key()] = f;
+    }
+    return;
+  }
+  if (fs::exists(single)) {
+    shard_names.push_back(single.string());
+  } else {
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".safetensors") shard_names.push_back(e.path().string());
+    std::sort(shard_names.begin(), shard_names.end());
+  }
+  if (shard_names.empty())
+    throw FormatError(dir + ": no weights (model.safetensors, model.safetensors.index.json or *.safetensors)");
+  for (const std::string& p : shard_names) {
+    files_.push_back(std::make_unique<SafetensorsFile>(p));
+    for (const auto& t : files_.back()->tensors()) where_[t.name] = files_.size() - 1;
+  }
+}
+
+const TensorEntry* HfWeights::find(const std::string& name, const SafetensorsFile** file) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) return nullptr;
+  *file = files_[it->second].get();
+  return files_[it->second]->find(name);
+}
+
+std::vector<std::string> HfWeights::names() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : where_) out.push_back(k);
+  return out;
+}
+
+json hf_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const std::string& torch_dtype) {
+  using namespace planner;
+  json c = {{"architectures", {"LlamaForCausalLM"}},
+            {"model_type", "llama"},
+            {"hidden_size", m.hidden},
+            {"intermediate_size", m.ffn_hidden},
+            {"num_hidden_layers", m.layers},
+            {"num_attention_heads", m.heads},
+            {"num_key_value_heads", m.kv_heads},
+            {"head_dim", m.head_dim},
+            {"vocab_size", m.vocab},
+            {"hidden_act", "silu"},
+            {"rms_norm_eps", extras.norm_eps},
+            {"rope_theta", extras.rope_theta},
+            {"tie_word_embeddings", m.tied_embeddings},
+            {"attention_bias", m.bias != Bias::none},
+            {"mlp_bias", m.bias == Bias::all},
+            {"torch_dtype", torch_dtype}};
+  if (!m.name.empty()) c["_name_or_path"] = m.name;
+  return c;
+}
+
+ModelExtras extras_from_hf_config(const json& c) {
+  ModelExtras e;
+  for (const char* k : {"rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"})
+    if (c.contains(k) && c[k].is_number()) e.norm_eps = c[k].get<double>();
+  if (c.contains("rope_theta") && c["rope_theta"].is_number()) e.rope_theta = c["rope_theta"].get<double>();
+  return e;
+}
+
+ShardPlan plan_shards(const std::vector<uint64_t>& tensor_bytes, uint64_t max_shard_bytes) {
+  ShardPlan p;
+  int shard = 0;
+  uint64_t in_shard = 0;
+  for (size_t i = 0; i < tensor_bytes.size(); ++i) {
+    if (in_shard > 0 && in_shard + tensor_bytes[i] > max_shard_bytes) {
+      ++shard;
+      in_shard = 0;
+    }
+    p.shard_of.push_back(shard);
+    in_shard += tensor_bytes[i];
+  }
+  const int n = tensor_bytes.empty() ? 1 : shard + 1;
+  p.indexed = n > 1;
+  for (int s = 0; s < n; ++s) {
+    if (!p.indexed) {
+      p.files.push_back("model.safetensors");
+      break;
+    }
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n);
+    p.files.push_back(name);
+  }
+  return p;
+}
+
+json shard_index(const ShardPlan& plan, const std::vector<std::string>& names, uint64_t total_bytes) {
+  json map = json::object();
+  for (size_t i = 0; i < names.size(); ++i) map[names[i]] = plan.files[static_cast<size_t>(plan.shard_of[i])];
+  return {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", map}};
+}
+
+}  // namespace paraplan::exec

@@ -1,0 +1,201 @@
+#include "paraplan/exec/trainer.hpp"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <optional>
+
+#include "adamw.hpp"
+#include "checkpoint.hpp"
+#include "device.hpp"
+#include "engine.hpp"
+#include "model.hpp"
+#include "paraplan/exec/dataset.hpp"
+#include "paraplan/memory.hpp"
+#include "paraplan/params.hpp"
+
+namespace paraplan::exec {
+
+using namespace planner;
+
+namespace {
+
+at::Device device_for(const Plan& plan, int local_rank) {
+  if (plan.cluster.gpu.is_cpu) return at::kCPU;
+  if (!cuda_build())
+    throw std::runtime_error("cluster.gpu = " + plan.cluster.gpu.id +
+                             ": this paraplan-worker was built against a CPU-only LibTorch; use cluster.gpu = \"cpu\" "
+                             "or build against a CUDA LibTorch (scripts/gpu-check)");
+  if (local_rank >= cuda_device_count())
+    throw std::runtime_error("LOCAL_RANK = " + std::to_string(local_rank) + " but only " +
+                             std::to_string(cuda_device_count()) + " CUDA device(s) are visible");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  TrainOptions opt;
+  ProcessGroups& groups;
+  Plan& plan;
+  ModelLayout layout;
+  at::Device device;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<TokenDataset> data;
+  int64_t micro_batches = 1;
+  int step = 0;
+
+  Impl(const TrainOptions& o, ProcessGroups& g)
+      : opt(o), groups(g), plan(opt.plan), layout(model_layout(plan.model, plan.training.lora)),
+        device(device_for(plan, o.local_rank)) {
+    Violations v;
+    check_executor_support(plan, v);
+    v.throw_if_any();
+    if (groups.dp().size() != plan.parallel.dp)
+      throw PlanError("parallel.dp", std::to_string(plan.parallel.dp),
+                      "the data-parallel group has " + std::to_string(groups.dp().size()) + " ranks");
+    const bool bf16 = plan.training.precision == Precision::bf16;
+    EngineOptions eo;
+    eo.zero = plan.parallel.zero;
+    eo.device = device;
+    eo.compute = bf16 ? at::kBFloat16 : at::kFloat;
+    eo.grad = (bf16 && plan.training.grad_dtype != GradDtype::fp32) ? at::kBFloat16 : at::kFloat;
+    eo.master = bf16;
+    // Readers first: a missing or malformed checkpoint fails before anything is allocated.
+    std::optional<CheckpointReader> reader;
+    std::optional<AdapterReader> adapter;
+    if (!opt.load_dir.empty()) reader.emplace(opt.load_dir, plan.model);
+    if (!opt.adapter_dir.empty()) adapter.emplace(opt.adapter_dir);
+    const ByteTokenizer tok(plan.model.vocab);
+    data = std::make_unique<TokenDataset>(
+        opt.data.empty() ? synthetic_documents(20000, opt.seed) : read_documents(opt.data), tok,
+        opt.data.empty() ? std::string("the built-in synthetic corpus") : opt.data);
+    engine = std::make_unique<Engine>(layout, groups.dp(), eo);
+    engine->fill([&](const ParamInfo& p, at::Tensor& dst) {
+      const bool lora = p.role == Role::lora_a || p.role == Role::lora_b;
+      if (lora && adapter)
+        adapter->read(p, dst);
+      else if (!lora && reader)
+        reader->read(p, dst);
+      else
+        init_param(p, opt.seed, dst);
+    });
+    model = std::make_unique<Model>(plan.model, opt.extras, plan.training.lora, plan.training.flash_attention, *engine);
+    AdamWOptions ao;
+    ao.lr = opt.lr;
+    ao.beta1 = opt.beta1;
+    ao.beta2 = opt.beta2;
+    ao.eps = opt.eps;
+    ao.weight_decay = opt.weight_decay;
+    ao.decoupled = plan.training.optimizer == Optimizer::adamw;
+    optimizer = std::make_unique<AdamW>(*engine, ao);
+    micro_batches = plan.micro_batches();
+    synchronize(device);
+    reset_peak(device);
+  }
+
+  // Token ids and targets [micro_batch, seq_len] of micro-batch k of the coming step.
+  std::pair<at::Tensor, at::Tensor> batch(int64_t k) {
+    const int64_t mb = plan.training.micro_batch, s = plan.training.seq_len;
+    at::Tensor ids = at::empty({mb, s}, at::kLong), tgt = at::empty({mb, s}, at::kLong);
+    for (int e = 0; e < mb; ++e) {
+      const int64_t idx = global_sequence_index(groups.dp().rank(), groups.dp().size(), static_cast<int>(mb), k, e);
+      data->sample(opt.seed, step, idx, s, ids.data_ptr<int64_t>() + e * s, tgt.data_ptr<int64_t>() + e * s);
+    }
+    if (!device.is_cpu()) return {ids.to(device), tgt.to(device)};
+    return {ids, tgt};
+  }
+};
+
+Trainer::Trainer(const TrainOptions& options, ProcessGroups& groups)
+    : impl_(std::make_unique<Impl>(options, groups)) {}
+
+Trainer::~Trainer() = default;
+
+StepStats Trainer::step() {
+  Impl& m = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  m.groups.reset_blocked_seconds();
+  const double scale = 1.0 / (static_cast<double>(m.plan.training.global_batch) * static_cast<double>(m.plan.training.seq_len));
+  m.engine->begin_step();
+  double loss_sum = 0;
+  for (int64_t k = 0; k < m.micro_batches; ++k) {
+    m.engine->begin_microbatch(k == m.micro_batches - 1);
+    auto [ids, targets] = m.batch(k);
+    at::Tensor loss = m.model->loss(ids, targets, scale);
+    loss.backward();
+    m.engine->end_microbatch();
+    loss_sum += loss.item<double>();
+  }
+  m.engine->end_step();
+  m.optimizer->step();
+  at::Tensor total = at::full({1}, loss_sum, at::TensorOptions().dtype(at::kDouble).device(m.device));
+  m.groups.dp().allreduce(total);
+  synchronize(m.device);
+  ++m.step;
+  StepStats s;
+  s.step = m.step;
+  s.loss = total.item<double>();
+  s.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.comm_s = m.groups.blocked_seconds();
+  s.tokens_per_s = static_cast<double>(tokens_per_step()) / s.step_s;
+  return s;
+}
+
+MemoryStats Trainer::memory() const {
+  const Impl& m = *impl_;
+  MemoryStats out;
+  if (m.device.is_cpu()) {
+    if (!counting_allocator_installed()) return out;
+    const MemorySnapshot snap = memory_snapshot();
+    out.measured = true;
+    out.at_peak = snap.at_peak;
+    out.peak = snap.peak_total;
+    return out;
+  }
+  // CUDA: the caching allocator's peak; the persistent categories are the engine's and optimizer's
+  // buffers, activations the rest of the peak.
+  out.measured = true;
+  out.peak = peak_bytes(m.device);
+  int64_t known = 0;
+  for (int c = 0; c < kMemCategories; ++c) {
+    const auto cat = static_cast<MemCategory>(c);
+    const int64_t b = cat == MemCategory::optimizer ? m.optimizer->state_bytes() : m.engine->persistent_bytes(cat);
+    out.at_peak[static_cast<size_t>(c)] = b;
+    known += b;
+  }
+  out.at_peak[static_cast<size_t>(MemCategory::activations)] = out.peak - known;
+  return out;
+}
+
+int64_t Trainer::trainable_params() const { return impl_->layout.trainable_numel; }
+
+int64_t Trainer::tokens_per_step() const {
+  return impl_->micro_batches * impl_->plan.training.micro_batch * impl_->plan.training.seq_len;
+}
+
+std::vector<float> Trainer::logits(const std::vector<int64_t>& ids, int64_t batch, int64_t seq) {
+  at::Tensor t = at::from_blob(const_cast<int64_t*>(ids.data()), {batch, seq}, at::kLong).clone();
+  if (!impl_->device.is_cpu()) t = t.to(impl_->device);
+  const at::Tensor out = impl_->model->logits(t).to(at::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+}
+
+void Trainer::save(const std::string& dir, uint64_t max_shard_bytes) {
+  save_checkpoint(*impl_->engine, impl_->plan.model, impl_->opt.extras, impl_->plan.training.lora, SaveKind::full, dir,
+                  max_shard_bytes);
+}
+
+void Trainer::save_adapter(const std::string& dir) {
+  save_checkpoint(*impl_->engine, impl_->plan.model, impl_->opt.extras, impl_->plan.training.lora, SaveKind::adapter,
+                  dir, UINT64_MAX);
+}
+
+void Trainer::save_merged(const std::string& dir) {
+  save_checkpoint(*impl_->engine, impl_->plan.model, impl_->opt.extras, impl_->plan.training.lora, SaveKind::merged,
+                  dir, 5ull << 30);
+}
+
+}  // namespace paraplan::exec

@@ -1,0 +1,210 @@
+// paraplan-worker: one rank of `paraplan run`. Started by the launcher (one process per rank, RANK /
+// WORLD_SIZE / MASTER_ADDR / MASTER_PORT set) or by torchrun / srun through `paraplan run`. Trains the
+// plan, prints progress on stdout, writes its steps and memory to the run store, and on failure prints
+// one error line on stderr, marks the run failed and exits non-zero.
+#include <CLI/CLI.hpp>
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "paraplan/error.hpp"
+#include "paraplan/exec/communicator.hpp"
+#include "paraplan/exec/dataset.hpp"
+#include "paraplan/exec/hf_dir.hpp"
+#include "paraplan/exec/launch_env.hpp"
+#include "paraplan/exec/memory_meter.hpp"
+#include "paraplan/exec/prediction.hpp"
+#include "paraplan/exec/run_options.hpp"
+#include "paraplan/exec/safetensors.hpp"
+#include "paraplan/exec/trainer.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/store.hpp"
+
+using namespace paraplan;
+using namespace paraplan::exec;
+
+namespace {
+
+struct Args {
+  std::string plan_file;
+  std::string db;
+  int64_t run_id = 0;
+  RunOptions run;  // shared with `paraplan run` (run_options.hpp)
+};
+
+// OpenBLAS keeps its own thread pool beside ATen's; with several ranks per machine both must be limited.
+void set_threads(int n) {
+  at::set_num_threads(n);
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+
+std::string software_json() {
+  return nlohmann::json{{"paraplan", "0.1.0"},
+                        {"libtorch", TORCH_VERSION},
+                        {"compiler", __VERSION__},
+                        {"threads", at::get_num_threads()}}
+      .dump();
+}
+
+ModelExtras extras_for(const planner::Plan& plan) {
+  if (plan.model.hf_config.empty()) return {};
+  std::ifstream in(plan.model.hf_config);
+  return extras_from_hf_config(nlohmann::json::parse(in, nullptr, false));
+}
+
+std::string mib(double b) { return fmt::format("{:.3f} MiB", b / (1 << 20)); }
+
+// The checkpoint to start from: --load, else the directory of a plan's hf_config when it holds weights.
+std::string load_dir(const Args& a, const planner::Plan& plan) {
+  namespace fs = std::filesystem;
+  if (!a.run.load.empty()) return a.run.load;
+  if (plan.model.hf_config.empty()) return "";
+  const fs::path dir = fs::path(plan.model.hf_config).parent_path();
+  const bool weights = fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");
+  return weights ? dir.string() : "";
+}
+
+std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<LaunchEnv>& env,
+                                           const planner::Plan& plan, const RankGrid& grid) {
+  if (a.run.fake_rank >= 0) return make_fake_groups(a.run.fake_rank, grid);
+  if (!env) {
+    if (grid.world() > 1)
+      throw planner::PlanError("parallel.dp", std::to_string(plan.parallel.dp),
+                               "the plan needs " + std::to_string(grid.world()) +
+                                   " ranks: start it with `paraplan run`, torchrun or srun (RANK and WORLD_SIZE are unset)");
+    return make_fake_groups(0, grid);  // a world of one: the fake communicator is exact
+  }
+  GlooOptions go;
+  go.timeout = std::chrono::seconds(a.run.timeout_s);
+  return plan.cluster.gpu.is_cpu ? make_gloo_groups(*env, grid, go) : make_nccl_groups(*env, grid, go);
+}
+
+void report_memory(int rank, const MemoryStats& mem, const Prediction& pred, int64_t run_id,
+                   std::optional<planner::Store>& store) {
+  std::vector<planner::MemoryRecord> rows;
+  for (int c = 0; c < kMemCategories; ++c) {
+    const std::string name = to_string(static_cast<MemCategory>(c));
+    rows.push_back({run_id, rank, name, pred.bytes_of(name), static_cast<double>(mem.at_peak[static_cast<size_t>(c)])});
+  }
+  rows.push_back({run_id, rank, "peak", pred.peak_bytes, static_cast<double>(mem.peak)});
+  if (store) store->add_memory(rows);
+  std::string parts;
+  for (size_t i = 0; i + 1 < rows.size(); ++i)
+    if (rows[i].measured_bytes != 0 || rows[i].predicted_bytes.value_or(0) != 0)
+      parts += fmt::format("{}{} {} / {}", parts.empty() ? "" : ", ", rows[i].category, mib(rows[i].measured_bytes),
+                           mib(rows[i].predicted_bytes.value_or(0)));
+  std::cout << fmt::format("rank {} memory at peak, measured / predicted: {} / {} ({}; MiB = 2^20 B)\n", rank,
+                           mib(static_cast<double>(mem.peak)), mib(pred.peak_bytes), parts)
+            << std::flush;
+}
+
+int run(const Args& a) {
+  std::optional<planner::Store> store;
+  if (!a.db.empty()) store.emplace(a.db);
+  int64_t run_id = a.run_id;
+  const std::optional<LaunchEnv> env = launch_env();
+  int rank = env ? env->rank : std::max(a.run.fake_rank, 0);
+  try {
+    const planner::Plan plan = planner::load_plan(a.plan_file, a.run.overrides);
+    planner::Violations v;
+    check_executor_support(plan, v);
+    v.throw_if_any();
+    const RankGrid grid(plan.parallel.dp, plan.parallel.pp, plan.parallel.cp, plan.parallel.tp);
+    if (env && env->world_size != grid.world())
+      throw planner::PlanError("parallel.dp", std::to_string(plan.parallel.dp),
+                               "the plan needs dp*pp*cp*tp = " + std::to_string(grid.world()) +
+                                   " ranks but the environment says WORLD_SIZE = " + std::to_string(env->world_size));
+    if (a.run.fake_rank >= grid.world())
+      throw planner::PlanError("--fake-rank", std::to_string(a.run.fake_rank),
+                               "must be below dp*pp*cp*tp = " + std::to_string(grid.world()));
+    set_threads(a.run.threads > 0 ? a.run.threads : 1);
+    std::unique_ptr<ProcessGroups> groups = make_groups(a, env, plan, grid);
+    rank = groups->rank;
+    if (store && run_id == 0) run_id = std::stoll(groups->lookup("run_id"));
+    if (rank == 0 && run_id != 0) groups->publish("run_id", std::to_string(run_id));
+    if (store) {
+      if (!store->run(run_id)) {
+        planner::NewRun r;  // a rank on a node that does not share the launcher's file: the row it joins
+        r.plan_json = planner::plan_to_json(plan).dump();
+        r.world_size = grid.world();
+        r.steps = a.run.steps;
+        store->ensure_run(run_id, r);
+      }
+      if (rank == 0) {
+        store->set_running(run_id);
+        store->set_software(run_id, software_json());
+      }
+    }
+    TrainOptions o;
+    o.plan = plan;
+    o.extras = extras_for(plan);
+    o.lr = a.run.lr;
+    o.weight_decay = a.run.weight_decay;
+    o.seed = a.run.seed;
+    o.data = a.run.data;
+    o.load_dir = load_dir(a, plan);
+    o.adapter_dir = a.run.adapter;
+    o.local_rank = env ? env->local_rank : 0;
+    Trainer trainer(o, *groups);
+    for (int i = 0; i < a.run.steps; ++i) {
+      const StepStats s = trainer.step();
+      std::cout << fmt::format("rank {} step {}/{}: loss {:.6f} nats/token, {:.4f} s/step (communication {:.4f} s), "
+                               "{:.0f} tokens/s\n",
+                               rank, s.step, a.run.steps, s.loss, s.step_s, s.comm_s, s.tokens_per_s)
+                << std::flush;
+      if (store) store->add_step({run_id, rank, s.step, s.loss, s.step_s, s.comm_s, s.tokens_per_s});
+    }
+    const MemoryStats mem = trainer.memory();
+    if (mem.measured) report_memory(rank, mem, predict_run(plan), run_id, store);
+    if (!a.run.save.empty()) trainer.save(a.run.save);
+    if (!a.run.save_adapter.empty()) trainer.save_adapter(a.run.save_adapter);
+    if (!a.run.save_merged.empty()) trainer.save_merged(a.run.save_merged);
+    groups->world->barrier();  // every rank's rows are in before rank 0 sums them up
+    if (store && rank == 0) store->finish_run(run_id);
+  } catch (const std::exception& e) {
+    if (store && run_id != 0) store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + e.what());
+    throw;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any tensor exists: every CPU storage is then counted (libtorch-notes.md §2).
+  install_counting_allocator();
+  CLI::App app{
+      "paraplan-worker: one rank of `paraplan run` (start it through `paraplan run`, torchrun or srun).\n"
+      "Trains the plan for --steps optimizer steps and writes steps and memory to --db."};
+  Args a;
+  app.add_option("--plan", a.plan_file, "plan JSON file")->required();
+  app.add_option("--db", a.db, "run store (SQLite file)");
+  app.add_option("--run-id", a.run_id, "run row in --db (0: rank 0 publishes it)");
+  add_run_options(app, a.run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  const char* rank = std::getenv("RANK");
+  const std::string who = std::string("paraplan-worker") + (rank ? std::string(" rank ") + rank : std::string());
+  try {
+    return run(a);
+  } catch (const planner::PlanError& e) {
+    for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << who << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

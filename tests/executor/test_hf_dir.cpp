@@ -1,0 +1,95 @@
+// Hugging Face directories: shard planning as transformers names the files, the index, and errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "paraplan/exec/hf_dir.hpp"
+#include "paraplan/plan_io.hpp"
+
+using namespace paraplan::exec;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("paraplan-hf-" + std::to_string(getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string error_of(const std::string& dir) {
+  try {
+    HfWeights w(dir);
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(HfDir, ShardsAreFilledInOrderUpToTheLimit) {
+  // 10 + 10 fit in 25 bytes, the third tensor opens a second shard; a 30-byte tensor gets its own.
+  const ShardPlan p = plan_shards({10, 10, 10, 30, 1}, 25);
+  EXPECT_EQ(p.shard_of, (std::vector<int>{0, 0, 1, 2, 3}));
+  EXPECT_EQ(p.files, (std::vector<std::string>{"model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
+                                               "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors"}));
+  EXPECT_TRUE(p.indexed);
+  const ShardPlan one = plan_shards({10, 10}, 100);
+  EXPECT_EQ(one.files, (std::vector<std::string>{"model.safetensors"}));
+  EXPECT_FALSE(one.indexed);
+  const nlohmann::json idx = shard_index(p, {"a", "b", "c", "d", "e"}, 61);
+  EXPECT_EQ(idx["metadata"]["total_size"], 61);
+  EXPECT_EQ(idx["weight_map"]["c"], "model-00002-of-00004.safetensors");
+}
+
+TEST(HfDir, ReadsAShardedDirectoryThroughItsIndex) {
+  const fs::path d = fresh_dir("sharded");
+  const float a = 1, b = 2;
+  write_safetensors((d / "model-00001-of-00002.safetensors").string(), {{"a", Dtype::f32, {1}, &a}});
+  write_safetensors((d / "model-00002-of-00002.safetensors").string(), {{"b", Dtype::f32, {1}, &b}});
+  std::ofstream(d / "model.safetensors.index.json")
+      << R"({"metadata":{"total_size":8},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})";
+  HfWeights w(d.string());
+  const SafetensorsFile* f = nullptr;
+  ASSERT_TRUE(w.find("b", &f));
+  EXPECT_NE(f->path().find("model-00002-of-00002"), std::string::npos);
+  EXPECT_EQ(w.names(), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(HfDir, ErrorsNameTheDirectoryIndexAndShard) {
+  const fs::path empty = fresh_dir("empty");
+  EXPECT_NE(error_of(empty.string()).find("no weights (model.safetensors"), std::string::npos);
+  const fs::path d = fresh_dir("missing-shard");
+  std::ofstream(d / "model.safetensors.index.json") << R"({"weight_map":{"a":"model-00001-of-00002.safetensors"}})";
+  EXPECT_NE(error_of(d.string()).find("model.safetensors.index.json: weight_map.a names model-00001-of-00002.safetensors, "
+                                      "which does not exist"),
+            std::string::npos)
+      << error_of(d.string());
+}
+
+TEST(HfDir, WrittenConfigReadsBackAsTheSameModel) {
+  paraplan::planner::Violations errors;
+  const paraplan::planner::ModelSpec m =
+      paraplan::planner::model_from_json(nlohmann::json("tiny-llama"), "model", ".", errors);
+  ModelExtras x;
+  x.norm_eps = 1e-6;
+  x.rope_theta = 500000;
+  const nlohmann::json c = hf_config_for(m, x, "float32");
+  const paraplan::planner::ModelSpec back = paraplan::planner::model_from_hf_config(c, "config.json", errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(back.layers, m.layers);
+  EXPECT_EQ(back.hidden, m.hidden);
+  EXPECT_EQ(back.heads, m.heads);
+  EXPECT_EQ(back.kv_heads, m.kv_heads);
+  EXPECT_EQ(back.head_dim, m.head_dim);
+  EXPECT_EQ(back.ffn_hidden, m.ffn_hidden);
+  EXPECT_EQ(back.vocab, m.vocab);
+  const ModelExtras xb = extras_from_hf_config(c);
+  EXPECT_EQ(xb.norm_eps, 1e-6);
+  EXPECT_EQ(xb.rope_theta, 500000);
+}
