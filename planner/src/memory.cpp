@@ -138,7 +138,9 @@ class MemoryModel {
     nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
   }
 
-  StageMemory stage(int s, const StageLayers& layers) const {
+  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, s == 0, s == plan_.parallel.pp - 1); }
+  // The embedding and the head where the flags say (stage_memory: the simulator's ZBV places both on stage 0).
+  StageMemory stage(int s, const StageLayers& layers, bool has_embedding, bool has_head) const {
     const auto& par = plan_.parallel;
     const FrameworkProfile& fw = ctx_.fw;
     const Workload& w = ctx_.w;
@@ -147,8 +149,8 @@ class MemoryModel {
     st.stage = s;
     st.dense_layers = layers.dense;
     st.moe_layers = layers.moe;
-    st.has_embedding = s == 0;
-    st.has_head = s == p - 1;
+    st.has_embedding = has_embedding;
+    st.has_head = has_head;
 
     // --- model states ---
     Block4 b;
@@ -282,6 +284,11 @@ MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const
   }
   out.fits = out.peak_bytes <= out.gpu_memory_bytes;
   return out;
+}
+
+StageMemory stage_memory(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                         bool has_embedding, bool has_head) {
+  return MemoryModel(plan, ctx).stage(stage, layers, has_embedding, has_head);
 }
 
 PeakMemory peak_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers) {
