@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "paraplan/context.hpp"
+#include "executor_ops.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
@@ -178,6 +179,11 @@ class MemoryModel {
     if (st.moe_layers > 0)
       working = std::max(working, w.moe_layer.bwd_working_bytes + w.moe_layer.recompute_working_bytes[rc_]);
     if (st.has_head) working = std::max(working, w.head.bwd_working_bytes);
+    if (fw.exact_executor) {
+      const ExecutorActivations a = executor_activations(plan_, w, st.dense_layers, st.has_embedding, st.has_head);
+      saved = a.saved;
+      working = a.working;
+    }
     st.saved_activation_bytes = saved;
     st.working_bytes = working;
     st.activations_bytes = saved + working;
@@ -209,6 +215,7 @@ class MemoryModel {
         }
       }
     }
+    if (fw.exact_executor) st.buffers_bytes = executor_buffers(plan_, ctx_.embedding, ctx_.dense, ctx_.head, wb_, gb_);
     st.buffers_bytes += p2p_buffers_;
 
     // --- per-process overheads (GPU only) ---
