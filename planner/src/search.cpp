@@ -51,6 +51,20 @@ double key(const Rec& r, SearchSort s) {
   return r.step_s;
 }
 
+// Total order on results: the sort key, then lower peak memory, then the layout itself — so that
+// equally good plans come out in the same order whatever the threads did.
+bool better(const Rec& a, const Rec& b, SearchSort s) {
+  const double ka = key(a, s), kb = key(b, s);
+  if (ka != kb) return ka < kb;
+  if (a.peak != b.peak) return a.peak < b.peak;
+  auto tie = [](const Rec& r) {
+    const ParallelPlan& p = r.par;
+    return std::make_tuple(p.dp, p.tp, p.pp, p.cp, p.ep, p.zero, p.sequence_parallel, static_cast<int>(p.pp_schedule),
+                           p.virtual_stages, r.micro_batch, static_cast<int>(r.recompute), static_cast<int>(r.offload));
+  };
+  return tie(a) > tie(b);  // prefer data parallelism (larger dp first), the simplest layout
+}
+
 struct Collector {
   SearchSort sort;
   size_t k;
@@ -64,16 +78,18 @@ struct Collector {
     add_pareto(r);
   }
   void add_top(const Rec& r) {
-    const double kr = key(r, sort);
-    if (top.size() >= k && kr >= key(top.back(), sort)) return;
-    auto it = std::upper_bound(top.begin(), top.end(), kr, [&](double v, const Rec& x) { return v < key(x, sort); });
+    if (top.size() >= k && !better(r, top.back(), sort)) return;
+    auto it = std::upper_bound(top.begin(), top.end(), r, [&](const Rec& a, const Rec& b) { return better(a, b, sort); });
     top.insert(it, r);
     if (top.size() > k) top.pop_back();
   }
   void add_pareto(const Rec& r) {
     for (const Rec& p : pareto)
-      if (p.peak <= r.peak && p.step_s <= r.step_s) return;
-    std::erase_if(pareto, [&](const Rec& p) { return r.peak <= p.peak && r.step_s <= p.step_s; });
+      if (p.peak <= r.peak && p.step_s <= r.step_s && (p.peak < r.peak || p.step_s < r.step_s || !better(r, p, SearchSort::throughput)))
+        return;
+    std::erase_if(pareto, [&](const Rec& p) {
+      return r.peak <= p.peak && r.step_s <= p.step_s && (r.peak < p.peak || r.step_s < p.step_s || better(r, p, SearchSort::throughput));
+    });
     pareto.push_back(r);
   }
   void merge(const Collector& o) {

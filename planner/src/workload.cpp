@@ -7,8 +7,6 @@
 
 #include "paraplan/workload.hpp"
 
-#include "executor_ops.hpp"
-
 namespace paraplan::planner {
 
 void Block::finish(double checkpoint_bytes) {
@@ -387,7 +385,6 @@ Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const Work
   w.dense_layer = b.layer(false);
   if (plan.model.moe) w.moe_layer = b.layer(true);
   w.head = b.head(static_cast<double>(w.padded_vocab) / shape.tp);
-  if (fw.exact_executor) apply_executor_ops(w, plan);
   return w;
 }
 

@@ -1,0 +1,34 @@
+#pragma once
+// The parallel layout: only values valid for the current model and cluster are offered.
+#include <QWidget>
+
+#include "field_errors.hpp"
+#include "plan_session.hpp"
+
+class QComboBox;
+class QCheckBox;
+class QLabel;
+
+namespace paraplan::gui {
+
+class ParallelPanel : public QWidget {
+  Q_OBJECT
+ public:
+  ParallelPanel(PlanSession* session, QWidget* parent = nullptr);
+  std::vector<planner::Violation> showViolations(const std::vector<planner::Violation>& v) { return errors_.show(v); }
+  QComboBox* tpCombo() const { return tp_; }
+  QComboBox* ppCombo() const { return pp_; }
+  QComboBox* zeroCombo() const { return zero_; }
+
+ public Q_SLOTS:
+  void refresh();
+
+ private:
+  PlanSession* session_;
+  FieldErrors errors_;
+  QComboBox *tp_, *pp_, *cp_, *ep_, *zero_, *schedule_, *v_;
+  QCheckBox *sp_, *tp_overlap_, *dp_overlap_;
+  QLabel* dp_;
+};
+
+}  // namespace paraplan::gui

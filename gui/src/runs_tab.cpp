@@ -1,0 +1,274 @@
+#include "runs_tab.hpp"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QChartView>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTimer>
+#include <QValueAxis>
+#include <QVBoxLayout>
+#include <nlohmann/json.hpp>
+
+#include "gui_format.hpp"
+#include "paraplan/plan_io.hpp"
+
+namespace paraplan::gui {
+
+using namespace planner;
+
+namespace {
+constexpr double kGiB = double(1ull << 30);
+QString opt(const std::optional<double>& v, const std::function<QString(double)>& f) { return v ? f(*v) : "—"; }
+}  // namespace
+
+QString RunsTab::paraplanExecutable() {
+  const QByteArray env = qgetenv("PARAPLAN_BIN");
+  if (!env.isEmpty()) return QString::fromLocal8Bit(env);
+  const QString dir = QCoreApplication::applicationDirPath();
+  for (const QString& c : {dir + "/paraplan", dir + "/../cli/paraplan"})
+    if (QFileInfo(c).isExecutable()) return QFileInfo(c).canonicalFilePath();
+  return QStandardPaths::findExecutable("paraplan");
+}
+
+RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), session_(session) {
+  path_ = new QLineEdit("runs.sqlite");
+  path_->setToolTip("The run store: a SQLite file that `paraplan run --db FILE` writes");
+  open_ = new QPushButton("Open store…");
+  reload_ = new QPushButton("Reload");
+  steps_ = new QSpinBox;
+  steps_->setRange(1, 100000);
+  steps_->setValue(5);
+  steps_->setSuffix(" steps");
+  run_ = new QPushButton("Run this plan");
+  run_->setToolTip("Train the plan on the left with `paraplan run` (CPU workers on this machine, NCCL on GPUs)");
+  cancel_ = new QPushButton("Cancel run");
+  cancel_->setEnabled(false);
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel("store"));
+  bar->addWidget(path_, 1);
+  bar->addWidget(open_);
+  bar->addWidget(reload_);
+  bar->addSpacing(20);
+  bar->addWidget(steps_);
+  bar->addWidget(run_);
+  bar->addWidget(cancel_);
+
+  table_ = new QTableWidget(0, 9);
+  table_->setHorizontalHeaderLabels({"id", "status", "name", "created (UTC)", "predicted peak", "measured peak",
+                                     "predicted step", "measured step", "error"});
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->verticalHeader()->hide();
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setStretchLastSection(true);
+
+  auto* chart = new QChart;
+  chart->setTitle("Predicted vs measured (selected run, worst rank)");
+  predicted_ = new QBarSet("predicted");
+  predicted_->setColor(QColor("#4e79a7"));
+  measured_ = new QBarSet("measured");
+  measured_->setColor(QColor("#f28e2b"));
+  auto* series = new QBarSeries;
+  series->append(predicted_);
+  series->append(measured_);
+  chart->addSeries(series);
+  x_ = new QBarCategoryAxis;
+  y_ = new QValueAxis;
+  y_->setTitleText("MiB (2^20 bytes)");
+  chart->addAxis(x_, Qt::AlignBottom);
+  chart->addAxis(y_, Qt::AlignLeft);
+  series->attachAxis(x_);
+  series->attachAxis(y_);
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  view_ = new QChartView(chart);
+  view_->setRenderHint(QPainter::Antialiasing);
+  detail_ = new QLabel;
+  detail_->setWordWrap(true);
+  log_ = new QPlainTextEdit;
+  log_->setReadOnly(true);
+  log_->setPlaceholderText("Output of `paraplan run` appears here.");
+  log_->setMaximumBlockCount(5000);
+
+  auto* lower = new QWidget;
+  auto* ll = new QHBoxLayout(lower);
+  ll->setContentsMargins(0, 0, 0, 0);
+  auto* left = new QWidget;
+  auto* lv = new QVBoxLayout(left);
+  lv->setContentsMargins(0, 0, 0, 0);
+  lv->addWidget(view_, 1);
+  lv->addWidget(detail_);
+  ll->addWidget(left, 3);
+  ll->addWidget(log_, 2);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(table_);
+  split->addWidget(lower);
+  auto* lay = new QVBoxLayout(this);
+  lay->addLayout(bar);
+  lay->addWidget(split, 1);
+
+  connect(open_, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, "Run store", {}, "SQLite (*.sqlite *.db);;All files (*)");
+    if (!f.isEmpty()) openStore(f);
+  });
+  connect(reload_, &QPushButton::clicked, this, &RunsTab::reload);
+  connect(path_, &QLineEdit::returnPressed, this, &RunsTab::reload);
+  connect(run_, &QPushButton::clicked, this, &RunsTab::runPlan);
+  connect(cancel_, &QPushButton::clicked, this, &RunsTab::cancelRun);
+  connect(table_, &QTableWidget::currentCellChanged, this, [this](int row) { showRun(row); });
+  process_.setProcessChannelMode(QProcess::MergedChannels);
+  connect(&process_, &QProcess::readyRead, this, [this] {
+    log_->appendPlainText(QString::fromLocal8Bit(process_.readAll()).trimmed());
+  });
+  connect(&process_, &QProcess::finished, this, [this](int code, QProcess::ExitStatus status) {
+    log_->appendPlainText(status == QProcess::CrashExit ? "— stopped —" : QString("— finished, exit code %1 —").arg(code));
+    run_->setEnabled(true);
+    cancel_->setEnabled(false);
+    reload();
+    Q_EMIT runFinished(status == QProcess::CrashExit ? -1 : code);
+  });
+  connect(&process_, &QProcess::errorOccurred, this, [this](QProcess::ProcessError e) {
+    if (e == QProcess::FailedToStart) {
+      log_->appendPlainText("Could not start " + process_.program() + ": " + process_.errorString());
+      run_->setEnabled(true);
+      cancel_->setEnabled(false);
+    }
+  });
+}
+
+RunsTab::~RunsTab() {
+  if (running()) {
+    process_.kill();
+    process_.waitForFinished(2000);
+  }
+}
+
+void RunsTab::openStore(const QString& path) {
+  path_->setText(path);
+  reload();
+}
+
+int RunsTab::runCount() const { return static_cast<int>(runs_.size()); }
+
+void RunsTab::reload() {
+  runs_.clear();
+  table_->setRowCount(0);
+  const QString path = path_->text();
+  if (path.isEmpty() || !QFile::exists(path)) {
+    detail_->setText(QString("No store at %1 yet: “Run this plan” creates it.").arg(path));
+    return;
+  }
+  try {
+    Store store(path.toStdString());
+    runs_ = store.runs();
+  } catch (const std::exception& e) {
+    detail_->setText("Cannot read the store: " + QString::fromStdString(e.what()));
+    return;
+  }
+  table_->setRowCount(static_cast<int>(runs_.size()));
+  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
+    const RunRecord& r = runs_[i];
+    const QStringList cells = {QString::number(r.id), to_string(r.status), QString::fromStdString(r.run.name),
+                               QString::fromStdString(r.created_at),
+                               opt(r.run.predicted_peak_bytes, [](double b) { return gib(b); }),
+                               opt(r.measured_peak_bytes, [](double b) { return gib(b); }),
+                               opt(r.run.predicted_step_s, [](double s) { return seconds(s); }),
+                               opt(r.measured_step_s, [](double s) { return seconds(s); }),
+                               QString::fromStdString(r.error)};
+    for (int c = 0; c < cells.size(); ++c) table_->setItem(i, c, new QTableWidgetItem(cells[c]));
+  }
+  if (!runs_.empty()) table_->selectRow(static_cast<int>(runs_.size()) - 1);
+}
+
+void RunsTab::showRun(int row) {
+  predicted_->remove(0, predicted_->count());
+  measured_->remove(0, measured_->count());
+  if (row < 0 || row >= static_cast<int>(runs_.size())) return;
+  const RunRecord& r = runs_[row];
+  std::vector<MemoryRecord> mem;
+  try {
+    mem = Store(path_->text().toStdString()).memory(r.id);
+  } catch (const std::exception&) {
+  }
+  // Worst rank per category: the largest measured value and its prediction.
+  QStringList cats;
+  QList<qreal> pred, meas;
+  for (const MemoryRecord& m : mem) {
+    const QString c = QString::fromStdString(m.category);
+    int i = static_cast<int>(cats.indexOf(c));
+    if (i < 0) {
+      cats << c;
+      pred << 0;
+      meas << 0;
+      i = static_cast<int>(cats.size()) - 1;
+    }
+    if (m.measured_bytes / double(1 << 20) >= meas[i]) {
+      meas[i] = m.measured_bytes / double(1 << 20);
+      pred[i] = m.predicted_bytes.value_or(0) / double(1 << 20);
+    }
+  }
+  x_->setCategories(cats);
+  predicted_->append(pred);
+  measured_->append(meas);
+  double top = 1;
+  for (double v : pred) top = std::max(top, v);
+  for (double v : meas) top = std::max(top, v);
+  y_->setRange(0, top * 1.1);
+  detail_->setText(QString("<b>Run %1</b> (%2): step time predicted %3, measured %4; tokens/s measured %5. %6")
+                       .arg(r.id).arg(to_string(r.status))
+                       .arg(opt(r.run.predicted_step_s, [](double s) { return seconds(s); }))
+                       .arg(opt(r.measured_step_s, [](double s) { return seconds(s); }))
+                       .arg(opt(r.measured_tokens_per_s, [](double t) { return count(t); }))
+                       .arg(r.error.empty() ? QString() : "Error: " + QString::fromStdString(r.error)));
+}
+
+void RunsTab::runPlan() {
+  if (running()) return;
+  const QString exe = paraplanExecutable();
+  if (exe.isEmpty()) {
+    log_->appendPlainText("paraplan was not found next to paraplan-gui or on PATH (set PARAPLAN_BIN).");
+    return;
+  }
+  const QString plan_file = tmp_.filePath(QString("plan-%1.json").arg(QDateTime::currentMSecsSinceEpoch()));
+  QFile f(plan_file);
+  if (!f.open(QIODevice::WriteOnly)) {
+    log_->appendPlainText("Cannot write " + plan_file);
+    return;
+  }
+  f.write(QByteArray::fromStdString(plan_to_json(session_->plan()).dump(2)));
+  f.close();
+  const QStringList args = {"run", plan_file, "--db", QFileInfo(path_->text()).absoluteFilePath(), "--steps",
+                            QString::number(steps_->value())};
+  log_->appendPlainText(QString("$ %1 %2").arg(exe, args.join(' ')));
+  run_->setEnabled(false);
+  cancel_->setEnabled(true);
+  process_.start(exe, args);  // an argument list: no shell involved
+}
+
+void RunsTab::cancelRun() {
+  if (!running()) return;
+  log_->appendPlainText("Cancelling…");
+  process_.terminate();  // SIGTERM: paraplan run stops its workers
+  QTimer::singleShot(3000, this, [this] {
+    if (running()) process_.kill();
+  });
+}
+
+}  // namespace paraplan::gui

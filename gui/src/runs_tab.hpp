@@ -1,0 +1,68 @@
+#pragma once
+// A paraplan run store (SQLite): its runs, predicted vs measured memory and step time, and a button
+// that trains the current plan with `paraplan run` as a child process (argument list, no shell),
+// streaming its output, cancellable.
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QWidget>
+#include <vector>
+
+#include "paraplan/store.hpp"
+#include "plan_session.hpp"
+
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+class QPlainTextEdit;
+class QChartView;
+class QBarSet;
+class QBarCategoryAxis;
+class QValueAxis;
+class QLabel;
+
+namespace paraplan::gui {
+
+class RunsTab : public QWidget {
+  Q_OBJECT
+ public:
+  RunsTab(PlanSession* session, QWidget* parent = nullptr);
+  ~RunsTab() override;
+
+  void openStore(const QString& path);
+  int runCount() const;
+  QTableWidget* table() const { return table_; }
+  bool running() const { return process_.state() != QProcess::NotRunning; }
+  QProcess& process() { return process_; }
+  QPlainTextEdit* log() const { return log_; }
+  QChartView* chartView() const { return view_; }
+  // The paraplan binary: $PARAPLAN_BIN, next to this program, ../cli/ of it, or on PATH.
+  static QString paraplanExecutable();
+
+ public Q_SLOTS:
+  void reload();
+  void runPlan();
+  void cancelRun();
+  void showRun(int row);
+
+ Q_SIGNALS:
+  void runFinished(int exit_code);
+
+ private:
+  PlanSession* session_;
+  QLineEdit* path_;
+  QPushButton *open_, *reload_, *run_, *cancel_;
+  QSpinBox* steps_;
+  QTableWidget* table_;
+  QPlainTextEdit* log_;
+  QChartView* view_;
+  QBarSet *predicted_, *measured_;
+  QBarCategoryAxis* x_;
+  QValueAxis* y_;
+  QLabel* detail_;
+  QProcess process_;
+  QTemporaryDir tmp_;
+  std::vector<planner::RunRecord> runs_;
+};
+
+}  // namespace paraplan::gui

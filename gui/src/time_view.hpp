@@ -1,0 +1,36 @@
+#pragma once
+// The step time split into compute, exposed communication, pipeline bubble and optimizer, with
+// throughput and utilisation.
+#include <QWidget>
+
+#include "plan_session.hpp"
+
+class QChart;
+class QChartView;
+class QBarSet;
+class QHorizontalStackedBarSeries;
+class QValueAxis;
+class QLabel;
+
+namespace paraplan::gui {
+
+class TimeView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit TimeView(QWidget* parent = nullptr);
+  QChartView* chartView() const { return view_; }
+  QString summaryText() const;
+
+ public Q_SLOTS:
+  void show(const Evaluation& e);
+
+ private:
+  QChart* chart_;
+  QChartView* view_;
+  QHorizontalStackedBarSeries* bars_;
+  QBarSet* sets_[4];
+  QValueAxis* x_;
+  QLabel* summary_;
+};
+
+}  // namespace paraplan::gui

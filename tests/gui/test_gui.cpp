@@ -1,0 +1,240 @@
+// The GUI, driven like a user under QT_QPA_PLATFORM=offscreen. Expected numbers come from the planner
+// called directly on the same plan (the GUI must show exactly what the planner says), from the
+// paraplan CLI, or from the store the test writes.
+#include <QApplication>
+#include <QChartView>
+#include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <nlohmann/json.hpp>
+
+#include "inputs_panel.hpp"
+#include "learn_tab.hpp"
+#include "main_window.hpp"
+#include "memory_view.hpp"
+#include "parallel_panel.hpp"
+#include "paraplan/memory.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/store.hpp"
+#include "runs_tab.hpp"
+#include "search_tab.hpp"
+
+using namespace paraplan;
+using namespace paraplan::gui;
+
+namespace {
+
+planner::Plan plan_of(const char* json) { return planner::plan_from_json(nlohmann::json::parse(json)); }
+
+void choose(QComboBox* c, int value) {  // what a user does: pick the entry, which emits activated
+  const int i = c->findData(value);
+  QVERIFY2(i >= 0, qPrintable(QString("value %1 not offered").arg(value)));
+  c->setCurrentIndex(i);
+  Q_EMIT c->activated(i);
+}
+
+QLabel* visible_message(QWidget* root, const QString& needle) {
+  for (QLabel* l : root->findChildren<QLabel*>())
+    if (l->isVisibleTo(root) && l->text().contains(needle)) return l;
+  return nullptr;
+}
+
+void screenshot(QWidget* w, const QString& name) {
+  QDir().mkpath(SCREENSHOT_DIR);
+  QApplication::processEvents();
+  QVERIFY(w->grab().save(QString(SCREENSHOT_DIR) + "/" + name + ".png"));
+}
+
+}  // namespace
+
+class GuiTest : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void init() {
+    window_ = std::make_unique<MainWindow>();
+    window_->resize(1500, 950);
+    window_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+  }
+  void cleanup() { window_.reset(); }
+
+  // LLaMA-3-70B on 8 H100s: tp 1 -> 8 updates the memory bars to exactly the planner's numbers.
+  void tensorParallelUpdatesMemoryBars() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-70b", "training": {"seq_len": 4096,
+        "global_batch": 64, "recompute": "selective"}, "parallel": {"dp": 8, "zero": 1}, "cluster": {"gpus": 8}})"));
+    choose(window_->parallel()->tpCombo(), 8);
+    QCOMPARE(window_->session()->plan().parallel.tp, 8);
+    QCOMPARE(window_->session()->plan().parallel.dp, 1);
+    const planner::MemoryBreakdown expected = planner::estimate_memory(plan_of(R"({"model": "llama3-70b",
+        "training": {"seq_len": 4096, "global_batch": 64, "recompute": "selective"},
+        "parallel": {"dp": 1, "tp": 8, "zero": 1}, "cluster": {"gpus": 8}})"));
+    MemoryView* view = window_->memoryView();
+    QCOMPARE(view->stageCount(), 1);
+    const planner::StageMemory& s = expected.per_stage[0];
+    const double gib = double(1ull << 30);
+    const double want[MemoryView::kCategories] = {s.weights_bytes, s.gradients_bytes, s.master_weights_bytes,
+                                                  s.optimizer_bytes, s.activations_bytes, s.buffers_bytes, s.overhead_bytes};
+    for (int c = 0; c < MemoryView::kCategories; ++c) QCOMPARE(view->barValue(c, 0), want[c] / gib);
+    screenshot(window_.get(), "plan-tab");
+  }
+
+  // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
+  void invalidValueShowsTheMessage() {
+    window_->inputs()->globalBatchSpin()->setValue(1001);
+    QLabel* l = visible_message(window_->inputs(), "must be divisible by dp*micro_batch");
+    QVERIFY2(l, "no message under the global batch");
+    QVERIFY(l->text().contains("training.global_batch = 1001"));
+    QVERIFY(!window_->session()->evaluation().valid);
+    window_->inputs()->globalBatchSpin()->setValue(1024);
+    QVERIFY(window_->session()->evaluation().valid);
+    QVERIFY(!visible_message(window_->inputs(), "must be divisible"));
+  }
+
+  // The search fills the table, and its best row is `paraplan search`'s best.
+  void searchMatchesTheCli() {
+    QTemporaryDir dir;
+    const QString plan = dir.filePath("plan.json");
+    QVERIFY(window_->savePlan(plan));
+    SearchTab* tab = window_->searchTab();
+    window_->tabs()->setCurrentWidget(tab);
+    QSignalSpy done(tab, &SearchTab::finished);
+    tab->start();
+    QVERIFY(done.wait(60000));
+    QVERIFY(tab->table()->model()->rowCount() > 0);
+    QProcess cli;
+    cli.start(PARAPLAN_BIN, {"search", plan, "--json", "--top", "1"});
+    QVERIFY(cli.waitForFinished(60000));
+    const auto j = nlohmann::json::parse(cli.readAllStandardOutput().toStdString());
+    const double cli_best = j["top"][0]["step_s"].get<double>();
+    QCOMPARE(tab->result().top.front().step_s, cli_best);
+    QCOMPARE(QString::fromStdString(planner::plan_to_json(tab->result().top.front().plan).dump()),
+             QString::fromStdString(j["top"][0]["plan"].dump()));
+    screenshot(window_.get(), "search-tab");
+    // clicking the best row loads its plan
+    tab->table()->selectRow(0);
+    Q_EMIT tab->table()->clicked(tab->table()->model()->index(0, 0));
+    QCOMPARE(window_->session()->plan().parallel.zero, tab->result().top.front().plan.parallel.zero);
+    QCOMPARE(window_->session()->plan().training.micro_batch, tab->result().top.front().plan.training.micro_batch);
+  }
+
+  // The runs tab reads a store written here: two runs, their status, predicted and measured memory.
+  void runsTabReadsAStore() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath("runs.sqlite");
+    {
+      planner::Store store(db.toStdString());
+      planner::NewRun r;
+      r.plan_json = planner::plan_to_json(window_->session()->plan()).dump();
+      r.name = "tiny dp=2";
+      r.world_size = 2;
+      r.steps = 3;
+      r.predicted_peak_bytes = 3.0 * (1 << 20);
+      r.predicted_step_s = 0.25;
+      const int64_t a = store.create_run(r);
+      store.set_running(a);
+      for (int step = 1; step <= 3; ++step)
+        for (int rank = 0; rank < 2; ++rank) store.add_step({a, rank, step, 5.0 - step, 0.3, 0.05, 1000});
+      store.add_memory({{a, 0, "weights", 1.0 * (1 << 20), 1.0 * (1 << 20)}, {a, 0, "peak", 3.0 * (1 << 20), 3.1 * (1 << 20)}});
+      store.finish_run(a);
+      const int64_t b = store.create_run(r);
+      store.fail_run(b, "rank 1: safetensors file model.safetensors is truncated");
+    }
+    RunsTab* tab = window_->runsTab();
+    window_->tabs()->setCurrentWidget(tab);
+    tab->openStore(db);
+    QCOMPARE(tab->runCount(), 2);
+    QCOMPARE(tab->table()->item(0, 1)->text(), QString("succeeded"));
+    QCOMPARE(tab->table()->item(1, 1)->text(), QString("failed"));
+    QVERIFY(tab->table()->item(1, 8)->text().contains("truncated"));
+    QVERIFY(tab->table()->item(0, 7)->text().contains("300 ms"));  // measured step: mean of steps after the first
+    tab->showRun(0);
+    screenshot(window_.get(), "runs-tab");
+  }
+
+  // "Run this plan" starts `paraplan run` as a child process, streams its output and can cancel it.
+  // PARAPLAN_BIN points at a stand-in that prints and waits, so the test does not need LibTorch.
+  void runButtonStartsAndCancels() {
+    QTemporaryDir dir;
+    const QString fake = dir.filePath("paraplan");
+    QFile f(fake);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("#!/bin/sh\necho \"fake paraplan $@\"\nexec sleep 60\n");
+    f.close();
+    f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    qputenv("PARAPLAN_BIN", fake.toLocal8Bit());
+    RunsTab* tab = window_->runsTab();
+    tab->openStore(dir.filePath("runs.sqlite"));
+    tab->runPlan();
+    QVERIFY(tab->process().waitForStarted(5000));
+    QVERIFY(tab->running());
+    QTRY_VERIFY_WITH_TIMEOUT(tab->log()->toPlainText().contains("fake paraplan run"), 5000);
+    QVERIFY(tab->log()->toPlainText().contains("--steps"));
+    QSignalSpy finished(tab, &RunsTab::runFinished);
+    tab->cancelRun();
+    QVERIFY(finished.wait(10000));
+    QVERIFY(!tab->running());
+    qunsetenv("PARAPLAN_BIN");
+  }
+
+  // The guided tour: full fine-tuning does not fit one GPU; LoRA does, with the base frozen.
+  void learnTourShowsWhatMoved() {
+    LearnTab* tab = window_->learnTab();
+    window_->tabs()->setCurrentWidget(tab);
+    tab->goTo(0);
+    QVERIFY(!window_->session()->evaluation().memory.fits);
+    tab->goTo(1);
+    const auto& e = window_->session()->evaluation();
+    QVERIFY(e.memory.fits);
+    QCOMPARE(window_->session()->plan().training.lora->rank, 8);
+    QCOMPARE(tab->deltas()->rowCount(), 8);
+    QCOMPARE(tab->deltas()->item(1, 0)->text(), QString("gradients"));
+    QVERIFY(tab->deltas()->item(1, 3)->text().startsWith("−"));  // gradients went down
+    screenshot(window_.get(), "learn-tab");
+    tab->goTo(6);  // ZeRO-3
+    screenshot(window_.get(), "learn-tab-zero3");
+  }
+
+  // The picture for the README: LLaMA-3.1-405B on 16,384 H100s over 16 interleaved pipeline stages.
+  void screenshotOfAPipelinedPlan() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-405b", "training": {"seq_len": 8192,
+        "global_batch": 2048, "recompute": "full"}, "parallel": {"dp": 128, "tp": 8, "pp": 16,
+        "sequence_parallel": true, "pp_schedule": "interleaved", "virtual_stages": 2, "zero": 1},
+        "cluster": {"gpu": "h100-sxm-80gb", "gpus": 16384}})"));
+    QVERIFY(window_->session()->evaluation().memory.fits);
+    QCOMPARE(window_->memoryView()->stageCount(), 16);
+    screenshot(window_.get(), "plan-tab-405b");
+  }
+
+  // Plans round-trip through files, and charts export as PNG and SVG.
+  void saveOpenAndExport() {
+    QTemporaryDir dir;
+    window_->session()->update([](planner::Plan& p) { p.parallel.zero = 3; });
+    QVERIFY(window_->savePlan(dir.filePath("p.json")));
+    window_->session()->update([](planner::Plan& p) { p.parallel.zero = 0; });
+    QVERIFY(window_->openPlan(dir.filePath("p.json")));
+    QCOMPARE(window_->session()->plan().parallel.zero, 3);
+    QVERIFY(window_->exportChart(dir.filePath("c.png")));
+    QVERIFY(window_->exportChart(dir.filePath("c.svg")));
+    QVERIFY(QFile(dir.filePath("c.png")).size() > 1000);
+    QFile svg(dir.filePath("c.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    QVERIFY(svg.readAll().contains("<svg"));
+  }
+
+ private:
+  std::unique_ptr<MainWindow> window_;
+};
+
+QTEST_MAIN(GuiTest)
+#include "test_gui.moc"
