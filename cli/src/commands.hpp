@@ -17,5 +17,6 @@ Command add_models_command(CLI::App& app);
 Command add_hardware_command(CLI::App& app);
 Command add_search_command(CLI::App& app);
 Command add_validate_command(CLI::App& app);
+Command add_export_command(CLI::App& app);  // a plan in another tool's launch format (cmd_export.cpp)
 
 }  // namespace paraplan::cli

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       "  paraplan models        # model presets      paraplan hardware   # GPU presets"};
   app.require_subcommand(1);
   const std::vector<cli::Command> commands{cli::add_plan_command(app), cli::add_search_command(app),
-                                           cli::add_validate_command(app),
+                                           cli::add_validate_command(app), cli::add_export_command(app),
                                            cli::add_models_command(app), cli::add_hardware_command(app)};
   try {
     app.parse(argc, argv);

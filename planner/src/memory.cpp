@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "paraplan/context.hpp"
+#include "executor_ops.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
@@ -138,7 +139,9 @@ class MemoryModel {
     nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
   }
 
-  StageMemory stage(int s, const StageLayers& layers) const {
+  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, s == 0, s == plan_.parallel.pp - 1); }
+  // The embedding and the head where the flags say (stage_memory: the simulator's ZBV places both on stage 0).
+  StageMemory stage(int s, const StageLayers& layers, bool has_embedding, bool has_head) const {
     const auto& par = plan_.parallel;
     const FrameworkProfile& fw = ctx_.fw;
     const Workload& w = ctx_.w;
@@ -147,8 +150,8 @@ class MemoryModel {
     st.stage = s;
     st.dense_layers = layers.dense;
     st.moe_layers = layers.moe;
-    st.has_embedding = s == 0;
-    st.has_head = s == p - 1;
+    st.has_embedding = has_embedding;
+    st.has_head = has_head;
 
     // --- model states ---
     Block4 b;
@@ -176,6 +179,11 @@ class MemoryModel {
     if (st.moe_layers > 0)
       working = std::max(working, w.moe_layer.bwd_working_bytes + w.moe_layer.recompute_working_bytes[rc_]);
     if (st.has_head) working = std::max(working, w.head.bwd_working_bytes);
+    if (fw.exact_executor) {
+      const ExecutorActivations a = executor_activations(plan_, w, st.dense_layers, st.has_embedding, st.has_head);
+      saved = a.saved;
+      working = a.working;
+    }
     st.saved_activation_bytes = saved;
     st.working_bytes = working;
     st.activations_bytes = saved + working;
@@ -207,6 +215,7 @@ class MemoryModel {
         }
       }
     }
+    if (fw.exact_executor) st.buffers_bytes = executor_buffers(plan_, ctx_.embedding, ctx_.dense, ctx_.head, wb_, gb_);
     st.buffers_bytes += p2p_buffers_;
 
     // --- per-process overheads (GPU only) ---
@@ -282,6 +291,11 @@ MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const
   }
   out.fits = out.peak_bytes <= out.gpu_memory_bytes;
   return out;
+}
+
+StageMemory stage_memory(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                         bool has_embedding, bool has_head) {
+  return MemoryModel(plan, ctx).stage(stage, layers, has_embedding, has_head);
 }
 
 PeakMemory peak_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers) {

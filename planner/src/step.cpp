@@ -58,12 +58,15 @@ class StepModel {
 
   // Stage s; also returns its gradient reduction and parameter gather (ZeRO <= 2) issued per step.
   StageTime stage(int s, const StageLayers& layers, double& reduce, double& gather) const {
+    return stage(s, layers, s == 0, s == plan_.parallel.pp - 1, reduce, gather);
+  }
+  // The embedding and the head where the flags say (stage_time: the simulator's ZBV places both on stage 0).
+  StageTime stage(int s, const StageLayers& layers, bool emb, bool head, double& reduce, double& gather) const {
     const auto& par = plan_.parallel;
     const auto& t = ctx_.times;
     StageTime st;
     st.stage = s;
     const double nd = layers.dense, nm = layers.moe;
-    const bool emb = s == 0, head = s == par.pp - 1;
     auto add = [&](const BlockTime& b, double n) {
       st.fwd += n * (b.fwd + b.exposed_fwd);
       st.bwd += n * (b.bwd_input + b.bwd_weight + b.exposed_bwd);
@@ -238,6 +241,12 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   est.mfu = flops.model / (peak_total * est.step_s);
   est.hfu = flops.hardware / (peak_total * est.step_s);
   return est;
+}
+
+StageTime stage_time(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                     bool has_embedding, bool has_head) {
+  double reduce = 0, gather = 0;
+  return StepModel(plan, ctx).stage(stage, layers, has_embedding, has_head, reduce, gather);
 }
 
 StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,

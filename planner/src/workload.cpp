@@ -7,6 +7,8 @@
 
 #include "paraplan/workload.hpp"
 
+#include "executor_ops.hpp"
+
 namespace paraplan::planner {
 
 void Block::finish(double checkpoint_bytes) {
@@ -385,6 +387,7 @@ Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const Work
   w.dense_layer = b.layer(false);
   if (plan.model.moe) w.moe_layer = b.layer(true);
   w.head = b.head(static_cast<double>(w.padded_vocab) / shape.tp);
+  if (fw.exact_executor) apply_executor_ops(w, plan);
   return w;
 }
 

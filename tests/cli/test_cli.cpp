@@ -1,43 +1,20 @@
 // The paraplan command end to end: exit codes, messages, and the --json contract later tools rely on.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-#include <sys/wait.h>
+
+#include "run_paraplan.hpp"
 
 using nlohmann::json;
 
-namespace {
-
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(PARAPLAN_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string example() { return std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json"; }
-
-std::string write_temp(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / name;
-  std::ofstream(path) << text;
-  return path.string();
-}
-
-}  // namespace
+using clitest::example;
+using clitest::Result;
+using clitest::run;
+using clitest::write_temp;
 
 TEST(Cli, PlanPrintsTheTableAndVerdict) {
   const Result r = run("plan " + example() + " --set parallel.zero=3");

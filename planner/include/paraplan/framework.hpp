@@ -32,6 +32,10 @@ struct FrameworkProfile {
   bool fused_swiglu = true;        // SwiGLU saves only its input (gate|up), not gate, up and silu separately
   double logits_saved_bytes = 4;   // bytes per logit element kept for the loss backward (fp32 softmax)
   double logits_spike_bytes = 2;   // extra bytes per logit element alive at the loss (the bf16 logits / grad)
+  // paraplan's own executor: every op's saved and backward bytes are those of its kernels, the activation
+  // peak is taken phase by phase through the backward, and the ZeRO-2/3 buffers are its reusable ones
+  // (planner/src/executor_ops.cpp).
+  bool exact_executor = false;
 };
 
 const FrameworkProfile& framework_profile(Framework f);

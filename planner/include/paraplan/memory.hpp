@@ -75,6 +75,11 @@ MemoryBreakdown estimate_memory(const Plan& plan);
 MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx);
 MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const std::vector<StageLayers>& layers);
 
+// One stage holding `layers` and, as the flags say, the embedding and the head. estimate_memory puts
+// them on the first and the last stage; the simulator places chunks itself (ZBV's V puts both on stage 0).
+StageMemory stage_memory(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                         bool has_embedding, bool has_head);
+
 // The worst stage only (what the search needs); the same model as estimate_memory.
 struct PeakMemory {
   double peak_bytes = 0;

@@ -60,6 +60,11 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
 StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
                            const std::vector<StageLayers>& layers);
 
+// One stage holding `layers` and, as the flags say, the embedding and the head (estimate_time puts them
+// on the first and the last stage; the simulator places chunks itself: ZBV's V puts both on stage 0).
+StageTime stage_time(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                     bool has_embedding, bool has_head);
+
 // Step time and throughput only (what the search needs); the same model as estimate_time.
 struct StepSummary {
   double step_s = 0, tokens_per_s = 0, mfu = 0;

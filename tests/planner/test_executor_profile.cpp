@@ -1,0 +1,72 @@
+// The "paraplan" framework profile: the planner's model of paraplan's own executor, against values
+// derived by hand from the executor's kernels (executor/src/functions.cpp, engine.cpp). The executor's
+// tests then compare these predictions with the counting allocator (tests/executor/test_runs.cpp).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "paraplan/memory.hpp"
+#include "paraplan/plan_io.hpp"
+
+using namespace paraplan::planner;
+
+namespace {
+
+// tiny-llama (2 layers, h 64, 4 heads of 16, 2 kv heads, ffn 160, vocab 256) on CPU workers, fp32,
+// seq 32 x micro-batch 2: T = 64 tokens.
+StageMemory tiny(int dp, int zero, const std::string& lora = "null") {
+  nlohmann::json doc = {
+      {"model", "tiny-llama"},
+      {"training", {{"seq_len", 32}, {"micro_batch", 2}, {"precision", "fp32"}, {"recompute", "none"},
+                    {"lora", nlohmann::json::parse(lora)}}},
+      {"parallel", {{"dp", dp}, {"zero", zero}}},
+      {"cluster", {{"gpu", "cpu"}, {"gpus", dp}}}};
+  const Plan plan = plan_from_json(doc);
+  EXPECT_EQ(plan.framework(), Framework::paraplan);  // the default on "cpu"
+  return estimate_memory(plan).per_stage.at(0);
+}
+
+// Saved per layer (fp32, bytes): attn_norm x 64*64*4 + rstd 64*4 = 16,640; q/k/v input 16,384;
+// q, k, v after RoPE 16,384 + 8,192 + 8,192; log-sum-exp 4 heads * 64 * 4 = 1,024; o_proj input 16,384;
+// mlp_norm 16,640; gate/up input 16,384; gate and up 2 * 64*160*4 = 81,920; down input 40,960.
+constexpr double kLayer = 16640 + 16384 + 32768 + 1024 + 16384 + 16640 + 16384 + 81920 + 40960;  // 239,104
+// Embedding: int64 ids and targets 2 * 64 * 8; cos, sin 2 * 32*8*4; causal mask 32*32 bools.
+constexpr double kEmbedding = 1024 + 2048 + 1024;
+// Head: final norm 16,640; lm_head input 16,384; logits 64*256*4 = 65,536 and their log-sum-exp 256.
+constexpr double kHead = 16640 + 16384 + 65536 + 256;
+// At the loss backward: the fp32 logit gradient 65,536, the [T, 1] of -1 (256), the loss and its seed.
+constexpr double kLossBackward = 65536 + 256 + 8;
+
+}  // namespace
+
+TEST(ExecutorProfile, ActivationPeakIsTheLossBackward) {
+  const StageMemory st = tiny(1, 0);
+  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, 2 * kLayer + kEmbedding + kHead);  // 581,120
+  EXPECT_DOUBLE_EQ(st.activations_bytes, 2 * kLayer + kEmbedding + kHead + kLossBackward);  // 646,920
+  EXPECT_DOUBLE_EQ(st.weights_bytes, 119104.0 * 4);
+  EXPECT_DOUBLE_EQ(st.optimizer_bytes, 119104.0 * 8);
+  EXPECT_DOUBLE_EQ(st.buffers_bytes, 0);
+  EXPECT_DOUBLE_EQ(st.overhead_bytes, 0);  // CPU workers: no CUDA context, no NCCL
+}
+
+TEST(ExecutorProfile, ZeroBuffersAreTheLargestUnit) {
+  // Units: embedding 16,384, layer 43,136, head 16,448 parameters. ZeRO-2: a gradient bucket of the
+  // largest unit and its 1/dp reduce-scatter chunk; ZeRO-3 adds the gather buffer of the largest unit.
+  EXPECT_DOUBLE_EQ(tiny(2, 1).buffers_bytes, 0);
+  EXPECT_DOUBLE_EQ(tiny(2, 2).buffers_bytes, 43136.0 * 4 * 1.5);
+  EXPECT_DOUBLE_EQ(tiny(2, 3).buffers_bytes, 43136.0 * 4 * 1.5 + 43136.0 * 4);
+  EXPECT_DOUBLE_EQ(tiny(4, 3).buffers_bytes, 43136.0 * 4 * 1.25 + 43136.0 * 4);
+  EXPECT_DOUBLE_EQ(tiny(2, 3).weights_bytes, 119104.0 * 4 / 2);
+}
+
+TEST(ExecutorProfile, LoraKeepsAdapterInputsAndNothingBeforeTheFirstAdapter) {
+  // r = 4 on q, v and down: each adapter keeps x A^T, 64*4*4 = 1,024 B. Nothing before layer 0's first
+  // adapter needs a gradient, so layer 0's attn_norm keeps nothing (16,640 B less).
+  const StageMemory st = tiny(1, 0, R"({"rank": 4, "alpha": 8, "base": "fp32", "targets": ["q_proj", "v_proj", "down_proj"]})");
+  const double saved = 2 * (kLayer + 3 * 1024) - 16640 + kEmbedding + kHead;
+  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, saved);
+  EXPECT_DOUBLE_EQ(st.activations_bytes, saved + kLossBackward);
+  // Trainable: per layer q 4*(64+64) + v 4*(64+32) + down 4*(160+64) = 1,792.
+  EXPECT_DOUBLE_EQ(st.gradients_bytes, 2 * 1792.0 * 4);
+  EXPECT_DOUBLE_EQ(st.weights_bytes, (119104.0 + 2 * 1792) * 4);
+}
