@@ -41,8 +41,12 @@ double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long 
     case PipelineSchedule::gpipe:
       return md;
     case PipelineSchedule::one_f_one_b:
-    case PipelineSchedule::zb_h1:
       return std::min(md, static_cast<double>(p - stage));
+    case PipelineSchedule::zb_h1:
+      // Activations live until W. Stage s runs p - s - 1 warm-up forwards, then s forward/B pairs before its
+      // first W, so every stage holds min(m, p) (Qi et al. 2023 §3.1: ZB-H1 "ensures all workers maintain the
+      // same number of in-flight microbatches"); the simulator shows it (tests/simulator/test_bubbles.cpp).
+      return std::min(md, static_cast<double>(p));
     case PipelineSchedule::interleaved: {
       const double warm = 2.0 * (p - stage - 1) + static_cast<double>(v - 1) * p + 1;
       return std::min(md * v, warm) / v;

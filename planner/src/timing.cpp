@@ -7,7 +7,7 @@
 //   --overlap-grad-reduce), ZeRO-3 gathers prefetched behind compute (FSDP), TP exposed unless
 //   tp_comm_overlap (Transformer Engine), CP ring behind the attention core (ring attention);
 // - pipeline bubbles: GPipe/1F1B (p-1)(F+B), interleaved /v (Narayanan 2021 §2.2), ZB-H1
-//   (p-1)(F+B-2W) (Qi et al. 2023), ZBV half of it (two chunks per stage).
+//   (p-1)(F+B-W) (Qi et al. 2023 §3.1, B the activation gradient), ZBV (pipeline_time).
 #include "paraplan/timing.hpp"
 
 #include <algorithm>
@@ -158,11 +158,28 @@ PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, double
       break;
     case PipelineSchedule::zb_h1:
     case PipelineSchedule::zbv: {
-      // Zero bubble: the weight-gradient passes W fill the bubble; what remains is (p-1)(F + B - 2W)
-      // where B is the activation-gradient pass (Qi et al. 2023 §3, ZB-H1); ZBV halves it with two chunks.
-      const double b_input = crit.bwd - crit.bwd_weight;
-      const double ratio = cmax > 0 ? std::max(0.0, crit.fwd + b_input - 2 * crit.bwd_weight) / cmax : 0;
-      bubble *= ratio * (schedule == PipelineSchedule::zbv ? 0.5 : 1.0);
+      // Zero bubble: the weight-gradient passes W fill the pipeline's drain. F, B (activation gradient only)
+      // and W per stage and micro-batch; q = p - 1 for uniform stages. Both forms were derived from the
+      // simulator's execution of each schedule's order and hold exactly on uniform stages
+      // (tests/simulator/test_bubbles.cpp checks them on a grid of F, B, W, p and m).
+      const double f = crit.fwd, w = crit.bwd_weight, b = crit.bwd - w;
+      const double q = cmax > 0 ? bubble / cmax : 0, md = static_cast<double>(m);
+      if (schedule == PipelineSchedule::zb_h1) {
+        // ZB-H1 (Qi et al. 2023 §3.1): (p-1)(F + B - W) — a third of 1F1B's (p-1)(F + B + W) when F = B = W,
+        // DeepSeek-V3 §3.2.1's (PP-1)(F + B_full - 2W) — while W <= min(F, B); in general (p-1) max(F + B - W,
+        // F, B). With m < p only m - 1 W passes fill it: (p-1)(F + B) - (m-1) W (exact when W <= min(F, B)).
+        bubble = std::max(q * std::max({f + b - w, f, b}), q * (f + b) - (md - 1) * w);
+      } else {
+        // ZBV (Qi et al., ZB-V; PyTorch ScheduleZBVZeroBubble): two chunks per stage, each f = F/2, b = B/2,
+        // w = W/2. For m >= 2p - 1 the bubble is the longest of five chains; q f when F = B = W (the
+        // unavoidable fill of the V: "zero bubble" in the paper's sense). Below 2p - 1 micro-batches the
+        // warm-up cannot fill: (p-1)(F + B) - (m-1) F (exact when F = B = W).
+        const double f2 = f / 2, b2 = b / 2, w2 = w / 2;
+        bubble = std::max({b2 * q, 2 * (b2 - w2) * q, (2 * f2 - b2) * q - std::min(w2, f2 - b2),
+                           2 * (f2 - w2) * q - w2, w2 * (q - 1) + std::max(f2, b2)});
+        if (md < 2 * q + 1) bubble = std::max(bubble, q * (f + b) - (md - 1) * f);
+      }
+      bubble = std::max(0.0, bubble);
       break;
     }
   }

@@ -117,6 +117,10 @@ TEST(Pipeline, InflightMicrobatches) {
   // p = 4, v = 2: warm-up 2*3 + 1*4 = 10 chunks + 1 = 11 chunk-micro-batches = 5.5 = 4 * (1 + 3/8).
   EXPECT_DOUBLE_EQ(inflight_microbatches(PipelineSchedule::interleaved, 4, 2, 16, 0), 4 * (1 + 3.0 / 8));
   EXPECT_DOUBLE_EQ(inflight_microbatches(PipelineSchedule::zbv, 4, 2, 16, 3), 4);
+  // ZB-H1 frees activations at W, which the last stage (s = 3) runs only after its first p - 1 = 3 forward/B
+  // pairs and one more forward: 4 in flight, as stage 0 (Qi et al. 2023 §3.1; tests/simulator checks it).
+  EXPECT_DOUBLE_EQ(inflight_microbatches(PipelineSchedule::zb_h1, 4, 1, 16, 3), 4);
+  EXPECT_DOUBLE_EQ(inflight_microbatches(PipelineSchedule::zb_h1, 4, 1, 2, 1), 2);  // m < p
   EXPECT_DOUBLE_EQ(inflight_microbatches(PipelineSchedule::gpipe, 1, 1, 16, 0), 1);  // no pipeline
 }
 

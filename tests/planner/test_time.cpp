@@ -132,7 +132,9 @@ TEST(Comm, GroupsThatSpanNodesPayTheNetwork) {
 
 // Bubbles for uniform stages with F = 1, B = 2 (of which W = 0.5 weight gradients), p = 4, m = 8:
 // GPipe and 1F1B (m + p - 1)(F + B); interleaved v = 2: m(F + B) + (p - 1)(F + B)/v;
-// ZB-H1: m(F + B) + (p - 1)(F + B_input - 2W) with B_input = 1.5; ZBV: half of that bubble.
+// ZB-H1: (p - 1)(F + B_input - W) with B_input = 1.5 (Qi et al. 2023 §3.1; DeepSeek-V3's (PP-1)(F + B - 2W)
+// counts B as the whole backward, B_input + W); ZBV: per chunk f = 0.5, b = 0.75, w = 0.25, the longest
+// chain is 2(p - 1)(b - w) = (p - 1)(B_input - W) (see pipeline_time; the simulator checks both).
 TEST(Pipeline, BubblesPerSchedule) {
   std::vector<StageTime> stages(4);
   for (auto& s : stages) {
@@ -143,8 +145,15 @@ TEST(Pipeline, BubblesPerSchedule) {
   EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::one_f_one_b, 1, 8, stages).total, (8 + 3) * 3.0);
   EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::gpipe, 1, 8, stages).bubble, 3 * 3.0);
   EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::interleaved, 2, 8, stages).bubble, 3 * 3.0 / 2);
-  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zb_h1, 1, 8, stages).bubble, 3 * (1 + 1.5 - 2 * 0.5));
-  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zbv, 2, 8, stages).bubble, 3 * (1 + 1.5 - 2 * 0.5) / 2);
+  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zb_h1, 1, 8, stages).bubble, 3 * (1 + 1.5 - 0.5));
+  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zbv, 2, 8, stages).bubble, 3 * (1.5 - 0.5));
+  // F = B = W: ZB-H1 leaves a third of 1F1B's 3(p - 1)F (zero-bubble README), ZBV the V's fill (p - 1)F/2.
+  for (auto& s : stages) {
+    s.bwd = 2;
+    s.bwd_weight = 1;
+  }
+  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zb_h1, 1, 8, stages).bubble, 3 * 1.0);
+  EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::zbv, 2, 8, stages).bubble, 3 * 0.5);
   // A slower stage sets the pace: (m - 1) x slowest + sum of all stages.
   stages[2].fwd = 2;
   EXPECT_DOUBLE_EQ(pipeline_time(PipelineSchedule::one_f_one_b, 1, 8, stages).total, 7 * 4.0 + (3 + 3 + 4 + 3));

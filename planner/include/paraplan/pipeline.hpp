@@ -22,10 +22,13 @@ std::vector<StageLayers> stage_layers(const Plan& plan);
 
 // Micro-batches whose activations stage `stage` (0-based) holds at its peak, in units of one
 // micro-batch through all the stage's layers.
-//   GPipe: m (Huang et al. 2019 §2.3)            1F1B, ZB-H1: min(m, p - s) (Narayanan 2021 §2.2; Qi 2023)
+//   GPipe: m (Huang et al. 2019 §2.3)            1F1B: min(m, p - s) (Narayanan 2021 §2.2)
+//   ZB-H1: min(m, p) on every stage: W, which frees the activations, lags B by s micro-batches (Qi 2023 §3.1)
 //   interleaved: min(m v, 2(p - s - 1) + (v - 1) p + 1) / v chunk-micro-batches (Megatron-Core
 //     schedules.py warm-up count); for s = 0 this is p (1 + (p - 1)/(p v)) (Korthikanti 2022 §4.2.3)
-//   ZBV: min(m, p) on every stage (Qi et al. 2024, zero-bubble README: V-schedules balance memory at 1x 1F1B)
+//   ZBV: min(m, p) on every stage (Qi et al. 2024, zero-bubble README: V-schedules balance memory at 1x 1F1B);
+//     exact for m >= 2p - 1 and on the last stage; below that stage s holds (min(m, 2p-s-1) + min(m, s+1))/2
+//     (the simulator), which min(m, p) bounds from above
 double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long m, int stage);
 
 }  // namespace paraplan::planner
