@@ -24,6 +24,7 @@
 #include "runs_tab.hpp"
 #include "search_tab.hpp"
 #include "time_view.hpp"
+#include "timeline_tab.hpp"
 
 namespace paraplan::gui {
 
@@ -64,9 +65,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   search_ = new SearchTab(session_);
   runs_ = new RunsTab(session_);
   learn_ = new LearnTab(session_);
+  timeline_ = new TimelineTab(session_);
   tabs_ = new QTabWidget;
   tabs_->addTab(plan_tab, "Memory && time");
   tabs_->addTab(search_, "Search");
+  tabs_->addTab(timeline_, "Timeline");
   tabs_->addTab(runs_, "Runs");
   tabs_->addTab(learn_, "Learn");
   setCentralWidget(tabs_);
@@ -140,6 +143,7 @@ QChartView* MainWindow::currentChart() const {
   if (w == search_) return search_->chartView();
   if (w == runs_) return runs_->chartView();
   if (w == learn_) return learn_->memoryView()->chartView();
+  if (w == timeline_) return timeline_->chartView();
   return memory_->chartView();
 }
 

@@ -18,6 +18,7 @@ class TimeView;
 class SearchTab;
 class RunsTab;
 class LearnTab;
+class TimelineTab;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -32,6 +33,7 @@ class MainWindow : public QMainWindow {
   SearchTab* searchTab() const { return search_; }
   RunsTab* runsTab() const { return runs_; }
   LearnTab* learnTab() const { return learn_; }
+  TimelineTab* timelineTab() const { return timeline_; }
   QTabWidget* tabs() const { return tabs_; }
   QLabel* messages() const { return messages_; }
 
@@ -51,6 +53,7 @@ class MainWindow : public QMainWindow {
   SearchTab* search_;
   RunsTab* runs_;
   LearnTab* learn_;
+  TimelineTab* timeline_;
   QTabWidget* tabs_;
   QLabel* messages_;
   QLabel* latency_;

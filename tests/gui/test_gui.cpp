@@ -29,6 +29,10 @@
 #include "paraplan/store.hpp"
 #include "runs_tab.hpp"
 #include "search_tab.hpp"
+#include "gantt_view.hpp"
+#include "timeline_tab.hpp"
+#include <QLineSeries>
+#include <QChart>
 
 using namespace paraplan;
 using namespace paraplan::gui;
@@ -214,6 +218,30 @@ class GuiTest : public QObject {
     QVERIFY(window_->session()->evaluation().memory.fits);
     QCOMPARE(window_->memoryView()->stageCount(), 16);
     screenshot(window_.get(), "plan-tab-405b");
+  }
+
+  // The timeline tab simulates the current plan off the GUI thread: a row per rank and stream, memory
+  // over time per stage, and a Perfetto trace that parses.
+  void timelineSimulatesThePlan() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096,
+        "global_batch": 64, "recompute": "selective"}, "parallel": {"dp": 2, "tp": 1, "pp": 4, "zero": 1,
+        "pp_schedule": "interleaved", "virtual_stages": 2}, "cluster": {"gpus": 8}})"));
+    TimelineTab* tab = window_->timelineTab();
+    QSignalSpy done(tab, &TimelineTab::simulated);
+    window_->tabs()->setCurrentWidget(tab);  // becoming visible starts the simulation
+    QVERIFY(done.wait(60000));
+    QVERIFY(tab->result());
+    QCOMPARE(static_cast<int>(tab->result()->stages.size()), 4);
+    QVERIFY(tab->gantt()->rows() >= 4);  // at least the compute stream of every stage
+    QCOMPARE(tab->chartView()->chart()->series().size(), 4);
+    QTemporaryDir dir;
+    QVERIFY(tab->exportTrace(dir.filePath("trace.json")));
+    QFile f(dir.filePath("trace.json"));
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const auto trace = nlohmann::json::parse(f.readAll().toStdString());
+    QVERIFY(trace.contains("traceEvents"));
+    QVERIFY(trace["traceEvents"].size() > 100);
+    screenshot(window_.get(), "timeline-tab");
   }
 
   // Plans round-trip through files, and charts export as PNG and SVG.

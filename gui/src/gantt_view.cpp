@@ -1,0 +1,122 @@
+#include "gantt_view.hpp"
+
+#include <QHelpEvent>
+#include <QPainter>
+#include <QToolTip>
+
+#include "gui_format.hpp"
+
+namespace paraplan::gui {
+
+using namespace sim;
+
+GanttView::GanttView(QWidget* parent) : QWidget(parent) { setMouseTracking(true); }
+
+QColor GanttView::colorOf(TaskKind k) {
+  switch (k) {
+    case TaskKind::forward: return QColor("#4e79a7");
+    case TaskKind::backward: return QColor("#f28e2b");
+    case TaskKind::weight: return QColor("#edc948");
+    case TaskKind::tp_hidden: return QColor("#b6d7a8");
+    case TaskKind::tp_exposed: return QColor("#e15759");
+    case TaskKind::p2p: return QColor("#76b7b2");
+    case TaskKind::grad_reduce: return QColor("#59a14f");
+    case TaskKind::param_gather: return QColor("#b07aa1");
+    case TaskKind::grad_scatter: return QColor("#ff9da7");
+    case TaskKind::optimizer: return QColor("#9c755f");
+    case TaskKind::param_allgather: return QColor("#bab0ac");
+  }
+  return Qt::gray;
+}
+
+void GanttView::setResult(const SimResult* result) {
+  result_ = result;
+  rows_.clear();
+  if (result_) {
+    const Graph& g = result_->graph.graph;
+    std::vector<char> used(static_cast<size_t>(g.ranks()) * kStreams, 0);
+    for (const Task& t : g.tasks()) used[static_cast<size_t>(t.rank) * kStreams + static_cast<int>(t.stream)] = 1;
+    for (int r = 0; r < g.ranks(); ++r)
+      for (int s = 0; s < kStreams; ++s)
+        if (used[static_cast<size_t>(r) * kStreams + s]) rows_.push_back({r, static_cast<Stream>(s)});
+  }
+  updateGeometry();
+  setMinimumHeight(kTop + rows() * kRowHeight + 10);
+  update();
+}
+
+QSize GanttView::sizeHint() const { return {900, kTop + std::max(4, rows()) * kRowHeight + 10}; }
+
+int GanttView::rowOf(int rank, Stream s) const {
+  for (size_t i = 0; i < rows_.size(); ++i)
+    if (rows_[i].rank == rank && rows_[i].stream == s) return static_cast<int>(i);
+  return -1;
+}
+
+double GanttView::xOf(double t) const {
+  const double span = result_ && result_->timeline.makespan_s > 0 ? result_->timeline.makespan_s : 1;
+  return kLabelWidth + (width() - kLabelWidth - 10) * t / span;
+}
+
+void GanttView::paintEvent(QPaintEvent*) {
+  QPainter p(this);
+  p.fillRect(rect(), Qt::white);
+  if (!result_) {
+    p.drawText(rect(), Qt::AlignCenter, "Simulate the plan to see every rank's streams over one step.");
+    return;
+  }
+  const Graph& g = result_->graph.graph;
+  const Timeline& tl = result_->timeline;
+  // time axis: 10 ticks
+  p.setPen(QColor("#666"));
+  for (int i = 0; i <= 10; ++i) {
+    const double t = tl.makespan_s * i / 10;
+    const int x = static_cast<int>(xOf(t));
+    p.drawLine(x, kTop - 4, x, kTop + rows() * kRowHeight);
+    p.drawText(QRect(x - 40, 2, 80, 16), Qt::AlignCenter, seconds(t));
+  }
+  for (int r = 0; r < rows(); ++r) {
+    const int y = kTop + r * kRowHeight;
+    if (r % 2 == 0) p.fillRect(QRect(kLabelWidth, y, width() - kLabelWidth, kRowHeight), QColor("#f4f4f4"));
+    p.setPen(Qt::black);
+    p.drawText(QRect(4, y, kLabelWidth - 8, kRowHeight), Qt::AlignVCenter | Qt::AlignLeft,
+               QString("stage %1 · %2").arg(rows_[r].rank).arg(to_string(rows_[r].stream)));
+  }
+  // row index per (rank, stream), then the boxes
+  std::vector<int> row_index(static_cast<size_t>(g.ranks()) * kStreams, -1);
+  for (int r = 0; r < rows(); ++r) row_index[static_cast<size_t>(rows_[r].rank) * kStreams + static_cast<int>(rows_[r].stream)] = r;
+  p.setPen(Qt::NoPen);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const Task& t = g.tasks()[i];
+    const int row = row_index[static_cast<size_t>(t.rank) * kStreams + static_cast<int>(t.stream)];
+    if (row < 0 || t.duration_s <= 0) continue;
+    const double x0 = xOf(tl.start_s[i]), x1 = xOf(tl.end_s[i]);
+    p.setBrush(colorOf(t.kind));
+    p.drawRect(QRectF(x0, kTop + row * kRowHeight + 2, std::max(0.6, x1 - x0), kRowHeight - 4));
+  }
+}
+
+bool GanttView::event(QEvent* e) {
+  if (e->type() != QEvent::ToolTip || !result_) return QWidget::event(e);
+  auto* he = static_cast<QHelpEvent*>(e);
+  const int row = (he->pos().y() - kTop) / kRowHeight;
+  if (row < 0 || row >= rows()) return QWidget::event(e);
+  const Graph& g = result_->graph.graph;
+  const Timeline& tl = result_->timeline;
+  const double span = tl.makespan_s;
+  const double t = (he->pos().x() - kLabelWidth) / double(width() - kLabelWidth - 10) * span;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const Task& task = g.tasks()[i];
+    if (task.rank != rows_[row].rank || task.stream != rows_[row].stream) continue;
+    if (tl.start_s[i] <= t && t <= tl.end_s[i]) {
+      QToolTip::showText(he->globalPos(), QString("<b>%1</b> (%2)<br>%3 → %4 (%5)")
+                                              .arg(QString::fromStdString(label(task)), to_string(task.kind),
+                                                   seconds(tl.start_s[i]), seconds(tl.end_s[i]), seconds(task.duration_s)));
+      return true;
+    }
+  }
+  QToolTip::hideText();
+  return true;
+}
+
+}  // namespace paraplan::gui
