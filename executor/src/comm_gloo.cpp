@@ -12,6 +12,7 @@
 
 #include "comm_internal.hpp"
 #include "store_groups.hpp"
+#include "errors.hpp"
 #include "paraplan/exec/communicator.hpp"
 
 namespace paraplan::exec {
@@ -19,6 +20,7 @@ namespace paraplan::exec {
 namespace {
 
 using GlooPtr = c10::intrusive_ptr<c10d::ProcessGroupGloo>;
+
 using WorkPtr = c10::intrusive_ptr<c10d::Work>;
 
 class GlooOp final : public PendingOp {
@@ -122,7 +124,7 @@ c10::intrusive_ptr<c10d::Store> connect_store(const LaunchEnv& env, std::chrono:
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " +
                              env.master_addr + ":" + std::to_string(env.master_port) + " (MASTER_ADDR, MASTER_PORT) within " +
-                             std::to_string(timeout.count() / 1000) + " s: " + e.what());
+                             std::to_string(timeout.count() / 1000) + " s: " + error_message(e));
   }
 }
 
@@ -157,7 +159,8 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const Rank
     }
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": building the gloo process groups through " +
-                             where + " failed (another rank may have stopped): " + e.what());
+                             where + " failed within " + std::to_string(opt.timeout.count() / 1000) +
+                             " s (another rank may have stopped): " + error_message(e));
   }
   return groups;
 }

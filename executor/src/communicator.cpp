@@ -3,6 +3,7 @@
 #include "paraplan/exec/communicator.hpp"
 
 #include "comm_internal.hpp"
+#include "errors.hpp"
 
 #include <ATen/ATen.h>
 
@@ -25,6 +26,11 @@ class DoneOp final : public PendingOp {
 };
 
 }  // namespace
+
+std::string error_message(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
 
 void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
   // Even ranks send first, odd ranks receive first: no deadlock even when send waits for its receiver.

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "paraplan/error.hpp"
+#include "errors.hpp"
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/dataset.hpp"
 #include "paraplan/exec/hf_dir.hpp"
@@ -61,6 +62,7 @@ ModelExtras extras_for(const planner::Plan& plan) {
   std::ifstream in(plan.model.hf_config);
   return extras_from_hf_config(nlohmann::json::parse(in, nullptr, false));
 }
+
 
 std::string mib(double b) { return fmt::format("{:.3f} MiB", b / (1 << 20)); }
 
@@ -172,7 +174,10 @@ int run(const Args& a) {
     groups->world->barrier();  // every rank's rows are in before rank 0 sums them up
     if (store && rank == 0) store->finish_run(run_id);
   } catch (const std::exception& e) {
-    if (store && run_id != 0) store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + e.what());
+    // Under `paraplan run`'s launcher the launcher records the failure: it knows which rank failed first,
+    // whereas the other ranks' errors here are only the consequence (a peer closed its connection).
+    if (store && run_id != 0 && !std::getenv("PARAPLAN_LAUNCHER_PID"))
+      store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + error_message(e));
     throw;
   }
   return 0;
@@ -197,14 +202,15 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const char* rank = std::getenv("RANK");
-  const std::string who = std::string("paraplan-worker") + (rank ? std::string(" rank ") + rank : std::string());
+  // One line per problem, "paraplan-worker: rank R: ...": the launcher reports the failing rank's last line.
+  const std::string who = std::string("paraplan-worker: rank ") + (rank ? rank : "0");
   try {
     return run(a);
   } catch (const planner::PlanError& e) {
     for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << who << ": error: " << e.what() << "\n";
+    std::cerr << who << ": " << error_message(e) << "\n";
     return 1;
   }
 }

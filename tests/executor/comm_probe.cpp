@@ -1,0 +1,119 @@
+// One rank of the communicator test (test_comm.cpp starts 2 or 4 of these with RANK, WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT and PROBE_GRID=dp,pp,cp,tp). Every collective runs on inputs whose result is
+// known by hand; the exit code says whether every result matched, and stderr says which did not.
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "paraplan/exec/communicator.hpp"
+#include "paraplan/exec/launch_env.hpp"
+
+using namespace paraplan::exec;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const std::string& what) {
+  if (!ok) {
+    ++failures;
+    std::cerr << "rank " << std::getenv("RANK") << ": " << what << "\n";
+  }
+}
+
+bool same(const at::Tensor& a, const at::Tensor& b) { return a.sizes() == b.sizes() && at::equal(a, b); }
+
+// Collectives on one group of n ranks where this rank is r.
+void check_group(Communicator& c, const std::string& name) {
+  const int n = c.size(), r = c.rank();
+  const auto f = at::TensorOptions().dtype(at::kFloat);
+  // allreduce of (r + 1) * [1, 2, 3]: sum over ranks of (r + 1) = n (n + 1) / 2.
+  at::Tensor t = at::arange(1, 4, f) * (r + 1);
+  c.allreduce(t);
+  expect(same(t, at::arange(1, 4, f) * (n * (n + 1) / 2)), name + " allreduce");
+  // async allreduce: the same.
+  at::Tensor ta = at::full({5}, static_cast<double>(r), f);
+  auto op = c.allreduce_async(ta);
+  op->wait();
+  expect(same(ta, at::full({5}, n * (n - 1) / 2.0, f)), name + " allreduce_async");
+  // allgather: chunk i ends up holding rank i's values 10 i + [0, 1, 2].
+  at::Tensor flat = at::zeros({3 * n}, f);
+  flat.narrow(0, 3 * r, 3).copy_(at::arange(0, 3, f) + 10 * r);
+  c.allgather(flat);
+  at::Tensor expect_flat = at::empty({3 * n}, f);
+  for (int i = 0; i < n; ++i) expect_flat.narrow(0, 3 * i, 3).copy_(at::arange(0, 3, f) + 10 * i);
+  expect(same(flat, expect_flat), name + " allgather");
+  // reduce_scatter: rank j contributes j + [0 .. 2n); rank r receives sum_j (j + 2r + {0, 1}) =
+  // n(n-1)/2 + n (2r + {0, 1}).
+  at::Tensor in = at::arange(0, 2 * n, f) + r, out = at::zeros({2}, f);
+  c.reduce_scatter(in, out);
+  const double base = n * (n - 1) / 2.0;
+  expect(same(out, at::tensor({base + n * 2.0 * r, base + n * (2.0 * r + 1)}, f)), name + " reduce_scatter");
+  // broadcast from the last rank.
+  at::Tensor b = at::full({4}, static_cast<double>(r), f);
+  c.broadcast(b, n - 1);
+  expect(same(b, at::full({4}, static_cast<double>(n - 1), f)), name + " broadcast");
+  // send / recv around the ring: receive the left neighbour's rank.
+  if (n > 1) {
+    at::Tensor s = at::full({2}, static_cast<double>(r), f), got = at::zeros({2}, f);
+    if (r % 2 == 0) {
+      c.send(s, (r + 1) % n);
+      c.recv(got, (r + n - 1) % n);
+    } else {
+      c.recv(got, (r + n - 1) % n);
+      c.send(s, (r + 1) % n);
+    }
+    expect(same(got, at::full({2}, static_cast<double>((r + n - 1) % n), f)), name + " send/recv");
+  }
+  c.barrier();
+}
+
+}  // namespace
+
+int main() {
+  const auto env = launch_env();
+  if (!env) {
+    std::cerr << "comm_probe: RANK/WORLD_SIZE not set\n";
+    return 2;
+  }
+  int dims[4] = {env->world_size, 1, 1, 1};
+  if (const char* g = std::getenv("PROBE_GRID")) std::sscanf(g, "%d,%d,%d,%d", &dims[0], &dims[1], &dims[2], &dims[3]);
+  const RankGrid grid(dims[0], dims[1], dims[2], dims[3]);
+  GlooOptions opt;
+  opt.timeout = std::chrono::seconds(std::getenv("PROBE_TIMEOUT") ? std::atoi(std::getenv("PROBE_TIMEOUT")) : 60);
+  std::unique_ptr<ProcessGroups> groups;
+  try {
+    groups = make_gloo_groups(*env, grid, opt);
+  } catch (const std::exception& e) {
+    std::cerr << "comm_probe: " << e.what() << "\n";
+    return 3;
+  }
+  check_group(*groups->world, "world");
+  for (Axis a : kAxes) {
+    Communicator& c = groups->of(a);
+    expect(c.size() == grid.size(a), std::string(to_string(a)) + " group size");
+    expect(c.rank() == grid.index_in_group(a, env->rank), std::string(to_string(a)) + " group rank");
+    if (c.size() > 1) check_group(c, to_string(a));
+  }
+  // A group's allreduce sums over its members only: world ranks of this rank's tp group.
+  Communicator& tp = groups->of(Axis::tp);
+  at::Tensor mine = at::full({1}, static_cast<double>(env->rank), at::kFloat);
+  tp.allreduce(mine);
+  double expect_sum = 0;
+  for (int m : grid.group(Axis::tp, env->rank)) expect_sum += m;
+  expect(mine.item<double>() == expect_sum, "tp group sums its own members");
+  // The fake communicator keeps shapes: rank 1 of 4 alone.
+  auto fake = make_fake_groups(1, RankGrid(4, 1, 1, 1));
+  at::Tensor ff = at::arange(0, 8, at::kFloat);
+  fake->dp().allgather(ff);
+  expect(same(ff, at::tensor({2.f, 3.f, 2.f, 3.f, 2.f, 3.f, 2.f, 3.f})), "fake allgather copies the own chunk");
+  at::Tensor fo = at::zeros({2}, at::kFloat), fi = at::arange(0, 8, at::kFloat);
+  fake->dp().reduce_scatter(fi, fo);
+  expect(same(fo, at::tensor({2.f, 3.f})), "fake reduce_scatter keeps the own chunk");
+  groups->world->barrier();
+  return failures == 0 ? 0 : 1;
+}
