@@ -14,6 +14,17 @@ using namespace planner;
 
 namespace {
 
+// Time a stage waits for communication of `kind`, by category.
+void add_wait(StageResult& st, TaskKind kind, double wait) {
+  switch (kind) {
+    case TaskKind::tp_exposed: st.tp_s += wait; break;
+    case TaskKind::p2p: st.pp_s += wait; break;
+    case TaskKind::param_gather:
+    case TaskKind::grad_scatter: st.zero3_s += wait; break;
+    default: st.dp_s += wait; break;
+  }
+}
+
 // Why the compute stream of `r` sat idle from `idle_from` until task `id` started: the dependency that
 // arrived last. Waiting on a transfer counts as pipeline communication while the transfer ran and as
 // bubble before (the sending stage was still computing); waiting on another stage's compute is bubble.
@@ -27,19 +38,15 @@ void attribute(const SimResult& res, StageResult& st, TaskId id, double idle_fro
     st.bubble_s += gap;
     return;
   }
-  switch (res.graph.graph[trig].kind) {
-    case TaskKind::tp_exposed: st.tp_s += gap; break;
-    case TaskKind::grad_reduce:
-    case TaskKind::param_allgather: st.dp_s += gap; break;
-    case TaskKind::param_gather:
-    case TaskKind::grad_scatter: st.zero3_s += gap; break;
-    case TaskKind::p2p: {
-      const double comm = std::min(gap, start - std::max(idle_from, tl.start_s[static_cast<size_t>(trig)]));
-      st.pp_s += comm;
-      st.bubble_s += gap - comm;
-      break;
-    }
-    default: st.bubble_s += gap; break;
+  const TaskKind kind = res.graph.graph[trig].kind;
+  if (is_compute(kind)) {
+    st.bubble_s += gap;
+  } else if (kind == TaskKind::p2p) {
+    const double comm = std::min(gap, start - std::max(idle_from, tl.start_s[static_cast<size_t>(trig)]));
+    st.pp_s += comm;
+    st.bubble_s += gap - comm;
+  } else {
+    add_wait(st, kind, gap);
   }
 }
 
@@ -47,9 +54,15 @@ void analyze(SimResult& res) {
   const Graph& g = res.graph.graph;
   const Timeline& tl = res.timeline;
   std::vector<double> idle_from(res.stages.size(), 0);
+  std::vector<TaskId> last_comm(res.stages.size(), -1);  // the stage's communication that ends last
   for (size_t i = 0; i < g.size(); ++i) {
     const Task& t = g.tasks()[i];
-    if (t.stream != Stream::compute) continue;
+    if (t.stream != Stream::compute) {
+      TaskId& lc = last_comm[static_cast<size_t>(t.rank)];
+      if (t.kind != TaskKind::param_allgather && (lc < 0 || tl.end_s[i] > tl.end_s[static_cast<size_t>(lc)]))
+        lc = static_cast<TaskId>(i);
+      continue;
+    }
     StageResult& st = res.stages[static_cast<size_t>(t.rank)];
     attribute(res, st, static_cast<TaskId>(i), idle_from[static_cast<size_t>(t.rank)]);
     st.busy_s += t.duration_s;
@@ -59,6 +72,12 @@ void analyze(SimResult& res) {
   for (StageResult& st : res.stages) {
     const auto s = static_cast<size_t>(st.stage);
     st.end_s = idle_from[s];
+    // Communication still running after the last compute (no optimizer step waits for it) ends the step.
+    const TaskId lc = last_comm[s];
+    if (lc >= 0 && tl.end_s[static_cast<size_t>(lc)] > st.end_s) {
+      add_wait(st, g[lc].kind, tl.end_s[static_cast<size_t>(lc)] - st.end_s);
+      st.end_s = tl.end_s[static_cast<size_t>(lc)];
+    }
     // ZeRO-1/2: the updated parameters are all-gathered after the step; with overlap the next step's
     // forward hides up to one micro-batch's forward of it (Megatron --overlap-param-gather), as step.cpp.
     const TaskId ag = res.graph.param_allgather[s];
