@@ -1,0 +1,224 @@
+// paraplan run FILE.json: train the plan with the executor, measure it and log it to the run store.
+// This binary does not link LibTorch (it would add ~0.9 s to every paraplan command): it validates the
+// plan, records the planner's prediction, and starts dp*tp*pp*cp paraplan-worker processes.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "launcher.hpp"
+#include "paraplan/exec/launch_env.hpp"
+#include "paraplan/exec/layout.hpp"
+#include "paraplan/exec/prediction.hpp"
+#include "paraplan/exec/run_options.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/store.hpp"
+
+#ifndef PARAPLAN_GIT_REVISION
+#define PARAPLAN_GIT_REVISION "unknown"
+#endif
+
+namespace paraplan::cli {
+
+using namespace planner;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RunOptions {
+  std::string file;
+  std::string db = "runs.sqlite";
+  bool quiet = false;
+  exec::RunOptions run;  // what the workers get too
+};
+
+std::string worker_path() {
+  if (const char* w = std::getenv("PARAPLAN_WORKER")) return w;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "paraplan-worker").string();
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::vector<std::string> worker_args(const RunOptions& o, int64_t run_id) {
+  std::vector<std::string> a{"--plan", fs::absolute(o.file).string()};
+  if (!o.db.empty()) a.insert(a.end(), {"--db", fs::absolute(o.db).string()});
+  if (run_id) a.insert(a.end(), {"--run-id", std::to_string(run_id)});
+  const std::vector<std::string> rest = exec::run_option_args(o.run);
+  a.insert(a.end(), rest.begin(), rest.end());
+  return a;
+}
+
+void print_prediction(const Plan& plan, const exec::Prediction& p) {
+  fmt::print("{}: dp={} zero={}{} on {} CPU worker(s)/GPU(s) ({}), seq {} x micro-batch {}, global batch {}\n",
+             plan.model.name, plan.parallel.dp, plan.parallel.zero,
+             plan.training.lora ? fmt::format(", LoRA r={}", plan.training.lora->rank) : "", plan.parallel.gpus(),
+             plan.cluster.gpu.name, plan.training.seq_len, plan.training.micro_batch, plan.training.global_batch);
+  std::string parts;
+  for (const auto& [k, v] : p.bytes)
+    if (k != "peak" && v > 0) parts += fmt::format("{}{} {:.3f}", parts.empty() ? "" : ", ", k, v / (1 << 20));
+  fmt::print("predicted per rank: {:.3f} MiB allocated ({}; MiB = 2^20 B){}\n", p.peak_bytes / (1 << 20), parts,
+             p.step_s ? fmt::format(", {}", seconds(*p.step_s)) + " per step" : ", step time: no prediction yet");
+}
+
+void print_summary(Store& store, int64_t id) {
+  const auto r = store.run(id);
+  if (!r) return;
+  const auto pct = [](double m, double p) { return p > 0 ? fmt::format("{:+.2f}%", 100 * (m - p) / p) : "n/a"; };
+  fmt::print("run {} {}: ", id, to_string(r->status));
+  if (r->measured_step_s)
+    fmt::print("{} per step (communication {}), {:.0f} tokens/s over all ranks\n", seconds(*r->measured_step_s),
+               seconds(r->measured_comm_s.value_or(0)), r->measured_tokens_per_s.value_or(0));
+  fmt::print("{:<12} {:>14} {:>14} {:>9}   (rank 0; MiB = 2^20 B)\n", "memory", "predicted MiB", "measured MiB", "error");
+  for (const MemoryRecord& m : store.memory(id)) {
+    if (m.rank != 0 || (m.measured_bytes == 0 && m.predicted_bytes.value_or(0) == 0)) continue;
+    fmt::print("{:<12} {:>14.3f} {:>14.3f} {:>9}\n", m.category, m.predicted_bytes.value_or(0) / (1 << 20),
+               m.measured_bytes / (1 << 20), pct(m.measured_bytes, m.predicted_bytes.value_or(0)));
+  }
+  fmt::print("stored in {} (paraplan runs --db {})\n", store.path(), store.path());
+}
+
+int run_plan(const RunOptions& o) {
+  const Plan plan = load_plan(o.file, o.run.overrides);
+  {
+    Violations v;
+    exec::check_executor_support(plan, v);
+    v.throw_if_any();
+  }
+  const int world = plan.parallel.gpus();
+  const std::string exe = worker_path();
+  if (!fs::exists(exe)) {
+    std::cerr << "paraplan run: the executor is not built: " << exe
+              << " does not exist.\n  It needs LibTorch (Debian: apt-get install libtorch-dev libgloo-dev), then "
+                 "rebuild (scripts/test); or point PARAPLAN_WORKER at a paraplan-worker binary.\n";
+    return 3;
+  }
+  const exec::Prediction pred = exec::predict_run(plan);
+  const std::optional<exec::LaunchEnv> env = exec::launch_env();
+  std::optional<Store> store;
+  if (!o.db.empty()) store.emplace(o.db);
+  int64_t run_id = 0;
+  const bool creates_row = store && (!env || env->rank == 0);
+  if (creates_row) {
+    NewRun r;
+    r.plan_json = plan_to_json(plan).dump();
+    r.name = fmt::format("{} dp={} zero={}{}{}", plan.model.name, plan.parallel.dp, plan.parallel.zero,
+                         plan.training.lora ? fmt::format(" lora r={}", plan.training.lora->rank) : "",
+                         o.run.fake_rank >= 0 ? fmt::format(" fake rank {}", o.run.fake_rank) : "");
+    r.world_size = o.run.fake_rank >= 0 ? 1 : world;
+    r.steps = o.run.steps;
+    r.hardware = nlohmann::json{{"gpu", plan.cluster.gpu.id},
+                                {"gpu_name", plan.cluster.gpu.name},
+                                {"cpu_model", cpu_model()},
+                                {"cpu_threads", std::thread::hardware_concurrency()}}
+                     .dump();
+    r.software = nlohmann::json{{"paraplan", "0.1.0"}}.dump();
+    r.git_revision = PARAPLAN_GIT_REVISION;
+    r.host = hostname();
+    r.predicted_peak_bytes = pred.peak_bytes;
+    r.predicted_step_s = pred.step_s;
+    run_id = store->create_run(r);
+  }
+  if (env && env->world_size != world) {
+    const PlanError e("parallel.dp", std::to_string(plan.parallel.dp),
+                      fmt::format("the plan needs dp*tp*pp*cp = {} ranks but the environment says WORLD_SIZE = {}",
+                                  world, env->world_size));
+    if (store && run_id) store->fail_run(run_id, e.what());
+    throw e;
+  }
+  const int local = o.run.fake_rank >= 0 ? 1 : world;
+  RunOptions wo = o;
+  if (wo.run.threads == 0) wo.run.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+  const int threads = wo.run.threads;
+  const std::vector<std::string> args = worker_args(wo, run_id);
+  const std::vector<std::pair<std::string, std::string>> thread_env{
+      {"OMP_NUM_THREADS", std::to_string(threads)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
+
+  if (env) {
+    // torchrun / srun: this process becomes the worker of this rank.
+    WorkerProcess w{exe, args, thread_env};
+    const std::string why = exec_worker(w);
+    if (store && run_id) store->fail_run(run_id, why);
+    std::cerr << "paraplan run: " << why << "\n";
+    return 1;
+  }
+  if (!o.quiet) {
+    print_prediction(plan, pred);
+    fmt::print("starting {} worker(s), {} thread(s) each{}\n", local, threads,
+               store ? fmt::format(", run {} in {}", run_id, o.db) : "");
+  }
+  std::vector<WorkerProcess> workers;
+  const int port = free_local_port();
+  for (int r = 0; r < local; ++r) {
+    WorkerProcess w{exe, args, thread_env};
+    if (o.run.fake_rank < 0)
+      w.env.insert(w.env.end(), {{"RANK", std::to_string(r)},
+                                 {"WORLD_SIZE", std::to_string(world)},
+                                 {"LOCAL_RANK", std::to_string(r)},
+                                 {"LOCAL_WORLD_SIZE", std::to_string(world)},
+                                 {"MASTER_ADDR", "127.0.0.1"},
+                                 {"MASTER_PORT", std::to_string(port)}});
+    w.env.emplace_back("PARAPLAN_LAUNCHER_PID", std::to_string(getpid()));  // this launcher records failures
+    workers.push_back(std::move(w));
+  }
+  const LaunchOutcome out = run_workers(workers, [&](int rank, const std::string& line, bool err) {
+    if (err)
+      std::cerr << line << "\n";
+    else if (rank == 0 && !o.quiet)
+      std::cout << line << "\n" << std::flush;
+  });
+  if (!out.ok) {
+    // The worker's line is "paraplan-worker: rank R: message"; how it died otherwise.
+    const std::string prefix = "paraplan-worker: ";
+    const std::string msg = out.error.rfind(prefix, 0) == 0 ? out.error.substr(prefix.size())
+                                                             : fmt::format("rank {}: {}", out.failed_rank, out.error);
+    if (store && run_id) store->fail_run(run_id, msg);
+    std::cerr << "paraplan run: failed: " << msg << "\n"
+              << (store ? fmt::format("  run {} is marked failed in {}\n", run_id, o.db) : "");
+    return out.exit_code == 2 ? 2 : 1;
+  }
+  if (store && !o.quiet) print_summary(*store, run_id);
+  return 0;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "run",
+      "Train a plan with the executor and log it: starts dp*tp*pp*cp paraplan-worker processes on this\n"
+      "machine (gloo on CPU workers, NCCL on GPUs), or, when RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are\n"
+      "set (torchrun, srun), becomes the worker of that rank. Each run is stored with the plan, the\n"
+      "planner's prediction and the measurement (steps, memory per category). Examples:\n"
+      "  paraplan run data/examples/tiny-dp2.json --steps 20\n"
+      "  paraplan run data/examples/tiny-dp2.json --set parallel.zero=3 --data notes.txt --db runs.sqlite\n"
+      "  torchrun --nproc-per-node 8 $(which paraplan) run plan.json    # one process per rank\n"
+      "The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.");
+  sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
+  sub->add_flag("--quiet", o->quiet, "print only errors");
+  exec::add_run_options(*sub, o->run);
+  return {sub, [o] { return run_plan(*o); }};
+}
+
+}  // namespace paraplan::cli

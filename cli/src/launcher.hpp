@@ -1,0 +1,36 @@
+#pragma once
+// Starting worker processes and watching them: posix_spawn with an argument list (no shell), each
+// worker's stdout and stderr read line by line through pipes, and when one worker fails the others are
+// stopped (SIGTERM, then SIGKILL) so that nothing waits forever for a rank that is gone.
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace paraplan::cli {
+
+struct WorkerProcess {
+  std::string exe;
+  std::vector<std::string> args;  // argv[1..]
+  std::vector<std::pair<std::string, std::string>> env;  // set or replaced on top of this process's environment
+};
+
+struct LaunchOutcome {
+  bool ok = true;
+  int failed_rank = -1;  // the first worker that failed
+  int exit_code = 0;     // its exit code (128 + signal when killed by one)
+  std::string error;     // its last stderr line, or how it died
+};
+
+using LineHandler = std::function<void(int rank, const std::string& line, bool is_stderr)>;
+
+// Runs the workers to completion. Worker i is rank i.
+LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineHandler& on_line);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+int free_local_port();
+
+// Replaces this process with `w` (the torchrun / srun path: one worker, this rank). Returns only on
+// failure, with the reason.
+std::string exec_worker(const WorkerProcess& w);
+
+}  // namespace paraplan::cli
