@@ -17,6 +17,7 @@ Command add_models_command(CLI::App& app);
 Command add_hardware_command(CLI::App& app);
 Command add_search_command(CLI::App& app);
 Command add_validate_command(CLI::App& app);
+Command add_simulate_command(CLI::App& app);  // simulator: one step event by event (cmd_simulate.cpp)
 Command add_export_command(CLI::App& app);  // a plan in another tool's launch format (cmd_export.cpp)
 Command add_run_command(CLI::App& app);   // executor: train a plan (cmd_run.cpp)
 Command add_runs_command(CLI::App& app);  // executor: the run store (cmd_runs.cpp)

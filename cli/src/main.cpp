@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const std::vector<cli::Command> commands{cli::add_plan_command(app), cli::add_search_command(app),
                                            cli::add_validate_command(app), cli::add_export_command(app),
+                                           cli::add_simulate_command(app),
                                            cli::add_models_command(app), cli::add_hardware_command(app),
                                            cli::add_run_command(app), cli::add_runs_command(app)};
   try {
