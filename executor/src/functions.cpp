@@ -339,14 +339,13 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
     ctx->saved_data["scale"] = scale;
     return loss;
   }
-  // d logits = (softmax(logits) - onehot(target)) * g * scale. Alive at its peak: the logits and their
-  // gradient [T, V], fp32.
+  // d logits = (softmax(logits) - onehot(target)) * g * scale. Alive at its peak: the logits, their fp32
+  // gradient [T, V] and, for 16-bit logits, its 16-bit copy.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &logits = saved[0], &targets = saved[1], &lse = saved[2];
     const double g = grads[0].item<double>() * ctx->saved_data["scale"].toDouble();
-    const at::Tensor lf = wide(logits);
-    at::Tensor d = at::sub(lf, lse.unsqueeze(1)).exp_();
+    at::Tensor d = at::sub(logits, lse.unsqueeze(1)).exp_();  // fp32 (type promotion with the fp32 lse)
     d.scatter_add_(1, targets.unsqueeze(1), at::full({targets.size(0), 1}, -1.0, d.options()));
     d.mul_(g);
     if (d.scalar_type() != logits.scalar_type()) d = d.to(logits.scalar_type());

@@ -181,8 +181,10 @@ ExecutorActivations executor_activations(const Plan& plan, const Workload& w, in
                       for (const Op& op : w.head.ops) s.push_back(op.saved_bytes);
                       return s;
                     }(), a.saved - head));
-    // The loss forward (at::logsumexp) holds an fp32 [T, V] difference and [T] maxima beside the logits.
-    peak = std::max(peak, a.saved + 4 * w.tokens * static_cast<double>(w.padded_vocab) / w.shape.tp + 4 * w.tokens);
+    // The loss forward (at::logsumexp) holds an fp32 [T, V] difference and [T] maxima beside the logits,
+    // and, for 16-bit logits, their fp32 copy (CrossEntropyFn::forward).
+    const double tv = w.tokens * static_cast<double>(w.padded_vocab) / w.shape.tp;
+    peak = std::max(peak, a.saved + (w.act_bytes < 4 ? 4 * tv : 0) + 4 * tv + 4 * w.tokens);
   }
   if (layers > 0) {
     // The last layer runs its backward first, with every earlier layer's activations still alive.
