@@ -131,15 +131,16 @@ class MemoryModel {
     if (plan.model.moe) moe_ = states(ctx.moe, conv);
     emb_ = states(ctx.embedding, conv);
     head_ = states(ctx.head, conv);
-    if (par.pp > 1 && plan.model.tied_embeddings)
-      add(head_, states(ctx.tied_head, conv), 1);  // Megatron keeps a tied copy on the last stage
+    head_stage_ = head_stage(plan);
+    if (head_stage_ != 0 && plan.model.tied_embeddings)
+      add(head_, states(ctx.tied_head, conv), 1);  // Megatron keeps a tied copy where the head is
     m_ = plan.micro_batches();
     const double tsp = ctx.w.shape.sequence_parallel && ctx.w.shape.tp > 1 ? ctx.w.shape.tp : 1;
     p2p_buffers_ = par.pp > 1 ? 2 * ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / tsp : 0;  // send + recv
     nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
   }
 
-  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, s == 0, s == plan_.parallel.pp - 1); }
+  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, s == 0, s == head_stage_); }
   // The embedding and the head where the flags say (stage_memory: the simulator's ZBV places both on stage 0).
   StageMemory stage(int s, const StageLayers& layers, bool has_embedding, bool has_head) const {
     const auto& par = plan_.parallel;
@@ -169,7 +170,13 @@ class MemoryModel {
 
     // --- activations ---
     st.inflight_microbatches = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
-    const double head_inflight = (par.pp_schedule == PipelineSchedule::gpipe && p > 1) ? static_cast<double>(m_) : 1.0;
+    // The head's activations (fp32 logits) live from its forward to its backward: one micro-batch under
+    // 1F1B and interleaving (the loss backward follows its forward), m under GPipe, and until W under the
+    // zero-bubble schedules, which hold min(m, p) micro-batches (the simulator shows it).
+    double head_inflight = 1.0;
+    if (p > 1 && par.pp_schedule == PipelineSchedule::gpipe) head_inflight = static_cast<double>(m_);
+    if (p > 1 && (par.pp_schedule == PipelineSchedule::zb_h1 || par.pp_schedule == PipelineSchedule::zbv))
+      head_inflight = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
     double saved = st.inflight_microbatches *
                    (st.dense_layers * w.dense_layer.saved_bytes[rc_] + st.moe_layers * w.moe_layer.saved_bytes[rc_]);
     if (st.has_embedding) saved += st.inflight_microbatches * w.embedding.saved_bytes[0];
@@ -264,7 +271,7 @@ class MemoryModel {
   const Plan& plan_;
   const ShapeContext& ctx_;
   double shard_dense_ = 1, shard_expert_ = 1, wb_ = 2, gb_ = 4, p2p_buffers_ = 0, nccl_ = 0;
-  int rc_ = 0;
+  int rc_ = 0, head_stage_ = 0;
   long long m_ = 1;
   Block4 dense_, moe_, emb_, head_;
 };

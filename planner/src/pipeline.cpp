@@ -17,6 +17,12 @@ std::vector<int> chunk_layers(const Plan& plan) {
   return split;
 }
 
+int stage_of_chunk(const Plan& plan, int chunk) {
+  const int p = plan.parallel.pp;
+  if (plan.parallel.pp_schedule == PipelineSchedule::zbv) return chunk < p ? chunk : 2 * p - 1 - chunk;
+  return chunk % p;
+}
+
 std::vector<StageLayers> stage_layers(const Plan& plan) {
   const int p = plan.parallel.pp;
   const std::vector<int> split = chunk_layers(plan);
@@ -26,7 +32,7 @@ std::vector<StageLayers> stage_layers(const Plan& plan) {
   for (size_t j = 0; j < split.size(); ++j) {
     const int end = start + split[j];
     const int moe = std::max(0, end - std::max(start, first_moe));
-    StageLayers& s = out[j % p];
+    StageLayers& s = out[stage_of_chunk(plan, static_cast<int>(j))];
     s.moe += moe;
     s.dense += split[j] - moe;
     start = end;

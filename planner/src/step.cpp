@@ -58,7 +58,7 @@ class StepModel {
 
   // Stage s; also returns its gradient reduction and parameter gather (ZeRO <= 2) issued per step.
   StageTime stage(int s, const StageLayers& layers, double& reduce, double& gather) const {
-    return stage(s, layers, s == 0, s == plan_.parallel.pp - 1, reduce, gather);
+    return stage(s, layers, s == 0, s == head_stage(plan_), reduce, gather);
   }
   // The embedding and the head where the flags say (stage_time: the simulator's ZBV places both on stage 0).
   StageTime stage(int s, const StageLayers& layers, bool emb, bool head, double& reduce, double& gather) const {
@@ -97,7 +97,7 @@ class StepModel {
     if (emb) rp.add(ctx_.embedding, 1);
     if (head) {
       rp.add(ctx_.head, 1);
-      if (par.pp > 1) rp.add(ctx_.tied_head, 1);
+      if (par.pp > 1 && head_stage(plan_) != 0) rp.add(ctx_.tied_head, 1);  // Megatron's tied copy
     }
     reduce = gather = 0;
     if (par.zero == 0) {

@@ -66,34 +66,34 @@ TEST(Agreement, InterleavedHoldsTheEmbeddingMoreOften) {
     EXPECT_NEAR(r.stages[static_cast<size_t>(s)].peak_bytes, mem.per_stage[static_cast<size_t>(s)].total_bytes(), 1);
 }
 
-// ZB-H1 frees activations at W. Stages 0-2 agree with the planner (min(m, p) = 4 in flight everywhere);
-// the last stage also keeps the head's activations (fp32 logits) of 4 micro-batches until their W, where
-// the planner keeps one (1F1B runs the loss backward right after its forward).
+// ZB-H1 frees activations at W: every stage holds min(m, p) = 4 micro-batches, the last one also the
+// head's (fp32 logits) until their W. The planner keeps the same (pipeline.cpp, memory.cpp).
 TEST(Agreement, ZeroBubbleH1KeepsTheHeadUntilW) {
   const planner::Plan p = llama8b("zb-h1", 1);
   const sim::SimResult r = sim::simulate(p);
   const planner::MemoryBreakdown mem = planner::estimate_memory(p);
-  const double head = planner::make_context(p).w.head.saved_bytes[0];
-  for (int s = 0; s < 3; ++s)
+  for (int s = 0; s < 4; ++s)
     EXPECT_NEAR(r.stages[static_cast<size_t>(s)].peak_bytes, mem.per_stage[static_cast<size_t>(s)].total_bytes(), 1);
-  EXPECT_NEAR(r.stages[3].peak_bytes, mem.per_stage[3].total_bytes() + (4 - 1) * head * (1 + headroom(p)), 1);
+  // 4 micro-batches of the head: the fp32 logits of 4096 tokens x 128256 words each
+  const double head = planner::make_context(p).w.head.saved_bytes[0];
+  EXPECT_GT(head, 4.0 * 4096 * 128256);
+  EXPECT_GT(mem.per_stage[3].saved_activation_bytes, 4 * head);
 }
 
-// ZBV places chunks in a V: stage 0 holds the first chunk (embedding) and the last (head). The planner
-// puts the head on stage p - 1. The head's states move: 128256 x 4096 output weights + 4096 norm weights,
-// at 2 (bf16) + 4 (fp32 grads) + (4 master + 8 Adam)/2 (ZeRO-1, dp 2) = 12 bytes each.
+// ZBV places chunks in a V: stage 0 holds the first chunk (embedding) and the last (head), and so does
+// the planner (stage_of_chunk): their static memory agrees on every stage, and stage 3 holds no head.
 TEST(Agreement, ZbvPutsTheHeadOnStageZero) {
   const planner::Plan p = llama8b("zbv", 2);
   const sim::SimResult r = sim::simulate(p);
   const planner::MemoryBreakdown mem = planner::estimate_memory(p);
   EXPECT_TRUE(r.stages[0].placed.has_embedding && r.stages[0].placed.has_head);
-  EXPECT_FALSE(mem.per_stage[0].has_head);
+  EXPECT_TRUE(mem.per_stage[0].has_embedding && mem.per_stage[0].has_head);
+  EXPECT_FALSE(mem.per_stage[3].has_head);
   auto states = [](const planner::StageMemory& s) {
     return s.weights_bytes + s.gradients_bytes + s.master_weights_bytes + s.optimizer_bytes + s.buffers_bytes;
   };
-  const double head_states = 12.0 * (128256.0 * 4096 + 4096);
-  EXPECT_NEAR(r.stages[0].placed.static_bytes - states(mem.per_stage[0]), head_states, 1);
-  EXPECT_NEAR(r.stages[3].placed.static_bytes - states(mem.per_stage[3]), -head_states, 1);
+  for (int s = 0; s < 4; ++s)
+    EXPECT_NEAR(r.stages[static_cast<size_t>(s)].placed.static_bytes, states(mem.per_stage[static_cast<size_t>(s)]), 1);
 }
 
 // The bubble on uniform stages: with the embedding and the head left out and no transfers, the 1F1B

@@ -13,6 +13,13 @@ namespace paraplan::planner {
 // and the loss (torchtitan's first/last-stage-fewer-layers rule does the same).
 std::vector<int> chunk_layers(const Plan& plan);
 
+// The stage that holds chunk `chunk` (0 .. pp*v - 1, in layer order): round robin (Megatron
+// interleaving: chunk k pp + s on stage s), or the V of ZBV: chunks s and 2pp - 1 - s on stage s
+// (Qi et al. 2024; PyTorch ScheduleZBVZeroBubble), so stage 0 holds both the embedding and the head.
+int stage_of_chunk(const Plan& plan, int chunk);
+// The stage holding the final norm, the output head and the loss.
+inline int head_stage(const Plan& plan) { return stage_of_chunk(plan, plan.parallel.chunks() - 1); }
+
 struct StageLayers {
   int dense = 0;  // dense-MLP transformer layers on the stage (all its chunks)
   int moe = 0;    // MoE transformer layers on the stage
