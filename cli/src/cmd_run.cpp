@@ -53,6 +53,24 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
+// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
+// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
+// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
+std::string openblas_coretype() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return "";
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    line += " ";
+    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
+    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
+    return "";
+  }
+  return "";
+}
+
 std::string hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
@@ -150,8 +168,9 @@ int run_plan(const RunOptions& o) {
   if (wo.run.threads == 0) wo.run.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
   const int threads = wo.run.threads;
   const std::vector<std::string> args = worker_args(wo, run_id);
-  const std::vector<std::pair<std::string, std::string>> thread_env{
+  std::vector<std::pair<std::string, std::string>> thread_env{
       {"OMP_NUM_THREADS", std::to_string(threads)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
+  if (const std::string core = openblas_coretype(); !core.empty()) thread_env.emplace_back("OPENBLAS_CORETYPE", core);
 
   if (env) {
     // torchrun / srun: this process becomes the worker of this rank.
