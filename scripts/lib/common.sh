@@ -7,11 +7,12 @@ JOBS="${JOBS:-2}"
 
 # Debian 12 packages: the toolchain and libraries every part needs, then LibTorch (executor), Qt6 (GUI)
 # and the teaching data. OpenBLAS makes LibTorch's CPU matmuls 27x faster (libtorch-notes.md §0).
+# python3-torch is the eager-PyTorch peer of the executor's benchmark (bench/pytorch_step.py).
 PARAPLAN_PACKAGES=(
   build-essential cmake ninja-build lld pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev
-  libtorch-dev libgloo-dev libopenblas0-pthread
+  libtorch-dev libgloo-dev libopenblas0-pthread python3-torch
   qt6-base-dev qt6-charts-dev libqt6svg6-dev
   dataset-fashion-mnist
 )
