@@ -231,7 +231,7 @@ Command add_run_command(CLI::App& app) {
       "planner's prediction and the measurement (steps, memory per category). Examples:\n"
       "  paraplan run data/examples/tiny-dp2.json --steps 20\n"
       "  paraplan run data/examples/tiny-dp2.json --set parallel.zero=3 --data notes.txt --db runs.sqlite\n"
-      "  torchrun --nproc-per-node 8 $(which paraplan) run plan.json    # one process per rank\n"
+      "  torchrun --no-python --nproc-per-node 8 paraplan run plan.json    # one process per rank\n"
       "The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.");
   sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");

@@ -3,9 +3,14 @@
 // libtorch-notes.md §1. One TCPStore at MASTER_ADDR:MASTER_PORT; each grid axis gets its own group
 // over a PrefixStore.
 #include <ATen/ATen.h>
+
+// A LibTorch without gloo (or a wheel that does not ship gloo's headers) still builds the executor,
+// for NCCL: make_gloo_groups then says what is missing.
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/config.h>)
+#define PARAPLAN_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include <stdexcept>
 #include <string>
@@ -17,6 +22,7 @@
 
 namespace paraplan::exec {
 
+#ifdef PARAPLAN_HAVE_GLOO
 namespace {
 
 using GlooPtr = c10::intrusive_ptr<c10d::ProcessGroupGloo>;
@@ -112,31 +118,6 @@ GlooPtr make_group(const c10::intrusive_ptr<c10d::Store>& store, const std::stri
 
 }  // namespace
 
-c10::intrusive_ptr<c10d::Store> connect_store(const LaunchEnv& env, std::chrono::milliseconds timeout) {
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<uint16_t>(env.master_port);
-    so.isServer = env.rank == 0 && !env.agent_store;
-    so.numWorkers = env.world_size;
-    so.waitWorkers = false;
-    so.timeout = timeout;
-    return c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " +
-                             env.master_addr + ":" + std::to_string(env.master_port) + " (MASTER_ADDR, MASTER_PORT) within " +
-                             std::to_string(timeout.count() / 1000) + " s: " + error_message(e));
-  }
-}
-
-std::string StoreGroups::lookup(const std::string& key) {
-  const std::vector<uint8_t> v = store_->get("paraplan/" + key);
-  return std::string(v.begin(), v.end());
-}
-
-void StoreGroups::publish(const std::string& key, const std::string& value) {
-  store_->set("paraplan/" + key, std::vector<uint8_t>(value.begin(), value.end()));
-}
-
 std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
   if (grid.world() != env.world_size)
     throw std::invalid_argument("the rank grid " + grid.describe() + " has " + std::to_string(grid.world()) +
@@ -164,6 +145,13 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const Rank
   }
   return groups;
 }
+
+#else
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv&, const RankGrid&, const GlooOptions&) {
+  throw std::runtime_error("this paraplan-worker was built against a LibTorch without gloo (USE_C10D_GLOO or "
+                           "gloo's headers missing): CPU workers cannot communicate");
+}
+#endif  // PARAPLAN_HAVE_GLOO
 
 #ifndef PARAPLAN_CUDA_TORCH
 bool nccl_available() { return false; }

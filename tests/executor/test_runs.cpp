@@ -376,3 +376,20 @@ TEST(RunErrors, AKilledRankStopsTheOthers) {
   EXPECT_NE(text.find("rank 1: killed by signal 9"), std::string::npos) << text;
   expect_failed_run(db, "rank 1: killed by signal 9");
 }
+
+TEST(Runs, AHuggingFaceDirectoryInThePlanStartsFromItsWeights) {
+  // Train, save, then name the saved config.json as the plan's model: the worker loads the weights
+  // beside it, so the first step of the second run (the same batch as the first run's first step)
+  // starts from a lower loss.
+  const fs::path dir = test_dir();
+  const std::string plan = write_plan(dir, "plan", 1, 0, false, 2);
+  const std::string db = (dir / "runs.sqlite").string();
+  ASSERT_EQ(shell(cli("run " + plan + " --db " + db + " --steps 5 --lr 0.01 --save " + (dir / "ckpt").string())).code, 0);
+  nlohmann::json doc = nlohmann::json::parse(std::ifstream(plan));
+  doc["model"] = {{"hf_config", (dir / "ckpt" / "config.json").string()}};
+  std::ofstream(dir / "from-ckpt.json") << doc.dump();
+  const auto r = shell(cli("run " + (dir / "from-ckpt.json").string() + " --db " + db + " --steps 1"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  Store store(db);
+  EXPECT_LT(store.steps(2).at(0).loss, store.steps(1).at(0).loss - 0.05);
+}

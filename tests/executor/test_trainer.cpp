@@ -145,3 +145,53 @@ TEST(Trainer, ShardedCheckpointRoundTrips) {
   Trainer loaded(o, *w.groups);
   EXPECT_EQ(max_abs_diff(loaded.logits(kIds, 2, 16), trained), 0.0);
 }
+
+TEST(Trainer, CheckpointsOfAnotherModelAreRefusedNamingTheTensor) {
+  World w;
+  Trainer t(options(tiny()), *w.groups);
+  const fs::path dir = fresh("incomplete");
+  t.save(dir.string());
+  // Drop one tensor: the reader names it and the directory.
+  const fs::path file = dir / "model.safetensors";
+  std::vector<std::string> names;
+  std::vector<std::vector<char>> data;
+  std::vector<TensorView> views;
+  {
+    SafetensorsFile f(file.string());
+    for (const auto& e : f.tensors()) {
+      if (e.name == "model.norm.weight") continue;
+      names.push_back(e.name);
+      data.emplace_back(e.nbytes());
+      f.read(e, data.back().data());
+    }
+    size_t i = 0;
+    for (const auto& e : f.tensors())
+      if (e.name != "model.norm.weight") {
+        views.push_back({e.name, e.dtype, e.shape, data[i].data()});
+        ++i;
+      }
+  }
+  write_safetensors(file.string(), views);
+  TrainOptions o = options(tiny());
+  o.load_dir = dir.string();
+  try {
+    Trainer bad(o, *w.groups);
+    FAIL() << "loaded a checkpoint without model.norm.weight";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.string() + ": no tensor model.norm.weight in the checkpoint"),
+              std::string::npos)
+        << e.what();
+  }
+  // A checkpoint with more layers than the model: the extra tensors are named.
+  const float one = 1.0f;
+  views.push_back({"model.layers.2.input_layernorm.weight", Dtype::f32, {1}, &one});
+  write_safetensors(file.string(), views);
+  try {
+    Trainer bad(o, *w.groups);
+    FAIL() << "loaded a checkpoint with a third layer into a 2-layer model";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor model.layers.2.input_layernorm.weight is not part of the model"),
+              std::string::npos)
+        << e.what();
+  }
+}
