@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "paraplan/exec/hf_dir.hpp"
@@ -63,17 +64,30 @@ Dtype file_type(at::ScalarType t) {
   return Dtype::f32;
 }
 
+// One tensor of `file` on the CPU, in the file's dtype.
+at::Tensor read_entry(const SafetensorsFile& file, const TensorEntry& e) {
+  CategoryScope cat(MemCategory::other);
+  at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(torch_type(e.dtype, file.path() + ": tensor " + e.name)));
+  file.read(e, t.data_ptr());
+  return t;
+}
+
 // Reads one tensor of `file` into dst (float32, the parameter's shape), converting the dtype.
 void read_into(const SafetensorsFile& file, const TensorEntry& e, const ParamInfo& p, at::Tensor& dst,
                const std::string& model_note) {
   if (e.shape != p.shape)
     throw FormatError(file.path() + ": tensor " + e.name + " has shape " + shape_str(e.shape) +
                       " but the model needs " + shape_str(p.shape) + " (" + model_note + ")");
-  CategoryScope cat(MemCategory::other);
-  at::Tensor tmp = at::empty(e.shape, at::TensorOptions().dtype(torch_type(e.dtype, file.path() + ": tensor " + e.name)));
-  file.read(e, tmp.data_ptr());
-  dst.copy_(tmp);
+  dst.copy_(read_entry(file, e));
 }
+
+// GPT-2 checkpoints are saved from GPT2LMHeadModel ("transformer.h.0...") or GPT2Model ("h.0...").
+const TensorEntry* find_gpt2(const HfWeights& w, const std::string& name, const SafetensorsFile** f) {
+  const TensorEntry* e = w.find(name, f);
+  return e ? e : w.find("transformer." + name, f);
+}
+
+std::string strip_transformer(const std::string& n) { return n.rfind("transformer.", 0) == 0 ? n.substr(12) : n; }
 
 bool is_lora(const ParamInfo& p) { return p.role == Role::lora_a || p.role == Role::lora_b; }
 
@@ -118,15 +132,24 @@ void init_param(const ParamInfo& p, uint64_t seed, at::Tensor& dst) {
 struct CheckpointReader::Impl {
   HfWeights weights;
   std::string note;
-  Impl(const std::string& dir, const ModelSpec& m) : weights(dir), note("model: " + model_dims(m)) {}
+  bool gpt2;
+  Impl(const std::string& dir, const ModelSpec& m)
+      : weights(dir), note("model: " + model_dims(m)), gpt2(is_gpt2_shape(m)) {}
 };
 
 CheckpointReader::CheckpointReader(const std::string& dir, const ModelSpec& spec)
     : impl_(std::make_unique<Impl>(dir, spec)) {
   // Tensors the model does not have mean the directory is for another model.
   const ModelLayout layout = model_layout(spec, std::nullopt);
+  std::set<std::string> gpt2_names;
+  if (impl_->gpt2)
+    for (const auto& u : layout.units)
+      for (const auto& p : u.params) gpt2_names.insert(gpt2_source(p.name).name);
   for (const std::string& name : impl_->weights.names()) {
-    if (layout.find(name)) continue;
+    if (impl_->gpt2 ? gpt2_names.count(strip_transformer(name)) > 0 : layout.find(name) != nullptr) continue;
+    // GPT-2's attention mask buffers.
+    if (impl_->gpt2 && (name.find(".attn.bias") != std::string::npos || name.find(".attn.masked_bias") != std::string::npos))
+      continue;
     if (name.size() > 19 && name.compare(name.size() - 19, 19, "rotary_emb.inv_freq") == 0) continue;  // a buffer
     if (name == "lm_head.weight" && spec.tied_embeddings) continue;  // some tied checkpoints store it too
     const SafetensorsFile* f = nullptr;
@@ -144,6 +167,24 @@ bool CheckpointReader::has(const std::string& name) const {
 
 void CheckpointReader::read(const ParamInfo& p, at::Tensor& dst) const {
   const SafetensorsFile* f = nullptr;
+  if (impl_->gpt2) {
+    const Gpt2Source src = gpt2_source(p.name);
+    const TensorEntry* e = find_gpt2(impl_->weights, src.name, &f);
+    if (!e)
+      throw FormatError(impl_->weights.dir() + ": no tensor " + src.name + " in the checkpoint (GPT-2 layout; " +
+                        impl_->note + ")");
+    at::Tensor t = read_entry(*f, *e);
+    const int64_t last = t.dim() - 1, width = e->shape.back() / src.parts;
+    if (e->shape.back() % src.parts == 0) t = t.narrow(last, src.part * width, width);
+    if (src.transpose) t = t.t();
+    if (t.sizes().vec() != p.shape || e->shape.back() % src.parts != 0)
+      throw FormatError(f->path() + ": tensor " + e->name + " has shape " + shape_str(e->shape) + ", but " + p.name +
+                        " (part " + std::to_string(src.part + 1) + " of " + std::to_string(src.parts) +
+                        (src.transpose ? ", transposed" : "") + ") must be " + shape_str(p.shape) + " (" +
+                        impl_->note + ")");
+    dst.copy_(t);
+    return;
+  }
   const TensorEntry* e = impl_->weights.find(p.name, &f);
   if (!e)
     throw FormatError(impl_->weights.dir() + ": no tensor " + p.name + " in the checkpoint (" + impl_->note + ")");
@@ -169,12 +210,14 @@ void AdapterReader::read(const ParamInfo& p, at::Tensor& dst) const {
 
 void save_checkpoint(Engine& engine, const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora,
                      SaveKind kind, const std::string& dir, uint64_t max_shard_bytes) {
-  if (kind != SaveKind::adapter &&
-      (spec.activation != Activation::swiglu || spec.norm != Norm::rmsnorm ||
-       spec.position_embedding != PositionEmbedding::rope || spec.bias == Bias::all))
+  const bool gpt2 = is_gpt2_shape(spec);
+  const bool llama = spec.activation == Activation::swiglu && spec.norm == Norm::rmsnorm &&
+                     spec.position_embedding == PositionEmbedding::rope && spec.bias != Bias::all;
+  if (kind != SaveKind::adapter && !gpt2 && !llama)
     throw std::runtime_error("saving " + dir +
-                             ": only LLaMA-shaped models (swiglu, rmsnorm, rope, no MLP biases) are written as Hugging "
-                             "Face directories; GPT-shaped models are not supported yet");
+                             ": Hugging Face directories hold LLaMA-shaped models (swiglu, rmsnorm, rope, no MLP "
+                             "biases) or GPT-2-shaped ones (gelu, layernorm, biases, learned positions, tied, "
+                             "kv_heads = heads); this model is neither");
   if (kind != SaveKind::full && !lora) throw std::runtime_error("saving " + dir + ": the plan has no LoRA adapter");
   const bool writer = engine.dp().rank() == 0;
   std::vector<ParamInfo> infos;
@@ -209,21 +252,41 @@ void save_checkpoint(Engine& engine, const ModelSpec& spec, const ModelExtras& e
   }
   if (writer) {
     fs::create_directories(dir);
-    std::vector<uint64_t> bytes;
+    const bool adapter = kind == SaveKind::adapter;
     std::vector<std::string> names;
+    std::vector<at::Tensor> tensors;
+    if (gpt2 && !adapter) {
+      // GPT-2 layout: Conv1D weights [in, out], q, k, v side by side in attn.c_attn.
+      std::map<std::string, std::vector<at::Tensor>> pending;
+      for (size_t i = 0; i < infos.size(); ++i) {
+        const Gpt2Source src = gpt2_source(infos[i].name);
+        auto& parts = pending[src.name];
+        if (parts.empty()) parts.resize(static_cast<size_t>(src.parts));
+        parts[static_cast<size_t>(src.part)] = src.transpose ? values[i].t() : values[i];
+        bool complete = true;
+        for (const auto& t : parts) complete = complete && t.defined();
+        if (!complete) continue;
+        names.push_back(src.name);
+        tensors.push_back(at::cat(parts, parts[0].dim() - 1).contiguous());
+      }
+    } else {
+      for (size_t i = 0; i < infos.size(); ++i) {
+        names.push_back(adapter ? peft_name(infos[i].name) : infos[i].name);
+        tensors.push_back(values[i]);
+      }
+    }
+    std::vector<uint64_t> bytes;
     uint64_t total = 0;
-    for (size_t i = 0; i < infos.size(); ++i) {
-      names.push_back(kind == SaveKind::adapter ? peft_name(infos[i].name) : infos[i].name);
-      bytes.push_back(static_cast<uint64_t>(values[i].nbytes()));
+    for (const at::Tensor& t : tensors) {
+      bytes.push_back(static_cast<uint64_t>(t.nbytes()));
       total += bytes.back();
     }
-    const bool adapter = kind == SaveKind::adapter;
     const ShardPlan plan = adapter ? plan_shards(bytes, UINT64_MAX) : plan_shards(bytes, max_shard_bytes);
     for (size_t s = 0; s < plan.files.size(); ++s) {
       std::vector<TensorView> views;
-      for (size_t i = 0; i < infos.size(); ++i)
+      for (size_t i = 0; i < tensors.size(); ++i)
         if (plan.shard_of[i] == static_cast<int>(s))
-          views.push_back({names[i], file_type(values[i].scalar_type()), infos[i].shape, values[i].data_ptr()});
+          views.push_back({names[i], file_type(tensors[i].scalar_type()), tensors[i].sizes().vec(), tensors[i].data_ptr()});
       const std::string file = adapter ? "adapter_model.safetensors" : plan.files[s];
       write_safetensors((fs::path(dir) / file).string(), views, {{"format", "pt"}});
     }
@@ -239,7 +302,8 @@ void save_checkpoint(Engine& engine, const ModelSpec& spec, const ModelExtras& e
                                   {"inference_mode", true}, {"base_model_name_or_path", spec.name}};
       std::ofstream(fs::path(dir) / "adapter_config.json") << cfg.dump(2);
     } else {
-      std::ofstream(fs::path(dir) / "config.json") << hf_config_for(spec, extras, dtype).dump(2);
+      std::ofstream(fs::path(dir) / "config.json")
+          << (gpt2 ? gpt2_config_for(spec, extras, dtype) : hf_config_for(spec, extras, dtype)).dump(2);
     }
   }
   engine.dp().barrier();

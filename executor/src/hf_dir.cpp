@@ -97,6 +97,56 @@ json hf_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const
   return c;
 }
 
+bool is_gpt2_shape(const planner::ModelSpec& m) {
+  using namespace planner;
+  return m.activation == Activation::gelu && m.norm == Norm::layernorm && m.bias == Bias::all &&
+         m.position_embedding == PositionEmbedding::learned && m.tied_embeddings && m.kv_heads == m.heads &&
+         m.head_dim * m.heads == m.hidden;
+}
+
+Gpt2Source gpt2_source(const std::string& name) {
+  // transformers modeling_gpt2.py: wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}, ln_f.
+  if (name == "model.embed_tokens.weight") return {"wte.weight"};
+  if (name == "model.embed_positions.weight") return {"wpe.weight"};
+  const std::string norm = "model.norm.";
+  if (name.rfind(norm, 0) == 0) return {"ln_f." + name.substr(norm.size())};
+  const std::string layers = "model.layers.";
+  if (name.rfind(layers, 0) == 0) {
+    const size_t dot = name.find('.', layers.size());
+    const std::string h = "h." + name.substr(layers.size(), dot - layers.size()) + ".";
+    const std::string rest = name.substr(dot + 1);  // e.g. "self_attn.q_proj.weight"
+    const bool weight = rest.size() > 7 && rest.compare(rest.size() - 7, 7, ".weight") == 0;
+    const std::string leaf = weight ? "weight" : "bias";
+    auto starts = [&](const char* p) { return rest.rfind(p, 0) == 0; };
+    if (starts("input_layernorm.")) return {h + "ln_1." + leaf};
+    if (starts("post_attention_layernorm.")) return {h + "ln_2." + leaf};
+    const char* qkv[] = {"self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."};
+    for (int i = 0; i < 3; ++i)
+      if (starts(qkv[i])) return {h + "attn.c_attn." + leaf, i, 3, weight};
+    if (starts("self_attn.o_proj.")) return {h + "attn.c_proj." + leaf, 0, 1, weight};
+    if (starts("mlp.up_proj.")) return {h + "mlp.c_fc." + leaf, 0, 1, weight};
+    if (starts("mlp.down_proj.")) return {h + "mlp.c_proj." + leaf, 0, 1, weight};
+  }
+  throw FormatError("parameter " + name + " has no place in GPT-2's checkpoint layout");
+}
+
+json gpt2_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const std::string& torch_dtype) {
+  json c = {{"architectures", {"GPT2LMHeadModel"}},
+            {"model_type", "gpt2"},
+            {"n_embd", m.hidden},
+            {"n_layer", m.layers},
+            {"n_head", m.heads},
+            {"n_inner", m.ffn_hidden},
+            {"n_positions", m.max_seq_len},
+            {"vocab_size", m.vocab},
+            {"activation_function", "gelu_new"},
+            {"layer_norm_epsilon", extras.norm_eps},
+            {"tie_word_embeddings", true},
+            {"torch_dtype", torch_dtype}};
+  if (!m.name.empty()) c["_name_or_path"] = m.name;
+  return c;
+}
+
 ModelExtras extras_from_hf_config(const json& c) {
   ModelExtras e;
   for (const char* k : {"rms_norm_eps", "layer_norm_epsilon", "layer_norm_eps"})

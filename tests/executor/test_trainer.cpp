@@ -1,11 +1,13 @@
 // The trainer in one process (a world of one): Hugging Face checkpoints and LoRA adapters written,
 // read back and compared through the model's own outputs.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "paraplan/exec/hf_dir.hpp"
@@ -194,4 +196,78 @@ TEST(Trainer, CheckpointsOfAnotherModelAreRefusedNamingTheTensor) {
               std::string::npos)
         << e.what();
   }
+}
+
+namespace {
+
+std::map<std::string, at::Tensor> load_all(const fs::path& file) {
+  std::map<std::string, at::Tensor> out;
+  SafetensorsFile f(file.string());
+  for (const auto& e : f.tensors()) {
+    at::Tensor t = at::empty(e.shape, at::kFloat);
+    f.read(e, t.data_ptr());
+    out[e.name] = t;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Trainer, GptShapedModelsUseGpt2sLayout) {
+  // A GPT-2-shaped model saves as GPT2LMHeadModel does; the test recomputes its logits from the saved
+  // tensors with GPT-2's own arithmetic (Radford et al. 2019; transformers modeling_gpt2.py: Conv1D is
+  // x W + b with W [in, out], c_attn holds q | k | v, gelu_new, tied head).
+  World w;
+  const nlohmann::json doc = {
+      {"model", {{"name", "tiny-gpt2"}, {"layers", 2}, {"hidden", 32}, {"heads", 4}, {"ffn_hidden", 128}, {"vocab", 256},
+                 {"activation", "gelu"}, {"norm", "layernorm"}, {"bias", "all"}, {"position_embedding", "learned"},
+                 {"max_seq_len", 64}, {"tied_embeddings", true}}},
+      {"training", {{"seq_len", 16}, {"micro_batch", 2}, {"precision", "fp32"}, {"recompute", "none"}}},
+      {"parallel", {{"dp", 1}}},
+      {"cluster", {{"gpu", "cpu"}, {"gpus", 1}}}};
+  TrainOptions o;
+  o.plan = plan_from_json(doc);
+  o.lr = 1e-2;
+  Trainer t(o, *w.groups);
+  for (int i = 0; i < 2; ++i) t.step();
+  const std::vector<float> trained = t.logits(kIds, 2, 16);
+  const fs::path dir = fresh("gpt2");
+  t.save(dir.string());
+  std::ifstream cfg(dir / "config.json");
+  EXPECT_EQ(nlohmann::json::parse(cfg)["model_type"], "gpt2");
+  auto W = load_all(dir / "model.safetensors");
+  ASSERT_TRUE(W.count("h.1.attn.c_attn.weight"));
+  EXPECT_EQ(W.at("h.1.attn.c_attn.weight").sizes(), (at::IntArrayRef{32, 96}));
+  EXPECT_EQ(W.at("h.0.mlp.c_proj.weight").sizes(), (at::IntArrayRef{128, 32}));
+  EXPECT_FALSE(W.count("lm_head.weight"));  // tied
+
+  const at::Tensor ids = at::tensor(kIds, at::kLong).view({2, 16});
+  at::Tensor x = W.at("wte.weight").index_select(0, ids.view(-1)).view({2, 16, 32}) + W.at("wpe.weight").narrow(0, 0, 16);
+  const at::Tensor mask = at::ones({16, 16}, at::kBool).triu(1);
+  for (int l = 0; l < 2; ++l) {
+    const std::string h = "h." + std::to_string(l) + ".";
+    const at::Tensor a = at::layer_norm(x, {32}, W.at(h + "ln_1.weight"), W.at(h + "ln_1.bias"), 1e-5);
+    const at::Tensor qkv = at::matmul(a, W.at(h + "attn.c_attn.weight")) + W.at(h + "attn.c_attn.bias");
+    auto heads = [](const at::Tensor& t) { return t.view({2, 16, 4, 8}).transpose(1, 2); };
+    const at::Tensor q = heads(qkv.narrow(2, 0, 32)), k = heads(qkv.narrow(2, 32, 32)), v = heads(qkv.narrow(2, 64, 32));
+    const at::Tensor att = at::matmul(q, k.transpose(-1, -2)).div(std::sqrt(8.0)).masked_fill(mask, -INFINITY).softmax(-1);
+    const at::Tensor o = at::matmul(att, v).transpose(1, 2).reshape({2, 16, 32});
+    x = x + at::matmul(o, W.at(h + "attn.c_proj.weight")) + W.at(h + "attn.c_proj.bias");
+    const at::Tensor m = at::layer_norm(x, {32}, W.at(h + "ln_2.weight"), W.at(h + "ln_2.bias"), 1e-5);
+    const at::Tensor f = at::gelu(at::matmul(m, W.at(h + "mlp.c_fc.weight")) + W.at(h + "mlp.c_fc.bias"), "tanh");
+    x = x + at::matmul(f, W.at(h + "mlp.c_proj.weight")) + W.at(h + "mlp.c_proj.bias");
+  }
+  const at::Tensor logits =
+      at::matmul(at::layer_norm(x, {32}, W.at("ln_f.weight"), W.at("ln_f.bias"), 1e-5), W.at("wte.weight").t());
+  const std::vector<float> ref(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+  EXPECT_LE(max_abs_diff(trained, ref), 1e-5 * max_abs(ref));
+
+  // The directory reads back, through a plan that names its config.json.
+  nlohmann::json from = doc;
+  from["model"] = {{"hf_config", (dir / "config.json").string()}};
+  TrainOptions o2;
+  o2.plan = plan_from_json(from);
+  o2.load_dir = dir.string();
+  Trainer loaded(o2, *w.groups);
+  EXPECT_EQ(max_abs_diff(loaded.logits(kIds, 2, 16), trained), 0.0);
 }

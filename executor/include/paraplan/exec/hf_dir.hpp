@@ -39,6 +39,21 @@ nlohmann::json hf_config_for(const planner::ModelSpec& m, const ModelExtras& ext
 // rms_norm_eps / layer_norm_epsilon and rope_theta from a config.json, defaults otherwise.
 ModelExtras extras_from_hf_config(const nlohmann::json& config);
 
+// GPT-2's layout (transformers GPT2LMHeadModel, Radford et al. 2019): a GPT-shaped model (LayerNorm,
+// GeLU, biases everywhere, learned positions, tied embeddings, as many kv heads as heads) is stored under
+// GPT-2's names, with q, k, v fused in attn.c_attn and every linear weight in Conv1D's [in, out] layout,
+// the transpose of nn.Linear's. A parameter is `parts` equal slices of the last dimension of `name`.
+bool is_gpt2_shape(const planner::ModelSpec& m);
+struct Gpt2Source {
+  std::string name;     // e.g. "h.0.attn.c_attn.weight"
+  int part = 0, parts = 1;
+  bool transpose = false;
+};
+// FormatError for a parameter with no GPT-2 counterpart.
+Gpt2Source gpt2_source(const std::string& param_name);
+// config.json as transformers' GPT2Config spells it (model_type "gpt2").
+nlohmann::json gpt2_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const std::string& torch_dtype);
+
 // Splits tensors, in order, into shards of at most max_shard_bytes (a tensor larger than that gets a
 // shard of its own). One shard is written as model.safetensors without an index; more are written as
 // model-0000k-of-0000n.safetensors with model.safetensors.index.json.
