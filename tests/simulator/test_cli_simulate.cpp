@@ -2,35 +2,21 @@
 // exit code 2 with the validator's message for input that cannot exist or a schedule that cannot apply.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
+#include "../cli/run_paraplan.hpp"
+
+using clitest::Result;
+using clitest::run;
 using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(PARAPLAN_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-const std::string kPlan = std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json";
+const std::string kPlan = clitest::example();
 const std::string kPipeline = " --set parallel.pp=4 --set parallel.dp=2 --set training.global_batch=16";
 
 }  // namespace
