@@ -262,3 +262,38 @@ TEST(Validation, PublishedRunsWithinTargets) {
     }
   }
 }
+
+// The largest block there is — a DeepSeek-V3 MoE layer under TP + SP, CP and EP — keeps every
+// collective. By hand: each TP region under sequence parallelism all-gathers its input forward,
+// reduce-scatters its gradient and re-gathers the input backward (3), and reduce-scatters its output
+// forward and all-gathers that gradient backward (2); attention and the MLP are two regions (10).
+// Ring CP sends K and V forward and their gradients backward (2); the experts' dispatch and combine
+// all-to-all run both ways (4). 16 in all: more than the 12 the op lists once had room for, whose
+// overflow wrote over the block's sums (caught by ASan as a failed capacity check).
+TEST(Workload, LargestMoeLayerKeepsEveryCollective) {
+  Plan p;
+  p.model = model_preset("deepseek-v3");
+  p.training.seq_len = 4096;
+  p.parallel.tp = 2;
+  p.parallel.cp = 2;
+  p.parallel.ep = 2;
+  p.parallel.sequence_parallel = true;
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  const Workload w = build_workload(p, framework_profile(Framework::megatron), shape_of(p));
+  int tp = 0, cp = 0, ep = 0;
+  for (const Comm& c : w.moe_layer.comms) {
+    tp += c.axis == CommAxis::tp;
+    cp += c.axis == CommAxis::cp;
+    ep += c.axis == CommAxis::ep;
+  }
+  EXPECT_EQ(w.moe_layer.comms.size(), 16u);
+  EXPECT_EQ(tp, 10);
+  EXPECT_EQ(cp, 2);
+  EXPECT_EQ(ep, 4);
+  // The last one is the MLP output's gradient all-gather: the full sequence-parallel buffer of this
+  // CP rank, s/cp x b x h x 2 bytes = 2048 x 7168 x 2.
+  const Comm& last = w.moe_layer.comms[w.moe_layer.comms.size() - 1];
+  EXPECT_EQ(last.kind, CommKind::all_gather);
+  EXPECT_EQ(last.pass, Pass::backward);
+  EXPECT_DOUBLE_EQ(last.bytes, 2048.0 * 7168 * 2);
+}

@@ -43,8 +43,10 @@ enum class BlockKind : uint8_t { embedding, dense_layer, moe_layer, head };
 
 struct Block {
   BlockKind kind = BlockKind::dense_layer;
-  InlineVec<Op, 20> ops;
-  InlineVec<Comm, 12> comms;
+  // Capacities (push_back throws past them): the largest block, a DeepSeek-V3 MoE layer under TP + SP,
+  // CP and EP, has 19 ops and 16 comms (every preset x tp, cp, ep, SP, LoRA, flash enumerated).
+  InlineVec<Op, 24> ops;
+  InlineVec<Comm, 24> comms;
   // Sums over ops, per micro-batch on one rank:
   double saved_bytes[3] = {0, 0, 0};   // by Recompute: none, selective, full
   double recompute_working_bytes[3] = {0, 0, 0};  // activations re-created during backward, by Recompute
