@@ -278,7 +278,9 @@ class MemoryModel {
 
 }  // namespace
 
-MemoryBreakdown estimate_memory(const Plan& plan) { return estimate_memory(plan, make_context(plan)); }
+MemoryBreakdown estimate_memory(const Plan& plan) {
+  return estimate_memory(plan, make_context(plan, ContextParts::memory));
+}
 
 MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx) {
   return estimate_memory(plan, ctx, stage_layers(plan));

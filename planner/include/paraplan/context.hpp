@@ -18,6 +18,10 @@ struct ShapeContext {
   RankParams dense, moe, embedding, head, tied_head;  // per block, one rank, before ZeRO
 };
 
-ShapeContext make_context(const Plan& plan);
+// What make_context fills: the memory model reads the workload and the parameters only; the op times
+// (a third of the cost of a context) are for the time model.
+enum class ContextParts { memory, memory_and_time };
+
+ShapeContext make_context(const Plan& plan, ContextParts parts = ContextParts::memory_and_time);
 
 }  // namespace paraplan::planner
