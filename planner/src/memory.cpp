@@ -292,9 +292,10 @@ MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const
   out.gpu_memory_bytes = plan.cluster.gpu.memory_bytes;
   out.per_stage.reserve(plan.parallel.pp);
   for (int s = 0; s < plan.parallel.pp; ++s) {
-    out.per_stage.push_back(model.stage(s, layers[s]));
-    if (out.per_stage.back().total_bytes() > out.peak_bytes) {
-      out.peak_bytes = out.per_stage.back().total_bytes();
+    const StageMemory& st = out.per_stage.emplace_back(model.stage(s, layers[s]));
+    const double total = st.total_bytes();
+    if (total > out.peak_bytes) {
+      out.peak_bytes = total;
       out.worst_stage = s;
     }
   }

@@ -4,37 +4,51 @@
 
 namespace paraplan::planner {
 
-std::vector<int> chunk_layers(const Plan& plan) {
-  const int chunks = plan.parallel.chunks();
-  if (!plan.parallel.layer_split.empty()) return plan.parallel.layer_split;
-  const int layers = plan.model.layers;
-  std::vector<int> split(chunks, layers / chunks);
-  int extra = layers % chunks;
-  // Inner chunks first (1 .. chunks-2), then the last, then the first.
-  for (int j = 1; j + 1 < chunks && extra > 0; ++j, --extra) ++split[j];
-  if (extra > 0 && chunks > 1) { ++split[chunks - 1]; --extra; }
-  if (extra > 0) { ++split[0]; --extra; }
-  return split;
-}
+namespace {
 
-int stage_of_chunk(const Plan& plan, int chunk) {
-  const int p = plan.parallel.pp;
-  if (plan.parallel.pp_schedule == PipelineSchedule::zbv) return chunk < p ? chunk : 2 * p - 1 - chunk;
-  return chunk % p;
+// The even split: `layers / chunks` each, and the remainder one by one to the inner chunks
+// (1 .. chunks-2) first, then the last, then the first.
+struct EvenSplit {
+  EvenSplit(int layers, int chunks)
+      : chunks(chunks), base(layers / chunks), extra(layers % chunks), inner_extra(std::min(extra, std::max(0, chunks - 2))) {}
+  int operator()(int j) const {  // layers of chunk j
+    if (j > 0 && j + 1 < chunks) return base + (j <= inner_extra ? 1 : 0);
+    if (chunks == 1) return base;
+    if (j == chunks - 1) return base + (extra > inner_extra ? 1 : 0);
+    return base + (extra > inner_extra + 1 ? 1 : 0);
+  }
+  int chunks, base, extra, inner_extra;
+};
+
+}  // namespace
+
+std::vector<int> chunk_layers(const Plan& plan) {
+  if (!plan.parallel.layer_split.empty()) return plan.parallel.layer_split;
+  const int chunks = plan.parallel.chunks();
+  const EvenSplit even(plan.model.layers, chunks);
+  std::vector<int> split(chunks);
+  for (int j = 0; j < chunks; ++j) split[j] = even(j);
+  return split;
 }
 
 std::vector<StageLayers> stage_layers(const Plan& plan) {
   const int p = plan.parallel.pp;
-  const std::vector<int> split = chunk_layers(plan);
-  const int first_moe = plan.model.moe ? plan.model.moe->dense_layers : plan.model.layers;
+  const int chunks = plan.parallel.chunks();
+  const int layers = plan.model.layers;
+  const bool explicit_split = !plan.parallel.layer_split.empty();
+  // chunk_layers without its vector (the search calls this for every pipeline shape).
+  const EvenSplit even(layers, chunks);
+  auto chunk_size = [&](int j) { return explicit_split ? plan.parallel.layer_split[j] : even(j); };
+  const int first_moe = plan.model.moe ? plan.model.moe->dense_layers : layers;
   std::vector<StageLayers> out(p);
   int start = 0;
-  for (size_t j = 0; j < split.size(); ++j) {
-    const int end = start + split[j];
+  for (int j = 0; j < chunks; ++j) {
+    const int n = chunk_size(j);
+    const int end = start + n;
     const int moe = std::max(0, end - std::max(start, first_moe));
-    StageLayers& s = out[stage_of_chunk(plan, static_cast<int>(j))];
+    StageLayers& s = out[stage_of_chunk(plan, j)];
     s.moe += moe;
-    s.dense += split[j] - moe;
+    s.dense += n - moe;
     start = end;
   }
   return out;

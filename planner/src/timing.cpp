@@ -186,14 +186,16 @@ PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, double
   return {static_cast<double>(m) * cmax + bubble, bubble};
 }
 
+ShapeContext::ShapeContext(const Plan& plan, const FrameworkProfile& profile)
+    : fw(profile), w(build_workload(plan, profile, shape_of(plan))) {}
+
 ShapeContext make_context(const Plan& plan, ContextParts parts) {
   FrameworkProfile fw = framework_profile(plan.framework());
   const auto& cl = plan.cluster;
   if (cl.cuda_context_bytes) fw.overheads.cuda_context_bytes = *cl.cuda_context_bytes;
   if (cl.nccl_bytes_per_communicator) fw.overheads.nccl_bytes_per_communicator = *cl.nccl_bytes_per_communicator;
   if (cl.allocator_headroom) fw.overheads.allocator_headroom = *cl.allocator_headroom;
-  // The workload (10 KB) is built in place, not copied.
-  ShapeContext c{fw, build_workload(plan, fw, shape_of(plan)), {}, {}, {}, {}, {}, {}};
+  ShapeContext c(plan, fw);
   if (parts == ContextParts::memory_and_time) c.times = time_workload(plan, c.w);
   const auto& lora = plan.training.lora;
   const int tp = plan.parallel.tp, ep = plan.parallel.ep;

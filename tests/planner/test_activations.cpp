@@ -138,6 +138,38 @@ TEST(Pipeline, UnevenLayerSplit) {
   EXPECT_EQ(chunk_layers(p).front(), 6);
 }
 
+// Interleaved, pp = 16, v = 2: 126 layers over 32 chunks of 3 with 30 left over, one each to inner
+// chunks 1..30. Stage s holds chunks s and s + 16: stage 0 has 3 + 4, stage 15 has 4 + 3, the rest 8.
+// Three chunks: 22 = 7 + 8 + 7 (the one left over goes to the inner chunk).
+TEST(Pipeline, InterleavedLayerSplit) {
+  Plan p;
+  p.model = model_preset("llama3-405b");
+  p.parallel.pp = 16;
+  p.parallel.virtual_stages = 2;
+  p.parallel.pp_schedule = PipelineSchedule::interleaved;
+  const std::vector<int> split = chunk_layers(p);
+  ASSERT_EQ(split.size(), 32u);
+  EXPECT_EQ(split[0], 3);
+  EXPECT_EQ(split[31], 3);
+  for (int j = 1; j < 31; ++j) EXPECT_EQ(split[j], 4) << "chunk " << j;
+  const auto st = stage_layers(p);
+  ASSERT_EQ(st.size(), 16u);
+  EXPECT_EQ(st[0].dense, 7);
+  EXPECT_EQ(st[15].dense, 7);
+  for (int s = 1; s < 15; ++s) EXPECT_EQ(st[s].total(), 8) << "stage " << s;
+
+  Plan q;
+  q.model = model_preset("llama3-405b");
+  q.model.layers = 22;
+  q.parallel.pp = 3;
+  const std::vector<int> three = chunk_layers(q);
+  EXPECT_EQ(three, (std::vector<int>{7, 8, 7}));
+  q.model.layers = 20;  // 6 each, 2 left over: inner chunk 1 first, then the last
+  EXPECT_EQ(chunk_layers(q), (std::vector<int>{6, 7, 7}));
+  q.model.layers = 21;  // divides evenly
+  EXPECT_EQ(chunk_layers(q), (std::vector<int>{7, 7, 7}));
+}
+
 // MoE stages: DeepSeek-V3's 3 dense layers land on the first stage.
 TEST(Pipeline, MoeLayersPerStage) {
   Plan p;

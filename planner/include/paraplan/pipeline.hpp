@@ -16,7 +16,11 @@ std::vector<int> chunk_layers(const Plan& plan);
 // The stage that holds chunk `chunk` (0 .. pp*v - 1, in layer order): round robin (Megatron
 // interleaving: chunk k pp + s on stage s), or the V of ZBV: chunks s and 2pp - 1 - s on stage s
 // (Qi et al. 2024; PyTorch ScheduleZBVZeroBubble), so stage 0 holds both the embedding and the head.
-int stage_of_chunk(const Plan& plan, int chunk);
+inline int stage_of_chunk(const Plan& plan, int chunk) {
+  const int p = plan.parallel.pp;
+  if (plan.parallel.pp_schedule == PipelineSchedule::zbv) return chunk < p ? chunk : 2 * p - 1 - chunk;
+  return chunk % p;
+}
 // The stage holding the final norm, the output head and the loss.
 inline int head_stage(const Plan& plan) { return stage_of_chunk(plan, plan.parallel.chunks() - 1); }
 
