@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/report.hpp"
 #include "paraplan/search.hpp"
 
 namespace paraplan::cli {
@@ -48,25 +50,46 @@ void print_rows(const std::vector<Candidate>& rows) {
                percent(c.mfu), gib(c.peak_bytes));
 }
 
-// The plan file as the search's starting point. With --gpus the file's layout (made for its own cluster
-// size) is replaced by a single-GPU one so that it validates; the search sets every degree anyway.
+// The plan file as the search's starting point: its model, training and cluster. Its parallel degrees
+// (made for some layout, perhaps for another cluster size) are dropped so that the rest validates on a
+// one-GPU layout; the search sets every degree anyway. The cluster size is --gpus, else cluster.gpus,
+// else, as in plan-format.md, the product of the file's degrees.
 Plan load_plan_for_search(const std::string& file, const std::vector<std::string>& overrides, int gpus) {
-  if (gpus <= 0) return load_plan(file, overrides);
   std::ifstream in(file);
   std::stringstream ss;
   ss << in.rdbuf();
   nlohmann::json doc = parse_json_text(ss.str(), file);
   for (const auto& o : overrides) apply_override(doc, o);
+  if (!doc.is_object()) throw PlanError("(document)", doc.type_name(), "a plan is a JSON object");
+  if (!doc.contains("cluster") || !doc["cluster"].is_object()) doc["cluster"] = nlohmann::json::object();
+  nlohmann::json& cluster = doc["cluster"];
+  if (gpus <= 0) {
+    if (cluster.contains("gpus")) {
+      const auto& g = cluster["gpus"];
+      if (!g.is_number_integer() || g.get<int64_t>() < 1 || g.get<int64_t>() > (1 << 24))
+        throw PlanError("cluster.gpus", g.dump(), "must be an integer from 1 to 16777216");
+      gpus = g.get<int>();
+    } else {
+      int64_t product = 1;
+      if (doc.contains("parallel") && doc["parallel"].is_object())
+        for (const char* k : {"dp", "tp", "pp", "cp"})
+          if (doc["parallel"].contains(k) && doc["parallel"][k].is_number_integer())
+            product *= std::max<int64_t>(1, doc["parallel"][k].get<int64_t>());
+      gpus = static_cast<int>(std::min<int64_t>(product, 1 << 24));
+    }
+  }
   if (doc.contains("parallel") && doc["parallel"].is_object()) {
     for (const char* k : {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
                           "layer_split"})
       doc["parallel"].erase(k);
   }
-  if (!doc.contains("cluster") || !doc["cluster"].is_object()) doc["cluster"] = nlohmann::json::object();
-  doc["cluster"]["gpus"] = 1;
+  const bool per_node_given = cluster.contains("gpus_per_node");
+  cluster["gpus"] = 1;
   const auto dir = std::filesystem::path(file).parent_path();
   Plan p = plan_from_json(doc, dir.empty() ? "." : dir.string());
   p.cluster.gpus = gpus;
+  // CPU workers default to one machine holding every worker (plan-format.md), whatever their count.
+  if (!per_node_given && p.cluster.gpu.is_cpu) p.cluster.gpus_per_node = gpus;
   return p;
 }
 
@@ -75,7 +98,7 @@ nlohmann::json candidate_json(const Candidate& c) {
           {"step_s", c.step_s},
           {"tokens_per_s", c.tokens_per_s},
           {"mfu", c.mfu},
-          {"peak_bytes", static_cast<int64_t>(c.peak_bytes)},
+          {"peak_bytes", whole_bytes(c.peak_bytes)},
           {"cost_per_million_tokens", c.cost_per_million_tokens}};
 }
 

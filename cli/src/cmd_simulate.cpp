@@ -11,6 +11,7 @@
 #include "format.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/report.hpp"
 #include "paraplan/sim/simulate.hpp"
 #include "paraplan/sim/trace.hpp"
 #include "paraplan/timing.hpp"
@@ -46,7 +47,7 @@ nlohmann::json to_json(const sim::SimResult& r) {
                       {"per_stage", nlohmann::json::array()}};
   for (const sim::StageResult& s : r.stages)
     j["per_stage"].push_back({{"stage", s.stage},
-                              {"peak_bytes", s.peak_bytes},
+                              {"peak_bytes", whole_bytes(s.peak_bytes)},
                               {"peak_time_s", s.peak_time_s},
                               {"busy_s", s.busy_s},
                               {"idle_s", s.idle_s},
@@ -85,6 +86,16 @@ void print_summary(const Plan& plan, const sim::SimResult& r, const MemoryBreakd
                seconds(s.bubble_s), seconds(s.exposed_comm_s()), gib(s.peak_bytes), seconds(s.peak_time_s),
                gib(mem.per_stage[static_cast<size_t>(s.stage)].total_bytes()));
   }
+  double worst = 0;
+  int worst_stage = 0;
+  for (const sim::StageResult& s : r.stages)
+    if (s.peak_bytes > worst) {
+      worst = s.peak_bytes;
+      worst_stage = s.stage;
+    }
+  const double cap = plan.cluster.gpu.memory_bytes;
+  fmt::print("\nVerdict: {} — the worst stage ({}) peaks at {} of {} per {}\n", worst <= cap ? "FITS" : "DOES NOT FIT",
+             worst_stage, gib_unit(worst), gib_unit(cap), plan.cluster.gpu.name);
   fmt::print("\n{} events ({} tasks) simulated in {}\n", count(static_cast<double>(r.timeline.events)),
              count(static_cast<double>(r.graph.graph.size())), seconds(wall_s));
 }

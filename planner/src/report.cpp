@@ -10,9 +10,10 @@ namespace paraplan::planner {
 
 using nlohmann::json;
 
+int64_t whole_bytes(double b) { return static_cast<int64_t>(std::llround(b)); }
+
 namespace {
-// Bytes are whole numbers; fractions come only from averaging shards over ranks.
-json bytes(double b) { return static_cast<int64_t>(std::llround(b)); }
+json bytes(double b) { return whole_bytes(b); }
 }  // namespace
 
 json model_report(const Plan& plan) {

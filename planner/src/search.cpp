@@ -16,6 +16,7 @@
 #include "paraplan/flops.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/pipeline.hpp"
+#include "paraplan/plan_io.hpp"
 #include "paraplan/timing.hpp"
 
 namespace paraplan::planner {
@@ -233,6 +234,12 @@ SearchResult search(const Plan& base_in, const SearchOptions& opt) {
   Plan base = base_in;
   const int gpus = opt.gpus > 0 ? opt.gpus : base.cluster.gpus;
   base.cluster.gpus = gpus;
+  Violations cluster_errors;
+  validate_cluster_size(base.cluster, cluster_errors);
+  if (opt.sort == SearchSort::cost && !(base.cluster.price_per_gpu_hour > 0))
+    cluster_errors.add("cluster.price_per_gpu_hour", "unset",
+                       "ranking by cost needs a price per GPU-hour (e.g. --set cluster.price_per_gpu_hour=2.5)");
+  cluster_errors.throw_if_any();
   base.parallel.layer_split.clear();
   Space sp{base, opt, gpus, {}, {}};
   for (int rc = 0; rc < 3; ++rc) {

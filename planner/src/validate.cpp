@@ -10,6 +10,12 @@ namespace {
 std::string s(long long v) { return std::to_string(v); }
 }  // namespace
 
+void validate_cluster_size(const ClusterSpec& c, Violations& e) {
+  if (c.gpus > c.gpus_per_node && c.gpus % c.gpus_per_node != 0)
+    e.add("cluster.gpus", s(c.gpus), "must be a multiple of gpus_per_node (" + s(c.gpus_per_node) +
+                                         ") when it spans more than one node");
+}
+
 void validate_plan(const Plan& plan, Violations& e) {
   const ModelSpec& m = plan.model;
   const TrainingSpec& t = plan.training;
@@ -21,9 +27,7 @@ void validate_plan(const Plan& plan, Violations& e) {
   if (world != c.gpus)
     e.add("cluster.gpus", s(c.gpus),
           "must equal dp*tp*pp*cp = " + s(p.dp) + "*" + s(p.tp) + "*" + s(p.pp) + "*" + s(p.cp) + " = " + s(world));
-  if (c.gpus > c.gpus_per_node && c.gpus % c.gpus_per_node != 0)
-    e.add("cluster.gpus", s(c.gpus), "must be a multiple of gpus_per_node (" + s(c.gpus_per_node) +
-                                         ") when it spans more than one node");
+  validate_cluster_size(c, e);
 
   // --- tensor parallelism ---
   if (m.heads % p.tp != 0)

@@ -32,5 +32,7 @@ GpuSpec gpu_from_json(const nlohmann::json& j, const std::string& field, Violati
 
 // Checks every rule that ties the sections together (validate.cpp).
 void validate_plan(const Plan& plan, Violations& errors);
+// The cluster's own rule (whole nodes once it spans more than one), for the search, which sets the degrees.
+void validate_cluster_size(const ClusterSpec& cluster, Violations& errors);
 
 }  // namespace paraplan::planner

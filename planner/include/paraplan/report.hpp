@@ -1,5 +1,6 @@
 #pragma once
 // JSON views of the planner's answers, shared by the CLI (--json), the GUI and the tests.
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 
 #include "paraplan/memory.hpp"
@@ -9,6 +10,10 @@
 namespace paraplan::planner {
 
 // {name, params, all_params, trainable_params, trainable_percent, active_params}
+// Bytes in JSON are whole numbers, rounded to nearest; fractions come only from averaging shards
+// (e.g. over ZeRO ranks or interleaved chunks).
+int64_t whole_bytes(double bytes);
+
 nlohmann::json model_report(const Plan& plan);
 // {per_stage: [{stage, layers, weights_bytes, ..., total_bytes}], peak_bytes, gpu_memory_bytes, fits, worst_stage}
 nlohmann::json memory_report(const MemoryBreakdown& m);

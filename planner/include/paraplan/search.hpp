@@ -44,6 +44,8 @@ struct SearchResult {
   bool cancelled = false;
 };
 
+// Throws PlanError when the cluster itself is invalid (more than one node but not whole nodes), or when
+// ranking by cost without a cluster.price_per_gpu_hour.
 SearchResult search(const Plan& base, const SearchOptions& options);
 
 }  // namespace paraplan::planner
