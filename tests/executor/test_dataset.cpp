@@ -70,7 +70,9 @@ TEST(Dataset, WindowsAreNextTokenPairsAndDeterministic) {
   d.sample(1, 2, 3, 4, in2, tg2);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(in[i], in2[i]);
-    if (i < 3) EXPECT_EQ(tg[i], in[i + 1]);  // targets are the inputs shifted by one
+    if (i < 3) {
+      EXPECT_EQ(tg[i], in[i + 1]);  // targets are the inputs shifted by one
+    }
   }
   int64_t big[9], bt[9];
   EXPECT_THROW(d.sample(1, 0, 0, 9, big, bt), DataError);  // needs seq_len + 1 = 10 tokens

@@ -248,11 +248,11 @@ TEST(Trainer, GptShapedModelsUseGpt2sLayout) {
     const std::string h = "h." + std::to_string(l) + ".";
     const at::Tensor a = at::layer_norm(x, {32}, W.at(h + "ln_1.weight"), W.at(h + "ln_1.bias"), 1e-5);
     const at::Tensor qkv = at::matmul(a, W.at(h + "attn.c_attn.weight")) + W.at(h + "attn.c_attn.bias");
-    auto heads = [](const at::Tensor& t) { return t.view({2, 16, 4, 8}).transpose(1, 2); };
+    auto heads = [](const at::Tensor& y) { return y.view({2, 16, 4, 8}).transpose(1, 2); };
     const at::Tensor q = heads(qkv.narrow(2, 0, 32)), k = heads(qkv.narrow(2, 32, 32)), v = heads(qkv.narrow(2, 64, 32));
     const at::Tensor att = at::matmul(q, k.transpose(-1, -2)).div(std::sqrt(8.0)).masked_fill(mask, -INFINITY).softmax(-1);
-    const at::Tensor o = at::matmul(att, v).transpose(1, 2).reshape({2, 16, 32});
-    x = x + at::matmul(o, W.at(h + "attn.c_proj.weight")) + W.at(h + "attn.c_proj.bias");
+    const at::Tensor attn_out = at::matmul(att, v).transpose(1, 2).reshape({2, 16, 32});
+    x = x + at::matmul(attn_out, W.at(h + "attn.c_proj.weight")) + W.at(h + "attn.c_proj.bias");
     const at::Tensor m = at::layer_norm(x, {32}, W.at(h + "ln_2.weight"), W.at(h + "ln_2.bias"), 1e-5);
     const at::Tensor f = at::gelu(at::matmul(m, W.at(h + "mlp.c_fc.weight")) + W.at(h + "mlp.c_fc.bias"), "tanh");
     x = x + at::matmul(f, W.at(h + "mlp.c_proj.weight")) + W.at(h + "mlp.c_proj.bias");
