@@ -3,6 +3,8 @@
 #include <QHelpEvent>
 #include <QPainter>
 #include <QToolTip>
+#include <algorithm>
+#include <cmath>
 
 #include "gui_format.hpp"
 
@@ -40,12 +42,24 @@ void GanttView::setResult(const SimResult* result) {
       for (int s = 0; s < kStreams; ++s)
         if (used[static_cast<size_t>(r) * kStreams + s]) rows_.push_back({r, static_cast<Stream>(s)});
   }
+  label_width_ = 0;
+  for (int r = 0; r < rows(); ++r) label_width_ = std::max(label_width_, fontMetrics().horizontalAdvance(rowLabel(r)));
+  label_width_ = std::max(120, label_width_ + 14);
   updateGeometry();
   setMinimumHeight(kTop + rows() * kRowHeight + 10);
   update();
 }
 
 QSize GanttView::sizeHint() const { return {900, kTop + std::max(4, rows()) * kRowHeight + 10}; }
+
+QString GanttView::rowLabel(int row) const {
+  return QString("stage %1 · %2").arg(rows_[row].rank).arg(to_string(rows_[row].stream));
+}
+
+int GanttView::rowHeight() const {
+  if (rows() == 0) return kRowHeight;
+  return std::clamp((height() - kTop - 10) / rows(), kRowHeight, kMaxRowHeight);
+}
 
 int GanttView::rowOf(int rank, Stream s) const {
   for (size_t i = 0; i < rows_.size(); ++i)
@@ -55,7 +69,7 @@ int GanttView::rowOf(int rank, Stream s) const {
 
 double GanttView::xOf(double t) const {
   const double span = result_ && result_->timeline.makespan_s > 0 ? result_->timeline.makespan_s : 1;
-  return kLabelWidth + (width() - kLabelWidth - 10) * t / span;
+  return label_width_ + (width() - label_width_ - kRight) * t / span;
 }
 
 void GanttView::paintEvent(QPaintEvent*) {
@@ -67,20 +81,22 @@ void GanttView::paintEvent(QPaintEvent*) {
   }
   const Graph& g = result_->graph.graph;
   const Timeline& tl = result_->timeline;
-  // time axis: 10 ticks
+  const int rh = rowHeight();
+  // Time axis: round steps; labels centred on their tick but kept inside the widget.
   p.setPen(QColor("#666"));
-  for (int i = 0; i <= 10; ++i) {
-    const double t = tl.makespan_s * i / 10;
+  const double step = niceStep(tl.makespan_s, 8);
+  for (int i = 0; i * step <= tl.makespan_s * (1 + 1e-9); ++i) {
+    const double t = i * step;
     const int x = static_cast<int>(xOf(t));
-    p.drawLine(x, kTop - 4, x, kTop + rows() * kRowHeight);
-    p.drawText(QRect(x - 40, 2, 80, 16), Qt::AlignCenter, seconds(t));
+    p.drawLine(x, kTop - 4, x, kTop + rows() * rh);
+    const int w = 80, left = std::clamp(x - w / 2, label_width_ - w / 2, width() - w - 2);
+    p.drawText(QRect(left, 2, w, 16), Qt::AlignCenter, seconds(t));
   }
   for (int r = 0; r < rows(); ++r) {
-    const int y = kTop + r * kRowHeight;
-    if (r % 2 == 0) p.fillRect(QRect(kLabelWidth, y, width() - kLabelWidth, kRowHeight), QColor("#f4f4f4"));
+    const int y = kTop + r * rh;
+    if (r % 2 == 0) p.fillRect(QRect(label_width_, y, width() - label_width_, rh), QColor("#f4f4f4"));
     p.setPen(Qt::black);
-    p.drawText(QRect(4, y, kLabelWidth - 8, kRowHeight), Qt::AlignVCenter | Qt::AlignLeft,
-               QString("stage %1 · %2").arg(rows_[r].rank).arg(to_string(rows_[r].stream)));
+    p.drawText(QRect(4, y, label_width_ - 8, rh), Qt::AlignVCenter | Qt::AlignLeft, rowLabel(r));
   }
   // row index per (rank, stream), then the boxes
   std::vector<int> row_index(static_cast<size_t>(g.ranks()) * kStreams, -1);
@@ -92,19 +108,19 @@ void GanttView::paintEvent(QPaintEvent*) {
     if (row < 0 || t.duration_s <= 0) continue;
     const double x0 = xOf(tl.start_s[i]), x1 = xOf(tl.end_s[i]);
     p.setBrush(colorOf(t.kind));
-    p.drawRect(QRectF(x0, kTop + row * kRowHeight + 2, std::max(0.6, x1 - x0), kRowHeight - 4));
+    p.drawRect(QRectF(x0, kTop + row * rh + 2, std::max(0.6, x1 - x0), rh - 4));
   }
 }
 
 bool GanttView::event(QEvent* e) {
   if (e->type() != QEvent::ToolTip || !result_) return QWidget::event(e);
   auto* he = static_cast<QHelpEvent*>(e);
-  const int row = (he->pos().y() - kTop) / kRowHeight;
+  const int row = (he->pos().y() - kTop) / rowHeight();
   if (row < 0 || row >= rows()) return QWidget::event(e);
   const Graph& g = result_->graph.graph;
   const Timeline& tl = result_->timeline;
   const double span = tl.makespan_s;
-  const double t = (he->pos().x() - kLabelWidth) / double(width() - kLabelWidth - 10) * span;
+  const double t = (he->pos().x() - label_width_) / double(width() - label_width_ - kRight) * span;
   for (size_t i = 0; i < g.size(); ++i) {
     const Task& task = g.tasks()[i];
     if (task.rank != rows_[row].rank || task.stream != rows_[row].stream) continue;

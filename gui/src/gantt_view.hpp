@@ -27,9 +27,12 @@ class GanttView : public QWidget {
   };
   int rowOf(int rank, sim::Stream s) const;
   double xOf(double t) const;
+  int rowHeight() const;  // rows stretch to fill the view, between kRowHeight and kMaxRowHeight
+  QString rowLabel(int row) const;
   const sim::SimResult* result_ = nullptr;
   std::vector<Row> rows_;
-  static constexpr int kLabelWidth = 200, kRowHeight = 16, kTop = 22;
+  int label_width_ = 200;  // the longest row label, measured in the widget's font
+  static constexpr int kRowHeight = 16, kMaxRowHeight = 26, kTop = 22, kRight = 12;
 };
 
 }  // namespace paraplan::gui

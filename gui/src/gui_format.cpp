@@ -34,4 +34,12 @@ QString shortCount(double n) {
   return QString::number(n, 'f', 0);
 }
 
+double niceStep(double span, int ticks) {
+  if (!(span > 0) || ticks < 1) return 1;
+  const double raw = span / ticks;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;  // in [1, 10)
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
 }  // namespace paraplan::gui

@@ -9,5 +9,7 @@ QString seconds(double s);            // "1.23 s", "45.6 ms"
 QString percent(double fraction);     // "41.5%"
 QString count(double n);              // "8,030,261,248"
 QString shortCount(double n);         // "8.03 B"
+// A round tick spacing (1, 2 or 5 x 10^k) that cuts `span` into about `ticks` intervals.
+double niceStep(double span, int ticks);
 
 }  // namespace paraplan::gui

@@ -72,18 +72,18 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   head_dim_ = spin(1, 1 << 16);
   ffn_ = spin(1, 1 << 22);
   vocab_ = spin(1, 1 << 24);
-  mform->addRow("layers", errors_.wrap(layers_, {"model.layers"}));
-  mform->addRow("hidden", errors_.wrap(hidden_, {"model.hidden"}));
-  mform->addRow("heads / kv heads", errors_.wrap([&] {
+  // Two controls to a row: the whole panel, plan included, fits a 1000-pixel-high window.
+  auto two = [](QWidget* a, QWidget* b) {
     auto* w = new QWidget;
     auto* l = new QHBoxLayout(w);
     l->setContentsMargins(0, 0, 0, 0);
-    l->addWidget(heads_);
-    l->addWidget(kv_heads_);
+    l->addWidget(a, 1);
+    l->addWidget(b, 1);
     return w;
-  }(), {"model.heads", "model.kv_heads"}));
-  mform->addRow("head dim", errors_.wrap(head_dim_, {"model.head_dim"}));
-  mform->addRow("ffn hidden", errors_.wrap(ffn_, {"model.ffn_hidden"}));
+  };
+  mform->addRow("layers / hidden", errors_.wrap(two(layers_, hidden_), {"model.layers", "model.hidden"}));
+  mform->addRow("heads / kv heads", errors_.wrap(two(heads_, kv_heads_), {"model.heads", "model.kv_heads"}));
+  mform->addRow("head dim / ffn", errors_.wrap(two(head_dim_, ffn_), {"model.head_dim", "model.ffn_hidden"}));
   mform->addRow("vocabulary", errors_.wrap(vocab_, {"model.vocab"}));
   root->addWidget(mbox);
 
@@ -95,8 +95,7 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   gpus_ = spin(1, 1 << 20, " GPU(s)");
   per_node_ = spin(1, 1024, " per node");
   cform->addRow("GPU", errors_.wrap(gpu_, {"cluster.gpu"}));
-  cform->addRow("count", errors_.wrap(gpus_, {"cluster.gpus"}));
-  cform->addRow("node size", errors_.wrap(per_node_, {"cluster.gpus_per_node"}));
+  cform->addRow("count / node", errors_.wrap(two(gpus_, per_node_), {"cluster.gpus", "cluster.gpus_per_node"}));
   root->addWidget(cbox);
 
   // --- training ---
@@ -115,12 +114,11 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
                              {"optimizer + params → host", Offload::optimizer_params}});
   flash_ = new QCheckBox("flash attention");
   tform->addRow("sequence", errors_.wrap(seq_, {"training.seq_len"}));
-  tform->addRow("micro-batch", errors_.wrap(micro_, {"training.micro_batch"}));
-  tform->addRow("global batch", errors_.wrap(global_batch_, {"training.global_batch"}));
-  tform->addRow("precision", errors_.wrap(precision_, {"training.precision", "training.grad_dtype"}));
-  tform->addRow("optimizer", errors_.wrap(optimizer_, {"training.optimizer"}));
-  tform->addRow("recompute", errors_.wrap(recompute_, {"training.recompute"}));
-  tform->addRow("", errors_.wrap(flash_, {"training.flash_attention"}));
+  tform->addRow("micro / global batch",
+                errors_.wrap(two(micro_, global_batch_), {"training.micro_batch", "training.global_batch"}));
+  tform->addRow("precision / optimizer", errors_.wrap(two(precision_, optimizer_),
+                                                      {"training.precision", "training.grad_dtype", "training.optimizer"}));
+  tform->addRow("recompute", errors_.wrap(two(recompute_, flash_), {"training.recompute", "training.flash_attention"}));
   tform->addRow("offload", errors_.wrap(offload_, {"training.offload"}));
   lora_ = new QGroupBox("LoRA (freeze the base, train adapters)");
   lora_->setCheckable(true);

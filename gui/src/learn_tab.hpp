@@ -18,6 +18,7 @@ struct TourStep {
   QString title;
   QString why;          // rich text
   std::string plan;     // the plan JSON of this step
+  int compare_with;     // the step (0-based) whose one knob this step turns; -1 for the first
 };
 const std::vector<TourStep>& tourSteps();
 
@@ -37,7 +38,6 @@ class LearnTab : public QWidget {
   QTableWidget* deltas_;
   MemoryView* memory_;
   int current_ = -1;
-  Evaluation previous_;
 };
 
 }  // namespace paraplan::gui

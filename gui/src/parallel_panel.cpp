@@ -123,11 +123,17 @@ void ParallelPanel::refresh() {
     schedule_->clear();
     schedule_->addItem("1F1B", static_cast<int>(PipelineSchedule::one_f_one_b));
     schedule_->addItem("GPipe (all forward, all backward)", static_cast<int>(PipelineSchedule::gpipe));
-    if (par.pp > 1 || par.pp_schedule == PipelineSchedule::interleaved) {
-      schedule_->addItem("interleaved 1F1B", static_cast<int>(PipelineSchedule::interleaved));
-      schedule_->addItem("zero bubble ZB-H1", static_cast<int>(PipelineSchedule::zb_h1));
-      schedule_->addItem("zero bubble V (ZBV)", static_cast<int>(PipelineSchedule::zbv));
-    }
+    // Pipeline-only schedules need pp > 1, and interleaving a number of micro-batches that pp divides
+    // (validate.cpp); the current schedule stays listed even when invalid, so its message shows.
+    const long long per_step = static_cast<long long>(par.dp) * p.training.micro_batch;
+    const bool m_multiple_of_pp =
+        per_step > 0 && p.training.global_batch % per_step == 0 && (p.training.global_batch / per_step) % par.pp == 0;
+    auto offer = [&](PipelineSchedule s, const char* label, bool valid) {
+      if (valid || par.pp_schedule == s) schedule_->addItem(label, static_cast<int>(s));
+    };
+    offer(PipelineSchedule::interleaved, "interleaved 1F1B", par.pp > 1 && m_multiple_of_pp);
+    offer(PipelineSchedule::zb_h1, "zero bubble ZB-H1", par.pp > 1);
+    offer(PipelineSchedule::zbv, "zero bubble V (ZBV)", par.pp > 1);
     schedule_->setCurrentIndex(std::max(0, schedule_->findData(static_cast<int>(par.pp_schedule))));
   }
   fill(v_, PlanSession::virtualStageOptions(p), par.virtual_stages);

@@ -41,25 +41,29 @@ void PlanSession::update(const std::function<void(Plan&)>& change, bool derive_d
   evaluate();
 }
 
-void PlanSession::evaluate() {
+Evaluation evaluatePlan(const Plan& plan) {
   QElapsedTimer timer;
   timer.start();
   Evaluation e;
   Violations v;
   try {
-    validate_plan(plan_, v);
+    validate_plan(plan, v);
   } catch (const PlanError& err) {
     for (const auto& x : err.violations()) v.add(x.field, x.value, x.rule);
   }
   e.violations = v.list();
   e.valid = v.empty();
   if (e.valid) {
-    e.memory = estimate_memory(plan_);
-    e.time = estimate_time(plan_);
+    e.memory = estimate_memory(plan);
+    e.time = estimate_time(plan);
   }
   e.estimate_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
-  e.calibration = plan_.cluster.calibration.name;
-  eval_ = e;
+  e.calibration = plan.cluster.calibration.name;
+  return e;
+}
+
+void PlanSession::evaluate() {
+  eval_ = evaluatePlan(plan_);
   Q_EMIT evaluated(eval_);
 }
 

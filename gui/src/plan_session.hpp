@@ -21,6 +21,9 @@ struct Evaluation {
   std::string calibration;  // name of the calibration the time model used
 };
 
+// Validates the plan and, when valid, runs the memory and time models on it.
+Evaluation evaluatePlan(const planner::Plan& plan);
+
 class PlanSession : public QObject {
   Q_OBJECT
  public:

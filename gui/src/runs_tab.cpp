@@ -1,5 +1,7 @@
 #include "runs_tab.hpp"
 
+#include <algorithm>
+
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
@@ -81,7 +83,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   table_->horizontalHeader()->setStretchLastSection(true);
 
   auto* chart = new QChart;
-  chart->setTitle("Predicted vs measured (selected run, worst rank)");
+  chart->setTitle("Memory of the selected run (worst rank)");
   predicted_ = new QBarSet("predicted");
   predicted_->setColor(QColor("#4e79a7"));
   measured_ = new QBarSet("measured");
@@ -100,6 +102,30 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   chart->legend()->setAlignment(Qt::AlignBottom);
   view_ = new QChartView(chart);
   view_->setRenderHint(QPainter::Antialiasing);
+
+  // Step time in its own chart: milliseconds next to MiB would share no axis.
+  auto* step_chart = new QChart;
+  step_chart->setTitle("Step time");
+  step_chart->legend()->hide();  // the same two colours as the memory chart's legend
+  step_predicted_ = new QBarSet("predicted");
+  step_predicted_->setColor(predicted_->color());
+  step_measured_ = new QBarSet("measured");
+  step_measured_->setColor(measured_->color());
+  auto* step_series = new QBarSeries;
+  step_series->append(step_predicted_);
+  step_series->append(step_measured_);
+  step_chart->addSeries(step_series);
+  auto* step_x = new QBarCategoryAxis;
+  step_x->setCategories({"step"});
+  step_y_ = new QValueAxis;
+  step_y_->setTitleText("ms");
+  step_chart->addAxis(step_x, Qt::AlignBottom);
+  step_chart->addAxis(step_y_, Qt::AlignLeft);
+  step_series->attachAxis(step_x);
+  step_series->attachAxis(step_y_);
+  step_view_ = new QChartView(step_chart);
+  step_view_->setRenderHint(QPainter::Antialiasing);
+  step_view_->setMinimumWidth(240);
   detail_ = new QLabel;
   detail_->setWordWrap(true);
   log_ = new QPlainTextEdit;
@@ -113,13 +139,18 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   auto* left = new QWidget;
   auto* lv = new QVBoxLayout(left);
   lv->setContentsMargins(0, 0, 0, 0);
-  lv->addWidget(view_, 1);
+  auto* charts = new QHBoxLayout;
+  charts->addWidget(view_, 3);
+  charts->addWidget(step_view_, 1);
+  lv->addLayout(charts, 1);
   lv->addWidget(detail_);
   ll->addWidget(left, 3);
   ll->addWidget(log_, 2);
   auto* split = new QSplitter(Qt::Vertical);
   split->addWidget(table_);
   split->addWidget(lower);
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 2);
   auto* lay = new QVBoxLayout(this);
   lay->addLayout(bar);
   lay->addWidget(split, 1);
@@ -198,8 +229,7 @@ void RunsTab::reload() {
 }
 
 void RunsTab::showRun(int row) {
-  predicted_->remove(0, predicted_->count());
-  measured_->remove(0, measured_->count());
+  for (QBarSet* set : {predicted_, measured_, step_predicted_, step_measured_}) set->remove(0, set->count());
   if (row < 0 || row >= static_cast<int>(runs_.size())) return;
   const RunRecord& r = runs_[row];
   std::vector<MemoryRecord> mem;
@@ -231,6 +261,13 @@ void RunsTab::showRun(int row) {
   for (double v : pred) top = std::max(top, v);
   for (double v : meas) top = std::max(top, v);
   y_->setRange(0, top * 1.1);
+  y_->applyNiceNumbers();
+  const double step_pred_ms = r.run.predicted_step_s.value_or(0) * 1e3;
+  const double step_meas_ms = r.measured_step_s.value_or(0) * 1e3;
+  step_predicted_->append(step_pred_ms);
+  step_measured_->append(step_meas_ms);
+  step_y_->setRange(0, std::max({1.0, step_pred_ms, step_meas_ms}) * 1.1);
+  step_y_->applyNiceNumbers();
   detail_->setText(QString("<b>Run %1</b> (%2): step time predicted %3, measured %4; tokens/s measured %5. %6")
                        .arg(r.id).arg(to_string(r.status))
                        .arg(opt(r.run.predicted_step_s, [](double s) { return seconds(s); }))

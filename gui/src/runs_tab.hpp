@@ -36,6 +36,8 @@ class RunsTab : public QWidget {
   QProcess& process() { return process_; }
   QPlainTextEdit* log() const { return log_; }
   QChartView* chartView() const { return view_; }
+  // Predicted [0] and measured [1] step time of the shown run, in ms, as the step chart draws them.
+  QBarSet* stepBars(int which) const { return which == 0 ? step_predicted_ : step_measured_; }
   // The paraplan binary: $PARAPLAN_BIN, next to this program, ../cli/ of it, or on PATH.
   static QString paraplanExecutable();
 
@@ -55,10 +57,10 @@ class RunsTab : public QWidget {
   QSpinBox* steps_;
   QTableWidget* table_;
   QPlainTextEdit* log_;
-  QChartView* view_;
-  QBarSet *predicted_, *measured_;
+  QChartView *view_, *step_view_;
+  QBarSet *predicted_, *measured_, *step_predicted_, *step_measured_;
   QBarCategoryAxis* x_;
-  QValueAxis* y_;
+  QValueAxis *y_, *step_y_;
   QLabel* detail_;
   QProcess process_;
   QTemporaryDir tmp_;

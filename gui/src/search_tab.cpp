@@ -66,8 +66,9 @@ SearchTab::SearchTab(PlanSession* session, QWidget* parent) : QWidget(parent), s
   bar->addWidget(progress_, 1);
 
   model_ = new QStandardItemModel(this);
-  model_->setHorizontalHeaderLabels({"#", "dp", "tp", "pp", "cp", "ep", "ZeRO", "SP", "schedule", "micro-batch",
-                                     "recompute", "offload", "step (s)", "tokens/s", "MFU", "peak (GiB)"});
+  // The outcome first, so that it stays in view however narrow the window; then the layout.
+  model_->setHorizontalHeaderLabels({"#", "step (s)", "tokens/s", "MFU", "peak (GiB)", "dp", "tp", "pp", "cp", "ep",
+                                     "ZeRO", "SP", "schedule", "micro-batch", "recompute", "offload"});
   proxy_ = new QSortFilterProxyModel(this);
   proxy_->setSourceModel(model_);
   proxy_->setSortRole(Qt::UserRole);
@@ -155,22 +156,32 @@ void SearchTab::start() {
   };
   worker_ = std::thread([this, base, opt] {
     SearchResult r;
+    QString error;
     try {
       r = search(base, opt);
     } catch (const std::exception& e) {
-      r.cancelled = true;
+      error = QString::fromStdString(e.what());  // PlanError: field, value and rule
     }
-    QMetaObject::invokeMethod(this, [this, r] { done(r); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(this, [this, r, error] { done(r, error); }, Qt::QueuedConnection);
   });
 }
 
 void SearchTab::cancel() { cancel_flag_ = true; }
 
-void SearchTab::done(const SearchResult& r) {
+void SearchTab::done(const SearchResult& r, const QString& error) {
   if (worker_.joinable()) worker_.join();
   result_ = r;
   start_->setEnabled(true);
   cancel_->setEnabled(false);
+  if (!error.isEmpty()) {
+    progress_->setValue(0);
+    model_->removeRows(0, model_->rowCount());
+    points_->clear();
+    front_->clear();
+    status_->setText("<span style='color:#b00020'>Search failed: " + error.toHtmlEscaped() + "</span>");
+    Q_EMIT finished();
+    return;
+  }
   progress_->setValue(r.cancelled ? progress_->value() : 100);
   model_->removeRows(0, model_->rowCount());
   double max_peak = 0, max_step = 0;
@@ -182,13 +193,13 @@ void SearchTab::done(const SearchResult& r) {
     if (p.virtual_stages > 1) sched += QString(" v%1").arg(p.virtual_stages);
     auto* rank = num(static_cast<double>(i + 1), QString::number(i + 1));
     rank->setData(static_cast<int>(i), kIndexRole);
-    model_->appendRow({rank, num(p.dp, QString::number(p.dp)), num(p.tp, QString::number(p.tp)),
+    model_->appendRow({rank, num(c.step_s, QString::number(c.step_s, 'f', 3)), num(c.tokens_per_s, count(c.tokens_per_s)),
+                       num(c.mfu, percent(c.mfu)), num(c.peak_bytes, QString::number(c.peak_bytes / kGiB, 'f', 2)),
+                       num(p.dp, QString::number(p.dp)), num(p.tp, QString::number(p.tp)),
                        num(p.pp, QString::number(p.pp)), num(p.cp, QString::number(p.cp)), num(p.ep, QString::number(p.ep)),
                        num(p.zero, QString::number(p.zero)), txt(p.sequence_parallel ? "yes" : "-"), txt(sched),
                        num(c.plan.training.micro_batch, QString::number(c.plan.training.micro_batch)),
-                       txt(to_string(c.plan.training.recompute)), txt(to_string(c.plan.training.offload)),
-                       num(c.step_s, QString::number(c.step_s, 'f', 3)), num(c.tokens_per_s, count(c.tokens_per_s)),
-                       num(c.mfu, percent(c.mfu)), num(c.peak_bytes, QString::number(c.peak_bytes / kGiB, 'f', 2))});
+                       txt(to_string(c.plan.training.recompute)), txt(to_string(c.plan.training.offload))});
     pts << QPointF(c.peak_bytes / kGiB, c.step_s);
     max_peak = std::max(max_peak, c.peak_bytes / kGiB);
     max_step = std::max(max_step, c.step_s);
@@ -201,7 +212,9 @@ void SearchTab::done(const SearchResult& r) {
   points_->replace(pts);
   front_->replace(front);
   x_->setRange(0, std::max(1.0, max_peak * 1.05));
+  x_->applyNiceNumbers();
   y_->setRange(0, std::max(1e-3, max_step * 1.05));
+  y_->applyNiceNumbers();
   table_->sortByColumn(0, Qt::AscendingOrder);
   status_->setText(QString("%1 plans evaluated in %2 (%3 plans/s), %4 fit; showing the best %5%6. Click a row to load it.")
                        .arg(count(static_cast<double>(r.evaluated)), seconds(r.seconds),

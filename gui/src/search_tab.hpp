@@ -44,7 +44,7 @@ class SearchTab : public QWidget {
   void planSelected(const planner::Plan& plan);
 
  private:
-  void done(const planner::SearchResult& r);
+  void done(const planner::SearchResult& r, const QString& error);
   PlanSession* session_;
   QPushButton *start_, *cancel_;
   QProgressBar* progress_;

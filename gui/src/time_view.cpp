@@ -21,7 +21,8 @@ TimeView::TimeView(QWidget* parent) : QWidget(parent) {
   chart_->legend()->setAlignment(Qt::AlignBottom);
   bars_ = new QHorizontalStackedBarSeries;
   const char* names[4] = {"compute", "exposed communication", "pipeline bubble", "optimizer step"};
-  const QColor colors[4] = {QColor("#4e79a7"), QColor("#e15759"), QColor("#bab0ac"), QColor("#59a14f")};
+  // Not the memory chart's red (optimizer states) or green (activations): one colour, one meaning.
+  const QColor colors[4] = {QColor("#4e79a7"), QColor("#b07aa1"), QColor("#d0d0d0"), QColor("#9c755f")};
   for (int i = 0; i < 4; ++i) {
     sets_[i] = new QBarSet(names[i]);
     sets_[i]->setColor(colors[i]);

@@ -154,7 +154,12 @@ void TimelineTab::done(std::shared_ptr<sim::SimResult> r, const QString& error) 
   }
   auto* x = new QValueAxis;
   x->setTitleText("time in the step (s)");
+  // The axis ends where the step ends; ticks at round multiples inside it.
   x->setRange(0, std::max(1e-9, r->step_s));
+  x->setTickType(QValueAxis::TicksDynamic);
+  x->setTickAnchor(0);
+  x->setTickInterval(niceStep(std::max(1e-9, r->step_s), 6));
+  x->setLabelFormat("%.3g");
   auto* y = new QValueAxis;
   y->setTitleText("GiB");
   y->setRange(0, std::max(1.0, top * 1.1));

@@ -9,8 +9,8 @@ namespace {
 // The even split: `layers / chunks` each, and the remainder one by one to the inner chunks
 // (1 .. chunks-2) first, then the last, then the first.
 struct EvenSplit {
-  EvenSplit(int layers, int chunks)
-      : chunks(chunks), base(layers / chunks), extra(layers % chunks), inner_extra(std::min(extra, std::max(0, chunks - 2))) {}
+  EvenSplit(int layers, int n_chunks)
+      : chunks(n_chunks), base(layers / n_chunks), extra(layers % n_chunks), inner_extra(std::min(extra, std::max(0, n_chunks - 2))) {}
   int operator()(int j) const {  // layers of chunk j
     if (j > 0 && j + 1 < chunks) return base + (j <= inner_extra ? 1 : 0);
     if (chunks == 1) return base;

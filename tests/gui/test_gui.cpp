@@ -2,6 +2,7 @@
 // called directly on the same plan (the GUI must show exactly what the planner says), from the
 // paraplan CLI, or from the store the test writes.
 #include <QApplication>
+#include <QBarSet>
 #include <QChartView>
 #include <QComboBox>
 #include <QDir>
@@ -67,7 +68,7 @@ class GuiTest : public QObject {
  private Q_SLOTS:
   void init() {
     window_ = std::make_unique<MainWindow>();
-    window_->resize(1500, 950);
+    window_->resize(1500, 1000);
     window_->show();
     QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
   }
@@ -122,6 +123,13 @@ class GuiTest : public QObject {
     const auto j = nlohmann::json::parse(cli.readAllStandardOutput().toStdString());
     const double cli_best = j["top"][0]["step_s"].get<double>();
     QCOMPARE(tab->result().top.front().step_s, cli_best);
+    // What the table shows in its first row (sortable, so check the view, not only the result).
+    const QAbstractItemModel* shown = tab->table()->model();
+    QCOMPARE(shown->headerData(1, Qt::Horizontal).toString(), QString("step (s)"));
+    QCOMPARE(shown->index(0, 1).data(Qt::UserRole).toDouble(), cli_best);
+    QCOMPARE(shown->index(0, 1).data().toString(), QString::number(cli_best, 'f', 3));
+    QCOMPARE(qRound64(shown->index(0, 4).data(Qt::UserRole).toDouble()),
+             j["top"][0]["peak_bytes"].get<qint64>());  // the CLI writes whole bytes, rounded
     QCOMPARE(QString::fromStdString(planner::plan_to_json(tab->result().top.front().plan).dump()),
              QString::fromStdString(j["top"][0]["plan"].dump()));
     screenshot(window_.get(), "search-tab");
@@ -162,7 +170,11 @@ class GuiTest : public QObject {
     QCOMPARE(tab->table()->item(1, 1)->text(), QString("failed"));
     QVERIFY(tab->table()->item(1, 8)->text().contains("truncated"));
     QVERIFY(tab->table()->item(0, 7)->text().contains("300 ms"));  // measured step: mean of steps after the first
-    tab->showRun(0);
+    tab->table()->setCurrentCell(0, 0);  // selecting a row shows that run
+    // Paired step-time bars, in ms: predicted 0.25 s as stored, measured the mean of steps 2..3 (0.3 s).
+    QCOMPARE(tab->stepBars(0)->count(), 1);
+    QCOMPARE(tab->stepBars(0)->at(0), 250.0);
+    QCOMPARE(tab->stepBars(1)->at(0), 300.0);
     screenshot(window_.get(), "runs-tab");
   }
 
@@ -205,7 +217,11 @@ class GuiTest : public QObject {
     QCOMPARE(tab->deltas()->item(1, 0)->text(), QString("gradients"));
     QVERIFY(tab->deltas()->item(1, 3)->text().startsWith("−"));  // gradients went down
     screenshot(window_.get(), "learn-tab");
-    tab->goTo(6);  // ZeRO-3
+    tab->goTo(6);  // ZeRO-3, straight from step 2: "before" is still step 6 (ZeRO-2), the knob it turns
+    QCOMPARE(tab->deltas()->horizontalHeaderItem(1)->text(), QString("before (step 6)"));
+    QCOMPARE(tab->deltas()->item(1, 3)->text(), QString("same"));  // ZeRO-2 already shards the gradients by dp
+    // ZeRO-3 shards the bf16 weights too: 7/8 of 2 B x 8,030,261,248 params leave = 13.09 GiB.
+    QCOMPARE(tab->deltas()->item(0, 3)->text(), QString("−13.09 GiB"));
     screenshot(window_.get(), "learn-tab-zero3");
   }
 
