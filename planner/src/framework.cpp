@@ -1,5 +1,10 @@
 #include "paraplan/framework.hpp"
 
+#include <algorithm>
+
+#include "paraplan/memory.hpp"
+#include "paraplan/plan.hpp"
+
 namespace paraplan::planner {
 
 namespace {
@@ -82,6 +87,18 @@ const FrameworkProfile& framework_profile(Framework f) {
     case Framework::paraplan: return k_paraplan;
   }
   return k_megatron;
+}
+
+//  Megatron-Core distributed_data_parallel.py: max(40,000,000, 1,000,000 x DP size) parameters;
+//  DeepSpeed: reduce_bucket_size = 5e8 elements (runtime/zero/config.py default);
+//  PyTorch DDP (FSDP and the paraplan executor): bucket_cap_mb = 25 MiB of gradients.
+double dp_bucket_params(const Plan& plan, const FrameworkProfile& fw) {
+  const double n = static_cast<double>(plan.parallel.dp) * plan.parallel.cp;
+  switch (fw.id) {
+    case Framework::megatron: return std::max(40e6, 1e6 * n);
+    case Framework::deepspeed: return 5e8;
+    default: return 25.0 * (1 << 20) / grad_bytes_per_param(plan.training.precision, plan.training.grad_dtype);
+  }
 }
 
 }  // namespace paraplan::planner

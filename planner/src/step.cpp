@@ -2,6 +2,7 @@
 // timing.cpp, recompute, exposed TP/CP/EP, pipeline p2p, ZeRO-3 gathers), the pipeline schedule, the
 // data-parallel reduction and the optimizer step. Sources are cited in timing.cpp and at each term.
 #include <algorithm>
+#include <cmath>
 
 #include "paraplan/comm.hpp"
 #include "paraplan/context.hpp"
@@ -30,7 +31,7 @@ double optimizer_step_bytes_per_param(const Plan& plan) {
   return bytes;
 }
 // Per-plan constants; stage(s) then costs a few multiply-adds. Collective times are affine in bytes
-// (latency + bytes / bandwidth), so a stage's gradient reduction is one latency plus its bytes.
+// (latency + bytes / bandwidth), so a stage's gradient reduction is one latency per bucket plus its bytes.
 class StepModel {
  public:
   StepModel(const Plan& plan, const ShapeContext& ctx) : plan_(plan), ctx_(ctx) {
@@ -54,6 +55,7 @@ class StepModel {
     offload_ = tr.offload;
     host_link_ = g.host_link_bytes_per_s;
     host_mem_ = g.host_memory_bytes_per_s;
+    bucket_params_ = dp_bucket_params(plan, ctx.fw);
   }
 
   // Stage s; also returns its gradient reduction and parameter gather (ZeRO <= 2) issued per step.
@@ -100,11 +102,14 @@ class StepModel {
       if (par.pp > 1 && head_stage(plan_) != 0) rp.add(ctx_.tied_head, 1);  // Megatron's tied copy
     }
     reduce = gather = 0;
-    if (par.zero == 0) {
-      reduce = dp_coll(CommKind::all_reduce, gb_ * rp.trainable_dense, gb_ * rp.trainable_expert);
-    } else if (par.zero <= 2) {
-      reduce = dp_coll(CommKind::reduce_scatter, gb_ * rp.trainable_dense, gb_ * rp.trainable_expert);
-      gather = dp_coll(CommKind::all_gather, wb_ * rp.trainable_dense, wb_ * rp.trainable_expert);
+    if (par.zero <= 2) {
+      // Bucket by bucket (dp_bucket_params): each bucket pays its own latency. ZeRO-1/2 then gather
+      // the updated parameters.
+      const double buckets = std::max(1.0, std::ceil((rp.trainable_dense + rp.trainable_expert) / bucket_params_));
+      st.dp_buckets = buckets;
+      const CommKind kind = par.zero == 0 ? CommKind::all_reduce : CommKind::reduce_scatter;
+      reduce = buckets * dp_coll(kind, gb_ * rp.trainable_dense / buckets, gb_ * rp.trainable_expert / buckets);
+      if (par.zero >= 1) gather = dp_coll(CommKind::all_gather, wb_ * rp.trainable_dense, wb_ * rp.trainable_expert);
     } else if (n_dense_ > 1) {
       // ZeRO-3 / FSDP: every micro-batch gathers each unit (layer, embedding, head) in the forward and
       // again in the backward, and reduce-scatters its gradients; each collective pays its latency.
@@ -163,7 +168,7 @@ class StepModel {
   const ShapeContext& ctx_;
   long long m_ = 1;
   int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
-  double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0;
+  double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
   Offload offload_ = Offload::none;
   Link dp_link_;
 };
@@ -174,19 +179,27 @@ struct StepParts {
   int critical = 0;
 };
 
+// How long the gradient reduction (ZeRO <= 2) of a stage runs past the end of its backward.
+double reduce_after_backward(const Plan& plan, const StageTime& st, double reduce) {
+  const double b = st.dp_buckets;
+  return plan.parallel.dp_overlap ? std::max(reduce / b, reduce - st.bwd * (b - 1) / b) : reduce;
+}
+
 StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
                   long long m) {
   const auto& par = plan.parallel;
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, m, stages);
   StepParts out;
   // Gradient reduction (ZeRO <= 2) starts when a stage finishes its last backward; with overlap it
-  // runs bucket by bucket during that backward. Stages finish their last backward one after another
-  // (last stage first), so stage s has the backward of stages < s as slack.
+  // runs bucket by bucket during that backward: B buckets ready at even steps of the backward T, each
+  // reduced in R/B, end max(R/B, R - T (B - 1)/B) after the backward — the last bucket is always
+  // exposed (PyTorch DDP, Li et al. 2020 §3.2.3; the simulator plays it bucket by bucket). Stages
+  // finish their last backward one after another (last stage first): stage s has the backward of the
+  // stages < s as slack.
   double slack = 0;
   for (size_t s = 0; s < stages.size(); ++s) {
     const StageTime& st = stages[s];
-    const double window = (par.dp_overlap ? st.bwd : 0) + slack;
-    out.dp_exposed = std::max(out.dp_exposed, reduce[s] - window);
+    out.dp_exposed = std::max(out.dp_exposed, reduce_after_backward(plan, st, reduce[s]) - slack);
     // ZeRO-1/2 gather the updated parameters after the step; with overlap, behind the next forward.
     out.gather_exposed = std::max(out.gather_exposed, par.dp_overlap ? gather[s] - st.fwd : gather[s]);
     out.optimizer = std::max(out.optimizer, st.optimizer);
@@ -287,7 +300,7 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
     const StageTime& st = c >= 0 ? cls[c] : (overflow = model.stage(s, layers[s], red_o, gat_o));
     const double r = c >= 0 ? red[c] : red_o, g = c >= 0 ? gat[c] : gat_o;
     sum += st.fwd + st.bwd;
-    dp_exposed = std::max(dp_exposed, r - ((par.dp_overlap ? st.bwd : 0) + slack));
+    dp_exposed = std::max(dp_exposed, reduce_after_backward(plan, st, r) - slack);
     gather_exposed = std::max(gather_exposed, par.dp_overlap ? g - st.fwd : g);
     optimizer = std::max(optimizer, st.optimizer);
     slack += st.bwd;

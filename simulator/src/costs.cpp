@@ -17,19 +17,6 @@ using namespace planner;
 
 namespace {
 
-// Data-parallel gradient bucket size in parameters, by framework (ZeRO <= 2):
-//  Megatron-Core distributed_data_parallel.py: max(40,000,000, 1,000,000 x DP size) parameters;
-//  DeepSpeed: reduce_bucket_size = 5e8 elements (runtime/zero/config.py default);
-//  PyTorch DDP (FSDP and the paraplan executor): bucket_cap_mb = 25 MiB of gradients.
-double bucket_params(const Plan& plan, const FrameworkProfile& fw) {
-  const double n = static_cast<double>(plan.parallel.dp) * plan.parallel.cp;
-  switch (fw.id) {
-    case Framework::megatron: return std::max(40e6, 1e6 * n);
-    case Framework::deepspeed: return 5e8;
-    default: return 25.0 * (1 << 20) / grad_bytes_per_param(plan.training.precision, plan.training.grad_dtype);
-  }
-}
-
 struct UnitMaker {
   const Plan& plan;
   const ShapeContext& ctx;
@@ -119,7 +106,7 @@ StepCosts build_costs(const Plan& plan, const ShapeContext& ctx) {
   dp.n_dense = mk.n_dense;
   dp.n_expert = mk.n_expert;
   dp.link = mk.dp_link;
-  dp.bucket_params = bucket_params(plan, ctx.fw);
+  dp.bucket_params = dp_bucket_params(plan, ctx.fw);
   if (par.pp > 1) {
     // One boundary activation, 1/tp of it per rank (Megatron's scatter-gather, Narayanan 2021 §4.1), as step.cpp.
     const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;

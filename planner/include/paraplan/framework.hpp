@@ -40,4 +40,9 @@ struct FrameworkProfile {
 
 const FrameworkProfile& framework_profile(Framework f);
 
+struct Plan;
+// Gradient-reduction bucket size in parameters (ZeRO <= 2), by framework: the unit the data-parallel
+// reduction overlaps the backward with; the last bucket can only start when the backward ends.
+double dp_bucket_params(const Plan& plan, const FrameworkProfile& fw);
+
 }  // namespace paraplan::planner

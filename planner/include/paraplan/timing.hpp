@@ -37,6 +37,7 @@ struct StageTime {
   double exposed_comm = 0;  // exposed TP/CP/EP + pipeline p2p + ZeRO-3 gathers + offload fetches
   double p2p = 0, zero3_exposed = 0, offload_fetch = 0;  // parts of exposed_comm
   double dp_comm = 0;       // gradient (and parameter) collectives per step, as issued
+  double dp_buckets = 1;    // gradient-reduction buckets of the stage (ZeRO <= 2)
   double optimizer = 0;     // optimizer step (and offload transfers)
 };
 
