@@ -344,12 +344,20 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   plan.cluster.calibration =
       builtin_calibration(cl.string("calibration", plan.cluster.gpu.is_cpu ? "none" : "published"));
   if (const json* mo = cl.raw("mesh_order"); mo && !mo->is_null()) {
+    // "ep" may be written where expert groups are folded (Megatron-Core's order "tp-cp-ep-dp-pp"): right
+    // after the inner of cp and dp, whose ranks the expert groups take (comm.cpp); it adds no placement.
     const std::vector<std::pair<std::string, MeshAxis>> axes{
         {"tp", MeshAxis::tp}, {"cp", MeshAxis::cp}, {"dp", MeshAxis::dp}, {"pp", MeshAxis::pp}};
     std::vector<MeshAxis> order;
-    bool ok = mo->is_array() && mo->size() == 4;
+    bool ok = mo->is_array() && (mo->size() == 4 || mo->size() == 5);
+    bool ep_ok = true;
+    int ep_at = -1;
     if (ok)
       for (const json& x : *mo) {
+        if (x.is_string() && x.get<std::string>() == "ep" && ep_at < 0) {
+          ep_at = static_cast<int>(order.size());
+          continue;
+        }
         bool found = false;
         for (const auto& [name, axis] : axes)
           if (x.is_string() && x.get<std::string>() == name &&
@@ -359,12 +367,22 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
           }
         ok = ok && found;
       }
-    if (ok)
+    ok = ok && order.size() == 4;
+    if (ok && ep_at >= 0) {
+      const auto pos = [&](MeshAxis a) { return static_cast<int>(std::find(order.begin(), order.end(), a) - order.begin()); };
+      ep_ok = ep_at == std::min(pos(MeshAxis::cp), pos(MeshAxis::dp)) + 1;
+    }
+    if (ok && ep_ok)
       plan.cluster.mesh_order = order;
+    else if (ok)
+      errors.add("cluster.mesh_order", show(*mo),
+                 "\"ep\" must follow the inner of cp and dp: expert-parallel groups are folded from the cp x dp "
+                 "ranks, inner first (e.g. [\"tp\",\"cp\",\"ep\",\"dp\",\"pp\"])");
     else
       errors.add("cluster.mesh_order", show(*mo),
                  "must list tp, cp, dp and pp once each, innermost (consecutive ranks) first, e.g. "
-                 "[\"tp\",\"cp\",\"dp\",\"pp\"]; expert-parallel groups are carved from cp x dp");
+                 "[\"tp\",\"cp\",\"dp\",\"pp\"]; \"ep\" may follow the inner of cp and dp, where expert "
+                 "groups are folded from the cp x dp ranks");
   }
 
   ObjectReader pr(section("parallel"), "parallel", errors,

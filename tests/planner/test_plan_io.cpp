@@ -226,3 +226,22 @@ TEST(PlanFormat, HuggingFaceConfigs) {
                        "is not supported"));
   fs::remove_all(dir);
 }
+
+// mesh_order: "ep" may name where expert groups fold (after the inner of cp and dp), and nowhere else.
+TEST(PlanFormat, MeshOrderWithExpertAxis) {
+  json doc = example();
+  doc["cluster"]["mesh_order"] = {"tp", "cp", "ep", "dp", "pp"};  // Megatron-Core's default order
+  const Plan p = plan_from_json(doc);
+  EXPECT_EQ(p.cluster.mesh_order, (std::vector<MeshAxis>{MeshAxis::tp, MeshAxis::cp, MeshAxis::dp, MeshAxis::pp}));
+  doc["cluster"]["mesh_order"] = {"tp", "dp", "ep", "cp", "pp"};  // dp inner: ep follows dp
+  EXPECT_EQ(plan_from_json(doc).cluster.mesh_order,
+            (std::vector<MeshAxis>{MeshAxis::tp, MeshAxis::dp, MeshAxis::cp, MeshAxis::pp}));
+  doc["cluster"]["mesh_order"] = {"ep", "tp", "cp", "dp", "pp"};
+  auto errs = errors_of(doc);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].find("\"ep\" must follow the inner of cp and dp"), std::string::npos) << errs[0];
+  doc["cluster"]["mesh_order"] = {"tp", "cp", "dp"};
+  errs = errors_of(doc);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].find("must list tp, cp, dp and pp once each"), std::string::npos) << errs[0];
+}
