@@ -124,6 +124,14 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
 
 double memory_bound_time(const Plan& plan, double bytes) { return memory_time(bytes, hw_of(plan)); }
 
+double gemm_efficiency(const Plan& plan, double m, double n, double k) {
+  const Hw hw = hw_of(plan);
+  const double flops = 2 * m * n * k;
+  const double bytes = activation_bytes(plan.training.precision) * (m * k + k * n + m * n);
+  const double t = gemm_time(flops, bytes, hw);
+  return t > 0 ? flops / (hw.peak * t) : 0;
+}
+
 WorkloadTimes time_workload(const Plan& plan, const Workload& w) {
   const Hw hw = hw_of(plan);
   Links l{group_link(plan, CommAxis::tp), group_link(plan, CommAxis::cp), group_link(plan, CommAxis::ep),

@@ -191,6 +191,28 @@ TEST(Time, LayerForwardFromFirstPrinciples) {
   EXPECT_NEAR(t.dense_layer.bwd_weight, gemm / 100e12, 1e-15);
 }
 
+// The GEMM efficiency curve on an H100 (bf16 peak 989.4 TFLOP/s, MAMF e_gemm 0.8006, HBM 3.35 TB/s x 0.9,
+// 2 us per kernel; no calibration), by hand: time = max(2mnk / (peak e), 2(mk + kn + mn) / (HBM 0.9)) + 2 us.
+TEST(Time, GemmEfficiencyDependsOnSize) {
+  Plan p;
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  p.cluster.calibration = builtin_calibration("none");
+  const double peak = 989.4e12, e = 0.8006, hbm = 3.35e12 * 0.9, oh = 2e-6;
+  auto by_hand = [&](double m, double n, double k) {
+    const double f = 2 * m * n * k, bytes = 2 * (m * k + k * n + m * n);
+    return f / (peak * (std::max(f / (peak * e), bytes / hbm) + oh));
+  };
+  // large and square: compute-bound, the fixed cost negligible: 0.7994 of peak
+  EXPECT_NEAR(gemm_efficiency(p, 8192, 8192, 8192), 0.79945, 1e-4);
+  EXPECT_NEAR(gemm_efficiency(p, 8192, 8192, 8192), by_hand(8192, 8192, 8192), 1e-12);
+  // 1024^3 = 2.1 GFLOP, near the half-performance size peak x e x 2 us = 1.58 GFLOP: 0.461
+  EXPECT_NEAR(gemm_efficiency(p, 1024, 1024, 1024), 0.4607, 1e-4);
+  // 512^3: memory-bound (intensity 171 FLOP/B below the ridge 263) and dominated by the fixed cost: 0.108
+  EXPECT_NEAR(gemm_efficiency(p, 512, 512, 512), 0.1076, 1e-4);
+  // a skinny GEMM (n = 128, as a small LoRA or a TP-split head dim): memory-bound, 0.362
+  EXPECT_NEAR(gemm_efficiency(p, 8192, 128, 8192), 0.3624, 1e-4);
+}
+
 // Overlap rules on the ideal device with tp = 2 inside a node: TP collectives are exposed unless
 // tp_comm_overlap, then only what exceeds the GEMMs; full recompute re-runs the forward with its comm.
 TEST(Time, TensorParallelExposure) {

@@ -75,6 +75,10 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
 
 // Time of a memory-bound kernel moving `bytes` through HBM on the plan's device (roofline + kernel cost).
 double memory_bound_time(const Plan& plan, double bytes);
+// The efficiency curve of a GEMM (m x k times k x n, operands in the plan's precision): achieved
+// fraction of the device's peak, e_gemm x min(1, intensity / ridge) x F / (F + F_half) — the roofline
+// with Hockney's half-performance size F_half = peak x e_gemm x kernel_overhead (docs/time-model.md).
+double gemm_efficiency(const Plan& plan, double m, double n, double k);
 
 // Pipeline time for per-stage forward / backward / weight-gradient times per micro-batch (per schedule;
 // pipeline.hpp cites the sources).
