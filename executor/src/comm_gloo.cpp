@@ -76,11 +76,11 @@ class GlooCommunicator final : public Communicator {
   }
   void send(const at::Tensor& t, int dst) override {
     std::vector<at::Tensor> v{t};
-    pg_->send(v, dst, next_tag())->wait();
+    pg_->send(v, dst, send_tag(dst))->wait();
   }
   void recv(at::Tensor& t, int src) override {
     std::vector<at::Tensor> v{t};
-    pg_->recv(v, src, next_tag())->wait();
+    pg_->recv(v, src, recv_tag(src))->wait();
   }
   void barrier() override {
     Timer timer(*this);
@@ -88,21 +88,25 @@ class GlooCommunicator final : public Communicator {
   }
  protected:
   void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
-    // Both posted before either is waited for. Every rank runs the same ring steps in the same order,
-    // so a per-group step counter gives sender and receiver the same tag.
-    const int tag = next_tag();
+    // Both posted before either is waited for.
     std::vector<at::Tensor> s{out}, r{in};
-    auto ws = pg_->send(s, dst, tag);
-    auto wr = pg_->recv(r, src, tag);
+    auto ws = pg_->send(s, dst, send_tag(dst));
+    auto wr = pg_->recv(r, src, recv_tag(src));
     ws->wait();
     wr->wait();
   }
 
  private:
-  int next_tag() { return static_cast<int>(tag_++ % (1 << 20)); }
+  // Tags count the messages of each direction of each pair: the k-th send from a to b is the k-th
+  // receive of b from a, whatever else either rank exchanged with others (messages between two ranks
+  // do not overtake each other, as in MPI). A single per-group counter needed every rank to make the
+  // same calls in the same order, which uneven point-to-point (pipeline schedules) does not.
+  int send_tag(int dst) { return static_cast<int>(sent_.at(static_cast<size_t>(dst))++ % (1 << 20)); }
+  int recv_tag(int src) { return static_cast<int>(received_.at(static_cast<size_t>(src))++ % (1 << 20)); }
   GlooPtr pg_;
   int rank_, size_;
-  uint64_t tag_ = 0;
+  std::vector<uint64_t> sent_ = std::vector<uint64_t>(static_cast<size_t>(size_), 0);
+  std::vector<uint64_t> received_ = std::vector<uint64_t>(static_cast<size_t>(size_), 0);
 };
 
 

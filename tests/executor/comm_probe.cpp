@@ -68,6 +68,22 @@ void check_group(Communicator& c, const std::string& name) {
       c.send(s, (r + 1) % n);
     }
     expect(same(got, at::full({2}, static_cast<double>((r + n - 1) % n), f)), name + " send/recv");
+    // Uneven point-to-point (as a pipeline schedule issues it): rank 0 sends to every other rank in
+    // turn, and collects their replies in reverse order. Ranks make different numbers of calls, so the
+    // tags must be counted per peer, not per group.
+    if (r == 0) {
+      for (int d = 1; d < n; ++d) c.send(at::full({1}, 100.0 + d, f), d);
+      for (int d = n - 1; d >= 1; --d) {
+        at::Tensor reply = at::zeros({1}, f);
+        c.recv(reply, d);
+        expect(reply.item<double>() == 200.0 + d, name + " fan-in from " + std::to_string(d));
+      }
+    } else {
+      at::Tensor mine = at::zeros({1}, f);
+      c.recv(mine, 0);
+      expect(mine.item<double>() == 100.0 + r, name + " fan-out to " + std::to_string(r));
+      c.send(at::full({1}, 200.0 + r, f), 0);
+    }
   }
   c.barrier();
 }
