@@ -7,9 +7,11 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "comm_internal.hpp"
 #include "paraplan/exec/communicator.hpp"
@@ -52,8 +54,11 @@ class Enqueued final : public PendingOp {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(ncclComm_t comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
-  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  NcclCommunicator(ncclComm_t comm, int rank, int size, std::chrono::milliseconds timeout)
+      : comm_(comm), rank_(rank), size_(size), timeout_(timeout) {}
+  ~NcclCommunicator() override {
+    if (!aborted_) ncclCommDestroy(comm_);
+  }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
@@ -121,9 +126,35 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
-  void sync() { check(cudaStreamSynchronize(stream_), "stream synchronize"); }
+  // Waits for the stream, but not forever: a peer that died leaves NCCL's kernels spinning, and
+  // cudaStreamSynchronize would never return. Poll the stream and NCCL's asynchronous error; past the
+  // timeout (GlooOptions::timeout, the same as the gloo backend's), abort the communicator and throw,
+  // so that the worker exits and the launcher stops the others (NCCL user guide, "Fault tolerance":
+  // ncclCommGetAsyncError / ncclCommAbort).
+  void sync() {
+    const auto start = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+      const cudaError_t q = cudaStreamQuery(stream_);
+      if (q == cudaSuccess) return;
+      if (q != cudaErrorNotReady) check(q, "stream query");
+      ncclResult_t async = ncclSuccess;
+      check(ncclCommGetAsyncError(comm_, &async), "get async error");
+      if (async != ncclSuccess && async != ncclInProgress) abort(std::string("asynchronous error: ") + ncclGetErrorString(async));
+      if (std::chrono::steady_clock::now() - start > timeout_)
+        abort("no progress for " + std::to_string(timeout_.count() / 1000) + " s: a peer died or hangs");
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));  // spin first: short collectives
+    }
+  }
+  [[noreturn]] void abort(const std::string& why) {
+    ncclCommAbort(comm_);
+    aborted_ = true;
+    throw std::runtime_error("NCCL rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + why +
+                             "; communicator aborted");
+  }
   ncclComm_t comm_;
   int rank_, size_;
+  std::chrono::milliseconds timeout_;
+  bool aborted_ = false;
   cudaStream_t stream_ = nullptr;  // the legacy default stream
 };
 
@@ -154,7 +185,7 @@ std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const Rank
   groups->rank = env.rank;
   c10d::Store& store = *groups->store();
   groups->world = std::make_unique<NcclCommunicator>(make_comm(store, "nccl/world", env.rank, env.world_size), env.rank,
-                                                     env.world_size);
+                                                     env.world_size, opt.timeout);
   for (Axis a : kAxes) {
     const int n = grid.size(a), me = grid.index_in_group(a, env.rank);
     if (n == 1) {
@@ -162,7 +193,7 @@ std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const Rank
       continue;
     }
     const std::string key = std::string("nccl/") + to_string(a) + "/" + std::to_string(grid.group_index(a, env.rank));
-    groups->axis[static_cast<int>(a)] = std::make_unique<NcclCommunicator>(make_comm(store, key, me, n), me, n);
+    groups->axis[static_cast<int>(a)] = std::make_unique<NcclCommunicator>(make_comm(store, key, me, n), me, n, opt.timeout);
   }
   return groups;
 }
