@@ -20,11 +20,9 @@
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
 
-#ifndef PARAPLAN_GIT_REVISION
-#define PARAPLAN_GIT_REVISION "unknown"
-#endif
-
 namespace paraplan::cli {
+
+const char* git_revision();  // git_revision.cpp, written at build time (cmake/GitRevision.cmake)
 
 using namespace planner;
 namespace fs = std::filesystem;
@@ -150,7 +148,7 @@ int run_plan(const RunOptions& o) {
                                 {"cpu_threads", std::thread::hardware_concurrency()}}
                      .dump();
     r.software = nlohmann::json{{"paraplan", "0.1.0"}}.dump();
-    r.git_revision = PARAPLAN_GIT_REVISION;
+    r.git_revision = git_revision();
     r.host = hostname();
     r.predicted_peak_bytes = pred.peak_bytes;
     r.predicted_step_s = pred.step_s;

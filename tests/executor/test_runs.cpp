@@ -208,6 +208,10 @@ TEST(Runs, TorchrunStyleEnvironmentJoinsOneRun) {
   ASSERT_EQ(store.runs().size(), 1u);  // rank 0 created it, rank 1 joined it
   EXPECT_EQ(store.run(1)->status, RunStatus::succeeded);
   EXPECT_EQ(store.steps(1).size(), 6u);
+  // The run records the revision the binary was built from (written at build time, not configure time).
+  const auto head = shell("git -C " + std::string(PARAPLAN_SOURCE_DIR) + " rev-parse --short=12 HEAD 2>/dev/null");
+  if (head.code == 0 && head.out.size() >= 12)
+    EXPECT_EQ(store.run(1)->run.git_revision.substr(0, 12), head.out.substr(0, 12));
 }
 
 TEST(Runs, DollyRecordsTrainFromTheUniformLoss) {
