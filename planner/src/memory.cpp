@@ -140,15 +140,31 @@ class MemoryModel {
     nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
   }
 
-  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, s == 0, s == head_stage_); }
+  bool has_embedding(int s) const { return s == 0; }
+  bool has_head(int s) const { return s == head_stage_; }
+  StageMemory stage(int s, const StageLayers& layers) const { return stage(s, layers, has_embedding(s), has_head(s)); }
   // The embedding and the head where the flags say (stage_memory: the simulator's ZBV places both on stage 0).
   StageMemory stage(int s, const StageLayers& layers, bool has_embedding, bool has_head) const {
+    return finish(fixed(layers, has_embedding, has_head), s);
+  }
+
+  // What a stage holds independently of its position in the pipeline: model states, buffers, the working
+  // set and the activations of one micro-batch. Stages with the same layers and ends share it.
+  struct Fixed {
+    StageMemory st;
+    double saved_per_mb = 0;    // layers and embedding, one micro-batch
+    double saved_head = 0;      // the head's, one micro-batch
+    double executor_saved = -1; // paraplan's executor: its exact saved bytes (no pipeline)
+    bool same_as(const StageLayers& l, bool emb, bool head) const {
+      return st.dense_layers == l.dense && st.moe_layers == l.moe && st.has_embedding == emb && st.has_head == head;
+    }
+  };
+  Fixed fixed(const StageLayers& layers, bool has_embedding, bool has_head) const {
     const auto& par = plan_.parallel;
     const FrameworkProfile& fw = ctx_.fw;
     const Workload& w = ctx_.w;
-    const int p = par.pp;
-    StageMemory st;
-    st.stage = s;
+    Fixed f;
+    StageMemory& st = f.st;
     st.dense_layers = layers.dense;
     st.moe_layers = layers.moe;
     st.has_embedding = has_embedding;
@@ -168,19 +184,10 @@ class MemoryModel {
     st.trainable_params = b.trainable;
     st.params = b.held;
 
-    // --- activations ---
-    st.inflight_microbatches = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
-    // The head's activations (fp32 logits) live from its forward to its backward: one micro-batch under
-    // 1F1B and interleaving (the loss backward follows its forward), m under GPipe, and until W under the
-    // zero-bubble schedules, which hold min(m, p) micro-batches (the simulator shows it).
-    double head_inflight = 1.0;
-    if (p > 1 && par.pp_schedule == PipelineSchedule::gpipe) head_inflight = static_cast<double>(m_);
-    if (p > 1 && (par.pp_schedule == PipelineSchedule::zb_h1 || par.pp_schedule == PipelineSchedule::zbv))
-      head_inflight = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
-    double saved = st.inflight_microbatches *
-                   (st.dense_layers * w.dense_layer.saved_bytes[rc_] + st.moe_layers * w.moe_layer.saved_bytes[rc_]);
-    if (st.has_embedding) saved += st.inflight_microbatches * w.embedding.saved_bytes[0];
-    if (st.has_head) saved += head_inflight * w.head.saved_bytes[0];
+    // --- activations of one micro-batch, and the working set ---
+    f.saved_per_mb = st.dense_layers * w.dense_layer.saved_bytes[rc_] + st.moe_layers * w.moe_layer.saved_bytes[rc_];
+    if (st.has_embedding) f.saved_per_mb += w.embedding.saved_bytes[0];
+    if (st.has_head) f.saved_head = w.head.saved_bytes[0];
     double working = 0;
     if (st.dense_layers > 0) working = w.dense_layer.bwd_working_bytes + w.dense_layer.recompute_working_bytes[rc_];
     if (st.moe_layers > 0)
@@ -188,12 +195,10 @@ class MemoryModel {
     if (st.has_head) working = std::max(working, w.head.bwd_working_bytes);
     if (fw.exact_executor) {
       const ExecutorActivations a = executor_activations(plan_, w, st.dense_layers, st.has_embedding, st.has_head);
-      saved = a.saved;
+      f.executor_saved = a.saved;
       working = a.working;
     }
-    st.saved_activation_bytes = saved;
     st.working_bytes = working;
-    st.activations_bytes = saved + working;
 
     // --- communication buffers ---
     if (shard_dense_ > 1 && par.zero <= 2) st.buffers_bytes += fw.dp_bucket_bytes;
@@ -224,6 +229,28 @@ class MemoryModel {
     }
     if (fw.exact_executor) st.buffers_bytes = executor_buffers(plan_, ctx_.embedding, ctx_.dense, ctx_.head, wb_, gb_);
     st.buffers_bytes += p2p_buffers_;
+    return f;
+  }
+
+  // Stage s holding `f`: its in-flight micro-batches, and the overheads that scale with what it allocates.
+  StageMemory finish(const Fixed& f, int s) const {
+    const auto& par = plan_.parallel;
+    const FrameworkProfile& fw = ctx_.fw;
+    const int p = par.pp;
+    StageMemory st = f.st;
+    st.stage = s;
+    st.inflight_microbatches = inflight_microbatches(par.pp_schedule, p, par.virtual_stages, m_, s);
+    // The head's activations (fp32 logits) live from its forward to its backward: one micro-batch under
+    // 1F1B and interleaving (the loss backward follows its forward), m under GPipe, and until W under the
+    // zero-bubble schedules, which hold min(m, p) micro-batches (the simulator shows it).
+    double head_inflight = 1.0;
+    if (p > 1 && par.pp_schedule == PipelineSchedule::gpipe) head_inflight = static_cast<double>(m_);
+    if (p > 1 && (par.pp_schedule == PipelineSchedule::zb_h1 || par.pp_schedule == PipelineSchedule::zbv))
+      head_inflight = st.inflight_microbatches;
+    const double saved = f.executor_saved >= 0 ? f.executor_saved
+                                               : st.inflight_microbatches * f.saved_per_mb + head_inflight * f.saved_head;
+    st.saved_activation_bytes = saved;
+    st.activations_bytes = saved + st.working_bytes;
 
     // --- per-process overheads (GPU only) ---
     if (!plan_.cluster.gpu.is_cpu) {
@@ -291,8 +318,16 @@ MemoryBreakdown estimate_memory(const Plan& plan, const ShapeContext& ctx, const
   MemoryBreakdown out;
   out.gpu_memory_bytes = plan.cluster.gpu.memory_bytes;
   out.per_stage.reserve(plan.parallel.pp);
+  // Neighbouring inner stages usually hold the same layers: compute what they hold once.
+  MemoryModel::Fixed fixed;
+  bool have_fixed = false;
   for (int s = 0; s < plan.parallel.pp; ++s) {
-    const StageMemory& st = out.per_stage.emplace_back(model.stage(s, layers[s]));
+    const bool emb = model.has_embedding(s), head = model.has_head(s);
+    if (!have_fixed || !fixed.same_as(layers[s], emb, head)) {
+      fixed = model.fixed(layers[s], emb, head);
+      have_fixed = true;
+    }
+    const StageMemory& st = out.per_stage.emplace_back(model.finish(fixed, s));
     const double total = st.total_bytes();
     if (total > out.peak_bytes) {
       out.peak_bytes = total;
