@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
@@ -113,13 +114,40 @@ void print_summary(Store& store, int64_t id) {
   fmt::print("stored in {} (paraplan runs --db {})\n", store.path(), store.path());
 }
 
-int run_plan(const RunOptions& o) {
-  const Plan plan = load_plan(o.file, o.run.overrides);
-  {
+// A plan refused before any worker starts still leaves a failed run in the store (what was asked and
+// why not), so that the store and the GUI's runs tab show every attempt.
+void record_refused(const RunOptions& o, const PlanError& e) {
+  if (o.db.empty()) return;
+  if (const auto env = exec::launch_env(); env && env->rank != 0) return;
+  std::ifstream in(o.file);
+  std::stringstream text;
+  text << in.rdbuf();
+  NewRun r;
+  r.plan_json = text.str();
+  r.name = "refused: " + fs::path(o.file).filename().string();
+  r.world_size = 0;
+  r.steps = o.run.steps;
+  r.git_revision = git_revision();
+  r.host = hostname();
+  Store store(o.db);
+  store.fail_run(store.create_run(r), e.what());
+}
+
+Plan load_run_plan(const RunOptions& o) {
+  try {
+    const Plan plan = load_plan(o.file, o.run.overrides);
     Violations v;
     exec::check_executor_support(plan, v);
     v.throw_if_any();
+    return plan;
+  } catch (const PlanError& e) {
+    record_refused(o, e);
+    throw;
   }
+}
+
+int run_plan(const RunOptions& o) {
+  const Plan plan = load_run_plan(o);
   const int world = plan.parallel.gpus();
   const std::string exe = worker_path();
   if (!fs::exists(exe)) {

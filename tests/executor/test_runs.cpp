@@ -311,6 +311,18 @@ TEST(RunErrors, UnsupportedParallelismNamesTheField) {
       << r.out;
 }
 
+// A plan refused before any worker starts (here: what the executor does not implement) is still a
+// failed run in the store, with the plan as given and the message.
+TEST(RunErrors, ARefusedPlanIsAFailedRunInTheStore) {
+  const fs::path dir = test_dir();
+  const std::string db = (dir / "runs.sqlite").string();
+  const auto r = shell(cli("run " + write_plan(dir, "plan", 2, 0, false, 4) +
+                           " --set parallel.tp=2 --set cluster.gpus=4 --db " + db));
+  EXPECT_EQ(r.code, 2) << r.out;
+  expect_failed_run(db, "parallel.tp = 2: the executor runs data parallelism");
+  EXPECT_NE(Store(db).runs().back().run.plan_json.find("\"parallel\""), std::string::npos);
+}
+
 TEST(RunErrors, WithoutTheWorkerBinaryRunSaysSo) {
   const fs::path dir = test_dir();
   const auto r = shell("PARAPLAN_WORKER=" + (dir / "missing-worker").string() + " " +
