@@ -112,6 +112,19 @@ void TimelineTab::simulate() {
   });
 }
 
+namespace {
+// The simulated worst stage against the device, as the memory view says it for the planner's numbers.
+QString fitVerdict(const sim::SimResult& r, double capacity) {
+  const sim::StageResult* worst = nullptr;
+  for (const sim::StageResult& st : r.stages)
+    if (!worst || st.peak_bytes > worst->peak_bytes) worst = &st;
+  if (!worst) return {};
+  const QString what = QString("stage %1 peaks at %2 of %3").arg(worst->stage).arg(gib(worst->peak_bytes), gib(capacity));
+  return worst->peak_bytes <= capacity ? QString(" <span style='color:#1b5e20'><b>Fits</b>: %1.</span>").arg(what)
+                                       : QString(" <span style='color:#b00020'><b>Does not fit</b>: %1.</span>").arg(what);
+}
+}  // namespace
+
 void TimelineTab::done(std::shared_ptr<sim::SimResult> r, const QString& error) {
   if (worker_.joinable()) worker_.join();
   run_->setEnabled(true);
@@ -132,7 +145,8 @@ void TimelineTab::done(std::shared_ptr<sim::SimResult> r, const QString& error) 
                              seconds(r->optimizer_s))
                         .arg(r->critical_stage)
                         .arg(count(static_cast<double>(r->graph.graph.size())))
-                        .arg(e.valid ? seconds(e.time.step_s) : QString("—")));
+                        .arg(e.valid ? seconds(e.time.step_s) : QString("—")) +
+                    fitVerdict(*r, session_->plan().cluster.gpu.memory_bytes));
   // memory over time: total bytes per stage at every change
   chart_->removeAllSeries();
   for (auto* a : chart_->axes()) {

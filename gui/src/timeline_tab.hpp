@@ -28,6 +28,7 @@ class TimelineTab : public QWidget {
   QChartView* chartView() const { return view_; }
   bool running() const { return worker_.joinable(); }
   bool exportTrace(const QString& path) const;
+  QLabel* summary() const { return summary_; }
 
  public Q_SLOTS:
   void simulate();

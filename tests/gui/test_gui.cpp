@@ -250,6 +250,12 @@ class GuiTest : public QObject {
     QCOMPARE(static_cast<int>(tab->result()->stages.size()), 4);
     QVERIFY(tab->gantt()->rows() >= 4);  // at least the compute stream of every stage
     QCOMPARE(tab->chartView()->chart()->series().size(), 4);
+    // 8B over 4 stages fits an 80 GB H100: the summary says so and names the stage that peaks highest.
+    int worst = 0;
+    for (const auto& st : tab->result()->stages)
+      if (st.peak_bytes > tab->result()->stages[static_cast<size_t>(worst)].peak_bytes) worst = st.stage;
+    QVERIFY2(tab->summary()->text().contains(QString("Fits</b>: stage %1 peaks at").arg(worst)),
+             qPrintable(tab->summary()->text()));
     QTemporaryDir dir;
     QVERIFY(tab->exportTrace(dir.filePath("trace.json")));
     QFile f(dir.filePath("trace.json"));
