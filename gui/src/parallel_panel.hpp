@@ -19,6 +19,7 @@ class ParallelPanel : public QWidget {
   QComboBox* tpCombo() const { return tp_; }
   QComboBox* ppCombo() const { return pp_; }
   QComboBox* zeroCombo() const { return zero_; }
+  QComboBox* scheduleCombo() const { return schedule_; }
 
  public Q_SLOTS:
   void refresh();

@@ -94,6 +94,29 @@ class GuiTest : public QObject {
     screenshot(window_.get(), "plan-tab");
   }
 
+  // The schedule list offers only what the plan allows: interleaving needs the micro-batches (global
+  // batch / (dp x micro-batch)) to be a multiple of pp. 8 GPUs as dp 2 x pp 4: 48 / 2 = 24 micro-batches
+  // (a multiple of 4) offers it; 44 / 2 = 22 does not; pp 1 offers no pipeline schedule at all.
+  void scheduleListOffersOnlyValidSchedules() {
+    auto offered = [&](planner::PipelineSchedule s) {
+      return window_->parallel()->scheduleCombo()->findData(static_cast<int>(s)) >= 0;
+    };
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096,
+        "global_batch": 48}, "parallel": {"dp": 2, "pp": 4}, "cluster": {"gpus": 8}})"));
+    QVERIFY(offered(planner::PipelineSchedule::interleaved));
+    QVERIFY(offered(planner::PipelineSchedule::zbv));
+    window_->session()->update([](planner::Plan& p) { p.training.global_batch = 44; });
+    QVERIFY(!offered(planner::PipelineSchedule::interleaved));
+    QVERIFY(offered(planner::PipelineSchedule::zb_h1));
+    window_->session()->update([](planner::Plan& p) {
+      p.parallel.pp = 1;
+      p.training.global_batch = 48;
+    });
+    QVERIFY(!offered(planner::PipelineSchedule::interleaved));
+    QVERIFY(!offered(planner::PipelineSchedule::zb_h1));
+    QVERIFY(offered(planner::PipelineSchedule::one_f_one_b));
+  }
+
   // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
   void invalidValueShowsTheMessage() {
     window_->inputs()->globalBatchSpin()->setValue(1001);
