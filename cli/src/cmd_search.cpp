@@ -112,14 +112,18 @@ Command add_search_command(CLI::App& app) {
       "stage, sequence parallelism, pipeline schedule and virtual stages, micro-batch, recompute, offload —\n"
       "drop those that do not fit, rank the rest, and show the Pareto front of peak memory vs step time.\n"
       "The plan file's model, training (seq_len, global_batch, precision, optimizer, LoRA) and cluster are\n"
-      "kept; its parallel section is the starting point only. Example:\n"
+      "kept; of its parallel section only the overlap switches (tp_comm_overlap, dp_overlap) are, and it may\n"
+      "be missing. The cluster must be whole nodes once it spans more than one (cluster.gpus_per_node).\n"
+      "docs/search.md. Example:\n"
       "  paraplan search data/examples/llama3-8b.json --gpus 64 --top 5\n"
       "  paraplan search data/examples/llama3-8b.json --write plans/   # then: paraplan plan plans/rank-01.json");
   sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
   sub->add_option("--set", o->overrides, "override a field of the plan first, e.g. --set training.seq_len=4096");
   sub->add_option("--gpus", o->gpus, "cluster size to search (default: cluster.gpus of the plan)")->check(CLI::PositiveNumber);
   sub->add_option("--top", o->top, "how many of the best plans to show (default 10)")->check(CLI::Range(1, 100000));
-  sub->add_option("--sort", o->sort, "rank by throughput (default), memory (lowest peak) or cost (per token)")
+  sub->add_option("--sort", o->sort,
+                  "rank by throughput (default), memory (lowest peak) or cost (per million tokens; needs a price:\n"
+                  "--set cluster.price_per_gpu_hour=2.5)")
       ->check(CLI::IsMember({"throughput", "memory", "cost"}));
   sub->add_option("--threads", o->threads, "worker threads (default: one per hardware thread)")->check(CLI::PositiveNumber);
   sub->add_option("--write", o->write_dir, "write the ranked plans as DIR/rank-01.json ... (plan files for plan/run)");
