@@ -60,7 +60,7 @@ Plan load_plan_for_search(const std::string& file, const std::vector<std::string
   ss << in.rdbuf();
   nlohmann::json doc = parse_json_text(ss.str(), file);
   for (const auto& o : overrides) apply_override(doc, o);
-  if (!doc.is_object()) throw PlanError("(document)", doc.type_name(), "a plan is a JSON object");
+  if (!doc.is_object()) plan_from_json(doc);  // not a plan: throws the plan reader's own message
   if (!doc.contains("cluster") || !doc["cluster"].is_object()) doc["cluster"] = nlohmann::json::object();
   nlohmann::json& cluster = doc["cluster"];
   if (gpus <= 0) {

@@ -61,12 +61,6 @@ int GanttView::rowHeight() const {
   return std::clamp((height() - kTop - 10) / rows(), kRowHeight, kMaxRowHeight);
 }
 
-int GanttView::rowOf(int rank, Stream s) const {
-  for (size_t i = 0; i < rows_.size(); ++i)
-    if (rows_[i].rank == rank && rows_[i].stream == s) return static_cast<int>(i);
-  return -1;
-}
-
 double GanttView::xOf(double t) const {
   const double span = result_ && result_->timeline.makespan_s > 0 ? result_->timeline.makespan_s : 1;
   return label_width_ + (width() - label_width_ - kRight) * t / span;

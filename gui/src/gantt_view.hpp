@@ -25,7 +25,6 @@ class GanttView : public QWidget {
     int rank;
     sim::Stream stream;
   };
-  int rowOf(int rank, sim::Stream s) const;
   double xOf(double t) const;
   int rowHeight() const;  // rows stretch to fill the view, between kRowHeight and kMaxRowHeight
   QString rowLabel(int row) const;

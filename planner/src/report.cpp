@@ -12,10 +12,6 @@ using nlohmann::json;
 
 int64_t whole_bytes(double b) { return static_cast<int64_t>(std::llround(b)); }
 
-namespace {
-json bytes(double b) { return whole_bytes(b); }
-}  // namespace
-
 json model_report(const Plan& plan) {
   const ParamCount c = count_params(plan.model);
   const ModelParams mp = model_params(plan.model, plan.training.lora);
@@ -37,25 +33,25 @@ json memory_report(const MemoryBreakdown& m) {
                       {"head", s.has_head},
                       {"params", s.params},
                       {"inflight_microbatches", s.inflight_microbatches},
-                      {"weights_bytes", bytes(s.weights_bytes)},
-                      {"gradients_bytes", bytes(s.gradients_bytes)},
-                      {"master_weights_bytes", bytes(s.master_weights_bytes)},
-                      {"optimizer_bytes", bytes(s.optimizer_bytes)},
-                      {"activations_bytes", bytes(s.activations_bytes)},
-                      {"buffers_bytes", bytes(s.buffers_bytes)},
-                      {"overhead_bytes", bytes(s.overhead_bytes)},
-                      {"total_bytes", bytes(s.total_bytes())},
-                      {"host_bytes", bytes(s.host_bytes)},
+                      {"weights_bytes", whole_bytes(s.weights_bytes)},
+                      {"gradients_bytes", whole_bytes(s.gradients_bytes)},
+                      {"master_weights_bytes", whole_bytes(s.master_weights_bytes)},
+                      {"optimizer_bytes", whole_bytes(s.optimizer_bytes)},
+                      {"activations_bytes", whole_bytes(s.activations_bytes)},
+                      {"buffers_bytes", whole_bytes(s.buffers_bytes)},
+                      {"overhead_bytes", whole_bytes(s.overhead_bytes)},
+                      {"total_bytes", whole_bytes(s.total_bytes())},
+                      {"host_bytes", whole_bytes(s.host_bytes)},
                       {"detail",
-                       {{"saved_activation_bytes", bytes(s.saved_activation_bytes)},
-                        {"working_bytes", bytes(s.working_bytes)},
-                        {"cuda_context_bytes", bytes(s.cuda_context_bytes)},
-                        {"nccl_bytes", bytes(s.nccl_bytes)},
-                        {"allocator_headroom_bytes", bytes(s.headroom_bytes)}}}});
+                       {{"saved_activation_bytes", whole_bytes(s.saved_activation_bytes)},
+                        {"working_bytes", whole_bytes(s.working_bytes)},
+                        {"cuda_context_bytes", whole_bytes(s.cuda_context_bytes)},
+                        {"nccl_bytes", whole_bytes(s.nccl_bytes)},
+                        {"allocator_headroom_bytes", whole_bytes(s.headroom_bytes)}}}});
   }
   return {{"per_stage", stages},
-          {"peak_bytes", bytes(m.peak_bytes)},
-          {"gpu_memory_bytes", bytes(m.gpu_memory_bytes)},
+          {"peak_bytes", whole_bytes(m.peak_bytes)},
+          {"gpu_memory_bytes", whole_bytes(m.gpu_memory_bytes)},
           {"fits", m.fits},
           {"worst_stage", m.worst_stage}};
 }
