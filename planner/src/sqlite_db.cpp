@@ -1,5 +1,12 @@
 #include "sqlite_db.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
+
 namespace paraplan::planner::sql {
 
 void fail(sqlite3* db, const std::string& what) {
@@ -71,6 +78,33 @@ void exec(sqlite3* db, const char* sql) {
     std::string m = msg ? msg : "unknown error";
     sqlite3_free(msg);
     throw Error(std::string("SQLite: running \"") + sql + "\": " + m);
+  }
+}
+
+std::string exec_retrying(sqlite3* db, const char* sql, int budget_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(budget_ms);
+  std::minstd_rand jitter(static_cast<unsigned>(getpid()));
+  for (int attempt = 0;; ++attempt) {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
+    std::string first;
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* t = sqlite3_column_text(st, 0);
+        first = t ? reinterpret_cast<const char*>(t) : "";
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+      }
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_OK) return first;
+    const bool busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+    if (!busy || Clock::now() >= deadline) fail(db, std::string("running \"") + sql + "\"");
+    // 1, 2, 4 ... 64 ms, each with up to as much again at random, so that openers do not retry in step.
+    const int base_ms = 1 << std::min(attempt, 6);
+    std::this_thread::sleep_for(std::chrono::milliseconds(base_ms + static_cast<int>(jitter() % static_cast<unsigned>(base_ms + 1))));
   }
 }
 

@@ -48,6 +48,13 @@ class Statement {
 
 void exec(sqlite3* db, const char* sql);
 
+// Runs a statement that SQLite may refuse with SQLITE_BUSY without ever calling the busy handler —
+// `PRAGMA journal_mode=WAL` needs an exclusive lock, and a connection that already holds a shared lock
+// is told "database is locked" at once rather than risk a deadlock (https://sqlite.org/c3ref/busy_handler.html).
+// Retries with a growing, jittered back-off until `budget_ms` is spent; returns the first row's first
+// column (the journal mode the pragma reports), or "" when there is none.
+std::string exec_retrying(sqlite3* db, const char* sql, int budget_ms);
+
 // BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait in busy_timeout instead of
 // failing with SQLITE_BUSY half-way through a transaction.
 class Transaction {

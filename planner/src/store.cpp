@@ -96,9 +96,13 @@ Store::Store(const std::string& path, std::span<const Migration> migrations) : p
     throw sql::Error("cannot open the run store " + path + ": " + msg);
   }
   try {
+    // The busy timeout first: every later statement, the pragmas included, waits for a lock instead of
+    // failing when several ranks open the file at the same moment.
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-    // Switching to WAL needs the write lock once per file; later openers find it set.
-    sql::exec(db_, "PRAGMA journal_mode=WAL");
+    // Switching to WAL needs an exclusive lock once per file; SQLite refuses it without waiting while
+    // another opener holds a shared lock, hence the retries. Later openers find WAL already set.
+    if (sql::exec_retrying(db_, "PRAGMA journal_mode", kBusyTimeoutMs) != "wal")
+      sql::exec_retrying(db_, "PRAGMA journal_mode=WAL", kBusyTimeoutMs);
     sql::exec(db_, "PRAGMA synchronous=NORMAL");
     sql::exec(db_, "PRAGMA foreign_keys=ON");
     migrate(migrations);

@@ -5,8 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "paraplan/store.hpp"
 
@@ -186,4 +188,45 @@ TEST(Store, ConcurrentWritersInSeparateProcessesLoseNoRows) {
   Store s(path);
   EXPECT_EQ(s.steps(id).size(), static_cast<size_t>(kWriters * kRows));
   EXPECT_EQ(s.memory(id).size(), static_cast<size_t>(kWriters * kRows));
+}
+
+// Issue 10: ranks that open one store at the same moment all succeed. Before the fix 14 of 160 openers
+// failed with "PRAGMA journal_mode=WAL: database is locked" (8 processes x 20 fresh files on 2 cores).
+TEST(Store, EightProcessesOpeningOneNewFileAtOnceAllSucceedTwentyTimes) {
+  constexpr int kOpeners = 8, kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string path = temp_db("open-at-once-" + std::to_string(round) + ".sqlite");
+    int gate[2];
+    ASSERT_EQ(pipe(gate), 0);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < kOpeners; ++i) {
+      const pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        close(gate[1]);
+        char c;
+        [[maybe_unused]] const ssize_t n = read(gate[0], &c, 1);  // returns 0 when the parent closes the gate
+        int code = 0;
+        try {
+          Store s(path);
+          s.create_run(sample_run());
+        } catch (const std::exception& e) {
+          fprintf(stderr, "opener %d: %s\n", i, e.what());
+          code = 1;
+        }
+        _exit(code);
+      }
+      kids.push_back(pid);
+    }
+    close(gate[0]);
+    close(gate[1]);  // all openers start together
+    int failed = 0;
+    for (pid_t k : kids) {
+      int status = 0;
+      waitpid(k, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+    }
+    ASSERT_EQ(failed, 0) << "round " << round << ": " << failed << " of " << kOpeners << " openers failed";
+    EXPECT_EQ(Store(path).runs().size(), static_cast<size_t>(kOpeners)) << "round " << round;
+  }
 }
