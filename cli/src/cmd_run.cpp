@@ -146,7 +146,34 @@ Plan load_run_plan(const RunOptions& o) {
   }
 }
 
+// torchrun / srun give each rank its own launcher. One that fails before its worker starts would leave
+// the others waiting out the rendezvous timeout; instead a worker joins the rendezvous only to tell them
+// (paraplan-worker --abort), and they stop within a second.
+void tell_other_ranks(const RunOptions& o, const std::string& why) {
+  const std::string exe = worker_path();
+  if (!fs::exists(exe)) return;
+  WorkerProcess w{exe, {"--abort", why, "--timeout", std::to_string(o.run.timeout_s)}, {}};
+  run_workers({w}, [](int, const std::string& line, bool err) { (err ? std::cerr : std::cout) << line << "\n"; });
+}
+
+int run_plan_checked(const RunOptions& o);
+
 int run_plan(const RunOptions& o) {
+  if (!exec::launch_env()) return run_plan_checked(o);
+  try {
+    return run_plan_checked(o);
+  } catch (const PlanError& e) {
+    std::string why;
+    for (const auto& v : e.violations()) why += (why.empty() ? "" : "; ") + v.to_string();
+    tell_other_ranks(o, "invalid input: " + why);
+    throw;
+  } catch (const std::exception& e) {
+    tell_other_ranks(o, e.what());
+    throw;
+  }
+}
+
+int run_plan_checked(const RunOptions& o) {
   const Plan plan = load_run_plan(o);
   const int world = plan.parallel.gpus();
   const std::string exe = worker_path();

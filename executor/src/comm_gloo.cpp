@@ -128,7 +128,7 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const Rank
                                 " ranks but WORLD_SIZE = " + std::to_string(env.world_size));
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   c10::intrusive_ptr<c10d::Store> store = connect_store(env, opt.timeout);
-  auto groups = std::make_unique<StoreGroups>(store);
+  auto groups = std::make_unique<StoreGroups>(env, store, opt.on_peer_abort);
   groups->grid = grid;
   groups->rank = env.rank;
   try {

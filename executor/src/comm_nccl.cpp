@@ -180,7 +180,7 @@ bool nccl_available() { return true; }
 
 std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
   check(cudaSetDevice(env.local_rank), "set device");
-  auto groups = std::make_unique<StoreGroups>(connect_store(env, opt.timeout));
+  auto groups = std::make_unique<StoreGroups>(env, connect_store(env, opt.timeout), opt.on_peer_abort);
   groups->grid = grid;
   groups->rank = env.rank;
   c10d::Store& store = *groups->store();

@@ -30,6 +30,32 @@ std::string StoreGroups::lookup(const std::string& key) {
   return std::string(v.begin(), v.end());
 }
 
+std::string StoreGroups::report_failure(const std::string& error) {
+  const std::string mine = "rank " + std::to_string(rank) + ": " + error;
+  // Did a peer abort first? Then this error is only its consequence (a closed connection).
+  try {
+    if (store_->check({"paraplan/abort"})) {
+      const std::vector<uint8_t> v = store_->get("paraplan/abort");
+      watch_.abort(mine);  // counts this rank as informed; the first message stays
+      watch_.linger_after_abort();
+      return "stopped because " + std::string(v.begin(), v.end());
+    }
+  } catch (const std::exception&) {
+    // The store is gone with its host; silent_ranks says so below.
+  }
+  const std::vector<int> silent = watch_.silent_ranks();
+  std::string why = mine;
+  if (!silent.empty()) {
+    std::string list;
+    for (int r : silent) list += (list.empty() ? "" : ", ") + std::to_string(r);
+    why = "rank " + std::to_string(rank) + ": lost rank " + list + " (no heartbeat through the rendezvous store for " +
+          std::to_string(3 * PeerWatch::kPeriod.count()) + " ms): " + error;
+  }
+  watch_.abort(why);
+  watch_.linger_after_abort(static_cast<int>(silent.size()));
+  return why;
+}
+
 void StoreGroups::publish(const std::string& key, const std::string& value) {
   store_->set("paraplan/" + key, std::vector<uint8_t>(value.begin(), value.end()));
 }

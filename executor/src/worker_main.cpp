@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 
 #include "paraplan/error.hpp"
 #include "errors.hpp"
+#include "peer_watch.hpp"
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/dataset.hpp"
 #include "paraplan/exec/hf_dir.hpp"
@@ -39,7 +42,8 @@ struct Args {
   std::string plan_file;
   std::string db;
   int64_t run_id = 0;
-  RunOptions run;  // shared with `paraplan run` (run_options.hpp)
+  std::string abort;  // --abort: this rank's launcher failed with this message
+  RunOptions run;     // shared with `paraplan run` (run_options.hpp)
 };
 
 // OpenBLAS keeps its own thread pool beside ATen's; with several ranks per machine both must be limited.
@@ -77,7 +81,8 @@ std::string load_dir(const Args& a, const planner::Plan& plan) {
 }
 
 std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<LaunchEnv>& env,
-                                           const planner::Plan& plan, const RankGrid& grid) {
+                                           const planner::Plan& plan, const RankGrid& grid,
+                                           std::function<void(const std::string&)> on_peer_abort) {
   if (a.run.fake_rank >= 0) return make_fake_groups(a.run.fake_rank, grid);
   if (!env) {
     if (grid.world() > 1)
@@ -88,6 +93,7 @@ std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<La
   }
   GlooOptions go;
   go.timeout = std::chrono::seconds(a.run.timeout_s);
+  go.on_peer_abort = std::move(on_peer_abort);
   return plan.cluster.gpu.is_cpu ? make_gloo_groups(*env, grid, go) : make_nccl_groups(*env, grid, go);
 }
 
@@ -116,6 +122,10 @@ int run(const Args& a) {
   int64_t run_id = a.run_id;
   const std::optional<LaunchEnv> env = launch_env();
   int rank = env ? env->rank : std::max(a.run.fake_rank, 0);
+  // Under `paraplan run`'s launcher the launcher records the failure: it knows which rank failed first,
+  // whereas the other ranks' errors here are only the consequence (a peer closed its connection).
+  const bool records_failure = store && !std::getenv("PARAPLAN_LAUNCHER_PID");
+  std::unique_ptr<ProcessGroups> groups;
   try {
     const planner::Plan plan = planner::load_plan(a.plan_file, a.run.overrides);
     planner::Violations v;
@@ -130,7 +140,9 @@ int run(const Args& a) {
       throw planner::PlanError("--fake-rank", std::to_string(a.run.fake_rank),
                                "must be below dp*pp*cp*tp = " + std::to_string(grid.world()));
     set_threads(a.run.threads > 0 ? a.run.threads : 1);
-    std::unique_ptr<ProcessGroups> groups = make_groups(a, env, plan, grid);
+    groups = make_groups(a, env, plan, grid, [&](const std::string& why) {
+      if (records_failure && run_id != 0) store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + why);
+    });
     rank = groups->rank;
     if (store && run_id == 0) run_id = std::stoll(groups->lookup("run_id"));
     if (rank == 0 && run_id != 0) groups->publish("run_id", std::to_string(run_id));
@@ -173,14 +185,28 @@ int run(const Args& a) {
     if (!a.run.save_merged.empty()) trainer.save_merged(a.run.save_merged);
     groups->world->barrier();  // every rank's rows are in before rank 0 sums them up
     if (store && rank == 0) store->finish_run(run_id);
+    groups->finish();
+  } catch (const planner::PlanError&) {
+    throw;  // the same on every rank: each says so itself
   } catch (const std::exception& e) {
-    // Under `paraplan run`'s launcher the launcher records the failure: it knows which rank failed first,
-    // whereas the other ranks' errors here are only the consequence (a peer closed its connection).
-    if (store && run_id != 0 && !std::getenv("PARAPLAN_LAUNCHER_PID"))
-      store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + error_message(e));
-    throw;
+    const std::string why = groups ? groups->report_failure(error_message(e)) : "rank " + std::to_string(rank) + ": " + error_message(e);
+    if (records_failure && run_id != 0) store->fail_run(run_id, why);
+    throw std::runtime_error(why.rfind("rank " + std::to_string(rank) + ": ", 0) == 0
+                                 ? why.substr(("rank " + std::to_string(rank) + ": ").size())
+                                 : why);
   }
   return 0;
+}
+
+// `paraplan-worker --abort MESSAGE`: the launcher of this rank failed before the rank could start
+// (torchrun / srun, where each rank has its own launcher). Joins the rendezvous only to tell the other
+// ranks, so that they stop within a second instead of waiting out the rendezvous timeout.
+int announce(const Args& a) {
+  const std::optional<LaunchEnv> env = launch_env();
+  if (!env) return 1;  // no peers to tell
+  const std::string why = "rank " + std::to_string(env->rank) + "'s launcher failed: " + a.abort;
+  announce_abort(*env, why, std::chrono::seconds(std::min(a.run.timeout_s, 30)));
+  return 1;
 }
 
 }  // namespace
@@ -192,7 +218,10 @@ int main(int argc, char** argv) {
       "paraplan-worker: one rank of `paraplan run` (start it through `paraplan run`, torchrun or srun).\n"
       "Trains the plan for --steps optimizer steps and writes steps and memory to --db."};
   Args a;
-  app.add_option("--plan", a.plan_file, "plan JSON file")->required();
+  auto* plan_opt = app.add_option("--plan", a.plan_file, "plan JSON file");
+  app.add_option("--abort", a.abort,
+                 "tell the other ranks that this rank's launcher failed with this message, then exit 1")
+      ->excludes(plan_opt);
   app.add_option("--db", a.db, "run store (SQLite file)");
   app.add_option("--run-id", a.run_id, "run row in --db (0: rank 0 publishes it)");
   add_run_options(app, a.run);
@@ -204,8 +233,12 @@ int main(int argc, char** argv) {
   const char* rank = std::getenv("RANK");
   // One line per problem, "paraplan-worker: rank R: ...": the launcher reports the failing rank's last line.
   const std::string who = std::string("paraplan-worker: rank ") + (rank ? rank : "0");
+  if (a.abort.empty() && a.plan_file.empty()) {
+    std::cerr << who << ": --plan is required\n";
+    return 2;
+  }
   try {
-    return run(a);
+    return a.abort.empty() ? run(a) : announce(a);
   } catch (const planner::PlanError& e) {
     for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
     return 2;

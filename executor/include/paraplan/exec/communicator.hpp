@@ -8,6 +8,7 @@
 //   talking to anyone, so one rank's memory and compute are exact while the numbers are not.
 // Public header without LibTorch: tensors are forward-declared.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,12 +93,21 @@ struct ProcessGroups {
   // them locally.
   virtual void publish(const std::string& key, const std::string& value) = 0;
   virtual std::string lookup(const std::string& key) = 0;
+  // The normal end, after the last collective: the store's host waits for every rank before it closes.
+  virtual void finish() {}
+  // This rank failed with `error`: tells every other rank to stop (their watch ends them within a
+  // second) and returns the message to report — the error itself, or what caused it: a peer's abort, or
+  // the ranks whose heartbeat stopped.
+  virtual std::string report_failure(const std::string& error) { return error; }
   virtual ~ProcessGroups() = default;
 };
 
 struct GlooOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};  // store connect and every collective
   int threads = 1;                                                // gloo's own threads per group
+  // Runs on the watch thread when another rank aborted or the store's host is gone, just before this
+  // process ends with exit code 1 (e.g. to mark the run failed in the run store).
+  std::function<void(const std::string& why)> on_peer_abort;
 };
 
 // Connects to the store at env.master_addr:master_port (rank 0 serves it unless torchrun's agent does),
