@@ -8,12 +8,15 @@ JOBS="${JOBS:-2}"
 # Debian 12 packages: the toolchain and libraries every part needs, then LibTorch (executor), Qt6 (GUI)
 # and the teaching data. OpenBLAS makes LibTorch's CPU matmuls 27x faster (libtorch-notes.md §0).
 # python3-torch is the eager-PyTorch peer of the executor's benchmark (bench/pytorch_step.py).
+# Real package names only (dpkg-query never finds a virtual one, which would re-run apt-get every
+# time): qt6-svg-dev, not libqt6svg6-dev. Qt6Charts' CMake package needs Qt6OpenGL's, which is in
+# libqt6opengl6-dev — a recommendation of qt6-charts-dev, not a dependency.
 PARAPLAN_PACKAGES=(
   build-essential cmake ninja-build lld pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev
   libtorch-dev libgloo-dev libopenblas0-pthread python3-torch
-  qt6-base-dev qt6-charts-dev libqt6svg6-dev
+  qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev
   dataset-fashion-mnist
 )
 
