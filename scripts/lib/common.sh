@@ -36,7 +36,17 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# build_paraplan [CMAKE_ARGS...] [-- TARGET...]: configure, then build the targets (all when none).
 build_paraplan() {
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
-  cmake --build "$BUILD_DIR" -j "$JOBS"
+  local cmake_args=() targets=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; targets=("$@"); break; fi
+    cmake_args+=("$1"); shift
+  done
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}"
+  if [ ${#targets[@]} -eq 0 ]; then
+    cmake --build "$BUILD_DIR" -j "$JOBS"
+  else
+    cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]}"
+  fi
 }
