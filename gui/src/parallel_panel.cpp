@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QSignalBlocker>
 #include <QVBoxLayout>
+#include <algorithm>
 
 namespace paraplan::gui {
 
@@ -121,19 +122,18 @@ void ParallelPanel::refresh() {
   {
     const QSignalBlocker b(schedule_);
     schedule_->clear();
-    schedule_->addItem("1F1B", static_cast<int>(PipelineSchedule::one_f_one_b));
-    schedule_->addItem("GPipe (all forward, all backward)", static_cast<int>(PipelineSchedule::gpipe));
-    // Pipeline-only schedules need pp > 1, and interleaving a number of micro-batches that pp divides
-    // (validate.cpp); the current schedule stays listed even when invalid, so its message shows.
-    const long long per_step = static_cast<long long>(par.dp) * p.training.micro_batch;
-    const bool m_multiple_of_pp =
-        per_step > 0 && p.training.global_batch % per_step == 0 && (p.training.global_batch / per_step) % par.pp == 0;
-    auto offer = [&](PipelineSchedule s, const char* label, bool valid) {
+    // The schedules the planner's rules allow for this pp, layer count and micro-batch count
+    // (parallel_rules.hpp); the current schedule stays listed even when invalid, so its message shows.
+    const auto choices = PlanSession::scheduleOptions(p);
+    auto offer = [&](PipelineSchedule s, const char* label) {
+      const bool valid = std::any_of(choices.begin(), choices.end(), [&](const ScheduleChoice& c) { return c.schedule == s; });
       if (valid || par.pp_schedule == s) schedule_->addItem(label, static_cast<int>(s));
     };
-    offer(PipelineSchedule::interleaved, "interleaved 1F1B", par.pp > 1 && m_multiple_of_pp);
-    offer(PipelineSchedule::zb_h1, "zero bubble ZB-H1", par.pp > 1);
-    offer(PipelineSchedule::zbv, "zero bubble V (ZBV)", par.pp > 1);
+    offer(PipelineSchedule::one_f_one_b, "1F1B");
+    offer(PipelineSchedule::gpipe, "GPipe (all forward, all backward)");
+    offer(PipelineSchedule::interleaved, "interleaved 1F1B");
+    offer(PipelineSchedule::zb_h1, "zero bubble ZB-H1");
+    offer(PipelineSchedule::zbv, "zero bubble V (ZBV)");
     schedule_->setCurrentIndex(std::max(0, schedule_->findData(static_cast<int>(par.pp_schedule))));
   }
   fill(v_, PlanSession::virtualStageOptions(p), par.virtual_stages);

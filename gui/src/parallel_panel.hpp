@@ -20,6 +20,8 @@ class ParallelPanel : public QWidget {
   QComboBox* ppCombo() const { return pp_; }
   QComboBox* zeroCombo() const { return zero_; }
   QComboBox* scheduleCombo() const { return schedule_; }
+  QComboBox* cpCombo() const { return cp_; }
+  QComboBox* virtualStagesCombo() const { return v_; }
 
  public Q_SLOTS:
   void refresh();

@@ -3,20 +3,12 @@
 #include <QElapsedTimer>
 #include <nlohmann/json.hpp>
 
+#include "paraplan/parallel_rules.hpp"
 #include "paraplan/plan_io.hpp"
 
 namespace paraplan::gui {
 
 using namespace planner;
-
-namespace {
-std::vector<int> divisors(long long n) {
-  std::vector<int> d;
-  for (long long i = 1; i <= n; ++i)
-    if (n % i == 0) d.push_back(static_cast<int>(i));
-  return d;
-}
-}  // namespace
 
 Plan defaultPlan() {
   return plan_from_json(nlohmann::json::parse(R"({"model": "llama3-8b",
@@ -67,50 +59,34 @@ void PlanSession::evaluate() {
   Q_EMIT evaluated(eval_);
 }
 
-std::vector<int> PlanSession::tpOptions(const Plan& p) {
-  std::vector<int> out;
-  const ModelSpec& m = p.model;
-  for (int tp : divisors(p.cluster.gpus))
-    if (m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0) && m.ffn_hidden % tp == 0 &&
-        (!m.moe || m.moe->ffn_hidden % tp == 0))
-      out.push_back(tp);
-  return out;
-}
+// The option lists come from the planner's legality generators (parallel_rules.hpp): what the GUI
+// offers is what `paraplan plan` accepts.
+std::vector<int> PlanSession::tpOptions(const Plan& p) { return tp_degrees(p.model, p.cluster.gpus); }
 
 std::vector<int> PlanSession::ppOptions(const Plan& p) {
-  std::vector<int> out;
-  const long long rest = p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.cp);
-  for (int pp : divisors(rest))
-    if (pp <= p.model.layers) out.push_back(pp);
-  return out;
+  return pp_degrees(p.model, p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.cp));
 }
 
 std::vector<int> PlanSession::cpOptions(const Plan& p) {
-  std::vector<int> out;
-  for (int cp : divisors(p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.pp)))
-    if (cp == 1 || (p.training.flash_attention && p.training.seq_len % (2 * cp) == 0)) out.push_back(cp);
-  return out;
+  return cp_degrees(p.training, p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.pp));
 }
 
 std::vector<int> PlanSession::epOptions(const Plan& p) {
-  if (!p.model.moe) return {1};
-  std::vector<int> out;
-  const long long dpcp = static_cast<long long>(p.parallel.dp) * p.parallel.cp;
-  for (int ep : divisors(p.model.moe->experts))
-    if (dpcp % ep == 0) out.push_back(ep);
-  return out;
+  return ep_degrees(p.model, static_cast<long long>(p.parallel.dp) * p.parallel.cp);
+}
+
+std::vector<ScheduleChoice> PlanSession::scheduleOptions(const Plan& p) {
+  const long long per_step = static_cast<long long>(p.parallel.dp) * p.training.micro_batch;
+  const long long m = per_step > 0 && p.training.global_batch % per_step == 0 ? p.training.global_batch / per_step : 0;
+  return schedule_choices(p.parallel.pp, p.model.layers, m);
 }
 
 std::vector<int> PlanSession::virtualStageOptions(const Plan& p) {
-  switch (p.parallel.pp_schedule) {
-    case PipelineSchedule::interleaved: {
-      std::vector<int> out;
-      for (int v = 2; v <= 8 && p.parallel.pp * v <= p.model.layers; ++v) out.push_back(v);
-      return out;
-    }
-    case PipelineSchedule::zbv: return {2};
-    default: return {1};
-  }
+  std::vector<int> out;
+  for (const ScheduleChoice& c : scheduleOptions(p))
+    if (c.schedule == p.parallel.pp_schedule) out.push_back(c.virtual_stages);
+  if (out.empty()) out.push_back(p.parallel.virtual_stages);  // the current value stays, so its message shows
+  return out;
 }
 
 }  // namespace paraplan::gui

@@ -7,6 +7,7 @@
 
 #include "paraplan/error.hpp"
 #include "paraplan/memory.hpp"
+#include "paraplan/parallel_rules.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/timing.hpp"
 
@@ -42,7 +43,8 @@ class PlanSession : public QObject {
   static std::vector<int> ppOptions(const planner::Plan& p);
   static std::vector<int> cpOptions(const planner::Plan& p);
   static std::vector<int> epOptions(const planner::Plan& p);
-  static std::vector<int> virtualStageOptions(const planner::Plan& p);
+  static std::vector<planner::ScheduleChoice> scheduleOptions(const planner::Plan& p);
+  static std::vector<int> virtualStageOptions(const planner::Plan& p);  // of the current schedule
 
  Q_SIGNALS:
   void planChanged();             // the plan itself changed (panels refresh their controls)

@@ -15,6 +15,7 @@
 #include "paraplan/context.hpp"
 #include "paraplan/flops.hpp"
 #include "paraplan/memory.hpp"
+#include "paraplan/parallel_rules.hpp"
 #include "paraplan/pipeline.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/timing.hpp"
@@ -22,17 +23,6 @@
 namespace paraplan::planner {
 
 namespace {
-
-std::vector<int> divisors(long long n) {
-  std::vector<int> d;
-  for (long long i = 1; i * i <= n; ++i)
-    if (n % i == 0) {
-      d.push_back(static_cast<int>(i));
-      if (i * i != n) d.push_back(static_cast<int>(n / i));
-    }
-  std::sort(d.begin(), d.end());
-  return d;
-}
 
 // A plan's layout and results, small enough to keep many of them.
 struct Rec {
@@ -116,19 +106,13 @@ struct Space {
   std::vector<Task> tasks;
 };
 
-void schedules(const Plan& p, long long m, int max_v, std::vector<std::pair<PipelineSchedule, int>>& out) {
-  out.clear();
-  const int pp = p.parallel.pp, layers = p.model.layers;
-  if (pp == 1) {
-    out.push_back({PipelineSchedule::one_f_one_b, 1});
+// The schedules parallel_rules allows. At pp = 1 they are all the same plan: only the default 1f1b.
+void schedules(const Plan& p, long long m, int max_v, std::vector<ScheduleChoice>& out) {
+  if (p.parallel.pp == 1) {
+    out.assign(1, {PipelineSchedule::one_f_one_b, 1});
     return;
   }
-  out.push_back({PipelineSchedule::gpipe, 1});
-  out.push_back({PipelineSchedule::one_f_one_b, 1});
-  out.push_back({PipelineSchedule::zb_h1, 1});
-  if (2 * pp <= layers) out.push_back({PipelineSchedule::zbv, 2});
-  if (m % pp == 0)
-    for (int v = 2; v <= max_v && pp * v <= layers; ++v) out.push_back({PipelineSchedule::interleaved, v});
+  out = schedule_choices(p.parallel.pp, p.model.layers, m, max_v);
 }
 
 void run_task(const Space& sp, const Task& task, Plan& plan, Collector& col) {
@@ -137,15 +121,10 @@ void run_task(const Space& sp, const Task& task, Plan& plan, Collector& col) {
   const long long gb = tr0.global_batch;
   const int dp = sp.gpus / (task.tp * task.cp * task.pp);
   const bool offload_ok = plan.cluster.gpu.host_link_bytes_per_s > 0 && plan.cluster.gpu.host_memory_bytes_per_s > 0;
-  std::vector<int> eps{1};
-  if (model.moe) {
-    eps.clear();
-    for (int e : divisors(model.moe->experts))
-      if ((static_cast<long long>(dp) * task.cp) % e == 0) eps.push_back(e);
-  }
+  const std::vector<int> eps = ep_degrees(model, static_cast<long long>(dp) * task.cp);
   if (gb % dp != 0) return;
   const std::vector<int> mbs = divisors(gb / dp);
-  std::vector<std::pair<PipelineSchedule, int>> scheds;
+  std::vector<ScheduleChoice> scheds;
   std::vector<StageLayers> layers;
   for (int ep : eps) {
     for (size_t mi = 0; mi < mbs.size(); ++mi) {
@@ -235,7 +214,7 @@ SearchResult search(const Plan& base_in, const SearchOptions& opt) {
   const int gpus = opt.gpus > 0 ? opt.gpus : base.cluster.gpus;
   base.cluster.gpus = gpus;
   Violations cluster_errors;
-  validate_cluster_size(base.cluster, cluster_errors);
+  check_cluster_size(base.cluster, cluster_errors);
   if (opt.sort == SearchSort::cost && !(base.cluster.price_per_gpu_hour > 0))
     cluster_errors.add("cluster.price_per_gpu_hour", "unset",
                        "ranking by cost needs a price per GPU-hour (e.g. --set cluster.price_per_gpu_hour=2.5)");
@@ -247,21 +226,13 @@ SearchResult search(const Plan& base_in, const SearchOptions& opt) {
     p.training.recompute = static_cast<Recompute>(rc);
     sp.flops[rc] = step_flops(p);
   }
-  const ModelSpec& m = base.model;
-  const auto& tr = base.training;
-  for (int tp : divisors(gpus)) {
-    if (m.heads % tp || (!m.mla && m.kv_heads % tp) || m.ffn_hidden % tp || (m.moe && m.moe->ffn_hidden % tp)) continue;
-    for (int cp : divisors(gpus / tp)) {
-      if (cp > 1 && (!tr.flash_attention || tr.seq_len % (2 * cp))) continue;
-      for (int pp : divisors(gpus / (tp * cp))) {
-        if (pp > m.layers) continue;
-        for (int s = 0; s < (tp > 1 ? 2 : 1); ++s) {
-          if (s == 1 && (tr.seq_len / cp) % tp) continue;
-          sp.tasks.push_back({tp, cp, pp, s == 1});
-        }
+  // Degrees from the legality generators (parallel_rules.hpp): every task is a valid shape.
+  for (int tp : tp_degrees(base.model, gpus))
+    for (int cp : cp_degrees(base.training, gpus / tp))
+      for (int pp : pp_degrees(base.model, gpus / (tp * cp))) {
+        sp.tasks.push_back({tp, cp, pp, false});
+        if (tp > 1 && sequence_parallel_allowed(tp, cp, base.training.seq_len)) sp.tasks.push_back({tp, cp, pp, true});
       }
-    }
-  }
 
   int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::max(1, std::min<int>(threads, static_cast<int>(sp.tasks.size())));

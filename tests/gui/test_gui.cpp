@@ -117,6 +117,58 @@ class GuiTest : public QObject {
     QVERIFY(offered(planner::PipelineSchedule::one_f_one_b));
   }
 
+  // Every plan the parallel panel can offer, picked as a user picks it, is one `paraplan plan` accepts
+  // (the options come from the planner's legality generators). LLaMA-3-8B on 16 GPUs, and a 6-layer
+  // model on 8 where ZBV (2 pp chunks) must not be offered at pp 4 — the panel used to offer it.
+  void everyOfferedPlanIsValid() {
+    auto items = [](QComboBox* c) {
+      std::vector<int> v;
+      for (int i = 0; i < c->count(); ++i) v.push_back(c->itemData(i).toInt());
+      return v;
+    };
+    ParallelPanel* panel = window_->parallel();
+    int checked = 0;
+    for (const char* doc :
+         {R"({"model": "llama3-8b", "training": {"seq_len": 4096, "global_batch": 64}, "cluster": {"gpus": 16, "gpus_per_node": 16}})",
+          R"({"model": {"name": "six", "layers": 6, "hidden": 256, "heads": 8, "ffn_hidden": 1024, "vocab": 1000},
+              "training": {"seq_len": 1024, "global_batch": 32}, "cluster": {"gpus": 8}})"}) {
+      window_->session()->setPlan(plan_of(doc));
+      for (int tp : items(panel->tpCombo())) {
+        choose(panel->tpCombo(), tp);
+        for (int cp : items(panel->cpCombo())) {
+          // The cp options depend on pp (and the schedule on pp): back to no pipeline before moving cp.
+          choose(panel->scheduleCombo(), static_cast<int>(planner::PipelineSchedule::one_f_one_b));
+          choose(panel->ppCombo(), 1);
+          choose(panel->cpCombo(), cp);
+          for (int pp : items(panel->ppCombo())) {
+            choose(panel->scheduleCombo(), static_cast<int>(planner::PipelineSchedule::one_f_one_b));
+            choose(panel->ppCombo(), pp);
+            for (int s : items(panel->scheduleCombo())) {
+              choose(panel->scheduleCombo(), s);
+              for (int v : items(panel->virtualStagesCombo())) {
+                choose(panel->virtualStagesCombo(), v);
+                const Evaluation& e = window_->session()->evaluation();
+                QVERIFY2(e.valid, qPrintable(QString("tp %1 cp %2 pp %3 schedule %4 v %5: %6")
+                                                 .arg(tp).arg(cp).arg(pp).arg(s).arg(v)
+                                                 .arg(e.violations.empty() ? "" : QString::fromStdString(e.violations[0].to_string()))));
+                ++checked;
+              }
+            }
+          }
+        }
+        choose(panel->scheduleCombo(), static_cast<int>(planner::PipelineSchedule::one_f_one_b));
+        choose(panel->ppCombo(), 1);
+        choose(panel->cpCombo(), 1);
+      }
+      if (window_->session()->plan().model.layers == 6) {
+        window_->session()->update([](planner::Plan& p) { p.parallel.tp = 1; p.parallel.cp = 1; p.parallel.pp = 4; });
+        QVERIFY(panel->scheduleCombo()->findData(static_cast<int>(planner::PipelineSchedule::zbv)) < 0);
+        QVERIFY(panel->scheduleCombo()->findData(static_cast<int>(planner::PipelineSchedule::zb_h1)) >= 0);
+      }
+    }
+    QVERIFY(checked > 50);
+  }
+
   // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
   void invalidValueShowsTheMessage() {
     window_->inputs()->globalBatchSpin()->setValue(1001);

@@ -30,9 +30,8 @@ ModelSpec model_from_json(const nlohmann::json& j, const std::string& field, con
 ModelSpec model_from_hf_config(const nlohmann::json& config, const std::string& origin, Violations& errors);
 GpuSpec gpu_from_json(const nlohmann::json& j, const std::string& field, Violations& errors);
 
-// Checks every rule that ties the sections together (validate.cpp).
+// Checks every rule that ties the sections together (plan_rules.cpp; the parallel ones are in
+// parallel_rules.hpp).
 void validate_plan(const Plan& plan, Violations& errors);
-// The cluster's own rule (whole nodes once it spans more than one), for the search, which sets the degrees.
-void validate_cluster_size(const ClusterSpec& cluster, Violations& errors);
 
 }  // namespace paraplan::planner
