@@ -57,7 +57,7 @@ planner::Plan bench_plan(bool flash) {
 // Args: threads, flash attention (0: eager attention keeping the probabilities, as PyTorch eager does).
 void BM_ExecutorStep(benchmark::State& state) {
   set_threads(static_cast<int>(state.range(0)));
-  auto groups = exec::make_fake_groups(0, exec::RankGrid(1, 1, 1, 1));  // a world of one
+  auto groups = exec::make_fake_groups(0, planner::RankGrid());  // a world of one
   exec::TrainOptions o;
   o.plan = bench_plan(state.range(1) != 0);
   exec::Trainer t(o, *groups);

@@ -122,7 +122,8 @@ GlooPtr make_group(const c10::intrusive_ptr<c10d::Store>& store, const std::stri
 
 }  // namespace
 
-std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const planner::RankGrid& grid,
+                                                const GlooOptions& opt) {
   if (grid.world() != env.world_size)
     throw std::invalid_argument("the rank grid " + grid.describe() + " has " + std::to_string(grid.world()) +
                                 " ranks but WORLD_SIZE = " + std::to_string(env.world_size));
@@ -134,14 +135,9 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const Rank
   try {
     groups->world = std::make_unique<GlooCommunicator>(make_group(store, "world", env.rank, env.world_size, opt),
                                                        env.rank, env.world_size);
-    for (Axis a : kAxes) {
-      const int n = grid.size(a), me = grid.index_in_group(a, env.rank);
-      const std::string prefix = std::string(to_string(a)) + "/" + std::to_string(grid.group_index(a, env.rank));
-      if (n == 1)
-        groups->axis[static_cast<int>(a)] = make_fake_communicator(0, 1);
-      else
-        groups->axis[static_cast<int>(a)] = std::make_unique<GlooCommunicator>(make_group(store, prefix, me, n, opt), me, n);
-    }
+    build_axis_groups(*groups, [&](planner::Axis, const std::string& name, int me, int n) {
+      return std::make_unique<GlooCommunicator>(make_group(store, name, me, n, opt), me, n);
+    });
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": building the gloo process groups through " +
                              where + " failed within " + std::to_string(opt.timeout.count() / 1000) +
@@ -151,7 +147,7 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const Rank
 }
 
 #else
-std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv&, const RankGrid&, const GlooOptions&) {
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv&, const planner::RankGrid&, const GlooOptions&) {
   throw std::runtime_error("this paraplan-worker was built against a LibTorch without gloo (USE_C10D_GLOO or "
                            "gloo's headers missing): CPU workers cannot communicate");
 }
@@ -159,7 +155,7 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv&, const RankGrid
 
 #ifndef PARAPLAN_CUDA_TORCH
 bool nccl_available() { return false; }
-std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv&, const RankGrid&, const GlooOptions&) {
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv&, const planner::RankGrid&, const GlooOptions&) {
   throw std::runtime_error("the NCCL communicator needs a paraplan-worker built against a CUDA LibTorch "
                            "(this one was built against a CPU-only LibTorch; see scripts/gpu-check)");
 }

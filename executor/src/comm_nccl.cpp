@@ -178,7 +178,8 @@ ncclComm_t make_comm(c10d::Store& store, const std::string& key, int rank, int s
 
 bool nccl_available() { return true; }
 
-std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt) {
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const planner::RankGrid& grid,
+                                                const GlooOptions& opt) {
   check(cudaSetDevice(env.local_rank), "set device");
   auto groups = std::make_unique<StoreGroups>(env, connect_store(env, opt.timeout), opt.on_peer_abort);
   groups->grid = grid;
@@ -186,15 +187,9 @@ std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const Rank
   c10d::Store& store = *groups->store();
   groups->world = std::make_unique<NcclCommunicator>(make_comm(store, "nccl/world", env.rank, env.world_size), env.rank,
                                                      env.world_size, opt.timeout);
-  for (Axis a : kAxes) {
-    const int n = grid.size(a), me = grid.index_in_group(a, env.rank);
-    if (n == 1) {
-      groups->axis[static_cast<int>(a)] = make_fake_communicator(0, 1);
-      continue;
-    }
-    const std::string key = std::string("nccl/") + to_string(a) + "/" + std::to_string(grid.group_index(a, env.rank));
-    groups->axis[static_cast<int>(a)] = std::make_unique<NcclCommunicator>(make_comm(store, key, me, n), me, n, opt.timeout);
-  }
+  build_axis_groups(*groups, [&](planner::Axis, const std::string& name, int me, int n) {
+    return std::make_unique<NcclCommunicator>(make_comm(store, "nccl/" + name, me, n), me, n, opt.timeout);
+  });
   return groups;
 }
 

@@ -154,12 +154,32 @@ std::unique_ptr<Communicator> make_fake_communicator(int rank, int size) {
   return std::make_unique<FakeCommunicator>(rank, size);
 }
 
-std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const RankGrid& grid) {
+void build_axis_groups(ProcessGroups& g, const MakeGroup& make) {
+  using planner::Axis;
+  const planner::RankGrid& grid = g.grid;
+  auto slot = [&](Axis a) -> std::shared_ptr<Communicator>& { return g.axis[static_cast<int>(a)]; };
+  for (Axis a : {Axis::tp, Axis::cp, Axis::dp, Axis::pp, Axis::ep, Axis::dp_cp}) {
+    const int n = grid.size(a);
+    if (a == Axis::dp_cp && grid.size(Axis::cp) == 1) {
+      slot(a) = slot(Axis::dp);  // the same ranks
+    } else if (a == Axis::dp_cp && grid.size(Axis::dp) == 1) {
+      slot(a) = slot(Axis::cp);
+    } else if (n == 1) {
+      slot(a) = make_fake_communicator(0, 1);
+    } else {
+      const std::string name = std::string(planner::to_string(a)) + "/" + std::to_string(grid.group_id(a, g.rank));
+      slot(a) = make(a, name, grid.index_in_group(a, g.rank), n);
+    }
+  }
+}
+
+std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const planner::RankGrid& grid) {
   auto g = std::make_unique<FakeGroups>();
   g->grid = grid;
   g->rank = rank;
   g->world = std::make_unique<FakeCommunicator>(rank, grid.world());
-  for (Axis a : kAxes) g->axis[static_cast<int>(a)] = std::make_unique<FakeCommunicator>(grid.index_in_group(a, rank), grid.size(a));
+  // Every group as this rank sees it (its index and size), none of them connected.
+  build_axis_groups(*g, [](planner::Axis, const std::string&, int me, int n) { return make_fake_communicator(me, n); });
   return g;
 }
 

@@ -72,7 +72,7 @@ struct Trainer::Impl {
     data = std::make_unique<TokenDataset>(
         opt.data.empty() ? synthetic_documents(20000, opt.seed) : read_documents(opt.data), tok,
         opt.data.empty() ? std::string("the built-in synthetic corpus") : opt.data);
-    engine = std::make_unique<Engine>(layout, groups.dp(), eo);
+    engine = std::make_unique<Engine>(layout, groups.gradients(), eo);
     engine->fill([&](const ParamInfo& p, at::Tensor& dst) {
       const bool lora = p.role == Role::lora_a || p.role == Role::lora_b;
       if (lora && adapter)

@@ -81,7 +81,7 @@ std::string load_dir(const Args& a, const planner::Plan& plan) {
 }
 
 std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<LaunchEnv>& env,
-                                           const planner::Plan& plan, const RankGrid& grid,
+                                           const planner::Plan& plan, const planner::RankGrid& grid,
                                            std::function<void(const std::string&)> on_peer_abort) {
   if (a.run.fake_rank >= 0) return make_fake_groups(a.run.fake_rank, grid);
   if (!env) {
@@ -131,7 +131,7 @@ int run(const Args& a) {
     planner::Violations v;
     check_executor_support(plan, v);
     v.throw_if_any();
-    const RankGrid grid(plan.parallel.dp, plan.parallel.pp, plan.parallel.cp, plan.parallel.tp);
+    const planner::RankGrid grid(plan);  // parallel degrees placed by cluster.mesh_order
     if (env && env->world_size != grid.world())
       throw planner::PlanError("parallel.dp", std::to_string(plan.parallel.dp),
                                "the plan needs dp*pp*cp*tp = " + std::to_string(grid.world()) +

@@ -346,9 +346,9 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   if (const json* mo = cl.raw("mesh_order"); mo && !mo->is_null()) {
     // "ep" may be written where expert groups are folded (Megatron-Core's order "tp-cp-ep-dp-pp"): right
     // after the inner of cp and dp, whose ranks the expert groups take (comm.cpp); it adds no placement.
-    const std::vector<std::pair<std::string, MeshAxis>> axes{
-        {"tp", MeshAxis::tp}, {"cp", MeshAxis::cp}, {"dp", MeshAxis::dp}, {"pp", MeshAxis::pp}};
-    std::vector<MeshAxis> order;
+    const std::vector<std::pair<std::string, Axis>> axes{
+        {"tp", Axis::tp}, {"cp", Axis::cp}, {"dp", Axis::dp}, {"pp", Axis::pp}};
+    std::vector<Axis> order;
     bool ok = mo->is_array() && (mo->size() == 4 || mo->size() == 5);
     bool ep_ok = true;
     int ep_at = -1;
@@ -369,8 +369,8 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
       }
     ok = ok && order.size() == 4;
     if (ok && ep_at >= 0) {
-      const auto pos = [&](MeshAxis a) { return static_cast<int>(std::find(order.begin(), order.end(), a) - order.begin()); };
-      ep_ok = ep_at == std::min(pos(MeshAxis::cp), pos(MeshAxis::dp)) + 1;
+      const auto pos = [&](Axis a) { return static_cast<int>(std::find(order.begin(), order.end(), a) - order.begin()); };
+      ep_ok = ep_at == std::min(pos(Axis::cp), pos(Axis::dp)) + 1;
     }
     if (ok && ep_ok)
       plan.cluster.mesh_order = order;
@@ -568,8 +568,8 @@ json plan_to_json(const Plan& p) {
   const ClusterSpec defaults;
   if (p.cluster.mesh_order != defaults.mesh_order) {
     json order = json::array();
-    for (MeshAxis a : p.cluster.mesh_order)
-      order.push_back(a == MeshAxis::tp ? "tp" : a == MeshAxis::cp ? "cp" : a == MeshAxis::dp ? "dp" : "pp");
+    for (Axis a : p.cluster.mesh_order)
+      order.push_back(to_string(a));
     cluster["mesh_order"] = order;
   }
   return {{"model", model}, {"training", training}, {"parallel", parallel}, {"cluster", cluster}};

@@ -44,12 +44,12 @@ class StepModel {
     gb_ = grad_bytes_per_param(tr.precision, tr.grad_dtype);
     n_dense_ = par.dp * par.cp;
     n_expert_ = n_dense_ / par.ep;
-    dp_link_ = group_link(plan, CommAxis::dp);
+    dp_link_ = group_link(plan, Axis::dp_cp);
     // Pipeline p2p: one boundary activation per micro-batch and chunk each way; Megatron's
     // scatter-gather sends 1/tp of it per TP rank (Narayanan 2021 §4.1).
     if (par.pp > 1) {
       const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
-      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, group_link(plan, CommAxis::pp));
+      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, group_link(plan, Axis::pp));
     }
     opt_bytes_ = optimizer_step_bytes_per_param(plan);
     offload_ = tr.offload;

@@ -100,15 +100,15 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
   for (const Comm& c : b.comms) {
     double ct = 0;
     switch (c.axis) {
-      case CommAxis::tp: ct = collective_time(c.kind, c.bytes, l.n_tp, l.tp); break;
-      case CommAxis::cp:  // the ring: one latency per hop
+      case Axis::tp: ct = collective_time(c.kind, c.bytes, l.n_tp, l.tp); break;
+      case Axis::cp:  // the ring: one latency per hop
         ct = collective_time(c.kind, c.bytes, l.n_cp, l.cp) + (l.n_cp - 2) * l.cp.latency_s;
         break;
-      case CommAxis::ep: ct = collective_time(c.kind, c.bytes, l.n_ep, l.ep); break;
+      case Axis::ep: ct = collective_time(c.kind, c.bytes, l.n_ep, l.ep); break;
       default: break;
     }
     const bool fwd = c.pass == Pass::forward;
-    (c.axis == CommAxis::tp ? (fwd ? tp_f : tp_b) : c.axis == CommAxis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
+    (c.axis == Axis::tp ? (fwd ? tp_f : tp_b) : c.axis == Axis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
   }
   t.comm_fwd = tp_f + cp_f + ep_f;
   t.comm_bwd = tp_b + cp_b + ep_b;
@@ -134,7 +134,7 @@ double gemm_efficiency(const Plan& plan, double m, double n, double k) {
 
 WorkloadTimes time_workload(const Plan& plan, const Workload& w) {
   const Hw hw = hw_of(plan);
-  Links l{group_link(plan, CommAxis::tp), group_link(plan, CommAxis::cp), group_link(plan, CommAxis::ep),
+  Links l{group_link(plan, Axis::tp), group_link(plan, Axis::cp), group_link(plan, Axis::ep),
           plan.parallel.tp, plan.parallel.cp, plan.parallel.ep};
   WorkloadTimes t;
   t.embedding = time_block(plan, w.embedding, w.act_bytes, hw, l);

@@ -109,22 +109,22 @@ struct Builder {
     if (x.t <= 1) return;
     const double bytes = x.d * x.T * x.h;
     if (x.sp) {
-      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::forward, bytes});
-      blk.comms.push_back({name, CommKind::reduce_scatter, CommAxis::tp, Pass::backward, bytes});
+      blk.comms.push_back({name, CommKind::all_gather, Axis::tp, Pass::forward, bytes});
+      blk.comms.push_back({name, CommKind::reduce_scatter, Axis::tp, Pass::backward, bytes});
       // Sequence-parallel keeps the sharded input and re-gathers it for the weight gradient (Korthikanti §4.2.2).
-      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::backward, bytes});
+      blk.comms.push_back({name, CommKind::all_gather, Axis::tp, Pass::backward, bytes});
     } else {
-      blk.comms.push_back({name, CommKind::all_reduce, CommAxis::tp, Pass::backward, bytes});
+      blk.comms.push_back({name, CommKind::all_reduce, Axis::tp, Pass::backward, bytes});
     }
   }
   void tp_out(Block& blk, const char* name) {  // leaving a TP region: g (all-reduce / reduce-scatter)
     if (x.t <= 1) return;
     const double bytes = x.d * x.T * x.h;
     if (x.sp) {
-      blk.comms.push_back({name, CommKind::reduce_scatter, CommAxis::tp, Pass::forward, bytes});
-      blk.comms.push_back({name, CommKind::all_gather, CommAxis::tp, Pass::backward, bytes});
+      blk.comms.push_back({name, CommKind::reduce_scatter, Axis::tp, Pass::forward, bytes});
+      blk.comms.push_back({name, CommKind::all_gather, Axis::tp, Pass::backward, bytes});
     } else {
-      blk.comms.push_back({name, CommKind::all_reduce, CommAxis::tp, Pass::forward, bytes});
+      blk.comms.push_back({name, CommKind::all_reduce, Axis::tp, Pass::forward, bytes});
     }
   }
 
@@ -215,8 +215,8 @@ struct Builder {
       // Ring attention (Liu et al. 2023; Megatron-Core CP): cp-1 hops of this rank's K and V forward,
       // K,V and dK,dV backward.
       const double kv = d * T * (kw + vw) / t * (plan.parallel.cp - 1);
-      blk.comms.push_back({"cp_kv", CommKind::send_recv, CommAxis::cp, Pass::forward, kv});
-      blk.comms.push_back({"cp_kv", CommKind::send_recv, CommAxis::cp, Pass::backward, 2 * kv});
+      blk.comms.push_back({"cp_kv", CommKind::send_recv, Axis::cp, Pass::forward, kv});
+      blk.comms.push_back({"cp_kv", CommKind::send_recv, Axis::cp, Pass::backward, 2 * kv});
     }
     dropout(blk, "attn_dropout");
     residual(blk);
@@ -267,10 +267,10 @@ struct Builder {
     const double routed = x.T * e.top_k;
     const double bytes = d * routed * x.h;
     if (plan.parallel.ep > 1) {
-      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, CommAxis::ep, Pass::forward, bytes});
-      blk.comms.push_back({"moe_combine", CommKind::all_to_all, CommAxis::ep, Pass::forward, bytes});
-      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, CommAxis::ep, Pass::backward, bytes});
-      blk.comms.push_back({"moe_combine", CommKind::all_to_all, CommAxis::ep, Pass::backward, bytes});
+      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::forward, bytes});
+      blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::forward, bytes});
+      blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
+      blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
     }
     const double f = static_cast<double>(e.ffn_hidden);
     const bool glu = m.activation == Activation::swiglu;

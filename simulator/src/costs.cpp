@@ -94,7 +94,7 @@ StepCosts build_costs(const Plan& plan, const ShapeContext& ctx) {
   const int n_dense = par.dp * par.cp;
   const UnitMaker mk{plan, ctx, static_cast<int>(tr.recompute), weight_bytes_per_param(tr.precision),
                      grad_bytes_per_param(tr.precision, tr.grad_dtype), n_dense, n_dense / par.ep,
-                     group_link(plan, CommAxis::dp)};
+                     group_link(plan, Axis::dp_cp)};
   StepCosts out;
   out.zero3 = par.zero == 3 && n_dense > 1;
   DataParallelCosts& dp = out.dp;
@@ -110,7 +110,7 @@ StepCosts build_costs(const Plan& plan, const ShapeContext& ctx) {
   if (par.pp > 1) {
     // One boundary activation, 1/tp of it per rank (Megatron's scatter-gather, Narayanan 2021 §4.1), as step.cpp.
     const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
-    out.p2p_s = collective_time(CommKind::send_recv, bytes, 2, group_link(plan, CommAxis::pp));
+    out.p2p_s = collective_time(CommKind::send_recv, bytes, 2, group_link(plan, Axis::pp));
   }
 
   RankParams head_params = ctx.head;

@@ -1,6 +1,8 @@
 // One rank of the communicator test (test_comm.cpp starts 2 or 4 of these with RANK, WORLD_SIZE,
-// MASTER_ADDR, MASTER_PORT and PROBE_GRID=dp,pp,cp,tp). Every collective runs on inputs whose result is
-// known by hand; the exit code says whether every result matched, and stderr says which did not.
+// MASTER_ADDR, MASTER_PORT, PROBE_GRID=dp,pp,cp,tp and PROBE_MESH, the mesh order, innermost first, as
+// "tp,cp,dp,pp"). Every collective runs on inputs whose result is known by hand; every group's members,
+// as the process groups connect them, must be the planner's rank grid's. The exit code says whether
+// every result matched, and stderr says which did not.
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -8,11 +10,13 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/launch_env.hpp"
 
 using namespace paraplan::exec;
+namespace planner = paraplan::planner;
 
 namespace {
 
@@ -98,7 +102,20 @@ int main() {
   }
   int dims[4] = {env->world_size, 1, 1, 1};
   if (const char* g = std::getenv("PROBE_GRID")) std::sscanf(g, "%d,%d,%d,%d", &dims[0], &dims[1], &dims[2], &dims[3]);
-  const RankGrid grid(dims[0], dims[1], dims[2], dims[3]);
+  planner::ParallelPlan par;
+  par.dp = dims[0];
+  par.pp = dims[1];
+  par.cp = dims[2];
+  par.tp = dims[3];
+  std::vector<planner::Axis> mesh{planner::Axis::tp, planner::Axis::cp, planner::Axis::dp, planner::Axis::pp};
+  if (const char* m = std::getenv("PROBE_MESH")) {
+    mesh.clear();
+    std::stringstream names(m);
+    for (std::string n; std::getline(names, n, ',');)
+      for (planner::Axis a : planner::kMeshAxes)
+        if (n == planner::to_string(a)) mesh.push_back(a);
+  }
+  const planner::RankGrid grid(par, mesh);
   GlooOptions opt;
   opt.timeout = std::chrono::seconds(std::getenv("PROBE_TIMEOUT") ? std::atoi(std::getenv("PROBE_TIMEOUT")) : 60);
   std::unique_ptr<ProcessGroups> groups;
@@ -109,21 +126,30 @@ int main() {
     return 3;
   }
   check_group(*groups->world, "world");
-  for (Axis a : kAxes) {
+  using planner::Axis;
+  for (Axis a : {Axis::tp, Axis::cp, Axis::dp, Axis::pp, Axis::dp_cp}) {
+    const std::string name = planner::to_string(a);
     Communicator& c = groups->of(a);
-    expect(c.size() == grid.size(a), std::string(to_string(a)) + " group size");
-    expect(c.rank() == grid.index_in_group(a, env->rank), std::string(to_string(a)) + " group rank");
-    if (c.size() > 1) check_group(c, to_string(a));
+    expect(c.size() == grid.size(a), name + " group size");
+    expect(c.rank() == grid.index_in_group(a, env->rank), name + " group rank");
+    if (c.size() > 1) check_group(c, name);
+    // Who is really in this rank's group: each member adds a one at its world rank. The ranks the
+    // process group connects must be the planner grid's group, in the grid's order.
+    at::Tensor members = at::zeros({grid.world()}, at::kFloat);
+    members[env->rank] = 1.0f;
+    c.allreduce(members);
+    at::Tensor order = at::zeros({c.size()}, at::kFloat);
+    order[c.rank()] = static_cast<float>(env->rank);
+    c.allreduce(order);
+    std::vector<int> got;
+    for (int i = 0; i < c.size(); ++i) got.push_back(static_cast<int>(order[i].item<float>()));
+    expect(got == grid.group(a, env->rank), name + " group's members are the planner grid's");
+    expect(members.sum().item<float>() == static_cast<float>(c.size()), name + " group has no other members");
   }
-  // A group's allreduce sums over its members only: world ranks of this rank's tp group.
-  Communicator& tp = groups->of(Axis::tp);
-  at::Tensor mine = at::full({1}, static_cast<double>(env->rank), at::kFloat);
-  tp.allreduce(mine);
-  double expect_sum = 0;
-  for (int m : grid.group(Axis::tp, env->rank)) expect_sum += m;
-  expect(mine.item<double>() == expect_sum, "tp group sums its own members");
   // The fake communicator keeps shapes: rank 1 of 4 alone.
-  auto fake = make_fake_groups(1, RankGrid(4, 1, 1, 1));
+  planner::ParallelPlan four;
+  four.dp = 4;
+  auto fake = make_fake_groups(1, planner::RankGrid(four, mesh));
   at::Tensor ff = at::arange(0, 8, at::kFloat);
   fake->dp().allgather(ff);
   expect(same(ff, at::tensor({2.f, 3.f, 2.f, 3.f, 2.f, 3.f, 2.f, 3.f})), "fake allgather copies the own chunk");

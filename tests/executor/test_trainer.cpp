@@ -41,7 +41,7 @@ fs::path fresh(const std::string& name) {
 }
 
 struct World {
-  std::unique_ptr<ProcessGroups> groups = make_fake_groups(0, RankGrid(1, 1, 1, 1));
+  std::unique_ptr<ProcessGroups> groups = make_fake_groups(0, paraplan::planner::RankGrid());
 };
 
 TrainOptions options(const Plan& p) {

@@ -232,10 +232,10 @@ TEST(PlanFormat, MeshOrderWithExpertAxis) {
   json doc = example();
   doc["cluster"]["mesh_order"] = {"tp", "cp", "ep", "dp", "pp"};  // Megatron-Core's default order
   const Plan p = plan_from_json(doc);
-  EXPECT_EQ(p.cluster.mesh_order, (std::vector<MeshAxis>{MeshAxis::tp, MeshAxis::cp, MeshAxis::dp, MeshAxis::pp}));
+  EXPECT_EQ(p.cluster.mesh_order, (std::vector<Axis>{Axis::tp, Axis::cp, Axis::dp, Axis::pp}));
   doc["cluster"]["mesh_order"] = {"tp", "dp", "ep", "cp", "pp"};  // dp inner: ep follows dp
   EXPECT_EQ(plan_from_json(doc).cluster.mesh_order,
-            (std::vector<MeshAxis>{MeshAxis::tp, MeshAxis::dp, MeshAxis::cp, MeshAxis::pp}));
+            (std::vector<Axis>{Axis::tp, Axis::dp, Axis::cp, Axis::pp}));
   doc["cluster"]["mesh_order"] = {"ep", "tp", "cp", "dp", "pp"};
   auto errs = errors_of(doc);
   ASSERT_EQ(errs.size(), 1u);

@@ -116,18 +116,18 @@ TEST(Comm, GroupsThatSpanNodesPayTheNetwork) {
   Plan p = gpt3(8, 2);
   p.parallel.dp = 4;
   p.cluster.gpus = 64;
-  EXPECT_FALSE(group_link(p, CommAxis::tp).inter_node);
-  EXPECT_TRUE(group_link(p, CommAxis::dp).inter_node);
-  EXPECT_TRUE(group_link(p, CommAxis::pp).inter_node);
-  EXPECT_DOUBLE_EQ(group_link(p, CommAxis::pp).bytes_per_s, 25e9);
+  EXPECT_FALSE(group_link(p, Axis::tp).inter_node);
+  EXPECT_TRUE(group_link(p, Axis::dp_cp).inter_node);
+  EXPECT_TRUE(group_link(p, Axis::pp).inter_node);
+  EXPECT_DOUBLE_EQ(group_link(p, Axis::pp).bytes_per_s, 25e9);
   p.parallel.tp = 2;
   p.parallel.dp = 16;
-  p.cluster.mesh_order = {MeshAxis::dp, MeshAxis::tp, MeshAxis::cp, MeshAxis::pp};  // dp stride 1: ranks 0..15
-  EXPECT_TRUE(group_link(p, CommAxis::dp).inter_node);  // 16 ranks > 8 per node
+  p.cluster.mesh_order = {Axis::dp, Axis::tp, Axis::cp, Axis::pp};  // dp stride 1: ranks 0..15
+  EXPECT_TRUE(group_link(p, Axis::dp_cp).inter_node);  // 16 ranks > 8 per node
   p.parallel.dp = 4;
   p.parallel.pp = 8;
-  EXPECT_FALSE(group_link(p, CommAxis::dp).inter_node);  // ranks 0..3
-  EXPECT_FALSE(group_link(p, CommAxis::tp).inter_node);  // stride 4: ranks 0 and 4
+  EXPECT_FALSE(group_link(p, Axis::dp_cp).inter_node);  // ranks 0..3
+  EXPECT_FALSE(group_link(p, Axis::tp).inter_node);  // stride 4: ranks 0 and 4
 }
 
 // Bubbles for uniform stages with F = 1, B = 2 (of which W = 0.5 weight gradients), p = 4, m = 8:
@@ -311,9 +311,9 @@ TEST(Workload, LargestMoeLayerKeepsEveryCollective) {
   const Workload w = build_workload(p, framework_profile(Framework::megatron), shape_of(p));
   int tp = 0, cp = 0, ep = 0;
   for (const Comm& c : w.moe_layer.comms) {
-    tp += c.axis == CommAxis::tp;
-    cp += c.axis == CommAxis::cp;
-    ep += c.axis == CommAxis::ep;
+    tp += c.axis == Axis::tp;
+    cp += c.axis == Axis::cp;
+    ep += c.axis == Axis::ep;
   }
   EXPECT_EQ(w.moe_layer.comms.size(), 16u);
   EXPECT_EQ(tp, 10);

@@ -14,10 +14,9 @@ struct Link {
   bool inter_node = false;
 };
 
-// Ranks in the group of `axis` (expert groups: ep; dp: the gradient group dp*cp).
-int group_size(const Plan& plan, CommAxis axis);
-// The link a group uses: intra-node if all its ranks sit in one node under cluster.mesh_order.
-Link group_link(const Plan& plan, CommAxis axis);
+// The link a group uses: intra-node if all its ranks sit in one node under cluster.mesh_order
+// (the rank grid's span).
+Link group_link(const Plan& plan, Axis axis);
 
 // nccl-tests: all-reduce 2(n-1)/n, all-gather / reduce-scatter / all-to-all (n-1)/n, send/recv 1.
 double bus_factor(CommKind kind, int n);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "paraplan/parallel.hpp"
 #include "paraplan/training.hpp"
 
 namespace paraplan::planner {
@@ -49,16 +50,13 @@ struct GpuSpec {
   double peak_flops(Precision p) const;
 };
 
-// Axes of the rank grid, innermost first in ClusterSpec::mesh_order.
-enum class MeshAxis { tp, cp, dp, pp };
-
 struct ClusterSpec {
   GpuSpec gpu;
   int gpus = 1;
   int gpus_per_node = 8;
   // Rank placement, innermost (consecutive ranks) first: a group whose ranks span nodes pays the
   // network. Expert-parallel groups are carved from the cp x dp ranks (Megatron, torchtitan).
-  std::vector<MeshAxis> mesh_order{MeshAxis::tp, MeshAxis::cp, MeshAxis::dp, MeshAxis::pp};
+  std::vector<Axis> mesh_order{Axis::tp, Axis::cp, Axis::dp, Axis::pp};  // the four mesh axes (rank_grid.hpp)
   double price_per_gpu_hour = 0;  // for cost estimates; 0: unknown
   // Realization factors for the time model; default "published" on GPUs, "none" on CPU.
   Calibration calibration;

@@ -1,8 +1,21 @@
 #pragma once
-// ParallelPlan: how the work is split (degrees, ZeRO stage, pipeline schedule).
+// ParallelPlan: how the work is split (degrees, ZeRO stage, pipeline schedule), and the axes of the
+// rank grid its degrees span (rank_grid.hpp).
+#include <cstdint>
 #include <vector>
 
 namespace paraplan::planner {
+
+// The axes of the rank grid and the groups ranks communicate in — one enum for the plan's mesh order,
+// the workload's collectives, the communication model and the executor's process groups.
+//   tp, cp, dp, pp: the mesh axes (cluster.mesh_order places them);
+//   ep: expert-parallel groups, folded from the cp x dp ranks (Megatron-Core, torchtitan);
+//   dp_cp: the gradient group — data x context parallel ranks, which hold the same parameters and reduce
+//          gradients (and shard ZeRO states) together (Megatron-Core's data-parallel group with CP).
+enum class Axis : uint8_t { tp, cp, ep, dp, pp, dp_cp };
+inline constexpr int kAxisCount = 6;
+inline constexpr Axis kMeshAxes[] = {Axis::tp, Axis::cp, Axis::dp, Axis::pp};
+const char* to_string(Axis a);
 
 enum class PipelineSchedule { gpipe, one_f_one_b, interleaved, zb_h1, zbv };
 

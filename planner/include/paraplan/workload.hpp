@@ -28,13 +28,12 @@ struct Op {
 };
 
 enum class CommKind : uint8_t { all_reduce, all_gather, reduce_scatter, all_to_all, send_recv };
-enum class CommAxis : uint8_t { tp, cp, ep, dp, pp };
 enum class Pass : uint8_t { forward, backward };
 
 struct Comm {
   const char* name = "";
   CommKind kind = CommKind::all_reduce;
-  CommAxis axis = CommAxis::tp;
+  Axis axis = Axis::tp;  // the group it runs in (parallel.hpp)
   Pass pass = Pass::forward;
   double bytes = 0;  // nccl-tests "size": the full buffer for all-reduce, the gathered/total buffer for AG/RS
 };

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "paraplan/exec/launch_env.hpp"
-#include "paraplan/exec/rank_grid.hpp"
+#include "paraplan/rank_grid.hpp"
 
 namespace at {
 class Tensor;
@@ -79,14 +79,17 @@ class Communicator {
   double blocked_s_ = 0;
 };
 
-// A communicator for each axis of the rank grid, plus the world.
+// A communicator for each group of the planner's rank grid (rank_grid.hpp: tp, cp, ep, dp, pp and the
+// gradient group dp_cp), plus the world. Groups with the same members share one communicator (dp_cp is
+// dp when cp = 1); a group of one is a communicator that talks to no one.
 struct ProcessGroups {
-  RankGrid grid;
+  planner::RankGrid grid;
   int rank = 0;  // world rank
   std::unique_ptr<Communicator> world;
-  std::unique_ptr<Communicator> axis[4];  // indexed by Axis: dp, pp, cp, tp
-  Communicator& dp() { return *axis[static_cast<int>(Axis::dp)]; }
-  Communicator& of(Axis a) { return *axis[static_cast<int>(a)]; }
+  std::shared_ptr<Communicator> axis[planner::kAxisCount];  // indexed by planner::Axis
+  Communicator& of(planner::Axis a) { return *axis[static_cast<int>(a)]; }
+  Communicator& dp() { return of(planner::Axis::dp); }
+  Communicator& gradients() { return of(planner::Axis::dp_cp); }  // ZeRO shards and reduces over it
   double blocked_seconds() const;
   void reset_blocked_seconds();
   // Run-wide values rank 0 publishes (the run id); others block until it is there. Fake groups keep
@@ -111,14 +114,16 @@ struct GlooOptions {
 };
 
 // Connects to the store at env.master_addr:master_port (rank 0 serves it unless torchrun's agent does),
-// then builds the world group and one group per grid axis of size > 1 (size-1 axes get a group of one
-// that does nothing). Errors name the address and the timeout.
-std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt);
+// then builds the world group and this rank's group along every axis of the grid. Errors name the
+// address and the timeout.
+std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const planner::RankGrid& grid,
+                                                const GlooOptions& opt);
 // Rank `rank` of the grid, alone.
-std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const RankGrid& grid);
+std::unique_ptr<ProcessGroups> make_fake_groups(int rank, const planner::RankGrid& grid);
 // NCCL on CUDA tensors; the unique ids travel through the c10d store. Throws when this build has no
 // CUDA LibTorch.
-std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const RankGrid& grid, const GlooOptions& opt);
+std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const planner::RankGrid& grid,
+                                                const GlooOptions& opt);
 bool nccl_available();
 
 }  // namespace paraplan::exec

@@ -1,33 +1,11 @@
-// The rank grid as torch.arange(world).view(dp, pp, cp, tp) lays it out (picotron), and the launch
-// environment contract.
+// The launch environment contract (the rank grid is the planner's: tests/planner/test_rank_grid.cpp).
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "paraplan/exec/launch_env.hpp"
-#include "paraplan/exec/rank_grid.hpp"
 
 using namespace paraplan::exec;
-
-TEST(RankGrid, MatchesArangeView) {
-  // arange(8).view(2, 1, 2, 2): element [d, p, c, t] = 4d + 2c + t.
-  const RankGrid g(2, 1, 2, 2);
-  EXPECT_EQ(g.world(), 8);
-  EXPECT_EQ(g.coords(5), (std::array<int, 4>{1, 0, 0, 1}));
-  EXPECT_EQ(g.rank_of({1, 0, 1, 1}), 7);
-  EXPECT_EQ(g.group(Axis::tp, 5), (std::vector<int>{4, 5}));
-  EXPECT_EQ(g.group(Axis::cp, 5), (std::vector<int>{5, 7}));
-  EXPECT_EQ(g.group(Axis::dp, 5), (std::vector<int>{1, 5}));
-  EXPECT_EQ(g.group(Axis::pp, 5), (std::vector<int>{5}));
-  // Every rank is in exactly one group per axis, and group_index numbers the groups 0..world/size-1.
-  for (Axis a : kAxes) {
-    std::map<int, std::vector<int>> groups;
-    for (int r = 0; r < g.world(); ++r) groups[g.group_index(a, r)].push_back(r);
-    EXPECT_EQ(static_cast<int>(groups.size()), g.world() / g.size(a));
-    for (const auto& [idx, members] : groups) EXPECT_EQ(members, g.group(a, members[0]));
-  }
-  EXPECT_THROW(g.coords(8), std::out_of_range);
-}
 
 TEST(LaunchEnv, ReadsTorchrunVariables) {
   std::map<std::string, std::string> env{{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node0"},
