@@ -35,11 +35,11 @@ std::optional<MoeSpec> read_moe(ObjectReader& r) {
   ObjectReader m(*v, r.field("moe"), r.errors(),
                  {"experts", "top_k", "ffn_hidden", "shared_experts", "dense_layers"});
   MoeSpec e;
-  e.experts = static_cast<int>(m.integer("experts", 0, 1, 1 << 20));
-  e.top_k = static_cast<int>(m.integer("top_k", 0, 1, 1 << 20));
-  e.ffn_hidden = m.integer("ffn_hidden", 0, 1);
-  e.shared_experts = static_cast<int>(m.integer("shared_experts", 0, 0, 1 << 20));
-  e.dense_layers = static_cast<int>(m.integer("dense_layers", 0, 0, 1 << 20));
+  e.experts = static_cast<int>(m.integer("experts", e.experts, 1, 1 << 20));
+  e.top_k = static_cast<int>(m.integer("top_k", e.top_k, 1, 1 << 20));
+  e.ffn_hidden = m.integer("ffn_hidden", e.ffn_hidden, 1);
+  e.shared_experts = static_cast<int>(m.integer("shared_experts", e.shared_experts, 0, 1 << 20));
+  e.dense_layers = static_cast<int>(m.integer("dense_layers", e.dense_layers, 0, 1 << 20));
   for (const char* k : {"experts", "top_k", "ffn_hidden"})
     if (!m.has(k)) r.errors().add(m.field(k), "", "is required for a MoE model");
   return e;
@@ -51,11 +51,11 @@ std::optional<MlaSpec> read_mla(ObjectReader& r) {
   ObjectReader m(*v, r.field("mla"), r.errors(),
                  {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
   MlaSpec a;
-  a.q_lora_rank = m.integer("q_lora_rank", 0, 0);
-  a.kv_lora_rank = m.integer("kv_lora_rank", 0, 1);
-  a.qk_nope_head_dim = m.integer("qk_nope_head_dim", 0, 1);
-  a.qk_rope_head_dim = m.integer("qk_rope_head_dim", 0, 0);
-  a.v_head_dim = m.integer("v_head_dim", 0, 1);
+  a.q_lora_rank = m.integer("q_lora_rank", a.q_lora_rank, 0);
+  a.kv_lora_rank = m.integer("kv_lora_rank", a.kv_lora_rank, 1);
+  a.qk_nope_head_dim = m.integer("qk_nope_head_dim", a.qk_nope_head_dim, 1);
+  a.qk_rope_head_dim = m.integer("qk_rope_head_dim", a.qk_rope_head_dim, 0);
+  a.v_head_dim = m.integer("v_head_dim", a.v_head_dim, 1);
   for (const char* k : {"kv_lora_rank", "qk_nope_head_dim", "v_head_dim"})
     if (!m.has(k)) r.errors().add(m.field(k), "", "is required for multi-head latent attention");
   return a;
@@ -99,21 +99,21 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
                  {"name", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab",
                   "activation", "norm", "tied_embeddings", "bias", "position_embedding", "max_seq_len", "moe",
                   "mla", "source", "description"});
-  ModelSpec m;
+  ModelSpec m;  // defaults: the struct's initialisers; kv_heads and head_dim derive from heads
   m.name = r.string("name", "custom");
-  m.layers = static_cast<int>(r.integer("layers", 0, 1, 1 << 20));
-  m.hidden = r.integer("hidden", 0, 1);
-  m.heads = static_cast<int>(r.integer("heads", 0, 1, 1 << 20));
+  m.layers = static_cast<int>(r.integer("layers", m.layers, 1, 1 << 20));
+  m.hidden = r.integer("hidden", m.hidden, 1);
+  m.heads = static_cast<int>(r.integer("heads", m.heads, 1, 1 << 20));
   m.kv_heads = static_cast<int>(r.integer("kv_heads", m.heads, 1, 1 << 20));
   m.head_dim = r.integer("head_dim", m.heads > 0 ? m.hidden / m.heads : 0, 1);
-  m.ffn_hidden = r.integer("ffn_hidden", 0, 1);
-  m.vocab = r.integer("vocab", 0, 1);
-  m.activation = r.enumeration("activation", Activation::swiglu, detail::kActivations);
-  m.norm = r.enumeration("norm", Norm::rmsnorm, detail::kNorms);
-  m.tied_embeddings = r.boolean("tied_embeddings", false);
-  m.bias = r.enumeration("bias", Bias::none, detail::kBiases);
-  m.position_embedding = r.enumeration("position_embedding", PositionEmbedding::rope, detail::kPositions);
-  m.max_seq_len = r.integer("max_seq_len", 0, 0);
+  m.ffn_hidden = r.integer("ffn_hidden", m.ffn_hidden, 1);
+  m.vocab = r.integer("vocab", m.vocab, 1);
+  m.activation = r.enumeration("activation", m.activation, detail::kActivations);
+  m.norm = r.enumeration("norm", m.norm, detail::kNorms);
+  m.tied_embeddings = r.boolean("tied_embeddings", m.tied_embeddings);
+  m.bias = r.enumeration("bias", m.bias, detail::kBiases);
+  m.position_embedding = r.enumeration("position_embedding", m.position_embedding, detail::kPositions);
+  m.max_seq_len = r.integer("max_seq_len", m.max_seq_len, 0);
   m.moe = read_moe(r);
   m.mla = read_mla(r);
   if (j.is_object())
@@ -231,34 +231,34 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   g.id = r.string("id", "custom");
   g.name = r.string("name", g.id);
   g.custom = true;
-  g.is_cpu = r.boolean("is_cpu", false);
-  g.memory_bytes = r.number("memory_bytes", 0, 1, 1e15);
+  g.is_cpu = r.boolean("is_cpu", g.is_cpu);
+  g.memory_bytes = r.number("memory_bytes", g.memory_bytes, 1, 1e15);
   if (const json* pf = r.raw("peak_flops")) {
     ObjectReader p(*pf, r.field("peak_flops"), errors, {"fp32", "tf32", "bf16", "fp16", "fp8"});
-    g.peak_fp32_flops = p.number("fp32", 0, 0, 1e18);
-    g.peak_tf32_flops = p.number("tf32", 0, 0, 1e18);
-    g.peak_bf16_flops = p.number("bf16", 0, 0, 1e18);
-    g.peak_fp16_flops = p.number("fp16", 0, 0, 1e18);
-    g.peak_fp8_flops = p.number("fp8", 0, 0, 1e18);
+    g.peak_fp32_flops = p.number("fp32", g.peak_fp32_flops, 0, 1e18);
+    g.peak_tf32_flops = p.number("tf32", g.peak_tf32_flops, 0, 1e18);
+    g.peak_bf16_flops = p.number("bf16", g.peak_bf16_flops, 0, 1e18);
+    g.peak_fp16_flops = p.number("fp16", g.peak_fp16_flops, 0, 1e18);
+    g.peak_fp8_flops = p.number("fp8", g.peak_fp8_flops, 0, 1e18);
   }
-  g.hbm_bytes_per_s = r.number("hbm_bytes_per_s", 0, 0, 1e15);
-  g.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", 0, 0, 1e15);
-  g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", 0, 0, 1e15);
-  g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", 0, 0, 1e15);
-  g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", 0, 0, 1e15);
+  g.hbm_bytes_per_s = r.number("hbm_bytes_per_s", g.hbm_bytes_per_s, 0, 1e15);
+  g.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", g.intra_node_bytes_per_s, 0, 1e15);
+  g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", g.inter_node_bytes_per_s, 0, 1e15);
+  g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", g.host_link_bytes_per_s, 0, 1e15);
+  g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", g.host_memory_bytes_per_s, 0, 1e15);
   if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
     ObjectReader e(*ef, r.field("efficiency"), errors,
                    {"gemm", "attention", "memory", "kernel_overhead_s", "intra_node", "intra_node_latency_s",
                     "inter_node", "inter_node_latency_s"});
     Efficiency& x = g.efficiency;
-    x.gemm = e.number("gemm", 1, 1e-3, 1);
-    x.attention = e.number("attention", 1, 1e-3, 1);
-    x.memory = e.number("memory", 1, 1e-3, 1);
-    x.kernel_overhead_s = e.number("kernel_overhead_s", 0, 0, 1);
-    x.intra_node = e.number("intra_node", 1, 1e-3, 1);
-    x.intra_node_latency_s = e.number("intra_node_latency_s", 0, 0, 1);
-    x.inter_node = e.number("inter_node", 1, 1e-3, 1);
-    x.inter_node_latency_s = e.number("inter_node_latency_s", 0, 0, 1);
+    x.gemm = e.number("gemm", x.gemm, 1e-3, 1);
+    x.attention = e.number("attention", x.attention, 1e-3, 1);
+    x.memory = e.number("memory", x.memory, 1e-3, 1);
+    x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s, 0, 1);
+    x.intra_node = e.number("intra_node", x.intra_node, 1e-3, 1);
+    x.intra_node_latency_s = e.number("intra_node_latency_s", x.intra_node_latency_s, 0, 1);
+    x.inter_node = e.number("inter_node", x.inter_node, 1e-3, 1);
+    x.inter_node_latency_s = e.number("inter_node_latency_s", x.inter_node_latency_s, 0, 1);
   }
   for (const char* k : {"memory_bytes", "peak_flops", "hbm_bytes_per_s"})
     if (!r.has(k)) errors.add(r.field(k), "", "is required for a custom GPU");
@@ -314,6 +314,13 @@ void apply_override(json& doc, const std::string& assignment) {
   }
 }
 
+// Every default is the struct's initialiser: each section is read into a default-constructed struct and
+// a missing field keeps its value. The only defaults written here are those that depend on another
+// field or on a preset, which no initialiser can express: cluster.gpu (the h100-sxm-80gb preset),
+// cluster.calibration ("none" on CPU workers, else "published"), cluster.gpus_per_node (all the CPU
+// workers of a plan on one machine), parallel.dp (gpus / (tp pp cp)), cluster.gpus (dp tp pp cp),
+// parallel.virtual_stages (2 under zbv), training.global_batch (dp x micro_batch), training.lora.alpha
+// (2 x rank), model.kv_heads (heads) and model.head_dim (hidden / heads).
 Plan plan_from_json(const json& doc, const std::string& base_dir) {
   Violations errors;
   ObjectReader top(doc, "", errors, {"model", "training", "parallel", "cluster", "description"});
@@ -340,7 +347,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   if (cl.has("nccl_bytes_per_communicator"))
     plan.cluster.nccl_bytes_per_communicator = cl.number("nccl_bytes_per_communicator", 0, 0, 1e12);
   if (cl.has("allocator_headroom")) plan.cluster.allocator_headroom = cl.number("allocator_headroom", 0, 0, 0.9);
-  plan.cluster.price_per_gpu_hour = cl.number("price_per_gpu_hour", 0, 0, 1e6);
+  plan.cluster.price_per_gpu_hour = cl.number("price_per_gpu_hour", plan.cluster.price_per_gpu_hour, 0, 1e6);
   plan.cluster.calibration =
       builtin_calibration(cl.string("calibration", plan.cluster.gpu.is_cpu ? "none" : "published"));
   if (const json* mo = cl.raw("mesh_order"); mo && !mo->is_null()) {
@@ -389,27 +396,27 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
                   {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
                    "layer_split", "tp_comm_overlap", "dp_overlap"});
   auto& par = plan.parallel;
-  par.tp = static_cast<int>(pr.integer("tp", 1, 1, 1 << 20));
-  par.pp = static_cast<int>(pr.integer("pp", 1, 1, 1 << 20));
-  par.cp = static_cast<int>(pr.integer("cp", 1, 1, 1 << 20));
-  par.ep = static_cast<int>(pr.integer("ep", 1, 1, 1 << 20));
+  par.tp = static_cast<int>(pr.integer("tp", par.tp, 1, 1 << 20));
+  par.pp = static_cast<int>(pr.integer("pp", par.pp, 1, 1 << 20));
+  par.cp = static_cast<int>(pr.integer("cp", par.cp, 1, 1 << 20));
+  par.ep = static_cast<int>(pr.integer("ep", par.ep, 1, 1 << 20));
   const int64_t mp = static_cast<int64_t>(par.tp) * par.pp * par.cp;
   // dp defaults to what the cluster leaves over; gpus defaults to the product of the degrees.
   const bool has_gpus = cl.has("gpus");
   const int64_t gpus_given = cl.integer("gpus", 1, 1, 1 << 24);
-  const int64_t dp_default = has_gpus && gpus_given % mp == 0 ? gpus_given / mp : 1;
+  const int64_t dp_default = has_gpus && gpus_given % mp == 0 ? gpus_given / mp : par.dp;
   par.dp = static_cast<int>(pr.integer("dp", dp_default, 1, 1 << 24));
   plan.cluster.gpus = static_cast<int>(has_gpus ? gpus_given : par.dp * mp);
   // CPU workers run on one machine unless told otherwise; GPU nodes hold 8 (HGX/DGX).
   plan.cluster.gpus_per_node =
       static_cast<int>(cl.integer("gpus_per_node", plan.cluster.gpu.is_cpu ? plan.cluster.gpus : 8, 1, 1 << 16));
-  par.zero = static_cast<int>(pr.integer("zero", 0, 0, 3));
-  par.sequence_parallel = pr.boolean("sequence_parallel", false);
-  par.tp_comm_overlap = pr.boolean("tp_comm_overlap", false);
-  par.dp_overlap = pr.boolean("dp_overlap", true);
-  par.pp_schedule = pr.enumeration("pp_schedule", PipelineSchedule::one_f_one_b, detail::kSchedules);
-  par.virtual_stages = static_cast<int>(pr.integer("virtual_stages", par.pp_schedule == PipelineSchedule::zbv ? 2 : 1,
-                                                   1, 1 << 16));
+  par.zero = static_cast<int>(pr.integer("zero", par.zero, 0, 3));
+  par.sequence_parallel = pr.boolean("sequence_parallel", par.sequence_parallel);
+  par.tp_comm_overlap = pr.boolean("tp_comm_overlap", par.tp_comm_overlap);
+  par.dp_overlap = pr.boolean("dp_overlap", par.dp_overlap);
+  par.pp_schedule = pr.enumeration("pp_schedule", par.pp_schedule, detail::kSchedules);
+  par.virtual_stages = static_cast<int>(
+      pr.integer("virtual_stages", par.pp_schedule == PipelineSchedule::zbv ? 2 : par.virtual_stages, 1, 1 << 16));
   if (const json* ls = pr.raw("layer_split"); ls && !ls->is_null()) {
     if (!ls->is_array()) {
       errors.add("parallel.layer_split", show(*ls), "must be a list of layers per model chunk");
@@ -428,25 +435,25 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
                   {"seq_len", "micro_batch", "global_batch", "precision", "grad_dtype", "optimizer", "recompute",
                    "flash_attention", "lora", "offload", "dropout", "framework"});
   auto& t = plan.training;
-  t.seq_len = tr.integer("seq_len", 4096, 1, int64_t{1} << 32);
-  t.micro_batch = static_cast<int>(tr.integer("micro_batch", 1, 1, 1 << 20));
+  t.seq_len = tr.integer("seq_len", t.seq_len, 1, int64_t{1} << 32);
+  t.micro_batch = static_cast<int>(tr.integer("micro_batch", t.micro_batch, 1, 1 << 20));
   t.global_batch = tr.integer("global_batch", static_cast<int64_t>(par.dp) * t.micro_batch, 1, int64_t{1} << 40);
-  t.precision = tr.enumeration("precision", Precision::bf16, detail::kPrecisions);
-  t.grad_dtype = tr.enumeration("grad_dtype", GradDtype::fp32, detail::kGradDtypes);
-  t.optimizer = tr.enumeration("optimizer", Optimizer::adamw, detail::kOptimizers);
-  t.recompute = tr.enumeration("recompute", Recompute::none, detail::kRecomputes);
-  t.flash_attention = tr.boolean("flash_attention", true);
-  t.offload = tr.enumeration("offload", Offload::none, detail::kOffloads);
-  t.dropout = tr.number("dropout", 0.0, 0.0, 0.99);
+  t.precision = tr.enumeration("precision", t.precision, detail::kPrecisions);
+  t.grad_dtype = tr.enumeration("grad_dtype", t.grad_dtype, detail::kGradDtypes);
+  t.optimizer = tr.enumeration("optimizer", t.optimizer, detail::kOptimizers);
+  t.recompute = tr.enumeration("recompute", t.recompute, detail::kRecomputes);
+  t.flash_attention = tr.boolean("flash_attention", t.flash_attention);
+  t.offload = tr.enumeration("offload", t.offload, detail::kOffloads);
+  t.dropout = tr.number("dropout", t.dropout, 0.0, 0.99);
   if (tr.has("framework") && !tr.raw("framework")->is_null())
     t.framework = tr.enumeration("framework", Framework::megatron, detail::kFrameworks);
   if (const json* l = tr.raw("lora"); l && !l->is_null()) {
     ObjectReader lr(*l, "training.lora", errors, {"rank", "alpha", "targets", "base", "dropout"});
     LoraSpec lora;
-    lora.rank = static_cast<int>(lr.integer("rank", 8, 1, 1 << 20));
+    lora.rank = static_cast<int>(lr.integer("rank", lora.rank, 1, 1 << 20));
     lora.alpha = lr.number("alpha", 2.0 * lora.rank, 1e-9, 1e9);
-    lora.base = lr.enumeration("base", LoraBase::bf16, detail::kLoraBases);
-    lora.dropout = lr.number("dropout", 0.0, 0.0, 0.99);
+    lora.base = lr.enumeration("base", lora.base, detail::kLoraBases);
+    lora.dropout = lr.number("dropout", lora.dropout, 0.0, 0.99);
     if (const json* tg = lr.raw("targets"); tg && !tg->is_null()) {
       lora.targets = 0;
       std::vector<std::string> names(std::begin(kLoraTargetNames), std::end(kLoraTargetNames));

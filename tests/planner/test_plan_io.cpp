@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "paraplan/calibration.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 
@@ -244,4 +245,41 @@ TEST(PlanFormat, MeshOrderWithExpertAxis) {
   errs = errors_of(doc);
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_NE(errs[0].find("must list tp, cp, dp and pp once each"), std::string::npos) << errs[0];
+}
+
+// Defaults live in one place, the structs' initialisers (issue 11): a section left empty in JSON reads as
+// the default-constructed struct, except the defaults that depend on another field or a preset (listed
+// above plan_from_json), which are checked one by one here.
+TEST(PlanFormat, EmptySectionsReadAsTheDefaultStructs) {
+  const Plan p = plan_from_json(json::parse(R"({"model": "tiny-llama", "training": {}, "parallel": {}, "cluster": {}})"));
+  TrainingSpec training;
+  training.global_batch = 1;  // dp x micro_batch = 1 x 1
+  EXPECT_TRUE(p.training == training);
+  EXPECT_EQ(p.training.recompute, Recompute::none);  // the header said selective while the reader said none
+  EXPECT_TRUE(p.parallel == ParallelPlan{});
+  ClusterSpec cluster;
+  cluster.gpu = hardware_preset("h100-sxm-80gb");         // the default GPU
+  cluster.calibration = builtin_calibration("published");  // on GPUs
+  EXPECT_TRUE(p.cluster == cluster);
+  // A LoRA object with no fields is the default LoraSpec (alpha = 2 x rank = 16).
+  const Plan l = plan_from_json(json::parse(R"({"model": "tiny-llama", "training": {"lora": {}}})"));
+  ASSERT_TRUE(l.training.lora);
+  EXPECT_TRUE(*l.training.lora == LoraSpec{});
+  // An inline model with only the required fields is the default ModelSpec with those fields, kv_heads =
+  // heads and head_dim = hidden / heads.
+  const Plan m = plan_from_json(json::parse(R"({"model": {"layers": 2, "hidden": 64, "heads": 4, "ffn_hidden": 128,
+      "vocab": 256}})"));
+  ModelSpec model;
+  model.name = "custom";
+  model.layers = 2;
+  model.hidden = 64;
+  model.heads = 4;
+  model.kv_heads = 4;
+  model.head_dim = 16;
+  model.ffn_hidden = 128;
+  model.vocab = 256;
+  EXPECT_TRUE(m.model == model);
+  // And a plan built in code round-trips: what paraplan writes, it reads back equal.
+  EXPECT_TRUE(plan_from_json(plan_to_json(p)) == p);
+  EXPECT_TRUE(plan_from_json(plan_to_json(l)) == l);
 }

@@ -20,6 +20,7 @@ struct Efficiency {
   double intra_node_latency_s = 0;  // per collective
   double inter_node = 1;            // collectives across nodes
   double inter_node_latency_s = 0;
+  bool operator==(const Efficiency&) const = default;
 };
 
 // Calibration: realization factors that scale the hardware's microbenchmark efficiencies to what
@@ -28,6 +29,7 @@ struct Calibration {
   std::string name = "none";
   std::string provenance;
   double gemm = 1, attention = 1, memory = 1, intra_node = 1, inter_node = 1;
+  bool operator==(const Calibration&) const = default;
 };
 
 struct GpuSpec {
@@ -48,6 +50,7 @@ struct GpuSpec {
   double host_memory_bytes_per_s = 0; // host DRAM bandwidth per GPU (CPU optimizer under offload)
   Efficiency efficiency;
   double peak_flops(Precision p) const;
+  bool operator==(const GpuSpec&) const = default;
 };
 
 struct ClusterSpec {
@@ -65,6 +68,7 @@ struct ClusterSpec {
   std::optional<double> nccl_bytes_per_communicator;
   std::optional<double> allocator_headroom;
   int nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+  bool operator==(const ClusterSpec&) const = default;
 };
 
 }  // namespace paraplan::planner

@@ -17,6 +17,7 @@ struct MoeSpec {
   int64_t ffn_hidden = 0;   // hidden size of one expert's MLP
   int shared_experts = 0;   // always-active experts of the same ffn_hidden (DeepSeek)
   int dense_layers = 0;     // leading layers with a dense MLP instead of experts (DeepSeek first_k_dense_replace)
+  bool operator==(const MoeSpec&) const = default;
 };
 
 // Multi-head latent attention (DeepSeek-V2/V3, arXiv 2405.04434 §2.1).
@@ -26,6 +27,7 @@ struct MlaSpec {
   int64_t qk_nope_head_dim = 0;
   int64_t qk_rope_head_dim = 0;
   int64_t v_head_dim = 0;
+  bool operator==(const MlaSpec&) const = default;
 };
 
 struct ModelSpec {
@@ -53,6 +55,7 @@ struct ModelSpec {
   int dense_layer_count() const { return layers - moe_layer_count(); }
   int64_t q_dim() const;   // width of the query projection output (heads * head dim)
   int64_t kv_dim() const;  // width of each of the key and value projection outputs
+  bool operator==(const ModelSpec&) const = default;
 };
 
 // Parameter counts. Exact: they must agree with the checkpoints, e.g. LLaMA-3-8B = 8,030,261,248.

@@ -34,6 +34,7 @@ struct ParallelPlan {
   bool dp_overlap = true;        // DP gradient reduction overlapped with the backward, bucket by bucket
 
   int gpus() const { return dp * tp * pp * cp; }
+  bool operator==(const ParallelPlan&) const = default;
   int chunks() const { return pp * virtual_stages; }
 };
 

@@ -21,6 +21,7 @@ struct Plan {
   long long micro_batches() const {
     return training.global_batch / (static_cast<long long>(parallel.dp) * training.micro_batch);
   }
+  bool operator==(const Plan&) const = default;
 };
 
 }  // namespace paraplan::planner

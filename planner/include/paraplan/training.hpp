@@ -30,6 +30,7 @@ struct LoraSpec {
   LoraBase base = LoraBase::bf16;
   double dropout = 0.0;  // lora_dropout; > 0 makes every adapter keep its own dropped-out input
   bool has(LoraTarget t) const { return (targets & t) != 0; }
+  bool operator==(const LoraSpec&) const = default;
 };
 
 struct TrainingSpec {
@@ -39,12 +40,13 @@ struct TrainingSpec {
   Precision precision = Precision::bf16;
   GradDtype grad_dtype = GradDtype::fp32;
   Optimizer optimizer = Optimizer::adamw;
-  Recompute recompute = Recompute::selective;
+  Recompute recompute = Recompute::none;
   bool flash_attention = true;
   std::optional<LoraSpec> lora;
   Offload offload = Offload::none;
   double dropout = 0.0;  // hidden and attention dropout probability (GPT-3 era: 0.1; LLaMA: 0)
   std::optional<Framework> framework;  // default chosen from the cluster: paraplan on "cpu", else megatron
+  bool operator==(const TrainingSpec&) const = default;
 };
 
 const char* to_string(Precision p);
