@@ -49,6 +49,14 @@ void check(const Plan& plan, Inexpressible& no) {
     no.add("parallel.zero", "0",
            "with tp or cp, accelerate composes data parallelism through FSDP2 only (parallelism_config.py: "
            "dp_replicate_size > 1 with dp_shard_size == 1 is invalid); use zero = 2 or 3");
+  // FP8 (torchao, fp8_config backend AO) runs on FSDP2, whose reshard_after_forward: false still shards gradients
+  // and optimizer states (ZeRO-2); FSDP2 replicates only beside sharding (parallelism_config.py docstring:
+  // "dp_replicate_size > 1 and dp_shard_size == 1 is an invalid configuration"). One rank has nothing to shard.
+  if (t.precision == Precision::fp8 && p.zero == 0 && p.dp > 1)
+    no.add("parallel.zero", "0",
+           "accelerate's FP8 recipe (torchao) runs on FSDP2, which shards gradients and optimizer states over the "
+           "data-parallel ranks even with fsdp_reshard_after_forward: false, and cannot replicate alone "
+           "(parallelism_config.py: dp_replicate_size > 1 with dp_shard_size == 1 is invalid); use zero = 2 or 3");
   if (p.tp > 1 && p.sequence_parallel)
     no.add("parallel.sequence_parallel", "true",
            "accelerate's tensor parallelism applies the model's Transformers base_model_tp_plan (column/row-wise "

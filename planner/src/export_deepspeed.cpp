@@ -5,10 +5,13 @@
 // deepspeed/runtime/zero/config.py and zero/offload_config.py; activation_checkpointing in
 // deepspeed/runtime/activation_checkpointing/config.py; "tensor_parallel" (AutoTP) in
 // deepspeed/runtime/tensor_parallel/config.py; "expert_parallel" (AutoEP), "data_types" and all of the
-// above in docs/_pages/config-json.md.
+// above in docs/_pages/config-json.md. Batch rule: runtime/config.py (DeepSpeedConfig.__init__ lines 697-715
+// choose world_size, _batch_assertion line 924 checks it); launcher flags: launcher/runner.py; pipeline
+// placement: runtime/pipe/module.py _partition_layers and runtime/utils.py partition_balanced.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "export_util.hpp"
@@ -37,10 +40,21 @@ void check_parallel(const Plan& plan, Inexpressible& no) {
     if (p.pp_schedule != PipelineSchedule::one_f_one_b)
       no.add("parallel.pp_schedule", to_string(p.pp_schedule),
              "DeepSpeed's PipelineEngine runs its own 1F1B TrainSchedule (deepspeed/runtime/pipe/schedule.py)");
-    if (!p.layer_split.empty())
-      no.add("parallel.layer_split", detail::list_of(p.layer_split),
-             "DeepSpeed's PipelineModule partitions by a method (parameters, uniform, type:regex), not by "
-             "a list of layers per stage");
+    // PipelineModule places layers by partition_method only ("parameters", "uniform", "type:<regex>",
+    // pipe/module.py _partition_layers). "type:<decoder layer class>" weighs the decoder layers 1 and the
+    // embedding, norm and head 0, and partition_balanced then gives every stage L/pp decoder layers when
+    // that is a whole number (a split with equal counts is the only one of cost 0); an uneven split has
+    // no method that reproduces it.
+    const std::vector<int> chunks = chunk_layers(plan);
+    if (std::adjacent_find(chunks.begin(), chunks.end(), std::not_equal_to<>()) != chunks.end()) {
+      const std::string rule = fmt::format(
+          "DeepSpeed's PipelineModule places layers by partition_method (parameters, uniform, type:<regex>; "
+          "pipe/module.py), which reproduces only an even split of the {} transformer layers over pp = {}; "
+          "the plan puts {} on the stages",
+          plan.model.layers, p.pp, detail::list_of(chunks));
+      if (!p.layer_split.empty()) no.add("parallel.layer_split", detail::list_of(p.layer_split), rule);
+      else no.add("parallel.pp", std::to_string(p.pp), rule);
+    }
     if (p.tp > 1)
       no.add("parallel.tp", std::to_string(p.tp),
              "AutoTP (tensor_parallel.autotp_size) is documented for ZeRO, not for PipelineModule pipelines");
@@ -63,8 +77,13 @@ ExportResult export_deepspeed(const Plan& plan) {
   check_parallel(plan, no);
 
   ojson c;
-  // train_batch_size = train_micro_batch_size_per_gpu * gradient_accumulation_steps * data-parallel ranks.
-  c["train_batch_size"] = t.global_batch;
+  // DeepSpeedConfig asserts train_batch_size == micro x gradient_accumulation_steps x world_size, with
+  // world_size the data-parallel size of the mpu it is given (a PipelineModule's grid: dp) and, without one,
+  // every rank (runtime/config.py, HF zero.init case): AutoTP makes its groups only later, in the engine, so
+  // the tp ranks count as data parallel. They read the same micro-batches (the engine checks it at the first
+  // forward), so micro x accumulation x dp distinct sequences still train per step: the plan's global batch.
+  const long long config_world = p.pp > 1 ? p.dp : static_cast<long long>(p.dp) * p.tp;  // cp is refused
+  c["train_batch_size"] = static_cast<long long>(t.micro_batch) * plan.micro_batches() * config_world;
   c["train_micro_batch_size_per_gpu"] = t.micro_batch;
   c["gradient_accumulation_steps"] = plan.micro_batches();  // the PipelineEngine's micro-batches when pp > 1
 
@@ -143,19 +162,49 @@ ExportResult export_deepspeed(const Plan& plan) {
     r.notes.push_back("AutoEP replaces the MoE layers of a Transformers model (Transformers >= 5.0, presets "
                       "mixtral, qwen3_moe, deepseek_v2, deepseek_v3)");
   }
-  if (p.pp > 1)
-    r.notes.push_back(fmt::format("pipeline: build the model as deepspeed.pipe.PipelineModule(layers, num_stages={}); "
-                                  "the plan assumes {} layers per stage",
-                                  p.pp, detail::list_of(chunk_layers(plan))));
+  if (p.pp > 1) {
+    const std::string layer = detail::hf_decoder_layer_class(detail::hf_model_type(plan.model));
+    r.notes.push_back(fmt::format(
+        "pipeline: build the model as deepspeed.pipe.PipelineModule(layers=[embedding, the {} decoder layers, final "
+        "norm + head], num_stages={}, partition_method=\"type:{}\"): the regex weighs only the decoder layers, so "
+        "each stage gets {} of them, the embedding stays on stage 0 and the head on stage {} as the plan assumes; "
+        "the default \"parameters\" balances parameter counts with the embedding and head included",
+        plan.model.layers, p.pp, layer.empty() ? "<class name of your decoder layers>" : layer,
+        plan.model.layers / p.pp, p.pp - 1));
+  }
   no.throw_if_any();
 
   if (t.lora) r.notes.push_back(detail::peft_note(*t.lora));
   r.notes.push_back(t.flash_attention ? "the plan assumes fused attention: load the model with "
                                         "attn_implementation=\"flash_attention_2\" or \"sdpa\""
                                       : "the plan keeps the attention scores: attn_implementation=\"eager\"");
-  r.notes.push_back(fmt::format("launch: deepspeed --num_nodes {} --num_gpus {} train.py --deepspeed --deepspeed_config "
-                                "ds_config.json (learning rate and scheduler are not in the plan)",
-                                plan.cluster.nodes(), std::min(plan.cluster.gpus, plan.cluster.gpus_per_node)));
+  if (p.tp > 1) {
+    r.notes.push_back(fmt::format(
+        "train_batch_size is {} = micro-batch {} x {} accumulation steps x {} ranks: DeepSpeed counts all dp {} x tp {} "
+        "ranks as data parallel (runtime/config.py, no mpu with AutoTP), while the {} ranks of a tensor-parallel group "
+        "read the same sequences, so each step trains the plan's {} sequences; DeepSpeed's sample counters and "
+        "throughput count each of them {} times",
+        c["train_batch_size"].get<long long>(), t.micro_batch, plan.micro_batches(), config_world, p.dp, p.tp, p.tp,
+        t.global_batch, p.tp));
+    r.notes.push_back("data: shard the dataset by data-parallel rank (deepspeed.utils.groups.get_data_parallel_rank() "
+                      "among get_data_parallel_world_size() ranks), not by global rank, so a tensor-parallel group sees "
+                      "identical batches (DeepSpeed checks this at the first forward)");
+  }
+  const ClusterSpec& cl = plan.cluster;
+  const int per_node = std::min(cl.gpus, cl.gpus_per_node);
+  if (cl.nodes() == 1) {
+    r.notes.push_back(fmt::format("launch: deepspeed --num_nodes 1 --num_gpus {} train.py --deepspeed --deepspeed_config "
+                                  "ds_config.json (learning rate and scheduler are not in the plan)",
+                                  per_node));
+  } else {
+    // launcher/runner.py: the nodes come from the hostfile (default /job/hostfile, "worker-0 slots=4" lines);
+    // without it --num_nodes > 1 stops with "Num nodes is >1 but no extra nodes available via hostfile".
+    r.notes.push_back(fmt::format("launch, once, from the first node (the launcher starts the others over passwordless "
+                                  "ssh): deepspeed --hostfile hostfile --num_nodes {} --num_gpus {} train.py --deepspeed "
+                                  "--deepspeed_config ds_config.json (learning rate and scheduler are not in the plan)",
+                                  cl.nodes(), per_node));
+    r.notes.push_back(fmt::format("hostfile: {} lines, one per node, \"<hostname> slots={}\"", cl.nodes(), per_node));
+  }
   r.text = c.dump(2) + "\n";
   return r;
 }

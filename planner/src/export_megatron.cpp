@@ -228,7 +228,6 @@ void training_args(const Plan& plan, Args& a, ExportResult& r, Inexpressible& no
     a.flag("--use-megatron-fsdp", "", fmt::format("ZeRO-{} via Megatron-FSDP", p.zero));  // DistributedInitConfig
     a.flag("--data-parallel-sharding-strategy", p.zero == 2 ? "optim_grads" : "optim_grads_params");
     a.flag("--ckpt-format", "fsdp_dtensor");  // [CK] ckpt_format; asserted by validate_args for Megatron-FSDP
-    r.notes.push_back("Megatron-FSDP requires CUDA_DEVICE_MAX_CONNECTIONS unset or > 1 (arguments.py asserts it)");
   }
   if (p.dp_overlap) {
     a.flag("--overlap-grad-reduce", "", "DP gradient reduction during the backward");
@@ -262,17 +261,34 @@ ExportResult export_megatron(const Plan& plan) {
   no.throw_if_any();
 
   const ClusterSpec& c = plan.cluster;
+  const ParallelPlan& p = plan.parallel;
   std::string head = fmt::format(
       "# Megatron-LM arguments for {} on {} x {} (paraplan export --format megatron).\n"
       "# Flag names checked against NVIDIA/Megatron-LM core_v0.19.0 megatron/training/arguments.py.\n"
       "# Not in the plan, add them: data (--data-path or --mock-data), tokenizer (--tokenizer-type,\n"
       "# --tokenizer-model), --lr, --train-iters or --train-samples, checkpoint paths.\n"
-      "# Launch (the same line on each of the {} node{}):\n"
+      "# Launch: source this file, then run the same line on each of the {} node{}:\n"
       "#   torchrun --nnodes {} --nproc-per-node {} --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
       "#       pretrain_gpt.py \"${{MEGATRON_ARGS[@]}}\" <data, tokenizer, lr, iterations>\n",
       plan.model.name, c.gpus, c.gpu.name, c.nodes(), c.nodes() == 1 ? "" : "s", c.nodes(),
       std::min(c.gpus, c.gpus_per_node));
-  r.text = head + "MEGATRON_ARGS=(\n" + a.text() + ")\n";
+  // megatron/training/arguments.py validate_args (core_v0.19.0 lines 1413-1439): with tp > 1 or cp > 1 on a GPU
+  // of compute capability < 10 (before Blackwell) it asserts CUDA_DEVICE_MAX_CONNECTIONS == "1", unless
+  // Megatron-FSDP or --overlap-moe-expert-parallel-comm is on (then it only warns); Megatron-FSDP itself asserts
+  // the variable is unset or > 1 (line 1143), on every GPU. The value is harmless where it is not required.
+  std::string env;
+  if (p.zero >= 2) {
+    env = "# Megatron-FSDP asserts CUDA_DEVICE_MAX_CONNECTIONS is unset or > 1 (arguments.py validate_args).\n"
+          "unset CUDA_DEVICE_MAX_CONNECTIONS\n";
+    if (p.tp > 1 || p.cp > 1)
+      r.notes.push_back("Megatron-LM warns that tp/cp overlap best with CUDA_DEVICE_MAX_CONNECTIONS=1 and Megatron-FSDP "
+                        "needs it unset; the file unsets it, as Megatron-FSDP requires");
+  } else if (p.tp > 1 || p.cp > 1) {
+    env = "# Megatron-LM asserts CUDA_DEVICE_MAX_CONNECTIONS=1 with tp > 1 or cp > 1 on GPUs before Blackwell\n"
+          "# (arguments.py validate_args: compute capability < 10), so that kernels launch in the order issued.\n"
+          "export CUDA_DEVICE_MAX_CONNECTIONS=1\n";
+  }
+  r.text = head + env + "MEGATRON_ARGS=(\n" + a.text() + ")\n";
   if (plan.framework() != Framework::megatron)
     r.notes.push_back(fmt::format("the plan's memory was estimated with {} conventions (training.framework); "
                                   "Megatron-LM's buffers may differ",

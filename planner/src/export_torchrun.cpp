@@ -71,7 +71,7 @@ ExportResult export_torchrun(const Plan& plan, const ExportOptions& options) {
                    "LOCAL_RANK=$SLURM_LOCALID exec {} run \"$0\"' \"$PLAN\"\n",
                    bin);
   s += "\n# Without Slurm: save the plan above as plan.json on every node, then run on each node\n";
-  s += fmt::format("#   torchrun --nnodes={} --nproc-per-node={} --rdzv-backend=c10d --rdzv-endpoint=<first node>:{} "
+  s += fmt::format("#   torchrun --nnodes={} --nproc-per-node={} --rdzv-backend=c10d --rdzv-endpoint=<first-node>:{} "
                    "--rdzv-id=paraplan-{} --no-python {} run plan.json\n",
                    nodes, per_node, kMasterPort, name, bin);
 

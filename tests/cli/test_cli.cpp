@@ -58,8 +58,11 @@ TEST(Cli, BadInputExitsWithTwo) {
   EXPECT_NE(r.out.find("did you mean training.seq_len?"), std::string::npos) << r.out;
   r = run("plan /nonexistent/plan.json");
   EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("File does not exist: /nonexistent/plan.json"), std::string::npos) << r.out;
   r = run("frobnicate");
   EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("A subcommand is required"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Run with --help"), std::string::npos) << r.out;
 }
 
 TEST(Cli, PresetLists) {

@@ -1,5 +1,6 @@
-// `paraplan export` end to end: every format written with --out parses and carries the plan's degrees,
-// inexpressible plans exit 2 naming the field, and --help teaches each format.
+// `paraplan export` end to end: every format written with --out parses, passes its tool's checker
+// (export_checkers.hpp) and carries the plan's degrees, inexpressible plans exit 2 naming the field, and --help
+// teaches each format.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "../planner/config_parsers.hpp"
+#include "../planner/export_checkers.hpp"
 #include "run_paraplan.hpp"
 
 using nlohmann::json;
@@ -27,14 +29,33 @@ std::string read(const std::string& path) {
   return ss.str();
 }
 
-// Exports the example with `sets` to a file and returns the file's text; fails the test on a non-zero exit.
+// The "note: " lines paraplan printed, without the prefix.
+std::vector<std::string> notes_in(const std::string& out) {
+  std::vector<std::string> notes;
+  for (size_t at = out.find("note: "); at != std::string::npos; at = out.find("note: ", at + 1)) {
+    const size_t end = out.find('\n', at);
+    notes.push_back(out.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6));
+  }
+  return notes;
+}
+
+// The tool's checker on an export and the notes printed with it: every rule it breaks fails the test.
+void check_with_tool(const std::string& format, const std::string& text, const std::string& out) {
+  for (const auto& p : exportcheck::check_export(paraplan::planner::parse_export_format(format), text, notes_in(out)))
+    ADD_FAILURE() << p << "\n--- " << format << " export:\n" << text;
+}
+
+// Exports the example with `sets` to a file and returns the file's text; fails the test on a non-zero exit
+// or on any rule of the tool's checker the file breaks.
 std::string export_to_file(const std::string& format, const std::string& sets, const std::string& name) {
   const std::string path = temp(name);
   std::filesystem::remove(path);
   const Result r = run("export --format " + format + " " + example() + " " + sets + " --out " + path);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("wrote " + path), std::string::npos) << r.out;
-  return read(path);
+  const std::string text = read(path);
+  check_with_tool(format, text, r.out);
+  return text;
 }
 
 }  // namespace
@@ -44,6 +65,7 @@ TEST(CliExport, MegatronToStdout) {
   const Result r = run("export --format megatron " + example());
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string text = r.out.substr(0, r.out.find("note: "));  // notes follow on stderr
+  check_with_tool("megatron", text, r.out);
   const cfgtest::Flags f = cfgtest::parse_megatron(text);
   EXPECT_EQ(f.at("--tensor-model-parallel-size"), "1");
   EXPECT_EQ(f.at("--global-batch-size"), "1024");
@@ -105,14 +127,17 @@ TEST(CliExport, InexpressiblePlansExitTwo) {
   std::filesystem::remove(temp("never.json"));
   r = run("export --format deepspeed " + example() + " --set parallel.cp=2 --set parallel.dp=4 --out " + temp("never.json"));
   EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("parallel.cp = 2: DeepSpeed cannot express this"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(temp("never.json")));
 }
 
 TEST(CliExport, BadArgumentsExitTwo) {
   Result r = run("export --format nemo " + example());
   EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--format: nemo not in {megatron,deepspeed,torchtitan,accelerate,torchrun}"), std::string::npos) << r.out;
   r = run("export " + example());  // --format is required
   EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--format is required"), std::string::npos) << r.out;
   r = run("export --format megatron " + example() + " --set parallel.tp=3");  // an invalid plan
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("parallel.tp = 3"), std::string::npos) << r.out;

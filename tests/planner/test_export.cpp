@@ -21,7 +21,7 @@ using exporttest::plan_of;
 // The "field = value: rule" lines of the export's PlanError, empty when it succeeds.
 std::vector<std::string> export_errors(const Plan& p, ExportFormat f) {
   try {
-    export_plan(p, f);
+    exporttest::checked_export(p, f);
   } catch (const PlanError& e) {
     std::vector<std::string> out;
     for (const auto& v : e.violations()) out.push_back(v.to_string());
@@ -52,7 +52,7 @@ TEST(ExportMegatron, Llama8bTensorPipelineInterleaved) {
   const Plan p = plan_of({"parallel.dp=8", "parallel.tp=2", "parallel.pp=4", "parallel.pp_schedule=interleaved",
                           "parallel.virtual_stages=2", "parallel.sequence_parallel=true", "parallel.zero=1",
                           "cluster.gpus=64"});
-  const ExportResult r = export_plan(p, ExportFormat::megatron);
+  const ExportResult r = exporttest::checked_export(p, ExportFormat::megatron);
   const cfgtest::Flags f = cfgtest::parse_megatron(r.text);
   EXPECT_EQ(f.at("--num-layers"), "32");
   EXPECT_EQ(f.at("--hidden-size"), "4096");
@@ -100,7 +100,7 @@ TEST(ExportMegatron, IsABashArray) {
   const Plan p = plan_of({"model=\"deepseek-v3\"", "parallel.dp=8", "parallel.tp=2", "parallel.ep=8",
                           "parallel.sequence_parallel=true", "parallel.pp=4", "parallel.layer_split=[14,16,15,16]",
                           "cluster.gpus=64"});
-  const std::string text = export_plan(p, ExportFormat::megatron).text;
+  const std::string text = exporttest::checked_export(p, ExportFormat::megatron).text;
   const auto path = std::filesystem::temp_directory_path() / "paraplan_megatron_args.sh";
   std::ofstream(path) << text;
   const std::string cmd = "/bin/bash -c 'source " + path.string() + " && printf \"%s\\n\" \"${MEGATRON_ARGS[@]}\"'";
@@ -121,7 +121,7 @@ TEST(ExportMegatron, IsABashArray) {
 TEST(ExportMegatron, DeepSeekV3MoeAndMla) {
   const Plan p = plan_of({"model=\"deepseek-v3\"", "parallel.dp=8", "parallel.tp=2", "parallel.ep=8",
                           "parallel.sequence_parallel=true", "cluster.gpus=16"});
-  const cfgtest::Flags f = cfgtest::parse_megatron(export_plan(p, ExportFormat::megatron).text);
+  const cfgtest::Flags f = cfgtest::parse_megatron(exporttest::checked_export(p, ExportFormat::megatron).text);
   EXPECT_EQ(f.at("--num-experts"), "256");
   EXPECT_EQ(f.at("--moe-router-topk"), "8");
   EXPECT_EQ(f.at("--moe-ffn-hidden-size"), "2048");
@@ -142,20 +142,20 @@ TEST(ExportMegatron, DeepSeekV3MoeAndMla) {
 // Uneven splits: only the first and last stage differ -> first/last flags; otherwise the layout string.
 TEST(ExportMegatron, UnevenPipelineSplits) {
   const Plan a = plan_of({"parallel.dp=2", "parallel.pp=4", "parallel.layer_split=[7,9,9,7]"});
-  const cfgtest::Flags fa = cfgtest::parse_megatron(export_plan(a, ExportFormat::megatron).text);
+  const cfgtest::Flags fa = cfgtest::parse_megatron(exporttest::checked_export(a, ExportFormat::megatron).text);
   EXPECT_EQ(fa.at("--decoder-first-pipeline-num-layers"), "7");
   EXPECT_EQ(fa.at("--decoder-last-pipeline-num-layers"), "7");
   EXPECT_FALSE(fa.has("--pipeline-model-parallel-layout"));
 
   const Plan b = plan_of({"parallel.dp=2", "parallel.pp=4", "parallel.layer_split=[6,10,9,7]"});
-  const cfgtest::Flags fb = cfgtest::parse_megatron(export_plan(b, ExportFormat::megatron).text);
+  const cfgtest::Flags fb = cfgtest::parse_megatron(exporttest::checked_export(b, ExportFormat::megatron).text);
   EXPECT_EQ(fb.at("--pipeline-model-parallel-layout"), "Et*6|t*10|t*9|t*7L");
   EXPECT_FALSE(fb.has("--decoder-first-pipeline-num-layers"));
 
   // Interleaved, 2 x 4 chunks in model order: chunk i runs on pipeline rank i % 4.
   const Plan c = plan_of({"parallel.dp=2", "parallel.pp=4", "parallel.pp_schedule=interleaved",
                           "parallel.virtual_stages=2", "parallel.layer_split=[3,4,4,5,4,4,4,4]"});
-  const cfgtest::Flags fc = cfgtest::parse_megatron(export_plan(c, ExportFormat::megatron).text);
+  const cfgtest::Flags fc = cfgtest::parse_megatron(exporttest::checked_export(c, ExportFormat::megatron).text);
   EXPECT_EQ(fc.at("--pipeline-model-parallel-layout"), "Et*3|t*4|t*4|t*5|t*4|t*4|t*4|t*4L");
   EXPECT_FALSE(fc.has("--num-virtual-stages-per-pipeline-rank"));  // the layout implies it
 }
@@ -166,7 +166,7 @@ TEST(ExportMegatron, Gpt3LearnedPositionsFp16FullRecompute) {
   const Plan p = plan_of({"model=\"gpt3-175b\"", "training.seq_len=2048", "training.precision=\"fp16\"",
                           "training.grad_dtype=\"fp16\"", "training.recompute=\"full\"", "training.dropout=0.1",
                           "parallel.dp=1", "parallel.tp=8", "parallel.dp_overlap=false", "training.global_batch=8"});
-  const ExportResult r = export_plan(p, ExportFormat::megatron);
+  const ExportResult r = exporttest::checked_export(p, ExportFormat::megatron);
   const cfgtest::Flags f = cfgtest::parse_megatron(r.text);
   EXPECT_EQ(f.at("--position-embedding-type"), "learned_absolute");
   EXPECT_EQ(f.at("--max-position-embeddings"), "2048");
@@ -191,15 +191,15 @@ TEST(ExportMegatron, Gpt3LearnedPositionsFp16FullRecompute) {
 
 TEST(ExportMegatron, ZeroThreeIsMegatronFsdp) {
   const cfgtest::Flags f =
-      cfgtest::parse_megatron(export_plan(plan_of({"parallel.zero=3"}), ExportFormat::megatron).text);
+      cfgtest::parse_megatron(exporttest::checked_export(plan_of({"parallel.zero=3"}), ExportFormat::megatron).text);
   EXPECT_TRUE(f.has("--use-megatron-fsdp"));
   EXPECT_EQ(f.at("--data-parallel-sharding-strategy"), "optim_grads_params");
   EXPECT_EQ(f.at("--ckpt-format"), "fsdp_dtensor");
   const cfgtest::Flags g =
-      cfgtest::parse_megatron(export_plan(plan_of({"parallel.zero=2"}), ExportFormat::megatron).text);
+      cfgtest::parse_megatron(exporttest::checked_export(plan_of({"parallel.zero=2"}), ExportFormat::megatron).text);
   EXPECT_EQ(g.at("--data-parallel-sharding-strategy"), "optim_grads");
   const cfgtest::Flags h = cfgtest::parse_megatron(
-      export_plan(plan_of({"parallel.zero=1", "training.offload=\"optimizer\""}), ExportFormat::megatron).text);
+      exporttest::checked_export(plan_of({"parallel.zero=1", "training.offload=\"optimizer\""}), ExportFormat::megatron).text);
   EXPECT_TRUE(h.has("--optimizer-cpu-offload"));
   EXPECT_TRUE(h.has("--use-precision-aware-optimizer"));
 }
@@ -238,7 +238,7 @@ TEST(ExportFormatName, UnknownNameIsAPlanError) {
 // ZeRO-2 with optimizer offload on 8 GPUs: train_batch_size 1024 = micro 1 x 128 accumulation steps x dp 8.
 TEST(ExportDeepSpeed, ZeroTwoOffloadFullRecompute) {
   const Plan p = plan_of({"parallel.zero=2", "training.offload=\"optimizer\"", "training.recompute=\"full\""});
-  const json c = json::parse(export_plan(p, ExportFormat::deepspeed).text);
+  const json c = json::parse(exporttest::checked_export(p, ExportFormat::deepspeed).text);
   EXPECT_EQ(c["train_batch_size"], 1024);
   EXPECT_EQ(c["train_micro_batch_size_per_gpu"], 1);
   EXPECT_EQ(c["gradient_accumulation_steps"], 128);
@@ -259,7 +259,7 @@ TEST(ExportDeepSpeed, ZeroTwoOffloadFullRecompute) {
 TEST(ExportDeepSpeed, ZeroThreeParameterOffloadAndClassicAdam) {
   const Plan p = plan_of({"parallel.zero=3", "training.offload=\"optimizer+params\"", "training.recompute=\"none\"",
                           "training.optimizer=\"adam\"", "parallel.dp_overlap=false"});
-  const json c = json::parse(export_plan(p, ExportFormat::deepspeed).text);
+  const json c = json::parse(exporttest::checked_export(p, ExportFormat::deepspeed).text);
   EXPECT_EQ(c["zero_optimization"]["stage"], 3);
   EXPECT_EQ(c["zero_optimization"]["overlap_comm"], false);
   EXPECT_EQ(c["zero_optimization"]["offload_param"]["device"], "cpu");
@@ -268,28 +268,38 @@ TEST(ExportDeepSpeed, ZeroThreeParameterOffloadAndClassicAdam) {
   EXPECT_FALSE(c.contains("activation_checkpointing"));
 }
 
-// AutoTP: 8 GPUs = dp 4 x tp 2, so 1024 = 2 x 128 x 4 with micro-batch 2.
+// AutoTP: 8 GPUs = dp 4 x tp 2, micro-batch 2, so 1024 / (2 x 4) = 128 accumulation steps. DeepSpeed builds its
+// config without an mpu and counts all 8 ranks as data parallel (runtime/config.py 712), asserting
+// train_batch_size = 2 x 128 x 8 = 2048 (config.py 924); the 4 distinct data-parallel replicas still train
+// 2 x 128 x 4 = 1024 sequences, the plan's global batch, because the 2 ranks of a TP group read the same ones.
 TEST(ExportDeepSpeed, AutoTpAndBatchIdentity) {
   const Plan p = plan_of({"parallel.dp=4", "parallel.tp=2", "parallel.zero=1", "training.micro_batch=2",
                           "training.recompute=\"none\""});
-  const json c = json::parse(export_plan(p, ExportFormat::deepspeed).text);
+  const ExportResult r = exporttest::checked_export(p, ExportFormat::deepspeed);
+  const json c = json::parse(r.text);
   EXPECT_EQ(c["tensor_parallel"]["autotp_size"], 2);
   EXPECT_EQ(c["train_micro_batch_size_per_gpu"], 2);
   EXPECT_EQ(c["gradient_accumulation_steps"], 128);
-  EXPECT_EQ(c["train_batch_size"].get<int>(), 2 * 128 * 4);
+  EXPECT_EQ(c["train_batch_size"].get<int>(), 2 * 128 * 8);
+  bool explained = false, data = false;
+  for (const auto& n : r.notes) {
+    explained = explained || n.find("train_batch_size is 2048") != std::string::npos;
+    data = data || n.find("get_data_parallel_rank()") != std::string::npos;
+  }
+  EXPECT_TRUE(explained && data);
 }
 
 // Pipeline with ZeRO-1: the PipelineEngine's micro-batches are gradient_accumulation_steps (1024 / 4 = 256).
 TEST(ExportDeepSpeed, PipelineZeroOne) {
   const Plan p = plan_of({"parallel.dp=4", "parallel.pp=2", "parallel.zero=1", "training.recompute=\"full\""});
-  const json c = json::parse(export_plan(p, ExportFormat::deepspeed).text);
+  const json c = json::parse(exporttest::checked_export(p, ExportFormat::deepspeed).text);
   EXPECT_EQ(c["gradient_accumulation_steps"], 256);
   EXPECT_EQ(c["pipeline"]["activation_checkpoint_interval"], 1);
 }
 
 TEST(ExportDeepSpeed, MixtralAutoEp) {
   const Plan p = plan_of({"model=\"mixtral-8x7b\"", "parallel.ep=8", "parallel.zero=1", "training.recompute=\"none\""});
-  const json c = json::parse(export_plan(p, ExportFormat::deepspeed).text);
+  const json c = json::parse(exporttest::checked_export(p, ExportFormat::deepspeed).text);
   EXPECT_EQ(c["expert_parallel"]["enabled"], true);
   EXPECT_EQ(c["expert_parallel"]["autoep_size"], 8);
 }

@@ -107,8 +107,22 @@ TEST(Schedule, CannotApply) {
     EXPECT_EQ(e.violations()[0].value, "interleaved");
     EXPECT_NE(e.violations()[0].rule.find("m (6) must be a multiple of pp (4)"), std::string::npos);
   }
-  EXPECT_THROW(make_schedule(PipelineSchedule::zbv, 4, 3, 8), PlanError);
-  EXPECT_THROW(make_schedule(PipelineSchedule::interleaved, 4, 1, 8), PlanError);
-  EXPECT_THROW(make_schedule(PipelineSchedule::one_f_one_b, 4, 2, 8), PlanError);
-  EXPECT_THROW(make_schedule(PipelineSchedule::gpipe, 4, 1, 0), PlanError);
+  // Each refusal names the field, the value and the rule (a different exception, or none, fails).
+  auto refusal = [](PipelineSchedule k, int p, int v, long long m) -> std::string {
+    try {
+      make_schedule(k, p, v, m);
+    } catch (const PlanError& e) {
+      return e.violations().empty() ? "no violation" : e.violations()[0].to_string();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(refusal(PipelineSchedule::zbv, 4, 3, 8).rfind("parallel.virtual_stages = 3: zbv cannot apply", 0), 0u)
+      << refusal(PipelineSchedule::zbv, 4, 3, 8);
+  EXPECT_EQ(refusal(PipelineSchedule::interleaved, 4, 1, 8).rfind("parallel.virtual_stages = 1: the interleaved schedule needs v >= 2", 0), 0u)
+      << refusal(PipelineSchedule::interleaved, 4, 1, 8);
+  EXPECT_NE(refusal(PipelineSchedule::one_f_one_b, 4, 2, 8).find("parallel.virtual_stages = 2: "), std::string::npos)
+      << refusal(PipelineSchedule::one_f_one_b, 4, 2, 8);
+  EXPECT_NE(refusal(PipelineSchedule::one_f_one_b, 4, 2, 8).find("has one model chunk per stage (v must be 1)"), std::string::npos);
+  EXPECT_EQ(refusal(PipelineSchedule::gpipe, 4, 1, 0).rfind("training.global_batch = 0 micro-batches: must give at least one", 0), 0u)
+      << refusal(PipelineSchedule::gpipe, 4, 1, 0);
 }
