@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "paraplan/memory.hpp"
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/plan.hpp"
 
 namespace paraplan::planner {

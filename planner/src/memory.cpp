@@ -8,35 +8,12 @@
 
 #include <algorithm>
 
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/context.hpp"
 #include "executor_ops.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
-
-double weight_bytes_per_param(Precision p) { return p == Precision::fp32 ? 4 : 2; }
-
-double grad_bytes_per_param(Precision p, GradDtype g) {
-  if (p == Precision::fp32) return 4;
-  return g == GradDtype::fp32 ? 4 : 2;
-}
-
-double optimizer_bytes_per_param(Optimizer o) {
-  switch (o) {
-    case Optimizer::adam:
-    case Optimizer::adamw:
-      return 8;  // two fp32 moments (Kingma & Ba 2015; ZeRO's K = 12 is these 8 + the 4 B master)
-    case Optimizer::sgd_momentum:
-      return 4;  // one fp32 momentum buffer
-    case Optimizer::sgd:
-      return 0;
-    case Optimizer::adam8bit:
-      // Two 8-bit moments with one fp32 absmax per 2048-value block (Dettmers et al. 2021, arXiv 2110.02861 §2).
-      return 2 * (1 + 4.0 / 2048);
-  }
-  return 8;
-}
-
 
 int64_t lora_params(int64_t in, int64_t out, int rank) { return static_cast<int64_t>(rank) * (in + out); }
 

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/model.hpp"
 #include "paraplan/params.hpp"
 
@@ -159,11 +160,6 @@ void RankParams::add(const RankParams& o, double count) {
   frozen_bytes_expert += count * o.frozen_bytes_expert;
 }
 
-double nf4_bytes_per_param() {
-  // 4-bit NF4 + double-quantised constants: 8/64 + 32/(64*256) bits (Dettmers et al. 2023, QLoRA §3).
-  return (4 + 8.0 / 64 + 32.0 / (64 * 256)) / 8;
-}
-
 RankParams rank_params(const BlockParams& bp, const std::optional<LoraSpec>& lora, int tp, int ep) {
   const double t = tp, e = ep;
   auto dense = [&](const ShardedParams& s) { return s.tp_sharded / t + static_cast<double>(s.replicated); };
@@ -176,8 +172,8 @@ RankParams rank_params(const BlockParams& bp, const std::optional<LoraSpec>& lor
     return rp;
   }
   // LoRA: the base is frozen in lora.base's dtype; QLoRA's NF4 applies to linear weights only.
-  const double lin_b = lora->base == LoraBase::nf4 ? nf4_bytes_per_param() : (lora->base == LoraBase::fp32 ? 4.0 : 2.0);
-  const double other_b = lora->base == LoraBase::fp32 ? 4.0 : 2.0;
+  const double lin_b = frozen_linear_bytes_per_param(lora->base);
+  const double other_b = frozen_other_bytes_per_param(lora->base);
   rp.trainable_dense = dense(bp.lora);
   rp.frozen_dense = dense(bp.linear) + dense(bp.other);
   rp.frozen_expert = expert(bp.linear) + expert(bp.other);

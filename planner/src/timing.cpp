@@ -1,19 +1,17 @@
-// The step-time model. Sources:
-// - compute: time = max(FLOPs / (peak x efficiency), bytes / (HBM x efficiency)) + a fixed cost per kernel
-//   (the roofline of ASTRA-sim Roofline.cc / llm-analysis; efficiencies in data/hardware with sources);
-// - FlashAttention backward = 2.5x its forward FLOPs (5 matmuls against 2, Dao 2023 Alg. 2);
-// - collectives: comm.cpp (nccl-tests bus bandwidth, two-level topology);
+// The step-time model: one training step from its stages — per-stage forward/backward per micro-batch
+// (blocks from op_time.cpp, recompute, exposed TP/CP/EP, pipeline p2p, ZeRO-3 gathers), the pipeline
+// schedule, the data-parallel reduction and the optimizer step. Sources:
 // - overlap: DP reduction bucket by bucket during the backward (PyTorch DDP, Li et al. 2020; Megatron
-//   --overlap-grad-reduce), ZeRO-3 gathers prefetched behind compute (FSDP), TP exposed unless
-//   tp_comm_overlap (Transformer Engine), CP ring behind the attention core (ring attention);
+//   --overlap-grad-reduce), ZeRO-3 gathers prefetched behind compute (FSDP);
 // - pipeline bubbles: GPipe/1F1B (p-1)(F+B), interleaved /v (Narayanan 2021 §2.2), ZB-H1
-//   (p-1)(F+B-W) (Qi et al. 2023 §3.1, B the activation gradient), ZBV (pipeline_time).
+//   (p-1)(F+B-W) (Qi et al. 2023 §3.1, B the activation gradient), ZBV (pipeline_time);
+// - each term's own source where it is computed.
 #include "paraplan/timing.hpp"
 
 #include <algorithm>
-#include <numeric>
+#include <cmath>
 
-#include "paraplan/calibration.hpp"
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/comm.hpp"
 #include "paraplan/context.hpp"
 #include "paraplan/pipeline.hpp"
@@ -22,126 +20,307 @@ namespace paraplan::planner {
 
 namespace {
 
-struct Hw {
-  double peak, hbm, e_gemm, e_attn, e_mem, overhead;
+// HBM bytes of the optimizer step per trainable parameter this rank updates (Megatron's optimizer,
+// megatron/core/optimizer/optimizer.py): clip-grad-norm reads the fp32 gradient; fused Adam reads
+// gradient, master weight and both moments and writes master and moments; the updated master is copied
+// to the 16-bit model weight. With 16-bit model gradients (fp16/bf16 grad_dtype) they are first copied
+// into fp32 main gradients, and under fp16 unscaled and checked for inf/NaN (Float16OptimizerWithFloat16Params).
+double optimizer_step_bytes_per_param(const Plan& plan) {
+  const auto& tr = plan.training;
+  const bool mixed = tr.precision != Precision::fp32;
+  const double states = 2 * planner::optimizer_bytes_per_param(tr.optimizer);  // read + write
+  double bytes = 4 /* norm */ + 4 /* grad in the update */ + 8 /* master or fp32 weight r/w */ + states;
+  if (mixed) bytes += 4 + weight_bytes_per_param(tr.precision);  // master -> 16-bit weight copy
+  if (mixed && tr.grad_dtype != GradDtype::fp32) {
+    bytes += weight_bytes_per_param(tr.precision) + 4;  // 16-bit grads -> fp32 main grads
+    if (tr.precision == Precision::fp16) bytes += 8;    // unscale in place and check for inf/NaN
+  }
+  return bytes;
+}
+// Per-plan constants; stage(s) then costs a few multiply-adds. Collective times are affine in bytes
+// (latency + bytes / bandwidth), so a stage's gradient reduction is one latency per bucket plus its bytes.
+class StepModel {
+ public:
+  StepModel(const Plan& plan, const ShapeContext& ctx) : plan_(plan), ctx_(ctx) {
+    const auto& par = plan.parallel;
+    const auto& tr = plan.training;
+    const GpuSpec& g = plan.cluster.gpu;
+    m_ = plan.micro_batches();
+    rc_ = static_cast<int>(tr.recompute);
+    wb_ = weight_bytes_per_param(tr.precision);
+    gb_ = grad_bytes_per_param(tr.precision, tr.grad_dtype);
+    n_dense_ = par.dp * par.cp;
+    n_expert_ = n_dense_ / par.ep;
+    dp_link_ = group_link(plan, Axis::dp_cp);
+    // Pipeline p2p: one boundary activation per micro-batch and chunk each way; Megatron's
+    // scatter-gather sends 1/tp of it per TP rank (Narayanan 2021 §4.1).
+    if (par.pp > 1) {
+      const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
+      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, group_link(plan, Axis::pp));
+    }
+    opt_bytes_ = optimizer_step_bytes_per_param(plan);
+    offload_ = tr.offload;
+    host_link_ = g.host_link_bytes_per_s;
+    host_mem_ = g.host_memory_bytes_per_s;
+    bucket_params_ = dp_bucket_params(plan, ctx.fw);
+  }
+
+  // Stage s; also returns its gradient reduction and parameter gather (ZeRO <= 2) issued per step.
+  StageTime stage(int s, const StageLayers& layers, double& reduce, double& gather) const {
+    return stage(s, layers, s == 0, s == head_stage(plan_), reduce, gather);
+  }
+  // The embedding and the head where the flags say (stage_time: the simulator's ZBV places both on stage 0).
+  StageTime stage(int s, const StageLayers& layers, bool emb, bool head, double& reduce, double& gather) const {
+    const auto& par = plan_.parallel;
+    const auto& t = ctx_.times;
+    StageTime st;
+    st.stage = s;
+    const double nd = layers.dense, nm = layers.moe;
+    auto add = [&](const BlockTime& b, double n) {
+      st.fwd += n * (b.fwd + b.exposed_fwd);
+      st.bwd += n * (b.bwd_input + b.bwd_weight + b.exposed_bwd);
+      st.bwd_weight += n * b.bwd_weight;
+      st.compute += n * (b.fwd + b.bwd_input + b.bwd_weight);
+      st.exposed_comm += n * (b.exposed_fwd + b.exposed_bwd);
+    };
+    add(t.dense_layer, nd);
+    add(t.moe_layer, nm);
+    if (emb) add(t.embedding, 1);
+    if (head) add(t.head, 1);
+    // Recompute re-runs layer forwards inside the backward (full recompute includes their TP comm).
+    const double rec = nd * t.dense_layer.recompute[rc_] + nm * t.moe_layer.recompute[rc_];
+    const double rec_comm =
+        rc_ == static_cast<int>(Recompute::full) ? nd * t.dense_layer.exposed_fwd + nm * t.moe_layer.exposed_fwd : 0;
+    st.bwd += rec;
+    st.compute += rec - rec_comm;
+    st.exposed_comm += rec_comm;
+    st.fwd += p2p_;
+    st.bwd += p2p_;
+    st.p2p = 2 * p2p_;
+    st.exposed_comm += st.p2p;
+
+    // --- data parallelism ---
+    RankParams rp;
+    rp.add(ctx_.dense, nd);
+    rp.add(ctx_.moe, nm);
+    if (emb) rp.add(ctx_.embedding, 1);
+    if (head) {
+      rp.add(ctx_.head, 1);
+      if (par.pp > 1 && head_stage(plan_) != 0) rp.add(ctx_.tied_head, 1);  // Megatron's tied copy
+    }
+    reduce = gather = 0;
+    if (par.zero <= 2) {
+      // Bucket by bucket (dp_bucket_params): each bucket pays its own latency. ZeRO-1/2 then gather
+      // the updated parameters.
+      const double buckets = std::max(1.0, std::ceil((rp.trainable_dense + rp.trainable_expert) / bucket_params_));
+      st.dp_buckets = buckets;
+      const CommKind kind = par.zero == 0 ? CommKind::all_reduce : CommKind::reduce_scatter;
+      reduce = buckets * dp_coll(kind, gb_ * rp.trainable_dense / buckets, gb_ * rp.trainable_expert / buckets);
+      if (par.zero >= 1) gather = dp_coll(CommKind::all_gather, wb_ * rp.trainable_dense, wb_ * rp.trainable_expert);
+    } else if (n_dense_ > 1) {
+      // ZeRO-3 / FSDP: every micro-batch gathers each unit (layer, embedding, head) in the forward and
+      // again in the backward, and reduce-scatters its gradients; each collective pays its latency.
+      double ag = 0, rs = 0;
+      auto unit = [&](const RankParams& u, double count) {
+        if (count == 0) return;
+        ag += count * dp_coll(CommKind::all_gather, wb_ * u.trainable_dense + u.frozen_bytes_dense,
+                              wb_ * u.trainable_expert + u.frozen_bytes_expert);
+        rs += count * dp_coll(CommKind::reduce_scatter, gb_ * u.trainable_dense, gb_ * u.trainable_expert);
+      };
+      unit(ctx_.dense, nd);
+      unit(ctx_.moe, nm);
+      if (emb) unit(ctx_.embedding, 1);
+      if (head) unit(ctx_.head, 1);
+      const double exposed_f = par.dp_overlap ? std::max(0.0, ag - st.fwd) : ag;
+      const double exposed_b = par.dp_overlap ? std::max(0.0, ag + rs - st.bwd) : ag + rs;
+      st.fwd += exposed_f;
+      st.bwd += exposed_b;
+      st.zero3_exposed = exposed_f + exposed_b;
+      st.exposed_comm += st.zero3_exposed;
+      st.dp_comm = static_cast<double>(m_) * (2 * ag + rs);
+    }
+    st.dp_comm += reduce + gather;
+
+    // --- optimizer step (GPU, or host under offload: ZeRO-Offload, Ren et al. 2021) ---
+    const double shard_d = par.zero >= 1 ? n_dense_ : 1, shard_e = par.zero >= 1 ? n_expert_ : 1;
+    const double opt_params = rp.trainable_dense / shard_d + rp.trainable_expert / shard_e;
+    if (offload_ == Offload::none) {
+      st.optimizer = memory_bound_time(plan_, opt_bytes_ * opt_params);
+    } else {
+      // Gradients down and parameters up over PCIe, then the step in host memory (fp32 gradient, master
+      // and moments read, master and moments written).
+      const double pcie = (gb_ + wb_) * opt_params / host_link_;
+      const double host = (4 + 8 + 2 * optimizer_bytes_per_param(plan_.training.optimizer)) * opt_params / host_mem_;
+      st.optimizer = pcie + host;
+      if (offload_ == Offload::optimizer_params) {
+        // parameter shards come up from the host for the forward and again for the backward
+        const double fetch = wb_ * (rp.trainable_dense / n_dense_ + rp.trainable_expert / n_expert_) / host_link_;
+        st.fwd += fetch;
+        st.bwd += fetch;
+        st.offload_fetch = 2 * fetch;
+        st.exposed_comm += st.offload_fetch;
+      }
+    }
+    return st;
+  }
+
+  long long micro_batches() const { return m_; }
+
+ private:
+  double dp_coll(CommKind kind, double bytes_dense, double bytes_expert) const {
+    return collective_time(kind, bytes_dense, n_dense_, dp_link_) + collective_time(kind, bytes_expert, n_expert_, dp_link_);
+  }
+
+  const Plan& plan_;
+  const ShapeContext& ctx_;
+  long long m_ = 1;
+  int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
+  double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
+  Offload offload_ = Offload::none;
+  Link dp_link_;
 };
 
-Hw hw_of(const Plan& plan) {
-  const GpuSpec& g = plan.cluster.gpu;
-  const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
-  return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-          e.kernel_overhead_s};
-}
-
-double memory_time(double bytes, const Hw& hw) {
-  return bytes > 0 ? bytes / (hw.hbm * hw.e_mem) + hw.overhead : 0;
-}
-
-double gemm_time(double flops, double bytes, const Hw& hw) {
-  if (flops <= 0) return 0;
-  return std::max(flops / (hw.peak * hw.e_gemm), bytes / (hw.hbm * hw.e_mem)) + hw.overhead;
-}
-
-struct Links {
-  Link tp, cp, ep;
-  int n_tp, n_cp, n_ep;
+// The step from its stages: pipeline + exposed gradient reduction + parameter gather + optimizer.
+struct StepParts {
+  double step = 0, bubble = 0, dp_exposed = 0, gather_exposed = 0, optimizer = 0;
+  int critical = 0;
 };
 
-BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, const Links& l) {
-  BlockTime t;
-  const bool flash = plan.training.flash_attention;
-  double attn_recompute = 0, attn_bwd = 0;
-  for (const Op& op : b.ops) {
-    double f = 0, bi = 0, bw = 0;
-    switch (op.kind) {
-      case OpKind::gemm:
-      case OpKind::router: {
-        f = gemm_time(op.flops, d * (op.m * op.k + op.k * op.n + op.m * op.n), hw);
-        bi = f;                          // activation gradient: same shape
-        bw = op.weight_grad ? f : 0;     // weight gradient: same shape, trainable weights only
-        t.gemm_fwd += f;
-        t.gemm_bwd += bi + bw;
-        break;
-      }
-      case OpKind::attention: {
-        if (op.flops > 0 && flash) {
-          f = op.flops / (hw.peak * hw.e_attn) + hw.overhead;
-          bi = 2.5 * f;
-        } else if (op.flops > 0) {
-          f = gemm_time(op.flops, op.io_bytes, hw) + hw.overhead;  // QK^T and AV as batched GEMMs
-          bi = 2 * f;
-        } else {
-          f = memory_time(op.io_bytes, hw);
-          bi = 2 * f;
-        }
-        t.attn_fwd += f;
-        attn_recompute += f;
-        attn_bwd += bi;
-        break;
-      }
-      default:  // memory-bound: the backward reads the incoming gradient and the saved input, writes one
-        f = memory_time(op.io_bytes, hw);
-        bi = 2 * f;
-        bw = op.weight_grad ? f : 0;  // embedding gradient scatter
-        break;
-    }
-    if (op.lora_flops > 0) {
-      // The adapter's two thin GEMMs (x.A and (xA).B); trainable, so both gradients.
-      const double lf = op.lora_flops / (hw.peak * hw.e_gemm) + 2 * hw.overhead;
-      f += lf;
-      bi += lf;
-      bw += lf;
-    }
-    t.fwd += f;
-    t.bwd_input += bi;
-    t.bwd_weight += bw;
+// How long the gradient reduction (ZeRO <= 2) of a stage runs past the end of its backward.
+double reduce_after_backward(const Plan& plan, const StageTime& st, double reduce) {
+  const double b = st.dp_buckets;
+  return plan.parallel.dp_overlap ? std::max(reduce / b, reduce - st.bwd * (b - 1) / b) : reduce;
+}
+
+StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
+                  long long m) {
+  const auto& par = plan.parallel;
+  const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, m, stages);
+  StepParts out;
+  // Gradient reduction (ZeRO <= 2) starts when a stage finishes its last backward; with overlap it
+  // runs bucket by bucket during that backward: B buckets ready at even steps of the backward T, each
+  // reduced in R/B, end max(R/B, R - T (B - 1)/B) after the backward — the last bucket is always
+  // exposed (PyTorch DDP, Li et al. 2020 §3.2.3; the simulator plays it bucket by bucket). Stages
+  // finish their last backward one after another (last stage first): stage s has the backward of the
+  // stages < s as slack.
+  double slack = 0;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    const StageTime& st = stages[s];
+    out.dp_exposed = std::max(out.dp_exposed, reduce_after_backward(plan, st, reduce[s]) - slack);
+    // ZeRO-1/2 gather the updated parameters after the step; with overlap, behind the next forward.
+    out.gather_exposed = std::max(out.gather_exposed, par.dp_overlap ? gather[s] - st.fwd : gather[s]);
+    out.optimizer = std::max(out.optimizer, st.optimizer);
+    slack += st.bwd;
+    if (st.fwd + st.bwd > stages[out.critical].fwd + stages[out.critical].bwd) out.critical = static_cast<int>(s);
   }
-  double tp_f = 0, tp_b = 0, cp_f = 0, cp_b = 0, ep_f = 0, ep_b = 0;
-  for (const Comm& c : b.comms) {
-    double ct = 0;
-    switch (c.axis) {
-      case Axis::tp: ct = collective_time(c.kind, c.bytes, l.n_tp, l.tp); break;
-      case Axis::cp:  // the ring: one latency per hop
-        ct = collective_time(c.kind, c.bytes, l.n_cp, l.cp) + (l.n_cp - 2) * l.cp.latency_s;
-        break;
-      case Axis::ep: ct = collective_time(c.kind, c.bytes, l.n_ep, l.ep); break;
-      default: break;
-    }
-    const bool fwd = c.pass == Pass::forward;
-    (c.axis == Axis::tp ? (fwd ? tp_f : tp_b) : c.axis == Axis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
-  }
-  t.comm_fwd = tp_f + cp_f + ep_f;
-  t.comm_bwd = tp_b + cp_b + ep_b;
-  const bool overlap_tp = plan.parallel.tp_comm_overlap;
-  t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + std::max(0.0, cp_f - t.attn_fwd) + ep_f;
-  t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b;
-  t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
-  t.recompute[static_cast<int>(Recompute::full)] = t.fwd + t.exposed_fwd;  // the forward again, comm included
-  return t;
+  out.bubble = pipe.bubble;
+  out.step = pipe.total + out.dp_exposed + out.gather_exposed + out.optimizer;
+  return out;
 }
 
 }  // namespace
 
-double memory_bound_time(const Plan& plan, double bytes) { return memory_time(bytes, hw_of(plan)); }
-
-double gemm_efficiency(const Plan& plan, double m, double n, double k) {
-  const Hw hw = hw_of(plan);
-  const double flops = 2 * m * n * k;
-  const double bytes = activation_bytes(plan.training.precision) * (m * k + k * n + m * n);
-  const double t = gemm_time(flops, bytes, hw);
-  return t > 0 ? flops / (hw.peak * t) : 0;
+StepEstimate estimate_time(const Plan& plan, AttentionFlops convention) {
+  StepEstimate e = estimate_time(plan, make_context(plan), step_flops(plan, convention));
+  e.convention = convention;
+  return e;
 }
 
-WorkloadTimes time_workload(const Plan& plan, const Workload& w) {
-  const Hw hw = hw_of(plan);
-  Links l{group_link(plan, Axis::tp), group_link(plan, Axis::cp), group_link(plan, Axis::ep),
-          plan.parallel.tp, plan.parallel.cp, plan.parallel.ep};
-  WorkloadTimes t;
-  t.embedding = time_block(plan, w.embedding, w.act_bytes, hw, l);
-  t.dense_layer = time_block(plan, w.dense_layer, w.act_bytes, hw, l);
-  if (plan.model.moe) t.moe_layer = time_block(plan, w.moe_layer, w.act_bytes, hw, l);
-  t.head = time_block(plan, w.head, w.act_bytes, hw, l);
-  return t;
+StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops) {
+  return estimate_time(plan, ctx, flops, stage_layers(plan));
+}
+
+StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
+                           const std::vector<StageLayers>& layers) {
+  const StepModel model(plan, ctx);
+  const int p = plan.parallel.pp;
+  StepEstimate est;
+  est.per_stage.reserve(p);
+  std::vector<double> reduce(p), gather(p);
+  for (int s = 0; s < p; ++s) est.per_stage.push_back(model.stage(s, layers[s], reduce[s], gather[s]));
+  const long long m = model.micro_batches();
+  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m);
+  const StageTime& cs = est.per_stage[parts.critical];
+  const double md = static_cast<double>(m);
+  est.critical_stage = parts.critical;
+  est.step_s = parts.step;
+  est.bubble_s = parts.bubble;
+  est.optimizer_s = parts.optimizer;
+  est.compute_s = md * cs.compute;
+  est.exposed_comm_s = est.step_s - est.compute_s - est.bubble_s - est.optimizer_s;
+  est.dp_exposed_s = std::max(0.0, parts.dp_exposed) + std::max(0.0, parts.gather_exposed);
+  est.pp_p2p_s = md * cs.p2p;
+  est.zero3_exposed_s = md * cs.zero3_exposed;
+  est.tp_exposed_s = md * (cs.exposed_comm - cs.p2p - cs.zero3_exposed - cs.offload_fetch);
+  est.flops = flops;
+  const auto& tr = plan.training;
+  const double tokens = static_cast<double>(tr.global_batch) * tr.seq_len;
+  const double peak_total = static_cast<double>(plan.cluster.gpus) * plan.cluster.gpu.peak_flops(tr.precision);
+  est.tokens_per_s = tokens / est.step_s;
+  est.tflops_per_gpu = flops.model / plan.cluster.gpus / est.step_s / 1e12;
+  est.mfu = flops.model / (peak_total * est.step_s);
+  est.hfu = flops.hardware / (peak_total * est.step_s);
+  return est;
+}
+
+StageTime stage_time(const Plan& plan, const ShapeContext& ctx, int stage, const StageLayers& layers,
+                     bool has_embedding, bool has_head) {
+  double reduce = 0, gather = 0;
+  return StepModel(plan, ctx).stage(stage, layers, has_embedding, has_head, reduce, gather);
+}
+
+StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
+                         const std::vector<StageLayers>& layers) {
+  const StepModel model(plan, ctx);
+  const auto& par = plan.parallel;
+  const int p = par.pp;
+  // Inner stages that hold the same layers are identical: compute each distinct stage once and walk
+  // the stages with their class (the same result as estimate_time, without per-stage copies).
+  constexpr int kMaxClasses = 10;
+  StageTime cls[kMaxClasses];
+  double red[kMaxClasses], gat[kMaxClasses];
+  int first_of[kMaxClasses];
+  int n = 0;
+  int prev = -1;
+  auto class_of = [&](int s) {
+    if (s >= 1 && s + 1 < p) {
+      // neighbours usually hold the same layers: try the previous stage's class first
+      if (prev >= 0 && first_of[prev] >= 1 && first_of[prev] + 1 < p && layers[first_of[prev]].dense == layers[s].dense &&
+          layers[first_of[prev]].moe == layers[s].moe)
+        return prev;
+      for (int i = 0; i < n; ++i) {
+        const int f = first_of[i];
+        if (f >= 1 && f + 1 < p && layers[f].dense == layers[s].dense && layers[f].moe == layers[s].moe) return i;
+      }
+    }
+    if (n == kMaxClasses) return -1;
+    first_of[n] = s;
+    cls[n] = model.stage(s, layers[s], red[n], gat[n]);
+    return n++;
+  };
+  double sum = 0, slack = 0, dp_exposed = 0, gather_exposed = 0, optimizer = 0;
+  int crit = -1;
+  StageTime overflow;  // more distinct stages than classes: computed in place
+  double red_o = 0, gat_o = 0;
+  for (int s = 0; s < p; ++s) {
+    const int c = prev = class_of(s);
+    const StageTime& st = c >= 0 ? cls[c] : (overflow = model.stage(s, layers[s], red_o, gat_o));
+    const double r = c >= 0 ? red[c] : red_o, g = c >= 0 ? gat[c] : gat_o;
+    sum += st.fwd + st.bwd;
+    dp_exposed = std::max(dp_exposed, reduce_after_backward(plan, st, r) - slack);
+    gather_exposed = std::max(gather_exposed, par.dp_overlap ? g - st.fwd : g);
+    optimizer = std::max(optimizer, st.optimizer);
+    slack += st.bwd;
+    if (c >= 0 && (crit < 0 || st.fwd + st.bwd > cls[crit].fwd + cls[crit].bwd)) crit = c;
+  }
+  const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, model.micro_batches(), sum, cls[crit]);
+  const double step = pipe.total + std::max(0.0, dp_exposed) + std::max(0.0, gather_exposed) + optimizer;
+  const auto& tr = plan.training;
+  StepSummary out;
+  out.step_s = step;
+  out.tokens_per_s = static_cast<double>(tr.global_batch) * tr.seq_len / step;
+  out.mfu = flops.model / (static_cast<double>(plan.cluster.gpus) * plan.cluster.gpu.peak_flops(tr.precision) * step);
+  return out;
 }
 
 PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, const std::vector<StageTime>& stages) {
@@ -192,27 +371,6 @@ PipelineTime pipeline_time(PipelineSchedule schedule, int v, long long m, double
     }
   }
   return {static_cast<double>(m) * cmax + bubble, bubble};
-}
-
-ShapeContext::ShapeContext(const Plan& plan, const FrameworkProfile& profile)
-    : fw(profile), w(build_workload(plan, profile, shape_of(plan))) {}
-
-ShapeContext make_context(const Plan& plan, ContextParts parts) {
-  FrameworkProfile fw = framework_profile(plan.framework());
-  const auto& cl = plan.cluster;
-  if (cl.cuda_context_bytes) fw.overheads.cuda_context_bytes = *cl.cuda_context_bytes;
-  if (cl.nccl_bytes_per_communicator) fw.overheads.nccl_bytes_per_communicator = *cl.nccl_bytes_per_communicator;
-  if (cl.allocator_headroom) fw.overheads.allocator_headroom = *cl.allocator_headroom;
-  ShapeContext c(plan, fw);
-  if (parts == ContextParts::memory_and_time) c.times = time_workload(plan, c.w);
-  const auto& lora = plan.training.lora;
-  const int tp = plan.parallel.tp, ep = plan.parallel.ep;
-  c.dense = rank_params(c.w.params.dense_layer, lora, tp, ep);
-  c.moe = rank_params(c.w.params.moe_layer, lora, tp, ep);
-  c.embedding = rank_params(c.w.params.embedding, lora, tp, ep);
-  c.head = rank_params(c.w.params.head, lora, tp, ep);
-  c.tied_head = rank_params(c.w.params.tied_head_copy, lora, tp, ep);
-  return c;
 }
 
 }  // namespace paraplan::planner

@@ -16,8 +16,6 @@ const char* to_string(LoraBase b) { return name_of(kLoraBases, b); }
 const char* to_string(Framework f) { return name_of(kFrameworks, f); }
 const char* to_string(PipelineSchedule s) { return name_of(kSchedules, s); }
 
-double activation_bytes(Precision p) { return p == Precision::fp32 ? 4 : 2; }
-
 double GpuSpec::peak_flops(Precision p) const {
   switch (p) {
     case Precision::fp32: return peak_fp32_flops;

@@ -7,6 +7,8 @@
 
 #include "paraplan/workload.hpp"
 
+#include "paraplan/bytes_per_param.hpp"
+
 #include "executor_ops.hpp"
 
 namespace paraplan::planner {

@@ -5,6 +5,8 @@
 // backward, as step.cpp charges it. Collectives: comm.hpp (nccl-tests bus bandwidth, two-level topology).
 #include "paraplan/sim/costs.hpp"
 
+#include "paraplan/bytes_per_param.hpp"
+
 #include <algorithm>
 
 #include "paraplan/comm.hpp"

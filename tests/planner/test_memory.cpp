@@ -1,6 +1,7 @@
 // The per-stage memory model, term by term, on configurations derived by hand.
 #include <gtest/gtest.h>
 
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/pipeline.hpp"
 #include "paraplan/presets.hpp"

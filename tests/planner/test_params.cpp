@@ -1,6 +1,7 @@
 // Parameter counts against the published checkpoints, and LoRA counts against peft and the textbook.
 #include <gtest/gtest.h>
 
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/params.hpp"
 #include "paraplan/presets.hpp"

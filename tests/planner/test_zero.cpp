@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "paraplan/bytes_per_param.hpp"
 #include "paraplan/memory.hpp"
 
 using namespace paraplan::planner;

@@ -6,7 +6,7 @@
 #include "paraplan/framework.hpp"
 #include "paraplan/params.hpp"
 #include "paraplan/plan.hpp"
-#include "paraplan/timing.hpp"
+#include "paraplan/op_time.hpp"
 #include "paraplan/workload.hpp"
 
 namespace paraplan::planner {

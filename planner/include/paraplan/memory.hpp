@@ -64,9 +64,6 @@ struct StateConventions {
 ModelStateBytes model_state_bytes(double trainable, double frozen_weight_bytes, double shard,
                                   const StateConventions& c);
 
-double optimizer_bytes_per_param(Optimizer o);  // persistent state bytes per trainable parameter
-double weight_bytes_per_param(Precision p);      // working (compute) copy
-double grad_bytes_per_param(Precision p, GradDtype g);
 int64_t lora_params(int64_t in, int64_t out, int rank);  // r(in + out) (Hu et al. 2021 §4.1)
 
 struct ShapeContext;

@@ -65,7 +65,6 @@ struct RankParams {
   double trainable() const { return trainable_dense + trainable_expert; }
   void add(const RankParams& o, double count);
 };
-double nf4_bytes_per_param();  // QLoRA NF4 with double quantisation
 RankParams rank_params(const BlockParams& bp, const std::optional<LoraSpec>& lora, int tp, int ep);
 
 }  // namespace paraplan::planner

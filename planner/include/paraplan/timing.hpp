@@ -1,33 +1,13 @@
 #pragma once
-// The step-time model: compute per op from peak x efficiency (roofline for memory-bound ops),
-// collectives over the two-level topology, overlap rules, the pipeline bubble per schedule, the
-// optimizer step and offload transfers.
+// The step-time model: stages from their blocks' times (op_time.hpp), overlap rules, the pipeline
+// bubble per schedule, the data-parallel reduction, the optimizer step and offload transfers.
 #include <vector>
 
 #include "paraplan/flops.hpp"
-#include "paraplan/framework.hpp"
-#include "paraplan/memory.hpp"
+#include "paraplan/op_time.hpp"
 #include "paraplan/plan.hpp"
-#include "paraplan/workload.hpp"
 
 namespace paraplan::planner {
-
-// One block, one micro-batch, one rank.
-struct BlockTime {
-  double fwd = 0;         // forward compute (GEMMs, attention, memory-bound kernels)
-  double bwd_input = 0;   // backward: activation gradients ("B" in zero-bubble terms)
-  double bwd_weight = 0;  // backward: weight gradients ("W")
-  double recompute[3] = {0, 0, 0};  // extra forward work per Recompute mode (incl. its exposed comm)
-  double gemm_fwd = 0, gemm_bwd = 0;  // GEMM parts, which TP communication can hide behind
-  double attn_fwd = 0;    // attention core forward, which the CP ring hides behind
-  double comm_fwd = 0, comm_bwd = 0;        // TP/CP/EP collectives as issued
-  double exposed_fwd = 0, exposed_bwd = 0;  // the part not hidden behind compute
-};
-
-struct WorkloadTimes {
-  BlockTime embedding, dense_layer, moe_layer, head;
-};
-WorkloadTimes time_workload(const Plan& plan, const Workload& w);
 
 // One pipeline stage, one micro-batch (all its chunks).
 struct StageTime {
@@ -72,13 +52,6 @@ struct StepSummary {
 };
 StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFlops& flops,
                          const std::vector<StageLayers>& layers);
-
-// Time of a memory-bound kernel moving `bytes` through HBM on the plan's device (roofline + kernel cost).
-double memory_bound_time(const Plan& plan, double bytes);
-// The efficiency curve of a GEMM (m x k times k x n, operands in the plan's precision): achieved
-// fraction of the device's peak, e_gemm x min(1, intensity / ridge) x F / (F + F_half) — the roofline
-// with Hockney's half-performance size F_half = peak x e_gemm x kernel_overhead (docs/time-model.md).
-double gemm_efficiency(const Plan& plan, double m, double n, double k);
 
 // Pipeline time for per-stage forward / backward / weight-gradient times per micro-batch (per schedule;
 // pipeline.hpp cites the sources).

@@ -57,7 +57,4 @@ const char* to_string(Offload o);
 const char* to_string(LoraBase b);
 const char* to_string(Framework f);
 
-// Bytes of one element of the training compute dtype (fp8 keeps bf16 activations and weights).
-double activation_bytes(Precision p);
-
 }  // namespace paraplan::planner
