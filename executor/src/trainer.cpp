@@ -46,6 +46,7 @@ struct Trainer::Impl {
   std::unique_ptr<TokenDataset> data;
   int64_t micro_batches = 1;
   int step = 0;
+  double loss_total = 0;  // the step's loss, all-reduced in place (CPU)
 
   Impl(const TrainOptions& o, ProcessGroups& g)
       : opt(o), groups(g), plan(opt.plan), layout(model_layout(plan.model, plan.training.lora)),
@@ -131,7 +132,13 @@ StepStats Trainer::step() {
   }
   m.engine->end_step();
   m.optimizer->step();
-  at::Tensor total = at::full({1}, loss_sum, at::TensorOptions().dtype(at::kDouble).device(m.device));
+  // On CPU the sum lives in the trainer, not in a storage of its own: gloo's worker thread drops its
+  // reference to an all-reduced tensor only after wait() has returned, so a fresh 8-byte tensor per
+  // step could outlive the step by a scheduling delay and show up in the next step's peak.
+  m.loss_total = loss_sum;
+  at::Tensor total = m.device.is_cpu()
+                         ? at::from_blob(&m.loss_total, {1}, at::TensorOptions().dtype(at::kDouble))
+                         : at::full({1}, loss_sum, at::TensorOptions().dtype(at::kDouble).device(m.device));
   m.groups.dp().allreduce(total);
   synchronize(m.device);
   ++m.step;
