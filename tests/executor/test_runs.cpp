@@ -27,52 +27,21 @@
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
 #include "process_util.hpp"
+#include "run_util.hpp"
 
 extern char** environ;
 
 using namespace paraplan::planner;
+using paraplan::test::cli;
+using paraplan::test::expect_failed_run;
 using paraplan::test::free_port;
 using paraplan::test::shell;
+using paraplan::test::test_dir;
+using paraplan::test::write_plan;
 namespace fs = std::filesystem;
 namespace exec = paraplan::exec;
 
 namespace {
-
-const char* kLora = R"({"rank": 4, "alpha": 8, "base": "fp32", "targets": ["q_proj", "v_proj", "down_proj"]})";
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string(info->test_suite_name()) + "-" + info->name();
-  for (char& c : name)
-    if (c == '/') c = '-';
-  const fs::path d = fs::temp_directory_path() / ("paraplan-runs-" + std::to_string(getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// A GPT-shaped model: LayerNorm, GeLU, biases everywhere, learned positions, tied embeddings, and a
-// vocabulary of 257 (the byte tokenizer's end-of-document id).
-const char* kTinyGpt = R"({"name": "tiny-gpt", "layers": 2, "hidden": 64, "heads": 4, "kv_heads": 4, "head_dim": 16,
-  "ffn_hidden": 256, "vocab": 257, "activation": "gelu", "norm": "layernorm", "tied_embeddings": true,
-  "bias": "all", "position_embedding": "learned", "max_seq_len": 128})";
-
-// tiny-llama on CPU workers, seq 32, micro-batch 2, two micro-batches per rank and step.
-std::string write_plan(const fs::path& dir, const std::string& name, int dp, int zero, bool lora, int global,
-                       int seq = 32, bool flash = true, bool gpt = false) {
-  const nlohmann::json doc = {
-      {"model", gpt ? nlohmann::json::parse(kTinyGpt) : nlohmann::json("tiny-llama")},
-      {"training", {{"seq_len", seq}, {"micro_batch", 2}, {"global_batch", global}, {"precision", "fp32"},
-                    {"recompute", "none"}, {"flash_attention", flash},
-                    {"lora", lora ? nlohmann::json::parse(kLora) : nlohmann::json()}}},
-      {"parallel", {{"dp", dp}, {"zero", zero}}},
-      {"cluster", {{"gpu", "cpu"}, {"gpus", dp}}}};
-  const fs::path p = dir / (name + ".json");
-  std::ofstream(p) << doc.dump(2);
-  return p.string();
-}
-
-std::string cli(const std::string& args) { return std::string(PARAPLAN_BIN) + " " + args; }
 
 std::map<std::string, std::vector<float>> read_weights(const fs::path& dir, const std::string& file = "") {
   std::map<std::string, std::vector<float>> out;
@@ -286,18 +255,6 @@ TEST(Runs, DollyRecordsTrainFromTheUniformLoss) {
 }
 
 // ---- bad input: a clear error naming the file, tensor or field, a non-zero exit, the run marked failed
-
-namespace {
-
-void expect_failed_run(const std::string& db, const std::string& error_part) {
-  Store store(db);
-  ASSERT_FALSE(store.runs().empty());
-  const RunRecord r = store.runs().back();
-  EXPECT_EQ(r.status, RunStatus::failed);
-  EXPECT_NE(r.error.find(error_part), std::string::npos) << r.error;
-}
-
-}  // namespace
 
 TEST(RunErrors, NoWeightsInTheCheckpointDirectory) {
   const fs::path dir = test_dir();
