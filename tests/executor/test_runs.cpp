@@ -323,6 +323,17 @@ TEST(RunErrors, UnsupportedParallelismNamesTheField) {
       << r.out;
 }
 
+TEST(RunErrors, TiedEmbeddingsWithZero2AreRefusedNamingTheField) {
+  // Before this rule the worker stopped inside the first backward with "unit 3 needs the gradient
+  // bucket while unit 0 still holds it".
+  const fs::path dir = test_dir();
+  const auto r = shell(cli("run " + write_plan(dir, "plan", 1, 2, false, 2, 32, true, true) + " --db ''"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("model.tied_embeddings = true: tied embeddings with parallel.zero = 2 are not implemented yet"),
+            std::string::npos)
+      << r.out;
+}
+
 // A plan refused before any worker starts (here: what the executor does not implement) is still a
 // failed run in the store, with the plan as given and the message.
 TEST(RunErrors, ARefusedPlanIsAFailedRunInTheStore) {
