@@ -1,5 +1,6 @@
 // Training checkpoints on disk without LibTorch: CRC-32, index.json, choosing the checkpoint to resume
-// from, refusing another run's, and publishing a step directory only once it is complete.
+// from, refusing another run's, publishing a step directory only once it is complete, and the rules
+// between the checkpoint options.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +10,9 @@
 #include <functional>
 #include <string>
 
+#include "paraplan/error.hpp"
 #include "paraplan/exec/crc32.hpp"
+#include "paraplan/exec/run_options.hpp"
 #include "paraplan/exec/safetensors.hpp"
 #include "paraplan/exec/train_checkpoint.hpp"
 
@@ -194,4 +197,46 @@ TEST(TrainCheckpoint, DurableWritesLeaveNoTemporaryFile) {
   const std::string err = error_of([&] { write_file_durably((d / "no-dir" / "x").string(), "x"); });
   EXPECT_EQ(err.rfind((d / "no-dir" / "x.tmp-").string(), 0), 0u) << err;
   EXPECT_NE(err.find(": cannot create: No such file or directory"), std::string::npos) << err;
+}
+
+TEST(TrainCheckpoint, CheckpointsGoToTheDirectoryOrOnIntoTheResumedOne) {
+  RunOptions o;
+  EXPECT_EQ(checkpoint_root(o), "");  // none written
+  o.checkpoint_every = 10;
+  o.checkpoint_dir = "out/ckpt";
+  EXPECT_EQ(checkpoint_root(o), "out/ckpt");
+  o.checkpoint_dir.clear();
+  const fs::path root = fresh_dir("root");
+  write_step(root, 4, "a", "b");
+  o.resume = root.string();
+  EXPECT_EQ(checkpoint_root(o), root.string());
+  o.resume = (root / step_dir_name(4)).string() + "/";  // one step directory: its checkpoint root
+  EXPECT_EQ(checkpoint_root(o), root.string());
+}
+
+TEST(TrainCheckpoint, OptionRulesNameTheOption) {
+  auto violations = [](const RunOptions& o) {
+    try {
+      check_run_options(o);
+    } catch (const paraplan::planner::PlanError& e) {
+      std::string all;
+      for (const auto& v : e.violations()) all += v.to_string() + "\n";
+      return all;
+    }
+    return std::string("(accepted)");
+  };
+  RunOptions o;
+  EXPECT_EQ(violations(o), "(accepted)");
+  o.checkpoint_dir = "ckpt";
+  EXPECT_EQ(violations(o), "--checkpoint-dir = ckpt: needs --checkpoint-every N (how often to write)\n");
+  o.checkpoint_every = 5;
+  EXPECT_EQ(violations(o), "(accepted)");
+  o.checkpoint_dir.clear();
+  EXPECT_EQ(violations(o), "--checkpoint-every = 5: needs --checkpoint-dir DIR (or --resume DIR, whose checkpoints it "
+                           "then continues)\n");
+  o.resume = "ckpt";
+  EXPECT_EQ(violations(o), "(accepted)");
+  o.fake_rank = 1;
+  EXPECT_EQ(violations(o), "--fake-rank = 1: a fake rank's numbers are not meaningful: it neither writes nor resumes "
+                           "checkpoints\n");
 }
