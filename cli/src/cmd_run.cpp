@@ -135,6 +135,7 @@ void record_refused(const RunOptions& o, const PlanError& e) {
 
 Plan load_run_plan(const RunOptions& o) {
   try {
+    exec::check_run_options(o.run);
     const Plan plan = load_plan(o.file, o.run.overrides);
     Violations v;
     exec::check_executor_support(plan, v);
@@ -289,6 +290,8 @@ Command add_run_command(CLI::App& app) {
       "  paraplan run data/examples/tiny-dp2.json --steps 20\n"
       "  paraplan run data/examples/tiny-dp2.json --set parallel.zero=3 --data notes.txt --db runs.sqlite\n"
       "  torchrun --no-python --nproc-per-node 8 paraplan run plan.json    # one process per rank\n"
+      "  paraplan run plan.json --steps 1000 --checkpoint-every 100 --checkpoint-dir ckpt\n"
+      "  paraplan run plan.json --steps 1000 --checkpoint-every 100 --resume ckpt   # after an interruption\n"
       "The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.");
   sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");

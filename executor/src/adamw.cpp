@@ -51,6 +51,24 @@ int64_t AdamW::state_bytes() const {
   return n;
 }
 
+AdamW::Moments AdamW::owned_moments(int unit) {
+  at::Tensor& m = m_.at(static_cast<size_t>(unit));
+  at::Tensor& v = v_.at(static_cast<size_t>(unit));
+  if (engine_.options().zero >= 1) return {m, v};
+  const int64_t n = engine_.dp().size(), chunk = m.numel() / n, begin = engine_.dp().rank() * chunk;
+  return {m.narrow(0, begin, chunk), v.narrow(0, begin, chunk)};
+}
+
+void AdamW::replicate_owned() {
+  if (engine_.options().zero >= 1 || engine_.dp().size() == 1) return;
+  CategoryScope cat(MemCategory::buffers);
+  for (size_t u = 0; u < m_.size(); ++u)
+    if (m_[u].numel() > 0) {
+      engine_.dp().allgather(m_[u]);
+      engine_.dp().allgather(v_[u]);
+    }
+}
+
 void AdamW::update(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWOptions& o,
                    int64_t t) {
   const double bc1 = 1 - std::pow(o.beta1, static_cast<double>(t));

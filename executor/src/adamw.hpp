@@ -24,6 +24,17 @@ class AdamW {
   int64_t steps() const { return t_; }
   int64_t state_bytes() const;
 
+  // Training checkpoints: the moments this rank owns for a unit (chunk rank() of the engine's
+  // sharding; under ZeRO-0, where every rank holds them whole, views of that chunk), and after a resume
+  // filled them, replicate_owned() rebuilds the whole ones (a collective) and set_steps() the step count
+  // that the bias corrections use.
+  struct Moments {
+    at::Tensor exp_avg, exp_avg_sq;
+  };
+  Moments owned_moments(int unit);
+  void replicate_owned();
+  void set_steps(int64_t t) { t_ = t; }
+
   // The update on plain tensors (exposed for tests that compare it with the formula).
   static void update(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const AdamWOptions& o,
                      int64_t t);

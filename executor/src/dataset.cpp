@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "paraplan/exec/crc32.hpp"
+
 namespace paraplan::exec {
 
 namespace {
@@ -113,6 +115,8 @@ TokenDataset::TokenDataset(const std::vector<std::string>& documents, const Byte
     stream_.push_back(tok.has_eos() ? tok.eos() : static_cast<int32_t>('\n'));
   }
 }
+
+uint32_t TokenDataset::fingerprint() const { return crc32(stream_.data(), stream_.size() * sizeof(int32_t)); }
 
 void TokenDataset::sample(uint64_t seed, int64_t step, int64_t index, int64_t seq_len, int64_t* inputs,
                           int64_t* targets) const {

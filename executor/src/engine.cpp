@@ -262,6 +262,28 @@ int64_t Engine::persistent_bytes(MemCategory c) const {
   return sum;
 }
 
+Engine::Owned Engine::owned(int unit) {
+  Unit& u = *units_.at(static_cast<size_t>(unit));
+  const int64_t r = dp_.rank();
+  Owned o;
+  o.trainable = opt_.zero == 3 ? u.t_shard : u.t_full.narrow(0, r * u.t_chunk, u.t_chunk);
+  o.frozen = opt_.zero == 3 ? u.f_shard : u.f_full.narrow(0, r * u.f_chunk, u.f_chunk);
+  if (opt_.master) o.master = opt_.zero >= 1 ? u.master : u.master.narrow(0, r * u.t_chunk, u.t_chunk);
+  return o;
+}
+
+void Engine::replicate_owned() {
+  at::NoGradGuard no_grad;
+  CategoryScope cat(MemCategory::buffers);
+  if (opt_.zero < 3 && dp_.size() > 1)
+    for (auto& u : units_) {
+      if (u->t_pad == 0) continue;
+      dp_.allgather(u->t_full);
+      if (opt_.master && opt_.zero == 0) dp_.allgather(u->master);
+    }
+  gathered_ = -1;  // ZeRO-3: the shards changed
+}
+
 void Engine::after_optimizer() {
   if (opt_.zero == 1 || opt_.zero == 2) {
     at::NoGradGuard no_grad;

@@ -75,6 +75,16 @@ class Engine final : public GradSink {
   };
   OptimizerSlice optimizer_slice(int unit);
 
+  // Training checkpoints. What this rank owns of a unit: chunk rank() of the padded flat trainable and
+  // frozen parameters and of the fp32 master weights — the ZeRO-3 shards themselves, views into the
+  // replicated buffers otherwise. Writable: a resume fills them, then replicate_owned() rebuilds the
+  // copies every rank holds (a collective).
+  struct Owned {
+    at::Tensor trainable, frozen, master;  // master undefined without master weights
+  };
+  Owned owned(int unit);
+  void replicate_owned();
+
   // Bytes of the engine's persistent buffers in a category (weights, gradients, master, buffers).
   int64_t persistent_bytes(MemCategory c) const;
 

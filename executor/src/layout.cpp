@@ -165,8 +165,12 @@ void check_executor_support(const Plan& plan, Violations& errors) {
                  std::string("the executor keeps the frozen base in the compute dtype: use \"") +
                      to_string(tr.precision) + "\" with training.precision = " + to_string(tr.precision));
   }
-  if (m.tied_embeddings && par.zero >= 3)
-    errors.add("model.tied_embeddings", "true", "tied embeddings with parallel.zero = 3 are not implemented yet");
+  // ZeRO-2/3 reduce one unit's gradients at a time through one bucket; the tied head writes the
+  // embedding unit's gradient while its own unit still holds the bucket.
+  if (m.tied_embeddings && par.zero >= 2)
+    errors.add("model.tied_embeddings", "true",
+               "tied embeddings with parallel.zero = " + std::to_string(par.zero) +
+                   " are not implemented yet (ZeRO-2/3 reduce one unit's gradients at a time); use parallel.zero 0 or 1");
   if (m.position_embedding == PositionEmbedding::rope && m.head_dim % 2 != 0)
     errors.add("model.head_dim", std::to_string(m.head_dim), "RoPE rotates pairs of dimensions: must be even");
   if (m.position_embedding == PositionEmbedding::learned && tr.seq_len > m.max_seq_len)

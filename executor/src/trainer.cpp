@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include "adamw.hpp"
@@ -10,9 +11,13 @@
 #include "device.hpp"
 #include "engine.hpp"
 #include "model.hpp"
+#include "paraplan/exec/crc32.hpp"
 #include "paraplan/exec/dataset.hpp"
+#include "paraplan/exec/train_checkpoint.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/params.hpp"
+#include "paraplan/plan_io.hpp"
+#include "train_state.hpp"
 
 namespace paraplan::exec {
 
@@ -46,6 +51,7 @@ struct Trainer::Impl {
   std::unique_ptr<TokenDataset> data;
   int64_t micro_batches = 1;
   int step = 0;
+  double loss_total = 0;  // the step's loss, all-reduced in place (CPU)
 
   Impl(const TrainOptions& o, ProcessGroups& g)
       : opt(o), groups(g), plan(opt.plan), layout(model_layout(plan.model, plan.training.lora)),
@@ -96,6 +102,21 @@ struct Trainer::Impl {
     reset_peak(device);
   }
 
+  TrainedWith trained_with() const {
+    TrainedWith t;
+    t.plan = plan;
+    t.extras = opt.extras;
+    t.lr = opt.lr;
+    t.weight_decay = opt.weight_decay;
+    t.beta1 = opt.beta1;
+    t.beta2 = opt.beta2;
+    t.eps = opt.eps;
+    t.seed = opt.seed;
+    t.data_tokens = data->tokens();
+    t.data_crc32 = data->fingerprint();
+    return t;
+  }
+
   // Token ids and targets [micro_batch, seq_len] of micro-batch k of the coming step.
   std::pair<at::Tensor, at::Tensor> batch(int64_t k) {
     const int64_t mb = plan.training.micro_batch, s = plan.training.seq_len;
@@ -131,7 +152,13 @@ StepStats Trainer::step() {
   }
   m.engine->end_step();
   m.optimizer->step();
-  at::Tensor total = at::full({1}, loss_sum, at::TensorOptions().dtype(at::kDouble).device(m.device));
+  // On CPU the sum lives in the trainer, not in a storage of its own: gloo's worker thread drops its
+  // reference to an all-reduced tensor only after wait() has returned, so a fresh 8-byte tensor per
+  // step could outlive the step by a scheduling delay and show up in the next step's peak.
+  m.loss_total = loss_sum;
+  at::Tensor total = m.device.is_cpu()
+                         ? at::from_blob(&m.loss_total, {1}, at::TensorOptions().dtype(at::kDouble))
+                         : at::full({1}, loss_sum, at::TensorOptions().dtype(at::kDouble).device(m.device));
   m.groups.dp().allreduce(total);
   synchronize(m.device);
   ++m.step;
@@ -197,5 +224,64 @@ void Trainer::save_merged(const std::string& dir) {
   save_checkpoint(*impl_->engine, impl_->plan.model, impl_->opt.extras, impl_->plan.training.lora, SaveKind::merged,
                   dir, 5ull << 30);
 }
+
+}  // namespace paraplan::exec
+
+namespace paraplan::exec {
+
+std::string Trainer::write_checkpoint(const std::string& root) {
+  namespace fs = std::filesystem;
+  Impl& m = *impl_;
+  Communicator& world = *m.groups.world;
+  const int rank = m.groups.rank, n = world.size();
+  const fs::path partial = fs::path(root) / partial_dir_name(m.step);
+  fs::create_directories(partial);
+  const std::string file = (partial / rank_file_name(rank)).string();
+  write_rank_state(file, *m.engine, *m.optimizer, rank, m.step);
+  sync_dir(partial.string());
+  // Every rank's file size and CRC-32 to rank 0, which writes the index: [bytes, crc] per rank (exact
+  // in doubles below 2^53).
+  CategoryScope cat(MemCategory::other);
+  at::Tensor info = at::zeros({2 * n}, at::TensorOptions().dtype(at::kDouble).device(m.device));
+  info.narrow(0, 2 * rank, 2).copy_(at::tensor({static_cast<double>(fs::file_size(file)),
+                                                static_cast<double>(file_crc32(file))}, at::kDouble));
+  world.allgather(info);
+  const at::Tensor all = info.to(at::kCPU);
+  std::string dir = (fs::path(root) / step_dir_name(m.step)).string();
+  if (rank == 0) {
+    CheckpointIndex idx;
+    idx.step = m.step;
+    idx.world_size = n;
+    idx.trained_with = trained_with_json(m.trained_with());
+    idx.plan = planner::plan_to_json(m.plan);
+    for (int r = 0; r < n; ++r)
+      idx.files.push_back({rank_file_name(r), r, static_cast<uint64_t>(all[2 * r].item<double>()),
+                           static_cast<uint32_t>(all[2 * r + 1].item<double>())});
+    dir = publish_checkpoint(root, idx);
+  }
+  world.barrier();  // the step directory is complete before any rank trains on
+  return dir;
+}
+
+int Trainer::resume(const std::string& path, int steps) {
+  Impl& m = *impl_;
+  const std::string dir = resolve_checkpoint(path);
+  const std::string index_path = (std::filesystem::path(dir) / "index.json").string();
+  const CheckpointIndex idx = read_index(index_path);
+  check_trained_with(idx, trained_with_json(m.trained_with()), m.groups.world->size(), index_path);
+  if (idx.step >= steps)
+    throw planner::PlanError("--steps", std::to_string(steps),
+                             "the checkpoint " + dir + " is at step " + std::to_string(idx.step) +
+                                 " already; ask for more steps to train on from it");
+  const CheckpointFile& f = file_of_rank(idx, m.groups.rank, index_path);
+  verify_checkpoint_file(dir, f);
+  read_rank_state((std::filesystem::path(dir) / f.name).string(), *m.engine, *m.optimizer, m.groups.rank, idx.step);
+  m.step = idx.step;
+  synchronize(m.device);
+  reset_peak(m.device);  // the training steps' peak, as without a resume
+  return idx.step;
+}
+
+int Trainer::steps_done() const { return impl_->step; }
 
 }  // namespace paraplan::exec

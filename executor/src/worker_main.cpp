@@ -29,6 +29,7 @@
 #include "paraplan/exec/prediction.hpp"
 #include "paraplan/exec/run_options.hpp"
 #include "paraplan/exec/safetensors.hpp"
+#include "paraplan/exec/train_checkpoint.hpp"
 #include "paraplan/exec/trainer.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
@@ -127,6 +128,7 @@ int run(const Args& a) {
   const bool records_failure = store && !std::getenv("PARAPLAN_LAUNCHER_PID");
   std::unique_ptr<ProcessGroups> groups;
   try {
+    check_run_options(a.run);
     const planner::Plan plan = planner::load_plan(a.plan_file, a.run.overrides);
     planner::Violations v;
     check_executor_support(plan, v);
@@ -170,13 +172,23 @@ int run(const Args& a) {
     o.adapter_dir = a.run.adapter;
     o.local_rank = env ? env->local_rank : 0;
     Trainer trainer(o, *groups);
-    for (int i = 0; i < a.run.steps; ++i) {
+    if (!a.run.resume.empty()) {
+      const int done = trainer.resume(a.run.resume, a.run.steps);
+      std::cout << fmt::format("rank {} resumed from {} after step {}\n", rank, resolve_checkpoint(a.run.resume), done)
+                << std::flush;
+    }
+    const std::string checkpoints = checkpoint_root(a.run);
+    while (trainer.steps_done() < a.run.steps) {
       const StepStats s = trainer.step();
       std::cout << fmt::format("rank {} step {}/{}: loss {:.6f} nats/token, {:.4f} s/step (communication {:.4f} s), "
                                "{:.0f} tokens/s\n",
                                rank, s.step, a.run.steps, s.loss, s.step_s, s.comm_s, s.tokens_per_s)
                 << std::flush;
       if (store) store->add_step({run_id, rank, s.step, s.loss, s.step_s, s.comm_s, s.tokens_per_s});
+      if (!checkpoints.empty() && s.step % a.run.checkpoint_every == 0) {
+        const std::string dir = trainer.write_checkpoint(checkpoints);
+        std::cout << fmt::format("rank {} checkpoint of step {} written to {}\n", rank, s.step, dir) << std::flush;
+      }
     }
     const MemoryStats mem = trainer.memory();
     if (mem.measured) report_memory(rank, mem, predict_run(plan), run_id, store);

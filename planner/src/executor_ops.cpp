@@ -110,8 +110,9 @@ void head_op(Op& op, const Dims& x) {
     op.bwd_working_bytes = d * T * (x.V + x.h);  // d logits in, d normed out
   } else if (is(op, "cross_entropy")) {
     op.saved_bytes = d * T * x.V + 4 * T;  // logits in the compute dtype, fp32 log-sum-exp (CrossEntropyFn)
-    // fp32 d logits (and its 16-bit copy), the [T, 1] of -1 scattered at the targets, the loss and its seed.
-    op.bwd_working_bytes = 4 * T * x.V + (d < 4 ? d * T * x.V : 0) + 4 * T + 8;
+    // fp32 d logits (and its 16-bit copy), the [T, 1] of -1 scattered at the targets (the loss and its
+    // seed are alive through the whole backward: kLossAndSeedBytes).
+    op.bwd_working_bytes = 4 * T * x.V + (d < 4 ? d * T * x.V : 0) + 4 * T;
   }
 }
 
@@ -126,6 +127,11 @@ std::vector<double> layer_saved(const Block& layer, bool frozen_prefix) {
   }
   return out;
 }
+
+// Alive from the first backward op to the last: the 0-dim fp32 loss that Trainer::step holds and the
+// autograd engine's seed gradient, ones_like(loss), which its GraphRoot node keeps until the backward
+// ends (CrossEntropyFn returns an fp32 loss whatever the compute dtype): 4 + 4 bytes.
+constexpr double kLossAndSeedBytes = 8;
 
 double sum(const std::vector<double>& v) {
   double s = 0;
@@ -174,13 +180,14 @@ ExecutorActivations executor_activations(const Plan& plan, const Workload& w, in
   const double layer_sum = layers > 0 ? sum(first) + (layers - 1) * sum(other) : 0;
   ExecutorActivations a;
   a.saved = emb + layer_sum + head;
+  const double root = has_head ? kLossAndSeedBytes : 0;  // a stage without the head has no loss
   double peak = a.saved;
   if (has_head) {
     peak = std::max(peak, backward_peak(w.head, [&] {
                       std::vector<double> s;
                       for (const Op& op : w.head.ops) s.push_back(op.saved_bytes);
                       return s;
-                    }(), a.saved - head));
+                    }(), a.saved - head + root));
     // The loss forward (at::logsumexp) holds an fp32 [T, V] difference and [T] maxima beside the logits,
     // and, for 16-bit logits, their fp32 copy (CrossEntropyFn::forward).
     const double tv = w.tokens * static_cast<double>(w.padded_vocab) / w.shape.tp;
@@ -189,9 +196,9 @@ ExecutorActivations executor_activations(const Plan& plan, const Workload& w, in
   if (layers > 0) {
     // The last layer runs its backward first, with every earlier layer's activations still alive.
     const std::vector<double>& last = layers == 1 ? first : other;
-    peak = std::max(peak, backward_peak(w.dense_layer, last, a.saved - head - sum(last)));
+    peak = std::max(peak, backward_peak(w.dense_layer, last, a.saved - head - sum(last) + root));
   }
-  if (has_embedding) peak = std::max(peak, emb + w.embedding.bwd_working_bytes);
+  if (has_embedding) peak = std::max(peak, emb + w.embedding.bwd_working_bytes + root);
   a.working = peak - a.saved;
   return a;
 }

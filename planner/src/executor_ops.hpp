@@ -2,7 +2,7 @@
 // The "paraplan" framework profile models paraplan's own executor, whose kernels are known exactly
 // (executor/src/functions.cpp, engine.cpp): what each op keeps for the backward, what its backward
 // allocates, and which reusable buffers data parallelism allocates. The executor's tests hold the
-// prediction to 3% of the counting allocator's measurement, category by category.
+// prediction equal to the counting allocator's measurement on CPU, category by category, to the byte.
 #include "paraplan/params.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/workload.hpp"

@@ -1,14 +1,22 @@
 #pragma once
-// Running commands from the executor tests: a shell command's output and exit code, and free ports.
+// Running commands from the executor tests: a shell command's output and exit code, a command in the
+// background in its own process group, and free ports.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 namespace paraplan::test {
 
@@ -38,5 +46,42 @@ inline int free_port() {
   close(s);
   return ntohs(a.sin_port);
 }
+
+// A shell command in the background, its output in a file.
+struct Child {
+  pid_t pid = -1;
+  std::filesystem::path log;
+  static Child start(const std::string& cmd, const std::filesystem::path& log) {
+    Child c;
+    c.log = log;
+    c.pid = fork();
+    if (c.pid == 0) {
+      setpgid(0, 0);  // its own group: killing it kills the worker it became (exec) or started
+      execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return c;
+  }
+  // Exit code, or -signal; -1000 when it is still running after `limit` (then it is killed).
+  int wait(std::chrono::seconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > end) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1000;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  std::string output() const {
+    std::ifstream in(log);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+};
 
 }  // namespace paraplan::test

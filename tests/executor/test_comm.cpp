@@ -53,5 +53,9 @@ TEST(GlooCommunicator, AMissingRankIsAnErrorNotAHang) {
   const std::string port = std::to_string(free_port());
   const auto r = shell("RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port +
                        " PROBE_GRID=2,1,1,1 PROBE_TIMEOUT=3 " + std::string(COMM_PROBE));
-  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_EQ(r.code, 3) << r.out;  // comm_probe: the groups could not be built
+  EXPECT_NE(r.out.find("comm_probe: rank 0: building the gloo process groups through 127.0.0.1:" + port +
+                       " failed within 3 s"),
+            std::string::npos)
+      << r.out;
 }

@@ -37,7 +37,12 @@ TEST(Dataset, BytesAreTokens) {
   EXPECT_EQ(t.decode({104, 105}), "hi");
   EXPECT_FALSE(t.has_eos());
   EXPECT_TRUE(ByteTokenizer(300).has_eos());
-  EXPECT_THROW(ByteTokenizer(255), DataError);
+  try {
+    ByteTokenizer(255);
+    FAIL() << "a vocabulary of 255 was accepted";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "model.vocab = 255: the byte-level tokenizer needs at least 256 tokens");
+  }
 }
 
 TEST(Dataset, DollyRecordsUseTheDollyTemplate) {
@@ -75,7 +80,12 @@ TEST(Dataset, WindowsAreNextTokenPairsAndDeterministic) {
     }
   }
   int64_t big[9], bt[9];
-  EXPECT_THROW(d.sample(1, 0, 0, 9, big, bt), DataError);  // needs seq_len + 1 = 10 tokens
+  try {
+    d.sample(1, 0, 0, 9, big, bt);
+    FAIL() << "a window longer than the stream was sampled";
+  } catch (const DataError& e) {  // needs seq_len + 1 = 10 tokens
+    EXPECT_STREQ(e.what(), "test: 9 tokens, fewer than training.seq_len + 1 = 10; use more data or a shorter seq_len");
+  }
 }
 
 TEST(Dataset, DataParallelRanksCoverTheGlobalBatchOnce) {

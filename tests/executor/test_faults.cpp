@@ -19,6 +19,7 @@
 #include "process_util.hpp"
 
 using namespace paraplan::planner;
+using paraplan::test::Child;
 using paraplan::test::free_port;
 namespace fs = std::filesystem;
 
@@ -43,43 +44,6 @@ std::string write_dp2_plan(const fs::path& dir) {
   std::ofstream(p) << doc.dump(2);
   return p.string();
 }
-
-// A shell command in the background, its output in a file.
-struct Child {
-  pid_t pid = -1;
-  fs::path log;
-  static Child start(const std::string& cmd, const fs::path& log) {
-    Child c;
-    c.log = log;
-    c.pid = fork();
-    if (c.pid == 0) {
-      setpgid(0, 0);  // its own group: killing it kills the worker it became (exec) or started
-      execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    return c;
-  }
-  // Exit code, or -signal; -1000 when it is still running after `limit` (then it is killed).
-  int wait(std::chrono::seconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > end) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        return -1000;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  std::string output() const {
-    std::ifstream in(log);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-};
 
 std::string torchrun_env(int rank, int port) {
   return "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +

@@ -2,8 +2,10 @@
 // Equivalence: data parallelism in every ZeRO stage, with and without LoRA, reproduces the
 // single-process run (losses to 1e-5 relative, final weights to 1% of one AdamW step, 0.01 lr absolute:
 // see expect_same_weights).
-// Memory: every rank's measured bytes (counting allocator) are within 3% of the planner's prediction
-// with the executor's framework profile, category by category.
+// Memory: every rank's measured bytes (counting allocator) equal the planner's prediction with the
+// executor's framework profile, category by category, to the byte: on CPU the counting allocator sees
+// every ATen storage (libtorch-notes.md §2) and planner/src/executor_ops.cpp derives each tensor by hand,
+// so any difference is a missing or extra tensor, never rounding.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,44 +27,21 @@
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
 #include "process_util.hpp"
+#include "run_util.hpp"
 
 extern char** environ;
 
 using namespace paraplan::planner;
+using paraplan::test::cli;
+using paraplan::test::expect_failed_run;
 using paraplan::test::free_port;
 using paraplan::test::shell;
+using paraplan::test::test_dir;
+using paraplan::test::write_plan;
 namespace fs = std::filesystem;
 namespace exec = paraplan::exec;
 
 namespace {
-
-const char* kLora = R"({"rank": 4, "alpha": 8, "base": "fp32", "targets": ["q_proj", "v_proj", "down_proj"]})";
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string(info->test_suite_name()) + "-" + info->name();
-  for (char& c : name)
-    if (c == '/') c = '-';
-  const fs::path d = fs::temp_directory_path() / ("paraplan-runs-" + std::to_string(getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// tiny-llama on CPU workers, seq 32, micro-batch 2, two micro-batches per rank and step.
-std::string write_plan(const fs::path& dir, const std::string& name, int dp, int zero, bool lora, int global) {
-  const nlohmann::json doc = {
-      {"model", "tiny-llama"},
-      {"training", {{"seq_len", 32}, {"micro_batch", 2}, {"global_batch", global}, {"precision", "fp32"},
-                    {"recompute", "none"}, {"lora", lora ? nlohmann::json::parse(kLora) : nlohmann::json()}}},
-      {"parallel", {{"dp", dp}, {"zero", zero}}},
-      {"cluster", {{"gpu", "cpu"}, {"gpus", dp}}}};
-  const fs::path p = dir / (name + ".json");
-  std::ofstream(p) << doc.dump(2);
-  return p.string();
-}
-
-std::string cli(const std::string& args) { return std::string(PARAPLAN_BIN) + " " + args; }
 
 std::map<std::string, std::vector<float>> read_weights(const fs::path& dir, const std::string& file = "") {
   std::map<std::string, std::vector<float>> out;
@@ -110,6 +89,18 @@ std::map<std::string, double> predicted(const std::string& plan_file) {
           {"peak", s.allocated_bytes()}};
 }
 
+// Every rank's measured bytes equal the prediction in every category (exact: see the file comment).
+void expect_memory_as_predicted(Store& store, int64_t run, const std::string& plan, int ranks) {
+  const auto pred = predicted(plan);
+  int rows = 0;
+  for (const MemoryRecord& m : store.memory(run)) {
+    if (!pred.count(m.category)) continue;
+    ++rows;
+    EXPECT_EQ(m.measured_bytes, pred.at(m.category)) << "rank " << m.rank << " " << m.category << " (bytes)";
+  }
+  EXPECT_EQ(rows, 7 * ranks);  // every category on every rank
+}
+
 struct Case {
   const char* name;
   int dp, zero;
@@ -154,18 +145,7 @@ TEST_P(DataParallel, MatchesTheSingleProcessRunAndThePlannersMemory) {
   else
     expect_same_weights(dir / "out", dir / "ref-out", 0.01);
 
-  const auto pred = predicted(plan);
-  int rows = 0;
-  for (const MemoryRecord& m : store.memory(2)) {
-    if (!pred.count(m.category)) continue;
-    ++rows;
-    const double p = pred.at(m.category);
-    if (p == 0)
-      EXPECT_EQ(m.measured_bytes, 0) << "rank " << m.rank << " " << m.category;
-    else
-      EXPECT_NEAR(m.measured_bytes, p, 0.03 * p) << "rank " << m.rank << " " << m.category << " (bytes)";
-  }
-  EXPECT_EQ(rows, 7 * c.dp);  // every category on every rank
+  expect_memory_as_predicted(store, 2, plan, c.dp);
 }
 
 INSTANTIATE_TEST_SUITE_P(Plans, DataParallel,
@@ -175,6 +155,48 @@ INSTANTIATE_TEST_SUITE_P(Plans, DataParallel,
                                            Case{"dp4_lora", 4, 0, true}, Case{"dp2_zero1_lora", 2, 1, true},
                                            Case{"dp2_zero2_lora", 2, 2, true}, Case{"dp2_zero3_lora", 2, 3, true}),
                          [](const auto& info) { return std::string(info.param.name); });
+
+namespace {
+
+struct MemoryCase {
+  const char* name;
+  int zero;
+  bool lora;
+  int seq;
+  bool flash, gpt;
+};
+
+void PrintTo(const MemoryCase& c, std::ostream* os) { *os << c.name; }
+
+class Memory : public ::testing::TestWithParam<MemoryCase> {};
+
+}  // namespace
+
+// Eager attention keeps the fp32 probabilities [b*heads, s, s] for the backward instead of recomputing
+// them; at seq 128 the attention scores (4 x 2 x 4 x 128 x 128 B = 512 KiB per layer) outweigh every
+// other activation of the tiny models, so a missing or extra score-sized tensor could not hide.
+TEST_P(Memory, EveryCategoryIsThePredictionToTheByte) {
+  const MemoryCase c = GetParam();
+  const fs::path dir = test_dir();
+  const std::string plan = write_plan(dir, "plan", 2, c.zero, c.lora, 8, c.seq, c.flash, c.gpt);
+  const std::string db = (dir / "runs.sqlite").string();
+  const auto r = shell(cli("run " + plan + " --db " + db + " --steps 2 --threads 1"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  Store store(db);
+  EXPECT_EQ(store.run(1)->status, RunStatus::succeeded);
+  expect_memory_as_predicted(store, 1, plan, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Plans, Memory,
+    ::testing::Values(MemoryCase{"dp2_eager", 0, false, 32, false, false},
+                      MemoryCase{"dp2_zero3_seq128", 3, false, 128, true, false},
+                      MemoryCase{"dp2_zero3_eager_seq128", 3, false, 128, false, false},
+                      MemoryCase{"dp2_zero2_lora_eager_seq128", 2, true, 128, false, false},
+                      MemoryCase{"dp2_zero1_lora_seq128", 1, true, 128, true, false},
+                      MemoryCase{"gpt_dp2_zero1_eager_seq128", 1, false, 128, false, true},
+                      MemoryCase{"gpt_dp2_seq128", 0, false, 128, true, true}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Runs, AFakeRankHasTheMemoryOfTheRealOne) {
   // One process standing for rank 1 of a ZeRO-3 plan allocates exactly what rank 1 of the real run does.
@@ -210,8 +232,10 @@ TEST(Runs, TorchrunStyleEnvironmentJoinsOneRun) {
   EXPECT_EQ(store.steps(1).size(), 6u);
   // The run records the revision the binary was built from (written at build time, not configure time).
   const auto head = shell("git -C " + std::string(PARAPLAN_SOURCE_DIR) + " rev-parse --short=12 HEAD 2>/dev/null");
-  if (head.code == 0 && head.out.size() >= 12)
-    EXPECT_EQ(store.run(1)->run.git_revision.substr(0, 12), head.out.substr(0, 12));
+  if (head.code != 0 || head.out.size() < 12)
+    GTEST_SKIP() << "the git revision is not checked: " << PARAPLAN_SOURCE_DIR << " is not a git checkout ("
+                 << head.out << ")";
+  EXPECT_EQ(store.run(1)->run.git_revision.substr(0, 12), head.out.substr(0, 12));
 }
 
 TEST(Runs, DollyRecordsTrainFromTheUniformLoss) {
@@ -231,18 +255,6 @@ TEST(Runs, DollyRecordsTrainFromTheUniformLoss) {
 }
 
 // ---- bad input: a clear error naming the file, tensor or field, a non-zero exit, the run marked failed
-
-namespace {
-
-void expect_failed_run(const std::string& db, const std::string& error_part) {
-  Store store(db);
-  ASSERT_FALSE(store.runs().empty());
-  const RunRecord r = store.runs().back();
-  EXPECT_EQ(r.status, RunStatus::failed);
-  EXPECT_NE(r.error.find(error_part), std::string::npos) << r.error;
-}
-
-}  // namespace
 
 TEST(RunErrors, NoWeightsInTheCheckpointDirectory) {
   const fs::path dir = test_dir();
@@ -307,6 +319,17 @@ TEST(RunErrors, UnsupportedParallelismNamesTheField) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("parallel.tp = 2: the executor runs data parallelism (dp, zero 0-3) and LoRA; "
                        "tensor/pipeline/context/expert parallelism are not implemented in the executor yet"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(RunErrors, TiedEmbeddingsWithZero2AreRefusedNamingTheField) {
+  // Before this rule the worker stopped inside the first backward with "unit 3 needs the gradient
+  // bucket while unit 0 still holds it".
+  const fs::path dir = test_dir();
+  const auto r = shell(cli("run " + write_plan(dir, "plan", 1, 2, false, 2, 32, true, true) + " --db ''"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("model.tied_embeddings = true: tied embeddings with parallel.zero = 2 are not implemented yet"),
             std::string::npos)
       << r.out;
 }

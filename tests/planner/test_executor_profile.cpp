@@ -14,10 +14,10 @@ namespace {
 
 // tiny-llama (2 layers, h 64, 4 heads of 16, 2 kv heads, ffn 160, vocab 256) on CPU workers, fp32,
 // seq 32 x micro-batch 2: T = 64 tokens.
-StageMemory tiny(int dp, int zero, const std::string& lora = "null") {
+StageMemory tiny(int dp, int zero, const std::string& lora = "null", int seq = 32) {
   nlohmann::json doc = {
       {"model", "tiny-llama"},
-      {"training", {{"seq_len", 32}, {"micro_batch", 2}, {"precision", "fp32"}, {"recompute", "none"},
+      {"training", {{"seq_len", seq}, {"micro_batch", 2}, {"precision", "fp32"}, {"recompute", "none"},
                     {"lora", nlohmann::json::parse(lora)}}},
       {"parallel", {{"dp", dp}, {"zero", zero}}},
       {"cluster", {{"gpu", "cpu"}, {"gpus", dp}}}};
@@ -69,4 +69,24 @@ TEST(ExecutorProfile, LoraKeepsAdapterInputsAndNothingBeforeTheFirstAdapter) {
   // Trainable: per layer q 4*(64+64) + v 4*(64+32) + down 4*(160+64) = 1,792.
   EXPECT_DOUBLE_EQ(st.gradients_bytes, 2 * 1792.0 * 4);
   EXPECT_DOUBLE_EQ(st.weights_bytes, (119104.0 + 2 * 1792) * 4);
+}
+
+TEST(ExecutorProfile, AtSeq128TheLastLayersAttentionBackwardIsThePeak) {
+  // seq 128 x micro-batch 2: T = 256 tokens, S = 2 * 4 heads * 128 * 128 = 131,072 scores.
+  const StageMemory st = tiny(1, 0, "null", 128);
+  // Saved: each T-proportional tensor of kLayer and kHead four times as large; the log-sum-exps
+  // (4 * 4 * 256 = 4,096 per layer, 4 * 256 = 1,024 in the loss) likewise. Embedding: ids and targets
+  // 2 * 256 * 8 = 4,096; cos, sin 2 * 128*8*4 = 8,192; the causal mask 128*128 = 16,384.
+  const double layer = 4 * kLayer, head = 4 * kHead, embedding = 4096 + 8192 + 16384;
+  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, 2 * layer + embedding + head);  // 2,336,768
+  // The backward of the last layer's attention: everything before that layer is saved (embedding,
+  // layer 0), the head's tensors are freed, the loss (4 B) and autograd's seed gradient (4 B) are alive;
+  // the last layer keeps attn_norm 66,560, the q/k/v input 65,536, q, k, v 131,072 and the
+  // log-sum-exp 4,096; AttentionFn::backward holds the residual gradient 256*64*4 = 65,536, the
+  // regrouped q, k, v, dO and their gradients 256*4*(5*64 + 3*32) = 425,984, P and dP 2 * 4 * S =
+  // 1,048,576 and the row sums 4 * 4 * 256 = 4,096. The loss backward (2,599,944 B) stays below it.
+  const double attention_backward = (embedding + layer + 8) + (66560 + 65536 + 131072 + 4096) +
+                                    (65536 + 425984 + 1048576 + 4096);
+  EXPECT_DOUBLE_EQ(attention_backward, 2796552.0);
+  EXPECT_DOUBLE_EQ(st.activations_bytes, attention_backward);
 }

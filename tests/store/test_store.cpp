@@ -11,19 +11,13 @@
 #include <vector>
 
 #include "paraplan/store.hpp"
+#include "sample_store.hpp"
 
 using namespace paraplan::planner;
+using paraplan::test::temp_db;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string temp_db(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("paraplan-store-" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
-  for (const char* ext : {"", "-wal", "-shm"}) fs::remove(p.string() + ext);
-  return p.string();
-}
 
 NewRun sample_run() {
   NewRun r;
@@ -159,40 +153,6 @@ TEST(Store, SummaryOfAFinishedRun) {
   EXPECT_DOUBLE_EQ(*r->measured_peak_bytes, 960.0);
   EXPECT_EQ(s.steps(id).size(), 6u);
   EXPECT_EQ(s.memory(id).size(), 3u);
-}
-
-TEST(Store, ConcurrentWritersInSeparateProcessesLoseNoRows) {
-  const std::string path = temp_db("concurrent.sqlite");
-  int64_t id = 0;
-  { id = Store(path).create_run(sample_run()); }
-  constexpr int kWriters = 4, kRows = 60;
-  std::vector<pid_t> kids;
-  for (int w = 0; w < kWriters; ++w) {
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int code = 0;
-      try {
-        Store s(path);  // each process its own connection, as each rank has
-        for (int i = 1; i <= kRows; ++i) {
-          s.add_step({id, w, i, 1.0, 0.01, 0.0, 1.0});
-          s.add_memory({{id, w, "step" + std::to_string(i), std::nullopt, static_cast<double>(i)}});
-        }
-      } catch (...) {
-        code = 1;
-      }
-      _exit(code);
-    }
-    kids.push_back(pid);
-  }
-  for (pid_t k : kids) {
-    int status = 0;
-    waitpid(k, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a writer failed";
-  }
-  Store s(path);
-  EXPECT_EQ(s.steps(id).size(), static_cast<size_t>(kWriters * kRows));
-  EXPECT_EQ(s.memory(id).size(), static_cast<size_t>(kWriters * kRows));
 }
 
 // Issue 10: ranks that open one store at the same moment all succeed. Before the fix 14 of 160 openers

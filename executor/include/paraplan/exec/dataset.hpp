@@ -49,6 +49,7 @@ class TokenDataset {
   TokenDataset(const std::vector<std::string>& documents, const ByteTokenizer& tok, std::string origin);
   int64_t tokens() const { return static_cast<int64_t>(stream_.size()); }
   const std::string& origin() const { return origin_; }
+  uint32_t fingerprint() const;  // CRC-32 of the token stream (int32 little-endian): the same data or not
   // Copies the window for global sequence `index` of optimizer step `step` (0-based): seq_len inputs
   // and the next seq_len tokens as targets. DataError if the stream is shorter than seq_len + 1.
   void sample(uint64_t seed, int64_t step, int64_t index, int64_t seq_len, int64_t* inputs, int64_t* targets) const;

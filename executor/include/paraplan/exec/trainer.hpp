@@ -61,6 +61,17 @@ class Trainer {
   void save_adapter(const std::string& dir);  // LoRA only: adapter_model.safetensors + adapter_config.json
   void save_merged(const std::string& dir);   // LoRA only: W + (alpha/r) B A, adapters dropped
 
+  // Training checkpoints (paraplan/exec/train_checkpoint.hpp). Collective: every rank writes what it
+  // owns of the weights, master weights and optimizer moments into ROOT, rank 0 the index; returns the
+  // step directory, complete when this returns.
+  std::string write_checkpoint(const std::string& root);
+  // Collective: loads the checkpoint `path` names (a root: its latest complete step) and returns its
+  // step; the next step() trains the step after it, on the data an uninterrupted run would have seen.
+  // FormatError naming the file and what does not match (another plan, number of ranks, ZeRO stage,
+  // options), or that the file is corrupt or truncated; PlanError when it is at `steps` already.
+  int resume(const std::string& path, int steps);
+  int steps_done() const;  // optimizer steps since the start of training (a resumed run included)
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

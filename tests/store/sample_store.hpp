@@ -1,0 +1,71 @@
+#pragma once
+// Test helpers of the run store, and the rows of the store files kept as test data (tests/store/data/store-vN.sqlite), one file per schema
+// version, each written by the paraplan that had that version as its newest (make_store_file.cpp at
+// that version). Every later paraplan must open each of them, migrate it to its own schema and read
+// these rows back unchanged. The values are chosen, not measured: a succeeded run of 2 ranks x 3 steps
+// with memory rows, a failed run, and a run still marked running (its writer was killed).
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "paraplan/store.hpp"
+
+namespace paraplan::test {
+
+// A path for a new store file under the temporary directory, with no file, WAL or shared memory left
+// from an earlier run.
+inline std::string temp_db(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("paraplan-store-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path p = dir / name;
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
+  return p.string();
+}
+
+inline planner::NewRun sample_new_run(int i) {
+  planner::NewRun r;
+  r.plan_json = R"({"model":"tiny-llama","parallel":{"dp":2}})";
+  r.name = "sample run " + std::to_string(i);
+  r.world_size = 2;
+  r.steps = 3;
+  r.hardware = R"({"gpu":"cpu"})";
+  r.software = R"({"paraplan":"0.1.0"})";
+  r.git_revision = "0123456789ab";
+  r.host = "sample-host";
+  r.predicted_peak_bytes = 2552584.0 + i;
+  if (i != 2) r.predicted_step_s = 0.00177;
+  return r;
+}
+
+// Step `step` of rank `rank` in run `run` (losses fall from 5.5; times in seconds, exact in binary).
+inline planner::StepRecord sample_step(int64_t run, int rank, int step) {
+  return {run, rank, step, 5.5 - 0.25 * step, 0.015625 * step, 0.0078125, 4096.0 / step};
+}
+
+inline std::vector<planner::MemoryRecord> sample_memory(int64_t run, int rank) {
+  return {{run, rank, "weights", 476416.0, 476416.0},
+          {run, rank, "activations", 646920.0, 646928.0},
+          {run, rank, "peak", 2552584.0, 2552592.0},
+          {run, rank, "other", std::nullopt, 0.0}};
+}
+
+// Writes the sample into a store (runs 1, 2 and 3, in that order).
+inline void write_sample(planner::Store& s) {
+  const int64_t done = s.create_run(sample_new_run(1));
+  s.set_running(done);
+  for (int step = 1; step <= 3; ++step)
+    for (int rank = 0; rank < 2; ++rank) s.add_step(sample_step(done, rank, step));
+  for (int rank = 0; rank < 2; ++rank) s.add_memory(sample_memory(done, rank));
+  s.finish_run(done);
+  const int64_t failed = s.create_run(sample_new_run(2));
+  s.set_running(failed);
+  s.add_step(sample_step(failed, 0, 1));
+  s.fail_run(failed, "rank 1: killed by signal 9");
+  const int64_t running = s.create_run(sample_new_run(3));
+  s.set_running(running);
+  s.add_step(sample_step(running, 1, 1));
+}
+
+}  // namespace paraplan::test
