@@ -36,7 +36,7 @@ void fused_update(float* __restrict p, const float* __restrict g, float* __restr
 
 }  // namespace
 
-AdamW::AdamW(Engine& engine, const AdamWOptions& opt) : engine_(engine), opt_(opt) {
+AdamW::AdamW(ZeroEngine& engine, const AdamWOptions& opt) : engine_(engine), opt_(opt) {
   CategoryScope cat(MemCategory::optimizer);
   for (int u = 0; u < engine_.units(); ++u) {
     const at::Tensor values = engine_.optimizer_slice(u).values;
@@ -104,7 +104,7 @@ void AdamW::step() {
   ++t_;
   at::NoGradGuard no_grad;
   for (int u = 0; u < engine_.units(); ++u) {
-    Engine::OptimizerSlice s = engine_.optimizer_slice(u);
+    ZeroEngine::OptimizerSlice s = engine_.optimizer_slice(u);
     if (s.values.numel() == 0) continue;
     update(s.values, s.grads, m_[static_cast<size_t>(u)], v_[static_cast<size_t>(u)], opt_, t_);
     if (s.compute.defined()) s.compute.copy_(s.values);  // 16-bit parameters from the fp32 master

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "engine.hpp"
+#include "zero_engine.hpp"
 
 namespace paraplan::exec {
 
@@ -19,7 +19,7 @@ struct AdamWOptions {
 
 class AdamW {
  public:
-  AdamW(Engine& engine, const AdamWOptions& opt);
+  AdamW(ZeroEngine& engine, const AdamWOptions& opt);
   void step();  // one update of every unit's own slice, then engine.after_optimizer()
   int64_t steps() const { return t_; }
   int64_t state_bytes() const;
@@ -40,7 +40,7 @@ class AdamW {
                      int64_t t);
 
  private:
-  Engine& engine_;
+  ZeroEngine& engine_;
   AdamWOptions opt_;
   std::vector<at::Tensor> m_, v_;
   int64_t t_ = 0;

@@ -208,7 +208,7 @@ void AdapterReader::read(const ParamInfo& p, at::Tensor& dst) const {
 
 // ---- writing ----
 
-void save_checkpoint(Engine& engine, const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora,
+void save_checkpoint(ZeroEngine& engine, const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora,
                      SaveKind kind, const std::string& dir, uint64_t max_shard_bytes) {
   const bool gpt2 = is_gpt2_shape(spec);
   const bool llama = spec.activation == Activation::swiglu && spec.norm == Norm::rmsnorm &&

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "engine.hpp"
+#include "zero_engine.hpp"
 #include "paraplan/exec/layout.hpp"
 #include "paraplan/plan.hpp"
 
@@ -47,7 +47,7 @@ class AdapterReader {
 
 enum class SaveKind { full, adapter, merged };
 // Collective over the engine's data-parallel group (ZeRO-3 gathers); rank 0 writes.
-void save_checkpoint(Engine& engine, const planner::ModelSpec& spec, const ModelExtras& extras,
+void save_checkpoint(ZeroEngine& engine, const planner::ModelSpec& spec, const ModelExtras& extras,
                      const std::optional<planner::LoraSpec>& lora, SaveKind kind, const std::string& dir,
                      uint64_t max_shard_bytes);
 

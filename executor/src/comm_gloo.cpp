@@ -50,44 +50,67 @@ class GlooCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "gloo"; }
 
-  void allreduce(at::Tensor& t) override {
-    Timer timer(*this);
+ protected:
+  void do_allreduce(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
     pg_->allreduce(v)->wait();
   }
-  std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t) override {
+  std::unique_ptr<PendingOp> do_allreduce_async(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
     return std::make_unique<GlooOp>(pg_->allreduce(v), this);
   }
-  void allgather(at::Tensor& flat) override {
-    Timer timer(*this);
-    ring_allgather(flat);
+  // LibTorch 1.13's gloo group has no reduce_scatter and no flat allgather (libtorch-notes.md §1): both
+  // run as rings of paired send/recv, in place (Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce
+  // algorithms for clusters of workstations": size()-1 steps, each passing one chunk to the next rank).
+  void do_allgather(at::Tensor& flat) override {
+    const int n = size_, r = rank_;
+    if (n == 1) return;
+    const int64_t c = flat.numel() / n;
+    const int next = (r + 1) % n, prev = (r + n - 1) % n;
+    // Step k: pass on the chunk received in step k-1 (own chunk first); receive the one before it.
+    for (int k = 0; k < n - 1; ++k) {
+      const int send_chunk = ((r - k) % n + n) % n;
+      const int recv_chunk = ((r - k - 1) % n + n) % n;
+      at::Tensor s = flat.narrow(0, send_chunk * c, c);
+      at::Tensor d = flat.narrow(0, recv_chunk * c, c);
+      do_exchange(s, next, d, prev);
+    }
   }
-  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
-    Timer timer(*this);
-    ring_reduce_scatter(flat, out);
+  void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+    const int n = size_, r = rank_;
+    const int64_t c = flat.numel() / n;
+    if (n == 1) {
+      out.copy_(flat);
+      return;
+    }
+    const int next = (r + 1) % n, prev = (r + n - 1) % n;
+    at::Tensor incoming = at::empty({c}, flat.options());
+    // Step k: send the partial sum of chunk r-k-1, receive the partial sum of chunk r-k-2 and add this
+    // rank's part; after n-1 steps chunk r holds the sum over all ranks.
+    for (int k = 0; k < n - 1; ++k) {
+      const int send_chunk = ((r - k - 1) % n + n) % n;
+      const int recv_chunk = ((r - k - 2) % n + n) % n;
+      at::Tensor s = flat.narrow(0, send_chunk * c, c);
+      do_exchange(s, next, incoming, prev);
+      flat.narrow(0, recv_chunk * c, c).add_(incoming);
+    }
+    out.copy_(flat.narrow(0, r * c, c));
   }
-  void broadcast(at::Tensor& t, int root) override {
-    Timer timer(*this);
+  void do_broadcast(at::Tensor& t, int root) override {
     std::vector<at::Tensor> v{t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
     pg_->broadcast(v, o)->wait();
   }
-  void send(const at::Tensor& t, int dst) override {
+  void do_send(const at::Tensor& t, int dst) override {
     std::vector<at::Tensor> v{t};
     pg_->send(v, dst, send_tag(dst))->wait();
   }
-  void recv(at::Tensor& t, int src) override {
+  void do_recv(at::Tensor& t, int src) override {
     std::vector<at::Tensor> v{t};
     pg_->recv(v, src, recv_tag(src))->wait();
   }
-  void barrier() override {
-    Timer timer(*this);
-    pg_->barrier()->wait();
-  }
- protected:
-  void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+  void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
     // Both posted before either is waited for.
     std::vector<at::Tensor> s{out}, r{in};
     auto ws = pg_->send(s, dst, send_tag(dst));
@@ -95,6 +118,7 @@ class GlooCommunicator final : public Communicator {
     ws->wait();
     wr->wait();
   }
+  void do_barrier() override { pg_->barrier()->wait(); }
 
  private:
   // Tags count the messages of each direction of each pair: the k-th send from a to b is the k-th

@@ -63,14 +63,15 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
 
-  void allreduce(at::Tensor& t) override {
-    Timer timer(*this);
+
+ protected:
+  void do_allreduce(at::Tensor& t) override {
     check_cuda(t, "allreduce");
     check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), ncclSum, comm_, stream_),
           "allreduce");
     sync();
   }
-  std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t) override {
+  std::unique_ptr<PendingOp> do_allreduce_async(at::Tensor& t) override {
     // Enqueued behind the backward kernels that produced t and before the optimizer's: nothing to wait for
     // on the host.
     check_cuda(t, "allreduce");
@@ -78,8 +79,7 @@ class NcclCommunicator final : public Communicator {
           "allreduce");
     return std::make_unique<Enqueued>();
   }
-  void allgather(at::Tensor& flat) override {
-    Timer timer(*this);
+  void do_allgather(at::Tensor& flat) override {
     check_cuda(flat, "allgather");
     const size_t c = static_cast<size_t>(flat.numel() / size_);
     char* base = static_cast<char*>(flat.data_ptr());
@@ -87,37 +87,31 @@ class NcclCommunicator final : public Communicator {
     check(ncclAllGather(base + rank_ * c * flat.element_size(), base, c, nccl_type(flat), comm_, stream_), "allgather");
     sync();
   }
-  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
-    Timer timer(*this);
+  void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
     check_cuda(flat, "reduce_scatter");
     check(ncclReduceScatter(flat.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()), nccl_type(flat), ncclSum,
                             comm_, stream_),
           "reduce_scatter");
     sync();
   }
-  void broadcast(at::Tensor& t, int root) override {
-    Timer timer(*this);
+  void do_broadcast(at::Tensor& t, int root) override {
     check(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), root, comm_, stream_),
           "broadcast");
     sync();
   }
-  void send(const at::Tensor& t, int dst) override {
-    Timer timer(*this);
+  void do_send(const at::Tensor& t, int dst) override {
     check(ncclSend(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), dst, comm_, stream_), "send");
     sync();
   }
-  void recv(at::Tensor& t, int src) override {
-    Timer timer(*this);
+  void do_recv(at::Tensor& t, int src) override {
     check(ncclRecv(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), src, comm_, stream_), "recv");
     sync();
   }
-  void barrier() override {
+  void do_barrier() override {
     at::Tensor one = at::ones({1}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
-    allreduce(one);
+    do_allreduce(one);
   }
-
- protected:
-  void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+  void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
     check(ncclGroupStart(), "group start");
     check(ncclSend(out.data_ptr(), static_cast<size_t>(out.numel()), nccl_type(out), dst, comm_, stream_), "send");
     check(ncclRecv(in.data_ptr(), static_cast<size_t>(in.numel()), nccl_type(in), src, comm_, stream_), "recv");

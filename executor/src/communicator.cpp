@@ -1,5 +1,5 @@
-// The backend-independent parts of the communicator: ring allgather / reduce-scatter over send and
-// recv, and the fake backend.
+// The backend-independent parts of the communicator: the timed public operations, the groups of the
+// rank grid, and the fake backend.
 #include "paraplan/exec/communicator.hpp"
 
 #include "comm_internal.hpp"
@@ -32,61 +32,46 @@ std::string error_message(const std::exception& e) {
   return e.what();
 }
 
-void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
-  // Even ranks send first, odd ranks receive first: no deadlock even when send waits for its receiver.
-  if (rank() % 2 == 0) {
-    send(out, dst);
-    recv(in, src);
-  } else {
-    recv(in, src);
-    send(out, dst);
-  }
+void Communicator::allreduce(at::Tensor& t) {
+  timed([&] { do_allreduce(t); });
 }
 
-std::unique_ptr<PendingOp> Communicator::allreduce_async(at::Tensor& t) {
+std::unique_ptr<PendingOp> Communicator::do_allreduce_async(at::Tensor& t) {
   allreduce(t);
   return std::make_unique<DoneOp>();
 }
 
-void Communicator::ring_allgather(at::Tensor& flat) {
-  const int n = size(), r = rank();
-  check_chunks(flat, n, "allgather");
-  if (n == 1) return;
-  const int64_t c = flat.numel() / n;
-  const int next = (r + 1) % n, prev = (r + n - 1) % n;
-  // Step k: pass on the chunk received in step k-1 (own chunk first); receive the one before it.
-  for (int k = 0; k < n - 1; ++k) {
-    const int send_chunk = ((r - k) % n + n) % n;
-    const int recv_chunk = ((r - k - 1) % n + n) % n;
-    at::Tensor s = flat.narrow(0, send_chunk * c, c);
-    at::Tensor d = flat.narrow(0, recv_chunk * c, c);
-    exchange(s, next, d, prev);
-  }
+void Communicator::allgather(at::Tensor& flat) {
+  check_chunks(flat, size(), "allgather");
+  timed([&] { do_allgather(flat); });
 }
 
-void Communicator::ring_reduce_scatter(at::Tensor& flat, at::Tensor& out) {
-  const int n = size(), r = rank();
-  check_chunks(flat, n, "reduce_scatter");
-  const int64_t c = flat.numel() / n;
-  if (out.numel() != c)
+void Communicator::reduce_scatter(at::Tensor& flat, at::Tensor& out) {
+  check_chunks(flat, size(), "reduce_scatter");
+  if (out.numel() * size() != flat.numel())
     throw std::invalid_argument("reduce_scatter: output holds " + std::to_string(out.numel()) + " elements, chunk is " +
-                                std::to_string(c));
-  if (n == 1) {
-    out.copy_(flat);
-    return;
-  }
-  const int next = (r + 1) % n, prev = (r + n - 1) % n;
-  at::Tensor incoming = at::empty({c}, flat.options());
-  // Step k: send the partial sum of chunk r-k-1, receive the partial sum of chunk r-k-2 and add this
-  // rank's part; after n-1 steps chunk r holds the sum over all ranks.
-  for (int k = 0; k < n - 1; ++k) {
-    const int send_chunk = ((r - k - 1) % n + n) % n;
-    const int recv_chunk = ((r - k - 2) % n + n) % n;
-    at::Tensor s = flat.narrow(0, send_chunk * c, c);
-    exchange(s, next, incoming, prev);
-    flat.narrow(0, recv_chunk * c, c).add_(incoming);
-  }
-  out.copy_(flat.narrow(0, r * c, c));
+                                std::to_string(flat.numel() / size()));
+  timed([&] { do_reduce_scatter(flat, out); });
+}
+
+void Communicator::broadcast(at::Tensor& t, int root) {
+  timed([&] { do_broadcast(t, root); });
+}
+
+void Communicator::send(const at::Tensor& t, int dst) {
+  timed([&] { do_send(t, dst); });
+}
+
+void Communicator::recv(at::Tensor& t, int src) {
+  timed([&] { do_recv(t, src); });
+}
+
+void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
+  timed([&] { do_exchange(out, dst, in, src); });
+}
+
+void Communicator::barrier() {
+  timed([&] { do_barrier(); });
 }
 
 double ProcessGroups::blocked_seconds() const {
@@ -113,8 +98,9 @@ class FakeCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return size_ == 1 ? "self" : "fake"; }
 
-  void allreduce(at::Tensor&) override {}  // every other rank contributed zeros
-  void allgather(at::Tensor& flat) override {
+ protected:
+  void do_allreduce(at::Tensor&) override {}  // every other rank contributed zeros
+  void do_allgather(at::Tensor& flat) override {
     // The other ranks' chunks get copies of this rank's: finite values of the right scale, so the
     // compute that follows costs what it would.
     const int64_t c = flat.numel() / size_;
@@ -122,14 +108,15 @@ class FakeCommunicator final : public Communicator {
     for (int i = 0; i < size_; ++i)
       if (i != rank_) flat.narrow(0, i * c, c).copy_(own);
   }
-  void reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+  void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
     const int64_t c = flat.numel() / size_;
     out.copy_(flat.narrow(0, rank_ * c, c));
   }
-  void broadcast(at::Tensor&, int) override {}
-  void send(const at::Tensor&, int) override {}
-  void recv(at::Tensor& t, int) override { t.zero_(); }
-  void barrier() override {}
+  void do_broadcast(at::Tensor&, int) override {}
+  void do_send(const at::Tensor&, int) override {}
+  void do_recv(at::Tensor& t, int) override { t.zero_(); }
+  void do_exchange(const at::Tensor&, int, at::Tensor& in, int) override { in.zero_(); }
+  void do_barrier() override {}
 
  private:
   int rank_, size_;

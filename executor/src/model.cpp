@@ -16,7 +16,7 @@ int key_target(Role r, LoraTarget t) { return (r == Role::lora_a || r == Role::l
 }  // namespace
 
 Model::Model(const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora, bool flash,
-             Engine& engine)
+             ZeroEngine& engine)
     : spec_(spec), extras_(extras), lora_(lora), flash_(flash), engine_(engine) {
   const ModelLayout& l = engine_.layout();
   head_unit_ = static_cast<int>(l.units.size()) - 1;
@@ -48,7 +48,7 @@ int64_t Model::slot(int unit, Role r) const {
 
 Model::Tables Model::tables(int64_t s) const {
   at::NoGradGuard no_grad;
-  const EngineOptions& o = engine_.options();
+  const ZeroEngineOptions& o = engine_.options();
   Tables t;
   const auto dev = at::TensorOptions().device(o.device);
   if (spec_.position_embedding == PositionEmbedding::rope) {

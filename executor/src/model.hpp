@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "engine.hpp"
+#include "zero_engine.hpp"
 #include "paraplan/exec/layout.hpp"
 #include "paraplan/plan.hpp"
 
@@ -18,7 +18,7 @@ namespace paraplan::exec {
 class Model {
  public:
   Model(const planner::ModelSpec& spec, const ModelExtras& extras, const std::optional<planner::LoraSpec>& lora,
-        bool flash_attention, Engine& engine);
+        bool flash_attention, ZeroEngine& engine);
 
   // Summed token cross-entropy of one micro-batch times `scale`; ids and targets are [b, s] int64.
   at::Tensor loss(const at::Tensor& ids, const at::Tensor& targets, double scale);
@@ -44,7 +44,7 @@ class Model {
   ModelExtras extras_;
   std::optional<planner::LoraSpec> lora_;
   bool flash_;
-  Engine& engine_;
+  ZeroEngine& engine_;
   int head_unit_;
   std::vector<std::map<std::pair<int, int>, int>> index_;  // per unit: (role, lora target) -> param index
 };

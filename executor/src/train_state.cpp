@@ -24,11 +24,11 @@ at::Tensor on_host(const at::Tensor& t) {
 }
 
 // The tensors of one rank's state, by name, as views into the engine and optimizer (writable).
-std::vector<std::pair<std::string, at::Tensor>> state_tensors(Engine& engine, AdamW& optimizer) {
+std::vector<std::pair<std::string, at::Tensor>> state_tensors(ZeroEngine& engine, AdamW& optimizer) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (int u = 0; u < engine.units(); ++u) {
     const std::string p = "units." + std::to_string(u) + ".";
-    const Engine::Owned o = engine.owned(u);
+    const ZeroEngine::Owned o = engine.owned(u);
     const AdamW::Moments m = optimizer.owned_moments(u);
     for (const auto& [name, t] : {std::pair<const char*, at::Tensor>{"weights", o.trainable}, {"master", o.master},
                                   {"exp_avg", m.exp_avg}, {"exp_avg_sq", m.exp_avg_sq}})
@@ -37,7 +37,7 @@ std::vector<std::pair<std::string, at::Tensor>> state_tensors(Engine& engine, Ad
   return out;
 }
 
-uint32_t frozen_crc(Engine& engine) {
+uint32_t frozen_crc(ZeroEngine& engine) {
   uint32_t crc = 0;
   for (int u = 0; u < engine.units(); ++u) {
     const at::Tensor h = on_host(engine.owned(u).frozen);
@@ -54,7 +54,7 @@ std::string meta(const SafetensorsFile& f, const std::string& key) {
 
 }  // namespace
 
-void write_rank_state(const std::string& path, Engine& engine, AdamW& optimizer, int rank, int step) {
+void write_rank_state(const std::string& path, ZeroEngine& engine, AdamW& optimizer, int rank, int step) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> host;  // keeps device copies alive until written
   std::vector<TensorView> views;
@@ -71,7 +71,7 @@ void write_rank_state(const std::string& path, Engine& engine, AdamW& optimizer,
   sync_file(path);
 }
 
-void read_rank_state(const std::string& path, Engine& engine, AdamW& optimizer, int rank, int step) {
+void read_rank_state(const std::string& path, ZeroEngine& engine, AdamW& optimizer, int rank, int step) {
   at::NoGradGuard no_grad;
   const SafetensorsFile file(path);
   if (meta(file, "rank") != std::to_string(rank) || meta(file, "step") != std::to_string(step))

@@ -10,14 +10,14 @@
 #include <string>
 
 #include "adamw.hpp"
-#include "engine.hpp"
+#include "zero_engine.hpp"
 
 namespace paraplan::exec {
 
 // Writes the file (fsync'ed). Every rank calls it with its own path; no communication.
-void write_rank_state(const std::string& path, Engine& engine, AdamW& optimizer, int rank, int step);
+void write_rank_state(const std::string& path, ZeroEngine& engine, AdamW& optimizer, int rank, int step);
 // Reads the file into the engine and the optimizer, then rebuilds what ranks replicate (a collective:
 // every rank must call it). FormatError naming the file and the tensor or field at fault.
-void read_rank_state(const std::string& path, Engine& engine, AdamW& optimizer, int rank, int step);
+void read_rank_state(const std::string& path, ZeroEngine& engine, AdamW& optimizer, int rank, int step);
 
 }  // namespace paraplan::exec

@@ -9,7 +9,7 @@
 #include "adamw.hpp"
 #include "checkpoint.hpp"
 #include "device.hpp"
-#include "engine.hpp"
+#include "zero_engine.hpp"
 #include "model.hpp"
 #include "paraplan/exec/crc32.hpp"
 #include "paraplan/exec/dataset.hpp"
@@ -45,7 +45,7 @@ struct Trainer::Impl {
   Plan& plan;
   ModelLayout layout;
   at::Device device;
-  std::unique_ptr<Engine> engine;
+  std::unique_ptr<ZeroEngine> engine;
   std::unique_ptr<Model> model;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<TokenDataset> data;
@@ -63,7 +63,7 @@ struct Trainer::Impl {
       throw PlanError("parallel.dp", std::to_string(plan.parallel.dp),
                       "the data-parallel group has " + std::to_string(groups.dp().size()) + " ranks");
     const bool bf16 = plan.training.precision == Precision::bf16;
-    EngineOptions eo;
+    ZeroEngineOptions eo;
     eo.zero = plan.parallel.zero;
     eo.device = device;
     eo.compute = bf16 ? at::kBFloat16 : at::kFloat;
@@ -78,7 +78,7 @@ struct Trainer::Impl {
     data = std::make_unique<TokenDataset>(
         opt.data.empty() ? synthetic_documents(20000, opt.seed) : read_documents(opt.data), tok,
         opt.data.empty() ? std::string("the built-in synthetic corpus") : opt.data);
-    engine = std::make_unique<Engine>(layout, groups.gradients(), eo);
+    engine = std::make_unique<ZeroEngine>(layout, groups.gradients(), eo);
     engine->fill([&](const ParamInfo& p, at::Tensor& dst) {
       const bool lora = p.role == Role::lora_a || p.role == Role::lora_b;
       if (lora && adapter)

@@ -36,20 +36,26 @@ class Communicator {
   virtual int size() const = 0;
   virtual std::string backend() const = 0;
 
+  // Each operation below counts the time this rank spends blocked in it (blocked_seconds): the timing
+  // lives here once, the backends implement the protected do_* steps.
   // Sum over the group, in place.
-  virtual void allreduce(at::Tensor& t) = 0;
-  // Starts a sum; the tensor must not be touched until wait(). Default: done before returning.
-  virtual std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t);
+  void allreduce(at::Tensor& t);
+  // Starts a sum; the tensor must not be touched until wait(), whose time is counted. Backends without
+  // an asynchronous path finish it before returning.
+  std::unique_ptr<PendingOp> allreduce_async(at::Tensor& t) { return do_allreduce_async(t); }
   // flat holds size() equal chunks; on entry chunk rank() holds this rank's part, on return every
   // chunk holds its owner's part.
-  virtual void allgather(at::Tensor& flat) = 0;
+  void allgather(at::Tensor& flat);
   // flat holds size() equal chunks (its contents are destroyed); out (one chunk) receives the sum over
   // ranks of chunk rank().
-  virtual void reduce_scatter(at::Tensor& flat, at::Tensor& out) = 0;
-  virtual void broadcast(at::Tensor& t, int root) = 0;
-  virtual void send(const at::Tensor& t, int dst) = 0;
-  virtual void recv(at::Tensor& t, int src) = 0;
-  virtual void barrier() = 0;
+  void reduce_scatter(at::Tensor& flat, at::Tensor& out);
+  void broadcast(at::Tensor& t, int root);
+  void send(const at::Tensor& t, int dst);
+  void recv(at::Tensor& t, int src);
+  // Sends `out` to dst while receiving `in` from src, both posted at once (ring steps, pipeline
+  // neighbours that trade activations and gradients).
+  void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src);
+  void barrier();
 
   // Seconds this rank spent blocked in the calls above (exposed communication).
   double blocked_seconds() const { return blocked_s_; }
@@ -57,25 +63,24 @@ class Communicator {
   void add_blocked_seconds(double s) { blocked_s_ += s; }  // waits on async operations
 
  protected:
-  // Measures the time of a blocking call into blocked_s_.
-  class Timer {
-   public:
-    explicit Timer(Communicator& c) : c_(c), t0_(std::chrono::steady_clock::now()) {}
-    ~Timer() { c_.blocked_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
-
-   private:
-    Communicator& c_;
-    std::chrono::steady_clock::time_point t0_;
-  };
-  // The ring algorithms on top of send/recv (Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce
-  // algorithms for clusters of workstations": size()-1 steps, each sending one chunk to the next rank):
-  // allgather without any temporary, reduce_scatter with one chunk-sized receive buffer.
-  void ring_allgather(at::Tensor& flat);
-  // Sends `out` to dst while receiving `in` from src; backends that can post both at once override it.
-  virtual void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src);
-  void ring_reduce_scatter(at::Tensor& flat, at::Tensor& out);
+  virtual void do_allreduce(at::Tensor& t) = 0;
+  virtual std::unique_ptr<PendingOp> do_allreduce_async(at::Tensor& t);  // default: allreduce, timed
+  virtual void do_allgather(at::Tensor& flat) = 0;
+  virtual void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) = 0;
+  virtual void do_broadcast(at::Tensor& t, int root) = 0;
+  virtual void do_send(const at::Tensor& t, int dst) = 0;
+  virtual void do_recv(at::Tensor& t, int src) = 0;
+  virtual void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) = 0;
+  virtual void do_barrier() = 0;
 
  private:
+  // Adds the time of one blocking call to blocked_s_.
+  template <class F>
+  void timed(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    blocked_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   double blocked_s_ = 0;
 };
 

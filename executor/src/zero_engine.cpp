@@ -1,4 +1,4 @@
-#include "engine.hpp"
+#include "zero_engine.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -8,7 +8,7 @@
 
 namespace paraplan::exec {
 
-struct Engine::Unit {
+struct ZeroEngine::Unit {
   const UnitLayout* layout = nullptr;
   int64_t t_pad = 0, f_pad = 0;      // trainable / frozen elements, padded to a multiple of N
   int64_t t_chunk = 0, f_chunk = 0;  // one rank's share
@@ -31,7 +31,7 @@ std::vector<int64_t> shape_of(const ParamInfo& p) { return p.shape; }
 
 }  // namespace
 
-Engine::Engine(const ModelLayout& layout, Communicator& dp, const EngineOptions& opt)
+ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt)
     : layout_(layout), dp_(dp), opt_(opt) {
   if (opt_.zero < 0 || opt_.zero > 3) throw std::invalid_argument("parallel.zero must be 0..3");
   const int64_t n = dp_.size(), r = dp_.rank();
@@ -100,18 +100,18 @@ Engine::Engine(const ModelLayout& layout, Communicator& dp, const EngineOptions&
   }
 }
 
-Engine::~Engine() = default;
+ZeroEngine::~ZeroEngine() = default;
 
-const std::vector<at::Tensor>& Engine::params(int unit) const { return units_.at(static_cast<size_t>(unit))->params; }
+const std::vector<at::Tensor>& ZeroEngine::params(int unit) const { return units_.at(static_cast<size_t>(unit))->params; }
 
-int64_t Engine::slot_id(int unit, size_t param) const { return units_.at(static_cast<size_t>(unit))->slots.at(param); }
+int64_t ZeroEngine::slot_id(int unit, size_t param) const { return units_.at(static_cast<size_t>(unit))->slots.at(param); }
 
-void Engine::expect_extra_use(int64_t slot) {
+void ZeroEngine::expect_extra_use(int64_t slot) {
   if (slot == kNoSlot) return;
   ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(slot)).first)]->expected;
 }
 
-void Engine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& value) {
+void ZeroEngine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& value) {
   at::NoGradGuard no_grad;
   const int64_t r = dp_.rank();
   for (auto& up : units_) {
@@ -134,7 +134,7 @@ void Engine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& valu
   }
 }
 
-void Engine::visit_full(const std::function<void(const ParamInfo&, const at::Tensor&)>& use) {
+void ZeroEngine::visit_full(const std::function<void(const ParamInfo&, const at::Tensor&)>& use) {
   at::NoGradGuard no_grad;
   for (size_t ui = 0; ui < units_.size(); ++ui) {
     Unit& u = *units_[ui];
@@ -143,7 +143,7 @@ void Engine::visit_full(const std::function<void(const ParamInfo&, const at::Ten
   }
 }
 
-void Engine::gather(int unit) {
+void ZeroEngine::gather(int unit) {
   if (opt_.zero != 3 || gathered_ == unit) return;
   Unit& u = *units_.at(static_cast<size_t>(unit));
   const int64_t r = dp_.rank();
@@ -160,13 +160,13 @@ void Engine::gather(int unit) {
   gathered_ = unit;
 }
 
-void Engine::begin_step() {
+void ZeroEngine::begin_step() {
   at::NoGradGuard no_grad;
   for (auto& u : units_) u->grad.zero_();
   pending_.clear();
 }
 
-void Engine::begin_microbatch(bool last) {
+void ZeroEngine::begin_microbatch(bool last) {
   last_micro_ = last;
   for (auto& u : units_) {
     u->arrived = 0;
@@ -175,18 +175,18 @@ void Engine::begin_microbatch(bool last) {
   bucket_unit_ = -1;
 }
 
-void Engine::end_microbatch() {
+void ZeroEngine::end_microbatch() {
   // Units whose backward had no boundary node after them (the embedding; units before the first
   // trainable parameter under LoRA), last to first as the backward visits them, the same on all ranks.
   for (int ui = units() - 1; ui >= 0; --ui) finish_unit(ui);
 }
 
-void Engine::end_step() {
+void ZeroEngine::end_step() {
   for (auto& p : pending_) p->wait();
   pending_.clear();
 }
 
-void Engine::finish_unit(int unit) {
+void ZeroEngine::finish_unit(int unit) {
   Unit& u = *units_.at(static_cast<size_t>(unit));
   if (u.finished) return;
   u.finished = true;
@@ -207,7 +207,7 @@ void Engine::finish_unit(int unit) {
   bucket_unit_ = -1;
 }
 
-at::Tensor Engine::slot(int64_t id) {
+at::Tensor ZeroEngine::slot(int64_t id) {
   const auto [ui, pi] = slots_.at(static_cast<size_t>(id));
   Unit& u = *units_[static_cast<size_t>(ui)];
   if (opt_.zero >= 2 && bucket_unit_ != ui) {
@@ -220,16 +220,16 @@ at::Tensor Engine::slot(int64_t id) {
   return u.grad_views[static_cast<size_t>(pi)];
 }
 
-void Engine::arrived(int64_t id) { ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(id)).first)]->arrived; }
+void ZeroEngine::arrived(int64_t id) { ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(id)).first)]->arrived; }
 
-void Engine::enter_unit_forward(int unit) { gather(unit); }
+void ZeroEngine::enter_unit_forward(int unit) { gather(unit); }
 
-void Engine::leave_unit_backward(int unit) {
+void ZeroEngine::leave_unit_backward(int unit) {
   finish_unit(unit);
   if (unit > 0) gather(unit - 1);
 }
 
-Engine::OptimizerSlice Engine::optimizer_slice(int unit) {
+ZeroEngine::OptimizerSlice ZeroEngine::optimizer_slice(int unit) {
   Unit& u = *units_.at(static_cast<size_t>(unit));
   const int64_t r = dp_.rank();
   OptimizerSlice s;
@@ -250,7 +250,7 @@ Engine::OptimizerSlice Engine::optimizer_slice(int unit) {
   return s;
 }
 
-int64_t Engine::persistent_bytes(MemCategory c) const {
+int64_t ZeroEngine::persistent_bytes(MemCategory c) const {
   auto n = [](const at::Tensor& t) { return t.defined() ? static_cast<int64_t>(t.nbytes()) : int64_t{0}; };
   int64_t sum = 0;
   for (const auto& u : units_) {
@@ -262,7 +262,7 @@ int64_t Engine::persistent_bytes(MemCategory c) const {
   return sum;
 }
 
-Engine::Owned Engine::owned(int unit) {
+ZeroEngine::Owned ZeroEngine::owned(int unit) {
   Unit& u = *units_.at(static_cast<size_t>(unit));
   const int64_t r = dp_.rank();
   Owned o;
@@ -272,7 +272,7 @@ Engine::Owned Engine::owned(int unit) {
   return o;
 }
 
-void Engine::replicate_owned() {
+void ZeroEngine::replicate_owned() {
   at::NoGradGuard no_grad;
   CategoryScope cat(MemCategory::buffers);
   if (opt_.zero < 3 && dp_.size() > 1)
@@ -284,7 +284,7 @@ void Engine::replicate_owned() {
   gathered_ = -1;  // ZeRO-3: the shards changed
 }
 
-void Engine::after_optimizer() {
+void ZeroEngine::after_optimizer() {
   if (opt_.zero == 1 || opt_.zero == 2) {
     at::NoGradGuard no_grad;
     CategoryScope cat(MemCategory::buffers);

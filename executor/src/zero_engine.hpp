@@ -26,7 +26,7 @@
 
 namespace paraplan::exec {
 
-struct EngineOptions {
+struct ZeroEngineOptions {
   int zero = 0;
   at::Device device = at::kCPU;
   at::ScalarType compute = at::kFloat;  // parameters and activations
@@ -34,13 +34,13 @@ struct EngineOptions {
   bool master = false;                  // fp32 master weights (with a 16-bit compute dtype)
 };
 
-class Engine final : public GradSink {
+class ZeroEngine final : public GradSink {
  public:
-  Engine(const ModelLayout& layout, Communicator& dp, const EngineOptions& opt);
-  ~Engine() override;
+  ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt);
+  ~ZeroEngine() override;
 
   const ModelLayout& layout() const { return layout_; }
-  const EngineOptions& options() const { return opt_; }
+  const ZeroEngineOptions& options() const { return opt_; }
   Communicator& dp() { return dp_; }
   int units() const { return static_cast<int>(units_.size()); }
 
@@ -102,7 +102,7 @@ class Engine final : public GradSink {
 
   const ModelLayout& layout_;
   Communicator& dp_;
-  EngineOptions opt_;
+  ZeroEngineOptions opt_;
   std::vector<std::unique_ptr<Unit>> units_;
   std::vector<std::pair<int, int>> slots_;  // slot id -> (unit, param index)
   at::Tensor gather_buf_, bucket_, rs_out_;
