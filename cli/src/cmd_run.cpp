@@ -30,6 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using planner::text::mib_unit;
+
 struct RunOptions {
   std::string file;
   std::string db = "runs.sqlite";
@@ -92,8 +94,8 @@ void print_prediction(const Plan& plan, const exec::Prediction& p) {
              plan.cluster.gpu.name, plan.training.seq_len, plan.training.micro_batch, plan.training.global_batch);
   std::string parts;
   for (const auto& [k, v] : p.bytes)
-    if (k != "peak" && v > 0) parts += fmt::format("{}{} {:.3f}", parts.empty() ? "" : ", ", k, v / (1 << 20));
-  fmt::print("predicted per rank: {:.3f} MiB allocated ({}; MiB = 2^20 B){}\n", p.peak_bytes / (1 << 20), parts,
+    if (k != "peak" && v > 0) parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, mib(v));
+  fmt::print("predicted per rank: {} allocated ({}; MiB = 2^20 B){}\n", mib_unit(p.peak_bytes), parts,
              p.step_s ? fmt::format(", {}", seconds(*p.step_s)) + " per step" : ", step time: no prediction yet");
 }
 
@@ -108,8 +110,8 @@ void print_summary(Store& store, int64_t id) {
   fmt::print("{:<12} {:>14} {:>14} {:>9}   (rank 0; MiB = 2^20 B)\n", "memory", "predicted MiB", "measured MiB", "error");
   for (const MemoryRecord& m : store.memory(id)) {
     if (m.rank != 0 || (m.measured_bytes == 0 && m.predicted_bytes.value_or(0) == 0)) continue;
-    fmt::print("{:<12} {:>14.3f} {:>14.3f} {:>9}\n", m.category, m.predicted_bytes.value_or(0) / (1 << 20),
-               m.measured_bytes / (1 << 20), pct(m.measured_bytes, m.predicted_bytes.value_or(0)));
+    fmt::print("{:<12} {:>14} {:>14} {:>9}\n", m.category, mib(m.predicted_bytes.value_or(0)), mib(m.measured_bytes),
+               pct(m.measured_bytes, m.predicted_bytes.value_or(0)));
   }
   fmt::print("stored in {} (paraplan runs --db {})\n", store.path(), store.path());
 }

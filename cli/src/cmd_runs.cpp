@@ -63,7 +63,7 @@ json run_json(const Store& store, const RunRecord& r, bool details) {
   return j;
 }
 
-std::string mib_or_dash(const std::optional<double>& b) { return b ? fmt::format("{:.3f}", *b / (1 << 20)) : "-"; }
+std::string mib_or_dash(const std::optional<double>& b) { return b ? mib(*b) : "-"; }
 std::string s_or_dash(const std::optional<double>& s) { return s ? fmt::format("{:.4f}", *s) : "-"; }
 
 void print_table(const std::vector<RunRecord>& runs) {
@@ -93,7 +93,7 @@ void print_one(const Store& store, const RunRecord& r) {
   fmt::print("{:>5} {:<12} {:>14} {:>14} {:>9}\n", "rank", "memory", "predicted MiB", "measured MiB", "error");
   for (const MemoryRecord& m : store.memory(r.id)) {
     const double p = m.predicted_bytes.value_or(0);
-    fmt::print("{:>5} {:<12} {:>14.3f} {:>14.3f} {:>9}\n", m.rank, m.category, p / (1 << 20), m.measured_bytes / (1 << 20),
+    fmt::print("{:>5} {:<12} {:>14} {:>14} {:>9}\n", m.rank, m.category, mib(p), mib(m.measured_bytes),
                p > 0 ? fmt::format("{:+.2f}%", 100 * (m.measured_bytes - p) / p) : "-");
   }
 }

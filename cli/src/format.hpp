@@ -1,14 +1,15 @@
 #pragma once
-// Human-readable numbers with their units (GiB = 2^30 B; GB = 1e9 B; said in every header).
-#include <string>
+// The CLI prints numbers through the planner's one formatter (paraplan/format.hpp).
+#include "paraplan/format.hpp"
 
 namespace paraplan::cli {
 
-std::string gib(double bytes);          // "14.96" (caller prints the unit in the column header)
-std::string gib_unit(double bytes);     // "14.96 GiB"
-std::string count(double n);            // "8,030,261,248"
-std::string short_count(double n);      // "8.03 B", "70.6 B", "3.41 M"
-std::string percent(double fraction, int decimals = 1);
-std::string seconds(double s);          // "1.23 s", "45.6 ms", "12.3 us"
+using planner::text::count;
+using planner::text::gib;
+using planner::text::gib_unit;
+using planner::text::mib;
+using planner::text::percent;
+using planner::text::seconds;
+using planner::text::short_count;
 
 }  // namespace paraplan::cli

@@ -31,6 +31,7 @@
 #include "paraplan/exec/safetensors.hpp"
 #include "paraplan/exec/train_checkpoint.hpp"
 #include "paraplan/exec/trainer.hpp"
+#include "paraplan/format.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
 
@@ -69,7 +70,7 @@ ModelExtras extras_for(const planner::Plan& plan) {
 }
 
 
-std::string mib(double b) { return fmt::format("{:.3f} MiB", b / (1 << 20)); }
+using planner::text::mib_unit;
 
 // The checkpoint to start from: --load, else the directory of a plan's hf_config when it holds weights.
 std::string load_dir(const Args& a, const planner::Plan& plan) {
@@ -110,10 +111,10 @@ void report_memory(int rank, const MemoryStats& mem, const Prediction& pred, int
   std::string parts;
   for (size_t i = 0; i + 1 < rows.size(); ++i)
     if (rows[i].measured_bytes != 0 || rows[i].predicted_bytes.value_or(0) != 0)
-      parts += fmt::format("{}{} {} / {}", parts.empty() ? "" : ", ", rows[i].category, mib(rows[i].measured_bytes),
-                           mib(rows[i].predicted_bytes.value_or(0)));
+      parts += fmt::format("{}{} {} / {}", parts.empty() ? "" : ", ", rows[i].category, mib_unit(rows[i].measured_bytes),
+                           mib_unit(rows[i].predicted_bytes.value_or(0)));
   std::cout << fmt::format("rank {} memory at peak, measured / predicted: {} / {} ({}; MiB = 2^20 B)\n", rank,
-                           mib(static_cast<double>(mem.peak)), mib(pred.peak_bytes), parts)
+                           mib_unit(static_cast<double>(mem.peak)), mib_unit(pred.peak_bytes), parts)
             << std::flush;
 }
 

@@ -1,38 +1,18 @@
 #include "gui_format.hpp"
 
-#include <QLocale>
 #include <cmath>
+
+#include "paraplan/format.hpp"
 
 namespace paraplan::gui {
 
-QString gib(double bytes) {
-  // Small amounts in MiB so that they do not read "0.00 GiB".
-  if (std::fabs(bytes) < double(1ull << 30)) return QString::number(bytes / double(1ull << 20), 'f', 2) + " MiB";
-  return QString::number(bytes / double(1ull << 30), 'f', 2) + " GiB";
-}
+namespace text = planner::text;
 
-QString seconds(double s) {
-  if (std::fabs(s) < 1e-9) return "0 s";
-  if (s >= 1) return QString::number(s, 'g', 4) + " s";
-  if (s >= 1e-3) return QString::number(s * 1e3, 'g', 3) + " ms";
-  return QString::number(s * 1e6, 'g', 3) + " µs";
-}
-
-QString percent(double fraction) { return QString::number(100 * fraction, 'f', 1) + "%"; }
-
-QString count(double n) {
-  QLocale c(QLocale::English);
-  return c.toString(static_cast<qlonglong>(std::llround(n)));
-}
-
-QString shortCount(double n) {
-  const double a = std::fabs(n);
-  if (a >= 1e12) return QString::number(n / 1e12, 'f', 2) + " T";
-  if (a >= 1e9) return QString::number(n / 1e9, 'f', 2) + " B";
-  if (a >= 1e6) return QString::number(n / 1e6, 'f', 2) + " M";
-  if (a >= 1e3) return QString::number(n / 1e3, 'f', 2) + " K";
-  return QString::number(n, 'f', 0);
-}
+QString gib(double bytes) { return QString::fromStdString(text::bytes_unit(bytes)); }
+QString seconds(double s) { return QString::fromStdString(text::seconds(s)); }
+QString percent(double fraction) { return QString::fromStdString(text::percent(fraction)); }
+QString count(double n) { return QString::fromStdString(text::count(n)); }
+QString shortCount(double n) { return QString::fromStdString(text::short_count(n)); }
 
 double niceStep(double span, int ticks) {
   if (!(span > 0) || ticks < 1) return 1;

@@ -1,11 +1,12 @@
 #pragma once
-// Numbers as the GUI shows them, always with their unit (GiB = 2^30 B).
+// Numbers as the GUI shows them, always with their unit: the planner's one formatter
+// (paraplan/format.hpp) as QStrings.
 #include <QString>
 
 namespace paraplan::gui {
 
 QString gib(double bytes);            // "14.96 GiB" (below 1 GiB: "512.00 MiB")
-QString seconds(double s);            // "1.23 s", "45.6 ms"
+QString seconds(double s);            // "1.23 s", "45.6 ms", "12.3 us"
 QString percent(double fraction);     // "41.5%"
 QString count(double n);              // "8,030,261,248"
 QString shortCount(double n);         // "8.03 B"

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "export_util.hpp"
+#include "paraplan/format.hpp"
 #include "paraplan/export.hpp"
 #include "paraplan/model.hpp"
 #include "paraplan/pipeline.hpp"
@@ -60,7 +61,7 @@ std::string layout_string(const std::vector<int>& chunks) {
 
 void model_args(const Plan& plan, Args& a, ExportResult& r) {
   const ModelSpec& m = plan.model;
-  a.section(fmt::format("model: {}, {} parameters", m.name, detail::with_commas(count_params(m).total)));
+  a.section(fmt::format("model: {}, {} parameters", m.name, text::count(count_params(m).total)));
   a.flag("--num-layers", m.layers);                            // [TC] num_layers
   a.flag("--hidden-size", m.hidden);                           // [TC] hidden_size
   a.flag("--ffn-hidden-size", m.ffn_hidden, "dense MLP width");  // [TC] ffn_hidden_size

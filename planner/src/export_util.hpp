@@ -30,7 +30,6 @@ std::string hf_decoder_layer_class(const std::string& model_type);
 // The LoRA/QLoRA settings a PEFT LoraConfig needs, for targets whose config has no LoRA section.
 std::string peft_note(const LoraSpec& lora);
 // 8030261248 -> "8,030,261,248".
-std::string with_commas(int64_t n);
 // Layers per model chunk as a readable list: "[7, 9, 9, 7]".
 std::string list_of(const std::vector<int>& v);
 
