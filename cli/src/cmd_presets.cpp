@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "paraplan/model.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 

@@ -1,5 +1,5 @@
 // Forward and backward of each decoder op. Each backward says, in its comment, what it keeps alive;
-// planner/src/workload.cpp (framework "paraplan") models exactly that.
+// planner/lowering/src/workload.cpp (framework "paraplan") models exactly that.
 #include "functions.hpp"
 
 #include <torch/autograd.h>

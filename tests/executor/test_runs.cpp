@@ -4,7 +4,7 @@
 // see expect_same_weights).
 // Memory: every rank's measured bytes (counting allocator) equal the planner's prediction with the
 // executor's framework profile, category by category, to the byte: on CPU the counting allocator sees
-// every ATen storage (libtorch-notes.md §2) and planner/src/executor_ops.cpp derives each tensor by hand,
+// every ATen storage (libtorch-notes.md §2) and planner/lowering/src/executor_ops.cpp derives each tensor by hand,
 // so any difference is a missing or extra tensor, never rounding.
 #include <gtest/gtest.h>
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "paraplan/calibration.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 

@@ -68,7 +68,7 @@ inline Costs costs() {
   c.reduce0 = 4 * c.params0 / nvlink;
   c.reduce1 = 4 * c.params1 / nvlink;
   // The optimizer step is memory-bound: clip-norm read 4, gradient 4, fp32 master read + write 8, Adam's two
-  // moments read + written 16, master -> bf16 copy 4 + 2: 38 bytes per parameter (planner/src/step.cpp).
+  // moments read + written 16, master -> bf16 copy 4 + 2: 38 bytes per parameter (planner/costs/src/timing.cpp).
   c.opt0 = 38 * c.params0 / hbm;
   c.opt1 = 38 * c.params1 / hbm;
   return c;

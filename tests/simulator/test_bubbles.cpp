@@ -79,7 +79,7 @@ TEST(Bubble, ZeroBubbleV) {
 
 // The planner's pipeline_time on uniform stages equals the simulation: GPipe, 1F1B and interleaved
 // everywhere; ZB-H1 for m >= p (and m < p when W <= min(F, B)); ZBV for m >= 2p - 1 (and below when
-// F = B = W). This is the test behind the ZB-H1 and ZBV forms in planner/src/timing.cpp.
+// F = B = W). This is the test behind the ZB-H1 and ZBV forms in planner/costs/src/timing.cpp.
 TEST(Bubble, PlannerClosedFormsMatchTheSimulation) {
   const double vals[] = {0.5, 1, 1.5, 2.5};
   int checked = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// ModelSpec: the dimensions of a decoder-only transformer, and its exact parameter count.
+// ModelSpec: the dimensions of a decoder-only transformer (its parameter counts: params.hpp).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,21 +53,13 @@ struct ModelSpec {
   bool is_moe_layer(int layer) const { return moe && layer >= moe->dense_layers; }
   int moe_layer_count() const { return moe ? layers - moe->dense_layers : 0; }
   int dense_layer_count() const { return layers - moe_layer_count(); }
-  int64_t q_dim() const;   // width of the query projection output (heads * head dim)
-  int64_t kv_dim() const;  // width of each of the key and value projection outputs
+  // Width of the query projection output (heads x head dim; MLA: heads x (nope + rope) dims).
+  int64_t q_dim() const {
+    return mla ? heads * (mla->qk_nope_head_dim + mla->qk_rope_head_dim) : static_cast<int64_t>(heads) * head_dim;
+  }
+  // Width of each of the key and value projection outputs (MLA: of the value output that feeds o_proj).
+  int64_t kv_dim() const { return mla ? heads * mla->v_head_dim : static_cast<int64_t>(kv_heads) * head_dim; }
   bool operator==(const ModelSpec&) const = default;
 };
-
-// Parameter counts. Exact: they must agree with the checkpoints, e.g. LLaMA-3-8B = 8,030,261,248.
-struct ParamCount {
-  int64_t total = 0;       // every parameter (MoE: all experts)
-  int64_t active = 0;      // parameters used per token (MoE: top_k + shared experts)
-  int64_t embedding = 0;   // token (+ learned position) embedding
-  int64_t head = 0;        // output projection (0 when tied)
-  int64_t per_dense_layer = 0;
-  int64_t per_moe_layer = 0;
-  int64_t non_embedding() const { return total - embedding - head; }
-};
-ParamCount count_params(const ModelSpec& m);
 
 }  // namespace paraplan::planner

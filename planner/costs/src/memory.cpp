@@ -10,7 +10,7 @@
 
 #include "paraplan/bytes_per_param.hpp"
 #include "paraplan/context.hpp"
-#include "executor_ops.hpp"
+#include "paraplan/executor_ops.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {

@@ -8,6 +8,19 @@
 
 namespace paraplan::planner {
 
+// Parameter counts. Exact: they must agree with the checkpoints, e.g. LLaMA-3-8B = 8,030,261,248.
+struct ParamCount {
+  int64_t total = 0;       // every parameter (MoE: all experts)
+  int64_t active = 0;      // parameters used per token (MoE: top_k + shared experts)
+  int64_t embedding = 0;   // token (+ learned position) embedding
+  int64_t head = 0;        // output projection (0 when tied)
+  int64_t per_dense_layer = 0;
+  int64_t per_moe_layer = 0;
+  int64_t non_embedding() const { return total - embedding - head; }
+};
+ParamCount count_params(const ModelSpec& m);
+
+
 struct ShardedParams {
   int64_t tp_sharded = 0;  // split over tp (column/row-parallel linears, vocab-parallel embedding)
   int64_t replicated = 0;  // whole on every tp rank (norms, row-parallel biases, router, position table)

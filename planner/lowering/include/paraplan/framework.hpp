@@ -34,7 +34,7 @@ struct FrameworkProfile {
   double logits_spike_bytes = 2;   // extra bytes per logit element alive at the loss (the bf16 logits / grad)
   // paraplan's own executor: every op's saved and backward bytes are those of its kernels, the activation
   // peak is taken phase by phase through the backward, and the ZeRO-2/3 buffers are its reusable ones
-  // (planner/src/executor_ops.cpp).
+  // (planner/lowering/src/executor_ops.cpp).
   bool exact_executor = false;
 };
 

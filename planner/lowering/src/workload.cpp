@@ -9,7 +9,7 @@
 
 #include "paraplan/bytes_per_param.hpp"
 
-#include "executor_ops.hpp"
+#include "paraplan/executor_ops.hpp"
 
 namespace paraplan::planner {
 

@@ -69,7 +69,7 @@ FrameworkProfile paraplan_executor() {
   f.name = "paraplan executor";
   f.zero3_prefetch_layers = 0;  // gathers one layer at a time, frees it after use (executor/zero3)
   f.fused_swiglu = true;        // executor/src/functions.cpp SwiGluFn keeps gate and up only
-  f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/src/executor_ops.cpp
+  f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/lowering/src/executor_ops.cpp
   return f;
 }
 

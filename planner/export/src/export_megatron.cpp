@@ -12,6 +12,7 @@
 
 #include "export_util.hpp"
 #include "paraplan/format.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/export.hpp"
 #include "paraplan/model.hpp"
 #include "paraplan/pipeline.hpp"

@@ -6,15 +6,6 @@
 
 namespace paraplan::planner {
 
-int64_t ModelSpec::q_dim() const {
-  if (mla) return heads * (mla->qk_nope_head_dim + mla->qk_rope_head_dim);
-  return static_cast<int64_t>(heads) * head_dim;
-}
-int64_t ModelSpec::kv_dim() const {
-  if (mla) return heads * mla->v_head_dim;  // width of the value output that feeds o_proj
-  return static_cast<int64_t>(kv_heads) * head_dim;
-}
-
 BlockParams& BlockParams::operator+=(const BlockParams& o) {
   linear += o.linear;
   other += o.other;

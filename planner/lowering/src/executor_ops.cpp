@@ -2,7 +2,7 @@
 // lists the tensors that exist together at the peak of an op's backward. Sizes: T tokens of the
 // micro-batch, h hidden, qw = heads*head_dim, kw = kv_heads*head_dim, f ffn, V vocabulary, r LoRA rank,
 // S = b*heads*s*s attention scores, d bytes per activation; statistics and scores are fp32 (4 B).
-#include "executor_ops.hpp"
+#include "paraplan/executor_ops.hpp"
 
 #include <algorithm>
 #include <cstring>
