@@ -25,33 +25,30 @@ struct ExportCliOptions {
 }  // namespace
 
 Command add_export_command(CLI::App& app) {
-  auto o = std::make_shared<ExportCliOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "export",
-      "Write a plan in the launch format of another tool. Every flag and key name is checked against that\n"
-      "tool's source at a cited version (docs/export.md). A plan the tool cannot express — say context\n"
-      "parallelism in DeepSpeed, LoRA in Megatron-LM, ZeRO-1 in FSDP — is an error (exit 2) naming the field\n"
-      "and the reason; nothing is dropped silently. What the user must still add (data, tokenizer, learning\n"
-      "rate, model-code changes) is printed as notes on stderr. Formats and examples:\n"
-      "  megatron    Megatron-LM pretrain_gpt.py flags, one per line, as a bash array MEGATRON_ARGS\n"
-      "                paraplan export --format megatron data/examples/llama3-8b.json --set parallel.tp=2 \\\n"
-      "                  --set parallel.dp=4 --set parallel.sequence_parallel=true\n"
-      "  deepspeed   a DeepSpeed JSON config (ZeRO stage, offload, AutoTP, batch sizes, precision)\n"
-      "                paraplan export --format deepspeed data/examples/llama3-8b.json --set parallel.zero=2 \\\n"
-      "                  --set training.recompute=full --out ds_config.json\n"
-      "  torchtitan  a torchtitan TOML job config ([parallelism], [training], [activation_checkpoint])\n"
-      "                paraplan export --format torchtitan data/examples/llama3-8b.json --set parallel.zero=3 \\\n"
-      "                  --set training.recompute=none --out llama3_8b.toml\n"
-      "  accelerate  an accelerate FSDP config YAML (sharding strategy, wrapping, offload, mixed precision)\n"
-      "                paraplan export --format accelerate data/examples/llama3-8b.json --set parallel.zero=3 \\\n"
-      "                  --set training.recompute=full --out fsdp.yaml\n"
-      "  torchrun    a Slurm sbatch script running `paraplan run` on every rank, with the torchrun line\n"
-      "                paraplan export --format torchrun data/examples/llama3-8b.json --out job.sbatch");
-  sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
+  auto [sub, o] = subcommand<ExportCliOptions>(app, "export", R"(Write a plan in the launch format of another tool. Every flag and key name is checked against that
+tool's source at a cited version (docs/export.md). A plan the tool cannot express — say context
+parallelism in DeepSpeed, LoRA in Megatron-LM, ZeRO-1 in FSDP — is an error (exit 2) naming the field
+and the reason; nothing is dropped silently. What the user must still add (data, tokenizer, learning
+rate, model-code changes) is printed as notes on stderr. Formats and examples:
+  megatron    Megatron-LM pretrain_gpt.py flags, one per line, as a bash array MEGATRON_ARGS
+                paraplan export --format megatron data/examples/llama3-8b.json --set parallel.tp=2 \
+                  --set parallel.dp=4 --set parallel.sequence_parallel=true
+  deepspeed   a DeepSpeed JSON config (ZeRO stage, offload, AutoTP, batch sizes, precision)
+                paraplan export --format deepspeed data/examples/llama3-8b.json --set parallel.zero=2 \
+                  --set training.recompute=full --out ds_config.json
+  torchtitan  a torchtitan TOML job config ([parallelism], [training], [activation_checkpoint])
+                paraplan export --format torchtitan data/examples/llama3-8b.json --set parallel.zero=3 \
+                  --set training.recompute=none --out llama3_8b.toml
+  accelerate  an accelerate FSDP config YAML (sharding strategy, wrapping, offload, mixed precision)
+                paraplan export --format accelerate data/examples/llama3-8b.json --set parallel.zero=3 \
+                  --set training.recompute=full --out fsdp.yaml
+  torchrun    a Slurm sbatch script running `paraplan run` on every rank, with the torchrun line
+                paraplan export --format torchrun data/examples/llama3-8b.json --out job.sbatch)");
+  add_plan_file(*sub, o->file);
   sub->add_option("--format,-f", o->format, "target: megatron, deepspeed, torchtitan, accelerate or torchrun")
       ->required()
       ->check(CLI::IsMember(export_format_names()));
-  sub->add_option("--set", o->overrides, "override a plan field first, e.g. --set parallel.zero=3 (repeatable)");
+  add_overrides(*sub, o->overrides, "parallel.zero=3");
   sub->add_option("--out,-o", o->out, "write to this file instead of standard output");
   return {sub, [o] {
             const Plan plan = load_plan(o->file, o->overrides);

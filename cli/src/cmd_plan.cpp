@@ -100,17 +100,12 @@ void print_table(const Plan& plan, const MemoryBreakdown& mem) {
 }  // namespace
 
 Command add_plan_command(CLI::App& app) {
-  auto opt = std::make_shared<PlanOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "plan",
-      "Memory per GPU and per pipeline stage for one plan: weights, gradients, master weights, optimizer\n"
-      "states, activations, communication buffers and framework overheads, with a verdict against the\n"
-      "GPU's memory. Example:\n"
-      "  paraplan plan data/examples/llama3-8b.json --set parallel.zero=1 --set training.micro_batch=2");
-  sub->add_option("file", opt->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
-  sub->add_option("--set", opt->overrides,
-                  "override a field before planning, e.g. --set parallel.tp=4 --set training.lora.rank=16 "
-                  "(value parsed as JSON, else taken as a string)");
+  auto [sub, opt] = subcommand<PlanOptions>(app, "plan", R"(Memory per GPU and per pipeline stage for one plan: weights, gradients, master weights, optimizer
+states, activations, communication buffers and framework overheads, with a verdict against the
+GPU's memory. Example:
+  paraplan plan data/examples/llama3-8b.json --set parallel.zero=1 --set training.micro_batch=2)");
+  add_plan_file(*sub, opt->file);
+  add_overrides(*sub, opt->overrides, "parallel.tp=4 --set training.lora.rank=16");
   sub->add_flag("--json", opt->json, "print a JSON object (plan, model, memory, time) instead of tables");
   sub->add_flag("--causal-flops", opt->causal,
                 "count causal attention as half its FLOPs in MFU/HFU (default: in full, as PaLM and published Megatron MFUs)");

@@ -282,20 +282,17 @@ int run_plan_checked(const RunOptions& o) {
 }  // namespace
 
 Command add_run_command(CLI::App& app) {
-  auto o = std::make_shared<RunOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "run",
-      "Train a plan with the executor and log it: starts dp*tp*pp*cp paraplan-worker processes on this\n"
-      "machine (gloo on CPU workers, NCCL on GPUs), or, when RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are\n"
-      "set (torchrun, srun), becomes the worker of that rank. Each run is stored with the plan, the\n"
-      "planner's prediction and the measurement (steps, memory per category). Examples:\n"
-      "  paraplan run data/examples/tiny-dp2.json --steps 20\n"
-      "  paraplan run data/examples/tiny-dp2.json --set parallel.zero=3 --data notes.txt --db runs.sqlite\n"
-      "  torchrun --no-python --nproc-per-node 8 paraplan run plan.json    # one process per rank\n"
-      "  paraplan run plan.json --steps 1000 --checkpoint-every 100 --checkpoint-dir ckpt\n"
-      "  paraplan run plan.json --steps 1000 --checkpoint-every 100 --resume ckpt   # after an interruption\n"
-      "The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.");
-  sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
+  auto [sub, o] = subcommand<RunOptions>(app, "run", R"(Train a plan with the executor and log it: starts dp*tp*pp*cp paraplan-worker processes on this
+machine (gloo on CPU workers, NCCL on GPUs), or, when RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are
+set (torchrun, srun), becomes the worker of that rank. Each run is stored with the plan, the
+planner's prediction and the measurement (steps, memory per category). Examples:
+  paraplan run data/examples/tiny-dp2.json --steps 20
+  paraplan run data/examples/tiny-dp2.json --set parallel.zero=3 --data notes.txt --db runs.sqlite
+  torchrun --no-python --nproc-per-node 8 paraplan run plan.json    # one process per rank
+  paraplan run plan.json --steps 1000 --checkpoint-every 100 --checkpoint-dir ckpt
+  paraplan run plan.json --steps 1000 --checkpoint-every 100 --resume ckpt   # after an interruption
+The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.)");
+  add_plan_file(*sub, o->file);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
   sub->add_flag("--quiet", o->quiet, "print only errors");
   exec::add_run_options(*sub, o->run);

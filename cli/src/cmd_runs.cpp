@@ -101,15 +101,12 @@ void print_one(const Store& store, const RunRecord& r) {
 }  // namespace
 
 Command add_runs_command(CLI::App& app) {
-  auto o = std::make_shared<RunsOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "runs",
-      "List the executor's runs from the run store, the planner's prediction beside the measurement:\n"
-      "peak memory per rank (and per category with --id), step time, tokens/s, and why a run failed.\n"
-      "  paraplan runs                 # table of all runs in runs.sqlite\n"
-      "  paraplan runs --id 3          # one run: every step and every memory category per rank\n"
-      "  paraplan runs --json          # [{id, status, plan, predicted_peak_bytes, measured_peak_bytes,\n"
-      "                                #   predicted_step_s, measured_step_s, ...}]");
+  auto [sub, o] = subcommand<RunsOptions>(app, "runs", R"(List the executor's runs from the run store, the planner's prediction beside the measurement:
+peak memory per rank (and per category with --id), step time, tokens/s, and why a run failed.
+  paraplan runs                 # table of all runs in runs.sqlite
+  paraplan runs --id 3          # one run: every step and every memory category per rank
+  paraplan runs --json          # [{id, status, plan, predicted_peak_bytes, measured_peak_bytes,
+                                #   predicted_step_s, measured_step_s, ...}])");
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
   sub->add_flag("--json", o->json_out, "print a JSON list of runs (with --id: one object with steps and memory)");
   sub->add_option("--id", o->id, "show one run in detail");

@@ -105,20 +105,17 @@ nlohmann::json candidate_json(const Candidate& c) {
 }  // namespace
 
 Command add_search_command(CLI::App& app) {
-  auto o = std::make_shared<SearchCliOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "search",
-      "Try every valid split of the plan's model and training over the cluster — dp, tp, pp, cp, ep, ZeRO\n"
-      "stage, sequence parallelism, pipeline schedule and virtual stages, micro-batch, recompute, offload —\n"
-      "drop those that do not fit, rank the rest, and show the Pareto front of peak memory vs step time.\n"
-      "The plan file's model, training (seq_len, global_batch, precision, optimizer, LoRA) and cluster are\n"
-      "kept; of its parallel section only the overlap switches (tp_comm_overlap, dp_overlap) are, and it may\n"
-      "be missing. The cluster must be whole nodes once it spans more than one (cluster.gpus_per_node).\n"
-      "docs/search.md. Example:\n"
-      "  paraplan search data/examples/llama3-8b.json --gpus 64 --top 5\n"
-      "  paraplan search data/examples/llama3-8b.json --write plans/   # then: paraplan plan plans/rank-01.json");
-  sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
-  sub->add_option("--set", o->overrides, "override a field of the plan first, e.g. --set training.seq_len=4096");
+  auto [sub, o] = subcommand<SearchCliOptions>(app, "search", R"(Try every valid split of the plan's model and training over the cluster — dp, tp, pp, cp, ep, ZeRO
+stage, sequence parallelism, pipeline schedule and virtual stages, micro-batch, recompute, offload —
+drop those that do not fit, rank the rest, and show the Pareto front of peak memory vs step time.
+The plan file's model, training (seq_len, global_batch, precision, optimizer, LoRA) and cluster are
+kept; of its parallel section only the overlap switches (tp_comm_overlap, dp_overlap) are, and it may
+be missing. The cluster must be whole nodes once it spans more than one (cluster.gpus_per_node).
+docs/search.md. Example:
+  paraplan search data/examples/llama3-8b.json --gpus 64 --top 5
+  paraplan search data/examples/llama3-8b.json --write plans/   # then: paraplan plan plans/rank-01.json)");
+  add_plan_file(*sub, o->file);
+  add_overrides(*sub, o->overrides, "training.seq_len=4096");
   sub->add_option("--gpus", o->gpus, "cluster size to search (default: cluster.gpus of the plan)")->check(CLI::PositiveNumber);
   sub->add_option("--top", o->top, "how many of the best plans to show (default 10)")->check(CLI::Range(1, 100000));
   sub->add_option("--sort", o->sort,

@@ -103,16 +103,13 @@ void print_summary(const Plan& plan, const sim::SimResult& r, const MemoryBreakd
 }  // namespace
 
 Command add_simulate_command(CLI::App& app) {
-  auto o = std::make_shared<SimulateOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "simulate",
-      "Play one training step event by event: the pipeline schedule on every stage, TP/DP/PP communication\n"
-      "and its overlap, memory over time. Prints the step split like `plan` does, per-stage busy/idle and\n"
-      "peak memory beside the planner's. Example:\n"
-      "  paraplan simulate data/examples/llama3-8b.json --set parallel.pp=4 --set parallel.dp=2 --trace step.json\n"
-      "  (open step.json in https://ui.perfetto.dev)");
-  sub->add_option("file", o->file, "plan JSON file (docs/plan-format.md)")->required()->check(CLI::ExistingFile);
-  sub->add_option("--set", o->overrides, "override a field first, e.g. --set parallel.pp_schedule=zbv");
+  auto [sub, o] = subcommand<SimulateOptions>(app, "simulate", R"(Play one training step event by event: the pipeline schedule on every stage, TP/DP/PP communication
+and its overlap, memory over time. Prints the step split like `plan` does, per-stage busy/idle and
+peak memory beside the planner's. Example:
+  paraplan simulate data/examples/llama3-8b.json --set parallel.pp=4 --set parallel.dp=2 --trace step.json
+  (open step.json in https://ui.perfetto.dev))");
+  add_plan_file(*sub, o->file);
+  add_overrides(*sub, o->overrides, "parallel.pp_schedule=zbv");
   sub->add_option("--trace", o->trace, "write a Chrome-trace JSON (Perfetto): a process per stage, a thread per stream");
   sub->add_option("--memory", o->memory, "write memory over time per stage as CSV (bytes)");
   sub->add_flag("--json", o->json, "print {step_s, bubble_s, exposed_comm_s, per_stage: [...]} instead of tables");

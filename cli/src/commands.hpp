@@ -2,6 +2,10 @@
 // Each paraplan subcommand registers itself on the CLI11 app and returns the exit code to use.
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace paraplan::cli {
 
@@ -11,6 +15,16 @@ struct Command {
   CLI::App* sub;
   Runner run;  // called when this subcommand was chosen; returns the exit code
 };
+
+// A subcommand and its options, which live as long as the runner that captures them.
+template <class Options>
+std::pair<CLI::App*, std::shared_ptr<Options>> subcommand(CLI::App& app, const char* name, const std::string& help) {
+  return {app.add_subcommand(name, help), std::make_shared<Options>()};
+}
+// The plan file that plan, search, simulate, export and run read, and the --set overrides applied to it
+// (`example` shows one, e.g. "parallel.zero=3").
+void add_plan_file(CLI::App& sub, std::string& file);
+void add_overrides(CLI::App& sub, std::vector<std::string>& overrides, const std::string& example);
 
 Command add_plan_command(CLI::App& app);
 Command add_models_command(CLI::App& app);

@@ -4,12 +4,6 @@
 
 namespace paraplan::cli {
 
-using planner::text::count;
-using planner::text::gib;
-using planner::text::gib_unit;
-using planner::text::mib;
-using planner::text::percent;
-using planner::text::seconds;
-using planner::text::short_count;
+using namespace planner::text;  // count, gib, gib_unit, mib, percent, seconds, short_count
 
 }  // namespace paraplan::cli

@@ -1,6 +1,7 @@
 // paraplan: which way of splitting LLM training across GPUs fits, how fast it runs, and why.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "commands.hpp"
@@ -22,6 +23,21 @@ int main(int argc, char** argv) {
                                            cli::add_simulate_command(app),
                                            cli::add_models_command(app), cli::add_hardware_command(app),
                                            cli::add_run_command(app), cli::add_runs_command(app)};
+  // A first word that is neither an option nor a command: say which word and what the commands are
+  // (CLI11 alone would only say that a subcommand is required).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const auto& c : commands) {
+      known = known || c.sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + c.sub->get_name();
+    }
+    if (!known) {
+      std::cerr << "paraplan: \"" << argv[1] << "\" is not a command; the commands are " << names
+                << ".\nRun with --help for more information.\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

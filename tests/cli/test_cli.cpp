@@ -61,7 +61,7 @@ TEST(Cli, BadInputExitsWithTwo) {
   EXPECT_NE(r.out.find("File does not exist: /nonexistent/plan.json"), std::string::npos) << r.out;
   r = run("frobnicate");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("A subcommand is required"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"frobnicate\" is not a command; the commands are plan, search,"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Run with --help"), std::string::npos) << r.out;
 }
 
