@@ -1,11 +1,106 @@
 #include "paraplan/calibration.hpp"
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/plan_io.hpp"
 
 namespace paraplan::planner {
+
+using nlohmann::json;
+
+const char* to_string(ParamSource s) {
+  switch (s) {
+    case ParamSource::datasheet: return "datasheet";
+    case ParamSource::measured: return "measured";
+    case ParamSource::fitted: return "fitted";
+  }
+  return "?";
+}
+
+const std::vector<EfficiencyField>& efficiency_fields() {
+  static const std::vector<EfficiencyField> fields{
+      {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)"},
+      {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward"},
+      {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels"},
+      {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel"},
+      {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)"},
+      {"intra_node_latency_s", &Efficiency::intra_node_latency_s, "s", "latency of a collective inside a node"},
+      {"inter_node", &Efficiency::inter_node, "fraction of link bandwidth", "collectives across nodes (bus bandwidth)"},
+      {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes"},
+  };
+  return fields;
+}
+
+namespace {
+
+const EfficiencyField* field_named(const std::string& name) {
+  for (const EfficiencyField& f : efficiency_fields())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> field_names() {
+  std::vector<std::string> names;
+  for (const EfficiencyField& f : efficiency_fields()) names.push_back(f.name);
+  return names;
+}
+
+}  // namespace
+
+Calibration calibration_from_json(const json& doc, const std::string& origin, const std::string& field) {
+  Violations errors;
+  Calibration c;
+  c.origin = origin;
+  if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string() || !doc.contains("parameters") ||
+      !doc["parameters"].is_object()) {
+    throw PlanError(field, "\"" + origin + "\"",
+                    "is not a calibration profile: it needs \"name\" and a \"parameters\" object (docs/calibration.md)");
+  }
+  c.name = doc["name"].get<std::string>();
+  c.provenance = doc.value("provenance", std::string());
+  for (const auto& [name, p] : doc["parameters"].items()) {
+    const std::string where = field + " (" + origin + "): parameters." + name;
+    if (!field_named(name)) {
+      const std::string guess = closest_match(name, field_names());
+      errors.add(where, "", "is not a parameter of the time model" + (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)"));
+      continue;
+    }
+    CalibratedParam cp;
+    cp.name = name;
+    const bool has_value = p.is_object() && p.contains("value"), has_factor = p.is_object() && p.contains("factor");
+    if (has_value == has_factor || !p[has_value ? "value" : "factor"].is_number()) {
+      errors.add(where, p.dump(), "must hold a number as \"value\" or as \"factor\" (of the hardware's value), not both");
+      continue;
+    }
+    cp.is_factor = has_factor;
+    cp.value = p[has_value ? "value" : "factor"].get<double>();
+    if (!(cp.value >= 0) || cp.value > 1e6) {
+      errors.add(where, std::to_string(cp.value), "must be a finite number >= 0");
+      continue;
+    }
+    const std::string src = p.value("source", std::string("fitted"));
+    if (src == "fitted") cp.source = ParamSource::fitted;
+    else if (src == "measured") cp.source = ParamSource::measured;
+    else if (src == "datasheet") cp.source = ParamSource::datasheet;
+    else errors.add(where + ".source", "\"" + src + "\"", "must be fitted, measured or datasheet");
+    cp.note = p.value("note", std::string());
+    c.params.push_back(cp);
+  }
+  errors.throw_if_any();
+  return c;
+}
+
+json calibration_to_json(const Calibration& c) {
+  json params = json::object();
+  for (const CalibratedParam& p : c.params)
+    params[p.name] = {{p.is_factor ? "factor" : "value", p.value}, {"source", to_string(p.source)}, {"note", p.note}};
+  return {{"name", c.name}, {"provenance", c.provenance}, {"parameters", params}};
+}
 
 std::vector<std::string> builtin_calibration_names() {
   std::vector<std::string> names{"none"};
@@ -16,35 +111,54 @@ std::vector<std::string> builtin_calibration_names() {
 
 Calibration builtin_calibration(const std::string& name, const std::string& field) {
   if (name == "none") return {};
-  for (const auto& f : embedded::calibration()) {
-    if (!f.id || name != f.id) continue;
-    const auto j = nlohmann::json::parse(f.text);
-    Calibration c;
-    c.name = name;
-    c.provenance = j.value("provenance", "");
-    c.gemm = j.value("gemm", 1.0);
-    c.attention = j.value("attention", 1.0);
-    c.memory = j.value("memory", 1.0);
-    c.intra_node = j.value("intra_node", 1.0);
-    c.inter_node = j.value("inter_node", 1.0);
-    return c;
-  }
+  for (const auto& f : embedded::calibration())
+    if (f.id && name == f.id) {
+      Calibration c = calibration_from_json(json::parse(f.text), name, field);
+      c.origin = name;
+      return c;
+    }
   const auto names = builtin_calibration_names();
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
   const std::string guess = closest_match(name, names);
   throw PlanError(field, "\"" + name + "\"",
-                  "is not a calibration" + (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") + "; known: " + known);
+                  "is not a calibration" + (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)") + "; known: " +
+                      known + ", or the path of a profile file ending in .json");
+}
+
+Calibration load_calibration(const std::string& name_or_path, const std::string& field, const std::string& base_dir) {
+  namespace fs = std::filesystem;
+  if (fs::path(name_or_path).extension() != ".json") return builtin_calibration(name_or_path, field);
+  fs::path p(name_or_path);
+  if (p.is_relative()) p = fs::path(base_dir) / p;
+  std::ifstream in(p);
+  if (!in) throw PlanError(field, "\"" + name_or_path + "\"", "file cannot be read (does it exist?)");
+  std::stringstream text;
+  text << in.rdbuf();
+  Calibration c = calibration_from_json(parse_json_text(text.str(), p.string()), name_or_path, field);
+  c.origin = fs::absolute(p).lexically_normal().string();  // stays valid wherever the plan is written
+  return c;
 }
 
 Efficiency effective_efficiency(const GpuSpec& gpu, const Calibration& cal) {
   Efficiency e = gpu.efficiency;
-  e.gemm *= cal.gemm;
-  e.attention *= cal.attention;
-  e.memory *= cal.memory;
-  e.intra_node *= cal.intra_node;
-  e.inter_node *= cal.inter_node;
+  for (const CalibratedParam& p : cal.params) {
+    const EfficiencyField* f = field_named(p.name);
+    if (!f) continue;  // checked when the profile was read
+    e.*(f->member) = p.is_factor ? e.*(f->member) * p.value : p.value;
+  }
   return e;
+}
+
+std::vector<ParamSource> parameter_sources(const Calibration& cal) {
+  std::vector<ParamSource> out;
+  for (const EfficiencyField& f : efficiency_fields()) {
+    ParamSource s = ParamSource::datasheet;
+    for (const CalibratedParam& p : cal.params)
+      if (p.name == f.name) s = p.source;
+    out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace paraplan::planner

@@ -348,8 +348,8 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
     plan.cluster.nccl_bytes_per_communicator = cl.number("nccl_bytes_per_communicator", 0, 0, 1e12);
   if (cl.has("allocator_headroom")) plan.cluster.allocator_headroom = cl.number("allocator_headroom", 0, 0, 0.9);
   plan.cluster.price_per_gpu_hour = cl.number("price_per_gpu_hour", plan.cluster.price_per_gpu_hour, 0, 1e6);
-  plan.cluster.calibration =
-      builtin_calibration(cl.string("calibration", plan.cluster.gpu.is_cpu ? "none" : "published"));
+  plan.cluster.calibration = load_calibration(cl.string("calibration", plan.cluster.gpu.is_cpu ? "none" : "published"),
+                                              "cluster.calibration", base_dir);
   if (const json* mo = cl.raw("mesh_order"); mo && !mo->is_null()) {
     // "ep" may be written where expert groups are folded (Megatron-Core's order "tp-cp-ep-dp-pp"): right
     // after the inner of cp and dp, whose ranks the expert groups take (comm.cpp); it adds no placement.
@@ -571,7 +571,7 @@ json plan_to_json(const Plan& p) {
   if (p.cluster.nccl_bytes_per_communicator) cluster["nccl_bytes_per_communicator"] = *p.cluster.nccl_bytes_per_communicator;
   if (p.cluster.allocator_headroom) cluster["allocator_headroom"] = *p.cluster.allocator_headroom;
   if (p.cluster.price_per_gpu_hour > 0) cluster["price_per_gpu_hour"] = p.cluster.price_per_gpu_hour;
-  cluster["calibration"] = p.cluster.calibration.name;
+  cluster["calibration"] = p.cluster.calibration.origin.empty() ? p.cluster.calibration.name : p.cluster.calibration.origin;
   const ClusterSpec defaults;
   if (p.cluster.mesh_order != defaults.mesh_order) {
     json order = json::array();

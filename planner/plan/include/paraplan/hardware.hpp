@@ -23,12 +23,31 @@ struct Efficiency {
   bool operator==(const Efficiency&) const = default;
 };
 
-// Calibration: realization factors that scale the hardware's microbenchmark efficiencies to what
-// training steps achieve, fitted on measurements and kept with their provenance (calibration.hpp).
+// Where a cost parameter's value came from: the hardware data (a datasheet or microbenchmark, with its
+// source in data/hardware), a probe of this machine (`paraplan probe`), or a fit to measured steps
+// (`paraplan calibrate`).
+enum class ParamSource { datasheet, measured, fitted };
+const char* to_string(ParamSource s);
+
+// One parameter of a calibration profile: an Efficiency field (by name, efficiency_fields()) set to a
+// value, or scaled by a factor of the hardware's own value.
+struct CalibratedParam {
+  std::string name;   // an Efficiency field, e.g. "gemm", "kernel_overhead_s"
+  double value = 1;   // the value itself, or (is_factor) the multiplier of the hardware's value
+  bool is_factor = false;
+  ParamSource source = ParamSource::fitted;
+  std::string note;   // how it was obtained (fit residual, probe shape, ...)
+  bool operator==(const CalibratedParam&) const = default;
+};
+
+// A calibration profile: values of the time model's parameters that replace the hardware data's,
+// with their provenance (calibration.hpp; built-in ones in data/calibration/*.json). Parameters it
+// does not name keep the hardware's value (source: datasheet).
 struct Calibration {
   std::string name = "none";
-  std::string provenance;
-  double gemm = 1, attention = 1, memory = 1, intra_node = 1, inter_node = 1;
+  std::string origin;      // how the plan names it: a built-in name, or the path of a profile file
+  std::string provenance;  // what it was fitted or measured on
+  std::vector<CalibratedParam> params;
   bool operator==(const Calibration&) const = default;
 };
 
