@@ -8,7 +8,9 @@ namespace paraplan::planner {
 
 enum class Activation { gelu, swiglu };
 enum class Norm { layernorm, rmsnorm };
-enum class Bias { none, qkv, all };  // qkv: Qwen2 (biases on q/k/v only); all: GPT (every linear and norm)
+// Which linear layers carry a bias. qkv: Qwen2 (q, k, v only); attention: LLaMA attention_bias (q, k, v and o);
+// mlp: LLaMA mlp_bias (gate, up, down); all: GPT (every linear layer, experts included).
+enum class Bias { none, qkv, attention, mlp, all };
 enum class PositionEmbedding { rope, learned };
 
 struct MoeSpec {
@@ -45,6 +47,9 @@ struct ModelSpec {
   Bias bias = Bias::none;
   PositionEmbedding position_embedding = PositionEmbedding::rope;
   int64_t max_seq_len = 0;  // rows of the learned position table (learned only)
+  // Sliding-window attention: each query attends to at most this many keys, itself included (Mistral 7B,
+  // Jiang et al. 2023, arXiv 2310.06825 §2). 0: every earlier key (full causal attention).
+  int64_t sliding_window = 0;
   std::optional<MoeSpec> moe;
   std::optional<MlaSpec> mla;
 
@@ -53,6 +58,9 @@ struct ModelSpec {
   int dense_layer_count() const { return layers - moe_layer_count(); }
   int64_t q_dim() const;   // width of the query projection output (heads * head dim)
   int64_t kv_dim() const;  // width of each of the key and value projection outputs
+  bool qkv_bias() const { return bias != Bias::none && bias != Bias::mlp; }
+  bool o_bias() const { return bias == Bias::attention || bias == Bias::all; }
+  bool mlp_bias() const { return bias == Bias::mlp || bias == Bias::all; }
 };
 
 // Parameter counts. Exact: they must agree with the checkpoints, e.g. LLaMA-3-8B = 8,030,261,248.
@@ -66,5 +74,13 @@ struct ParamCount {
   int64_t non_embedding() const { return total - embedding - head; }
 };
 ParamCount count_params(const ModelSpec& m);
+// The same total counted in double: exact below 2^53, and no overflow for any dimensions, so the size
+// limit (limits.hpp) is checked before the int64 count runs.
+double count_params_double(const ModelSpec& m);
+
+// The LoRA targets (training.hpp LoraTarget bits) that name a linear layer of this model as the
+// planner adapts it: MLA has no k_proj/v_proj (and no q_proj when queries are compressed), GeLU MLPs
+// no gate_proj, and routed experts are not adapted.
+unsigned lora_target_modules(const ModelSpec& m);
 
 }  // namespace paraplan::planner

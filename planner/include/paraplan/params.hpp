@@ -8,50 +8,64 @@
 
 namespace paraplan::planner {
 
-struct ShardedParams {
-  int64_t tp_sharded = 0;  // split over tp (column/row-parallel linears, vocab-parallel embedding)
-  int64_t replicated = 0;  // whole on every tp rank (norms, row-parallel biases, router, position table)
-  int64_t expert = 0;      // routed experts: split over ep, then each expert over tp (Megatron ETP = TP)
+// Counts are int64 (exact: they must match checkpoints). The same code counts in double to check a
+// model's size against limits.hpp before any int64 product could overflow (model_rules.cpp).
+template <class T>
+struct BasicShardedParams {
+  T tp_sharded = 0;  // split over tp (column/row-parallel linears, vocab-parallel embedding)
+  T replicated = 0;  // whole on every tp rank (norms, row-parallel biases, router, position table)
+  T expert = 0;      // routed experts: split over ep, then each expert over tp (Megatron ETP = TP)
 
-  int64_t total() const { return tp_sharded + replicated + expert; }
+  T total() const { return tp_sharded + replicated + expert; }
   double per_rank(int tp, int ep) const {
     return static_cast<double>(tp_sharded) / tp + static_cast<double>(replicated) +
            static_cast<double>(expert) / (static_cast<double>(ep) * tp);
   }
-  ShardedParams& operator+=(const ShardedParams& o) {
+  BasicShardedParams& operator+=(const BasicShardedParams& o) {
     tp_sharded += o.tp_sharded; replicated += o.replicated; expert += o.expert;
     return *this;
   }
 };
+using ShardedParams = BasicShardedParams<int64_t>;
 
 // One block's parameters. Without LoRA everything in `linear` and `other` is trainable; with LoRA
 // those are the frozen base and only `lora` trains. QLoRA quantises `linear` only (bitsandbytes
 // replaces nn.Linear; embeddings, norms, biases and the output head stay in bf16).
-struct BlockParams {
-  ShardedParams linear;  // weight matrices of linear layers (inside transformer layers)
-  ShardedParams other;   // norms, biases, embeddings, output head
-  ShardedParams lora;    // LoRA adapters A and B
-  int64_t largest_module = 0;  // parameters of the largest single module (DeepSpeed ZeRO-3 estimator)
+template <class T>
+struct BasicBlockParams {
+  BasicShardedParams<T> linear;  // weight matrices of linear layers (inside transformer layers)
+  BasicShardedParams<T> other;   // norms, biases, embeddings, output head
+  BasicShardedParams<T> lora;    // LoRA adapters A and B
+  T largest_module = 0;  // parameters of the largest single module (DeepSpeed ZeRO-3 estimator)
 
-  ShardedParams base() const {
-    ShardedParams b = linear;
+  BasicShardedParams<T> base() const {
+    BasicShardedParams<T> b = linear;
     b += other;
     return b;
   }
-  int64_t total() const { return linear.total() + other.total() + lora.total(); }
-  BlockParams& operator+=(const BlockParams& o);
+  T total() const { return linear.total() + other.total() + lora.total(); }
+  BasicBlockParams& operator+=(const BasicBlockParams& o) {
+    linear += o.linear;
+    other += o.other;
+    lora += o.lora;
+    if (o.largest_module > largest_module) largest_module = o.largest_module;
+    return *this;
+  }
 };
+using BlockParams = BasicBlockParams<int64_t>;
 
 // The model's blocks. `lora` may be null (full training).
-struct ModelParams {
-  BlockParams embedding;     // token embedding (+ learned positions)
-  BlockParams dense_layer;   // one transformer layer with a dense MLP
-  BlockParams moe_layer;     // one transformer layer with routed experts (zero when not MoE)
-  BlockParams head;          // final norm + output projection (projection absent when tied)
-  BlockParams tied_head_copy;  // embedding copy the last stage holds when tied and pp > 1 (Megatron)
-  int64_t trainable_total = 0;  // trainable parameters of the whole model
-  int64_t total = 0;            // all parameters including adapters
+template <class T>
+struct BasicModelParams {
+  BasicBlockParams<T> embedding;     // token embedding (+ learned positions)
+  BasicBlockParams<T> dense_layer;   // one transformer layer with a dense MLP
+  BasicBlockParams<T> moe_layer;     // one transformer layer with routed experts (zero when not MoE)
+  BasicBlockParams<T> head;          // final norm + output projection (projection absent when tied)
+  BasicBlockParams<T> tied_head_copy;  // embedding copy the last stage holds when tied and pp > 1 (Megatron)
+  T trainable_total = 0;  // trainable parameters of the whole model
+  T total = 0;            // all parameters including adapters
 };
+using ModelParams = BasicModelParams<int64_t>;
 ModelParams model_params(const ModelSpec& m, const std::optional<LoraSpec>& lora);
 
 // Parameters of one block held by one rank (after TP/EP sharding, before ZeRO), split into the
