@@ -23,7 +23,7 @@ HfWeights::HfWeights(const std::string& dir) : dir_(dir) {
     json j;
     try {
       j = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw FormatError(index.string() + ": not valid JSON (" + e.what() + ")");
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object())

@@ -223,6 +223,12 @@ json parse_json_text(const std::string& text, const std::string& origin) {
     if (pos != std::string::npos) what = what.substr(pos);
     throw PlanError(origin, "", "malformed JSON at line " + std::to_string(line) + ", column " +
                                     std::to_string(col) + ": " + what);
+  } catch (const json::out_of_range& e) {
+    // A number past a double's range (1e400): nlohmann reports it as out_of_range.406, without a position.
+    std::string what = e.what();
+    const auto pos = what.find("number overflow");
+    throw PlanError(origin, "", "malformed JSON: " + (pos == std::string::npos ? what : what.substr(pos)) +
+                                    " (beyond the range of a double)");
   }
 }
 
@@ -234,7 +240,7 @@ void apply_override(json& doc, const std::string& assignment) {
   json value;
   try {
     value = json::parse(text);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {  // parse_error, or out_of_range for 1e400
     value = text;  // a bare word such as bf16 or h100-sxm-80gb
   }
   json* node = &doc;
