@@ -186,6 +186,22 @@ TEST(HfConfig, MistralSlidingWindowCapsAttentionFlops) {
   EXPECT_DOUBLE_EQ(step_flops(plan_of(full, 4096, true)).model, step_flops(plan_of(m, 4096, true)).model);
 }
 
+// Ring attention over a window is not modelled: cp > 1 with a window shorter than the sequence is refused.
+TEST(HfConfig, SlidingWindowWithContextParallelismIsRefused) {
+  Plan p = plan_of(read(mistral_7b()), 8192, true);
+  p.parallel.dp = 4;
+  p.parallel.cp = 2;
+  Violations v;
+  validate_plan(p, v);
+  ASSERT_EQ(v.list().size(), 1u);
+  EXPECT_EQ(v.list()[0].to_string(), "parallel.cp = 2: must be 1 with a sliding window shorter than training.seq_len "
+                                     "(model.sliding_window = 4096): ring attention over a window is not modelled");
+  p.training.seq_len = 4096;  // the window covers the sequence: ordinary ring attention
+  Violations none;
+  validate_plan(p, none);
+  EXPECT_TRUE(none.empty());
+}
+
 // Without flash attention the eager path materialises the whole s x s score matrix and masks it
 // (transformers eager_attention_forward; Megatron's unfused softmax has no window), so the window saves
 // no score memory there; with flash attention nothing of size s x s is kept either way.
