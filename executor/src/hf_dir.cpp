@@ -90,8 +90,9 @@ json hf_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const
             {"rms_norm_eps", extras.norm_eps},
             {"rope_theta", extras.rope_theta},
             {"tie_word_embeddings", m.tied_embeddings},
-            {"attention_bias", m.bias != Bias::none},
-            {"mlp_bias", m.bias == Bias::all},
+            // modeling_llama.py: attention_bias on q, k, v and o; mlp_bias on gate, up and down.
+            {"attention_bias", m.o_bias()},
+            {"mlp_bias", m.mlp_bias()},
             {"torch_dtype", torch_dtype}};
   if (!m.name.empty()) c["_name_or_path"] = m.name;
   return c;

@@ -83,3 +83,18 @@ TEST(RoundTrip, PrintedCountsMustMatchEditedDimensions) {
             std::string::npos)
       << r.out;
 }
+
+// The normalized plan that `paraplan plan --json` echoes (inline model with biases and a window, inline
+// GPU, LoRA) is itself a plan file that estimates the same.
+TEST(RoundTrip, ThePlanEchoedByPlanJson) {
+  const std::string seed = std::string(PARAPLAN_SOURCE_DIR) + "/tests/fuzz/corpus/plan_json/inline-gpu-lora.json";
+  const clitest::Result first = clitest::run("plan " + seed + " --json");
+  ASSERT_EQ(first.code, 0) << first.out;
+  json a = json::parse(first.out);
+  const json echoed = a["plan"];
+  EXPECT_EQ(echoed["model"]["sliding_window"], 16);
+  EXPECT_EQ(echoed["model"]["bias"], "attention");
+  const json b = estimate(echoed, "paraplan_rt_echo.json");
+  a.erase("plan");
+  EXPECT_EQ(a, b);
+}
