@@ -92,6 +92,16 @@ TEST(Limits, ClusterAndDegrees) {
   doc["cluster"]["gpus"] = 8;
   EXPECT_TRUE(mentions(doc, "cluster.gpus = 8: must equal dp*tp*pp*cp = 16777216*1048576*1048576*1048576 = "
                             "19342813113834066795298816"));
+  // Products of two degrees that pass 2^31 in rules and messages: pp*virtual_stages, cp*tp.
+  json chunks = tiny();
+  chunks["parallel"] = {{"pp", 1 << 20}, {"virtual_stages", 1 << 16}, {"pp_schedule", "interleaved"}};
+  chunks["cluster"]["gpus"] = 1 << 20;
+  EXPECT_TRUE(mentions(chunks, "parallel.pp = 1048576: pp*virtual_stages (68719476736) must be <= model.layers (2)"));
+  json sp = tiny();
+  sp["parallel"] = {{"tp", 1 << 20}, {"cp", 1 << 20}, {"sequence_parallel", true}};
+  sp["cluster"]["gpus"] = 1;
+  sp["training"]["seq_len"] = 3 << 20;  // seq_len / cp = 3, not divisible by tp
+  EXPECT_TRUE(mentions(sp, "must be divisible by cp*tp (1099511627776) with sequence parallelism"));
   // Without cluster.gpus the default is that product, which is refused rather than truncated to an int.
   doc["cluster"].erase("gpus");
   EXPECT_TRUE(mentions(doc, "cluster.gpus: defaults to dp*tp*pp*cp = 16777216*1048576*1048576*1048576, which must "
