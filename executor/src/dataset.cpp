@@ -79,7 +79,7 @@ std::vector<std::string> read_documents(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw DataError(where + ": not a JSON object (" + e.what() + ")");
     }
     if (!j.is_object()) throw DataError(where + ": each line must be a JSON object");

@@ -23,7 +23,7 @@ HfWeights::HfWeights(const std::string& dir) : dir_(dir) {
     json j;
     try {
       j = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw FormatError(index.string() + ": not valid JSON (" + e.what() + ")");
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
@@ -90,8 +90,9 @@ json hf_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const
             {"rms_norm_eps", extras.norm_eps},
             {"rope_theta", extras.rope_theta},
             {"tie_word_embeddings", m.tied_embeddings},
-            {"attention_bias", m.bias != Bias::none},
-            {"mlp_bias", m.bias == Bias::all},
+            // modeling_llama.py: attention_bias on q, k, v and o; mlp_bias on gate, up and down.
+            {"attention_bias", m.o_bias()},
+            {"mlp_bias", m.mlp_bias()},
             {"torch_dtype", torch_dtype}};
   if (!m.name.empty()) c["_name_or_path"] = m.name;
   return c;

@@ -94,17 +94,17 @@ ModelLayout model_layout(const ModelSpec& m, const std::optional<LoraSpec>& lora
     u.layer = l;
     UnitBuilder b{u, frozen};
     const std::string p = "model.layers." + std::to_string(l);
-    const bool qkv_bias = m.bias != Bias::none, all_bias = m.bias == Bias::all;
+    const bool qkv_bias = m.qkv_bias(), o_bias = m.o_bias(), mlp_bias = m.mlp_bias();
     norm(b, m, p + ".input_layernorm", Role::attn_norm_w, Role::attn_norm_b);
     linear(b, p + ".self_attn.q_proj", h, q, Role::q_w, Role::q_b, qkv_bias, kQProj, lora);
     linear(b, p + ".self_attn.k_proj", h, kv, Role::k_w, Role::k_b, qkv_bias, kKProj, lora);
     linear(b, p + ".self_attn.v_proj", h, kv, Role::v_w, Role::v_b, qkv_bias, kVProj, lora);
-    linear(b, p + ".self_attn.o_proj", q, h, Role::o_w, Role::o_b, all_bias, kOProj, lora);
+    linear(b, p + ".self_attn.o_proj", q, h, Role::o_w, Role::o_b, o_bias, kOProj, lora);
     norm(b, m, p + ".post_attention_layernorm", Role::mlp_norm_w, Role::mlp_norm_b);
     if (m.activation == Activation::swiglu)
-      linear(b, p + ".mlp.gate_proj", h, m.ffn_hidden, Role::gate_w, Role::gate_b, all_bias, kGateProj, lora);
-    linear(b, p + ".mlp.up_proj", h, m.ffn_hidden, Role::up_w, Role::up_b, all_bias, kUpProj, lora);
-    linear(b, p + ".mlp.down_proj", m.ffn_hidden, h, Role::down_w, Role::down_b, all_bias, kDownProj, lora);
+      linear(b, p + ".mlp.gate_proj", h, m.ffn_hidden, Role::gate_w, Role::gate_b, mlp_bias, kGateProj, lora);
+    linear(b, p + ".mlp.up_proj", h, m.ffn_hidden, Role::up_w, Role::up_b, mlp_bias, kUpProj, lora);
+    linear(b, p + ".mlp.down_proj", m.ffn_hidden, h, Role::down_w, Role::down_b, mlp_bias, kDownProj, lora);
     out.units.push_back(std::move(u));
   }
   {
@@ -138,6 +138,10 @@ void check_executor_support(const Plan& plan, Violations& errors) {
   degree("parallel.ep", par.ep);
   if (m.moe) errors.add("model.moe", "", "mixture-of-experts layers are not implemented in the executor yet");
   if (m.mla) errors.add("model.mla", "", "multi-head latent attention is not implemented in the executor yet");
+  if (m.sliding_window > 0 && m.sliding_window < tr.seq_len)
+    errors.add("model.sliding_window", std::to_string(m.sliding_window),
+               "sliding-window attention is not implemented in the executor yet (it attends to every earlier "
+               "token); use training.seq_len <= the window");
   if (tr.recompute != Recompute::none)
     errors.add("training.recompute", to_string(tr.recompute),
                "the executor keeps all activations; use \"none\" (with flash_attention the attention core "

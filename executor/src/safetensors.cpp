@@ -61,8 +61,11 @@ bool dtype_from_safetensors(const std::string& name, Dtype& out) {
 }
 
 int64_t TensorEntry::numel() const {
+  // A zero dimension first: [2^62, 2, 0] holds no element, but its leading product would overflow.
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) n *= d;  // <= the tensor's byte count, which the reader bounds by the file size
   return n;
 }
 
@@ -91,7 +94,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     throw FormatError(path + ": header is not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw FormatError(path + ": header must be a JSON object");
@@ -125,7 +128,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     e.begin = off[0].get<uint64_t>();
     e.end = off[1].get<uint64_t>();
     if (e.end < e.begin) throw FormatError(where + ": data_offsets " + off.dump() + " end before begin");
-    const uint64_t expect = static_cast<uint64_t>(e.numel()) * element_size(e.dtype);
+    // numel * element size in checked arithmetic: a shape like [2^62] of F32 would wrap to 0 bytes.
+    uint64_t expect = element_size(e.dtype);
+    for (int64_t d : e.shape)
+      if (__builtin_mul_overflow(expect, static_cast<uint64_t>(d), &expect))
+        throw FormatError(where + ": shape " + shape_string(e.shape) + " of " + safetensors_name(e.dtype) +
+                          " needs more than 2^64 bytes");
     if (e.nbytes() != expect)
       throw FormatError(where + ": data_offsets " + off.dump() + " hold " + std::to_string(e.nbytes()) +
                         " bytes, but shape " + shape_string(e.shape) + " of " + safetensors_name(e.dtype) +

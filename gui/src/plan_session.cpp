@@ -68,7 +68,7 @@ std::vector<int> PlanSession::ppOptions(const Plan& p) {
 }
 
 std::vector<int> PlanSession::cpOptions(const Plan& p) {
-  return cp_degrees(p.training, p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.pp));
+  return cp_degrees(p.model, p.training, p.cluster.gpus / std::max(1, p.parallel.tp * p.parallel.pp));
 }
 
 std::vector<int> PlanSession::epOptions(const Plan& p) {

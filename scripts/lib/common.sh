@@ -10,9 +10,10 @@ JOBS="${JOBS:-2}"
 # python3-torch is the eager-PyTorch peer of the executor's benchmark (bench/pytorch_step.py).
 # Real package names only (dpkg-query never finds a virtual one, which would re-run apt-get every
 # time): qt6-svg-dev, not libqt6svg6-dev. Qt6Charts' CMake package needs Qt6OpenGL's, which is in
-# libqt6opengl6-dev — a recommendation of qt6-charts-dev, not a dependency.
+# libqt6opengl6-dev — a recommendation of qt6-charts-dev, not a dependency. clang-14 with
+# libclang-rt-14-dev (the libFuzzer, ASan and UBSan runtimes: -fsanitize=fuzzer) builds build-fuzz.
 PARAPLAN_PACKAGES=(
-  build-essential cmake ninja-build lld pkg-config
+  build-essential cmake ninja-build lld pkg-config clang-14 libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev
   libtorch-dev libgloo-dev libopenblas0-pthread python3-torch
@@ -49,4 +50,15 @@ build_paraplan() {
   else
     cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]}"
   fi
+}
+
+# build_sanitized: the ASan + UBSan build in $FUZZ_DIR (default build-fuzz) of the planner, simulator,
+# store and torch-free executor tests and the libFuzzer targets (tests/fuzz); clang, not the Release build.
+FUZZ_DIR="${FUZZ_DIR:-$ROOT/build-fuzz}"
+build_sanitized() {
+  cmake -S "$ROOT" -B "$FUZZ_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+    -DCMAKE_CXX_COMPILER=clang++-14 -DPARAPLAN_FUZZ=ON -DPARAPLAN_FUZZ_SECONDS="${PARAPLAN_FUZZ_SECONDS:-60}" \
+    -DPARAPLAN_WITH_EXECUTOR=OFF -DPARAPLAN_WITH_GUI=OFF -DPARAPLAN_BUILD_BENCH=OFF "$@"
+  cmake --build "$FUZZ_DIR" -j "$JOBS" --target planner_tests sim_tests store_tests exec_core_tests \
+    fuzz_plan_json fuzz_hf_config fuzz_validation_csv fuzz_safetensors fuzz_store
 }

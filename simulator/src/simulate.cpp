@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "paraplan/context.hpp"
+#include "paraplan/error.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/pipeline.hpp"
 #include "paraplan/timing.hpp"
@@ -13,6 +14,8 @@ namespace paraplan::sim {
 using namespace planner;
 
 namespace {
+
+constexpr long long kMaxMicroBatchChunks = 1LL << 22;
 
 // Time a stage waits for communication of `kind`, by category.
 void add_wait(StageResult& st, TaskKind kind, double wait) {
@@ -130,6 +133,16 @@ SimResult simulate(const Schedule& schedule, const StepCosts& costs, const Graph
 
 SimResult simulate(const Plan& plan, const SimOptions& options) {
   const auto& par = plan.parallel;
+  // Every task of the step is held at once (2,000,000 take about 180 MB): past 2^22 micro-batches x
+  // model chunks the simulation is refused rather than exhausting memory; the planner's closed form
+  // (paraplan plan) has no such bound.
+  const double work = static_cast<double>(plan.micro_batches()) * par.pp * par.virtual_stages;
+  if (work > kMaxMicroBatchChunks)
+    throw PlanError("training.global_batch", std::to_string(plan.training.global_batch),
+                    "gives " + std::to_string(plan.micro_batches()) + " micro-batches x " +
+                        std::to_string(par.pp * par.virtual_stages) +
+                        " model chunks; the event simulation takes at most " + std::to_string(kMaxMicroBatchChunks) +
+                        " (use paraplan plan, whose closed form has no bound)");
   const Schedule schedule = make_schedule(par.pp_schedule, par.pp, par.virtual_stages, plan.micro_batches());
   const ShapeContext ctx = make_context(plan);
   const StepCosts costs = build_costs(plan, ctx);

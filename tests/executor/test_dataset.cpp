@@ -98,3 +98,10 @@ TEST(Dataset, DataParallelRanksCoverTheGlobalBatchOnce) {
   for (int64_t i = 0; i < 12; ++i) expect.insert(i);
   EXPECT_EQ(seen, expect);
 }
+
+// The out_of_range that fuzz_safetensors found in the safetensors header (a number past a double's
+// range), in the JSON-lines reader: a DataError naming the line, not terminate.
+TEST(Dataset, NumberBeyondADoubleIsALineError) {
+  const std::string e = error_of(write("overflow.jsonl", "{\"text\": \"a\", \"n\": 1e400}\n"));
+  EXPECT_NE(e.find("overflow.jsonl:1: not a JSON object"), std::string::npos) << e;
+}

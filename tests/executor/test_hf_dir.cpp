@@ -93,3 +93,17 @@ TEST(HfDir, WrittenConfigReadsBackAsTheSameModel) {
   EXPECT_EQ(xb.norm_eps, 1e-6);
   EXPECT_EQ(xb.rope_theta, 500000);
 }
+
+// LLaMA's attention_bias (q, k, v, o) and mlp_bias (gate, up, down) written and read back: the same biases.
+TEST(HfDir, WrittenBiasesReadBack) {
+  using paraplan::planner::Bias;
+  for (Bias b : {Bias::none, Bias::attention, Bias::mlp, Bias::all}) {
+    paraplan::planner::Violations errors;
+    paraplan::planner::ModelSpec m =
+        paraplan::planner::model_from_json(nlohmann::json("tiny-llama"), "model", ".", errors);
+    m.bias = b;
+    const nlohmann::json c = hf_config_for(m, ModelExtras{}, "float32");
+    EXPECT_EQ(paraplan::planner::model_from_hf_config(c, "config.json", errors).bias, b) << c.dump();
+    EXPECT_TRUE(errors.empty());
+  }
+}

@@ -81,3 +81,31 @@ TEST(Layout, UnsupportedPlansNameTheField) {
   EXPECT_NE(violations(tiny(R"({"training":{"lora":{"rank":4}}})")).find("training.lora.base = bf16"), std::string::npos);
   EXPECT_NE(violations(tiny(R"({"training":{"optimizer":"sgd"}})")).find("training.optimizer = sgd"), std::string::npos);
 }
+
+// LLaMA attention_bias (q, k, v, o) and mlp_bias (gate, up, down), as transformers' modeling_llama.py
+// names them: the layout holds those tensors and agrees with the planner's count to the parameter.
+TEST(Layout, AttentionAndMlpBiases) {
+  for (const char* bias : {"attention", "mlp", "all"}) {
+    const Plan p = tiny(std::string(R"({"model": {"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2,
+        "ffn_hidden": 96, "vocab": 256, "bias": ")") + bias + "\"}}");
+    const ModelLayout l = model_layout(p.model, std::nullopt);
+    EXPECT_EQ(l.trainable_numel, count_params(p.model).total) << bias;
+    const bool attn = std::string(bias) != "mlp", mlp = std::string(bias) != "attention";
+    EXPECT_EQ(l.find("model.layers.0.self_attn.o_proj.bias") != nullptr, attn) << bias;
+    EXPECT_EQ(l.find("model.layers.0.self_attn.k_proj.bias") != nullptr, attn) << bias;
+    EXPECT_EQ(l.find("model.layers.1.mlp.gate_proj.bias") != nullptr, mlp) << bias;
+  }
+}
+
+// The executor attends to every earlier token: a window shorter than the sequence is refused by name.
+TEST(Layout, SlidingWindowIsRefused) {
+  auto model = [](int window) {
+    return R"({"model": {"layers": 2, "hidden": 64, "heads": 4, "ffn_hidden": 96, "vocab": 256, "sliding_window": )" +
+           std::to_string(window) + "}}";
+  };
+  EXPECT_NE(violations(tiny(model(16))).find("model.sliding_window = 16: sliding-window attention is not implemented"),
+            std::string::npos)
+      << violations(tiny(model(16)));
+  // A window no shorter than the sequence (seq_len 32) changes nothing.
+  EXPECT_EQ(violations(tiny(model(32))), "");
+}

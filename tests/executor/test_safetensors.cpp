@@ -142,3 +142,25 @@ TEST(Safetensors, CorruptFilesAreRejectedNamingFileAndTensor) {
   // Missing file.
   EXPECT_NE(error_of(tmp("absent.safetensors")).find("absent.safetensors: cannot open"), std::string::npos);
 }
+
+// Found by fuzz_safetensors (tests/fuzz/corpus/safetensors/regression-number-overflow): a number past a
+// double's range in the header made nlohmann throw out_of_range, which the reader did not catch: terminate.
+TEST(Safetensors, HeaderNumberBeyondADoubleIsAFormatError) {
+  const std::string p = build("overflow.safetensors", R"({"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})",
+                              floats({1.0f}));
+  EXPECT_NE(error_of(p).find("header is not valid JSON"), std::string::npos) << error_of(p);
+  EXPECT_NE(error_of(p).find("number overflow"), std::string::npos) << error_of(p);
+}
+
+// Found by the limits review: numel x element size wrapped around 2^64, so [2^62] of F32 "needed" 0 bytes
+// and was accepted; and a zero dimension after large ones overflowed numel's product.
+TEST(Safetensors, ShapesPast2To64BytesAreRefused) {
+  const std::string p =
+      build("wrap.safetensors", R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", "");
+  EXPECT_NE(error_of(p).find("tensor a: shape [4611686018427387904] of F32 needs more than 2^64 bytes"),
+            std::string::npos)
+      << error_of(p);
+  const std::string z =
+      build("zero.safetensors", R"({"z":{"dtype":"U8","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})", "");
+  EXPECT_EQ(SafetensorsFile(z).at("z").numel(), 0);
+}

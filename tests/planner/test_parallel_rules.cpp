@@ -61,11 +61,11 @@ TEST(ParallelRules, DegreesDerivedByHand) {
   // to 4096; seq 6144 = 2^11 x 3 on 16 ranks allows 1, 2, 4, 8, 16 (2*16 = 32 divides 6144).
   TrainingSpec t;
   t.seq_len = 6144;
-  EXPECT_EQ(cp_degrees(t, 16), (std::vector<int>{1, 2, 4, 8, 16}));
+  EXPECT_EQ(cp_degrees(ModelSpec{}, t, 16), (std::vector<int>{1, 2, 4, 8, 16}));
   t.seq_len = 6;  // 2cp | 6 only for cp = 1, 3
-  EXPECT_EQ(cp_degrees(t, 6), (std::vector<int>{1, 3}));
+  EXPECT_EQ(cp_degrees(ModelSpec{}, t, 6), (std::vector<int>{1, 3}));
   t.flash_attention = false;
-  EXPECT_EQ(cp_degrees(t, 6), (std::vector<int>{1}));
+  EXPECT_EQ(cp_degrees(ModelSpec{}, t, 6), (std::vector<int>{1}));
   // Sequence parallelism: seq / cp divisible by tp.
   EXPECT_TRUE(sequence_parallel_allowed(4, 2, 8192));
   EXPECT_FALSE(sequence_parallel_allowed(3, 1, 8192));
@@ -117,7 +117,7 @@ TEST(ParallelRules, OfferedIsExactlyWhatValidateAccepts) {
       if (!offered) continue;
       for (int cp : divisors(c.gpus / tp)) {
         p.parallel.cp = cp;
-        const bool cp_offered = contains(cp_degrees(p.training, c.gpus / tp), cp);
+        const bool cp_offered = contains(cp_degrees(p.model, p.training, c.gpus / tp), cp);
         p.parallel.dp = c.gpus / (tp * cp);
         EXPECT_EQ(!refused_on(p, "parallel.cp"), cp_offered) << "cp " << cp;
         if (!cp_offered) continue;

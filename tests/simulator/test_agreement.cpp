@@ -197,3 +197,18 @@ TEST(Agreement, UnevenChunksInterleaved405B) {
   for (int s = 1; s < 15; ++s)  // inner stages: four 2-layer chunks, uniform
     EXPECT_NEAR(r.stages[static_cast<size_t>(s)].peak_bytes, mem.per_stage[static_cast<size_t>(s)].total_bytes(), 1);
 }
+
+// A step of 2^40 micro-batches would not fit in memory as tasks: refused with the bound, not attempted.
+TEST(Agreement, HugeStepsAreRefusedNotAttempted) {
+  const planner::Plan p = planner::load_plan(kExample, {"model=\"tiny-llama\"", "parallel.dp=1", "cluster.gpus=1",
+                                                       "training.seq_len=32", "training.global_batch=1099511627776"});
+  try {
+    sim::simulate(p);
+    ADD_FAILURE() << "simulated";
+  } catch (const planner::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("training.global_batch = 1099511627776: gives 1099511627776 micro-batches x 1 "
+                                         "model chunks; the event simulation takes at most 4194304"),
+              std::string::npos)
+        << e.what();
+  }
+}

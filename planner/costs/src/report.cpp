@@ -10,7 +10,11 @@ namespace paraplan::planner {
 
 using nlohmann::json;
 
-int64_t whole_bytes(double b) { return static_cast<int64_t>(std::llround(b)); }
+json whole_bytes(double b) {
+  // 2^63 B = 8 EiB: past it (absurd batches and sequences) the count stays a JSON number, in floating point.
+  if (std::fabs(b) < 9.2e18) return static_cast<int64_t>(std::llround(b));
+  return std::round(b);
+}
 
 json model_report(const Plan& plan) {
   const ParamCount c = count_params(plan.model);

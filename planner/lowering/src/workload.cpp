@@ -57,6 +57,15 @@ Op gemm(const char* name, double m, double k, double n, bool weight_grad) {
   return op;
 }
 
+// Keys a causal query attends to, on average over a sequence of s tokens, as a fraction of s/2 (what full
+// causal attention averages): with a window of W keys (Jiang et al. 2023 §2) sum_i min(i, W) / s =
+// W - W^2/(2s) for W <= s (to the same continuous approximation as s/2 for full causal attention).
+double causal_window_fraction(int64_t window, double s) {
+  const double w = static_cast<double>(window);
+  if (window <= 0 || w >= s) return 1;
+  return (w - w * w / (2 * s)) / (s / 2);
+}
+
 // Forward FLOPs of a LoRA adapter on a linear in -> out (local widths): x.A then (xA).B.
 double lora_flops(const Dims& x, double rank, double in, double out) { return 2 * x.T * rank * (in + out); }
 
@@ -155,6 +164,7 @@ struct Builder {
       } else {
         op = gemm("q_proj", T, x.h, m.heads * qk / t, trainable_base);
         op.saved_bytes = d * T * x.h / x.tsp;
+        lora(op, kQProj, x.h, m.heads * qk / t, T * x.h);
       }
       blk.add(op);
       op = gemm("kv_down_proj", T, x.h, a.kv_lora_rank + a.qk_rope_head_dim, trainable_base);
@@ -185,8 +195,12 @@ struct Builder {
     core.name = "attention_core";
     core.kind = OpKind::attention;
     const double full = 2 * T * x.s_kv * qw / t + 2 * T * x.s_kv * ow / t;  // QK^T and AV
-    core.model_flops = full;
-    core.flops = flash ? full / 2 : full;  // causal flash kernels skip the masked half; unfused kernels don't
+    // model_flops counts twice the keys a causal query attends to (the "full" convention, flops.hpp);
+    // a sliding window caps them, and flash kernels skip the blocks outside it (FlashAttention-2 v2.3
+    // window_size). Unfused kernels compute every score and mask (HF eager_attention_forward).
+    const double window = causal_window_fraction(m.sliding_window, x.s_kv);
+    core.model_flops = full * window;
+    core.flops = flash ? full * window / 2 : full;  // causal flash kernels skip the masked part; unfused don't
     core.saved_bytes = d * T * (qw + kw + vw) / t;  // q, k, v kept for the backward
     core.io_bytes = d * T * (qw + kw + vw + ow) / t;  // reads q, k, v, writes the output
     blk.add(core);

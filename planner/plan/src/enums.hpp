@@ -10,7 +10,9 @@ namespace paraplan::planner::detail {
 inline const std::vector<EnumName<Activation>> kActivations{{"gelu", Activation::gelu},
                                                             {"swiglu", Activation::swiglu}};
 inline const std::vector<EnumName<Norm>> kNorms{{"layernorm", Norm::layernorm}, {"rmsnorm", Norm::rmsnorm}};
-inline const std::vector<EnumName<Bias>> kBiases{{"none", Bias::none}, {"qkv", Bias::qkv}, {"all", Bias::all}};
+inline const std::vector<EnumName<Bias>> kBiases{{"none", Bias::none}, {"qkv", Bias::qkv},
+                                                 {"attention", Bias::attention}, {"mlp", Bias::mlp},
+                                                 {"all", Bias::all}};
 inline const std::vector<EnumName<PositionEmbedding>> kPositions{{"rope", PositionEmbedding::rope},
                                                                  {"learned", PositionEmbedding::learned}};
 inline const std::vector<EnumName<Precision>> kPrecisions{

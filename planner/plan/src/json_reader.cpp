@@ -5,6 +5,8 @@
 namespace paraplan::planner::detail {
 
 std::string show(const json& v) {
+  if (v.is_number_float() && std::isnan(v.get<double>())) return "NaN";  // dump() would print null
+  if (v.is_number_float() && std::isinf(v.get<double>())) return v.get<double>() > 0 ? "Infinity" : "-Infinity";
   std::string s = v.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
@@ -49,27 +51,40 @@ std::string ObjectReader::hint(const json& v, const std::vector<std::string>& ca
   return g.empty() ? "" : " (did you mean \"" + g + "\"?)";
 }
 
-int64_t ObjectReader::integer(const char* key, int64_t fallback, int64_t min, int64_t max) {
-  const json* v = raw(key);
-  if (!v || v->is_null()) return fallback;
+std::optional<int64_t> read_integer(const json& v, const std::string& field, int64_t min, int64_t max,
+                                    Violations& errors) {
   int64_t x = 0;
-  if (v->is_number_integer()) {
-    x = v->get<int64_t>();
-  } else if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
-             std::fabs(v->get<double>()) < 9e15) {
-    x = static_cast<int64_t>(v->get<double>());  // 1e6 is a fine way to write an integer
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      errors.add(field, show(v), "must be <= " + std::to_string(max));
+      return std::nullopt;
+    }
+    x = v.get<int64_t>();
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+             std::fabs(v.get<double>()) < 9e15) {
+    x = static_cast<int64_t>(v.get<double>());  // 1e6 is a fine way to write an integer
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+    errors.add(field, show(v), v.get<double>() < 0 ? "must be >= " + std::to_string(min)
+                                                   : "must be <= " + std::to_string(max));
+    return std::nullopt;
   } else {
-    errors_.add(field(key), show(*v), "must be an integer");
-    return fallback;
+    errors.add(field, show(v), "must be an integer");
+    return std::nullopt;
   }
   if (x < min || x > max) {
     // A short range is stated whole (zero: 0..3); a long one is a sanity bound, stated on the side broken.
     std::string rule = x < min ? "must be >= " + std::to_string(min) : "must be <= " + std::to_string(max);
     if (max - min <= 100) rule = "must be between " + std::to_string(min) + " and " + std::to_string(max);
-    errors_.add(field(key), show(*v), rule);
-    return fallback;
+    errors.add(field, show(v), rule);
+    return std::nullopt;
   }
   return x;
+}
+
+int64_t ObjectReader::integer(const char* key, int64_t fallback, int64_t min, int64_t max) {
+  const json* v = raw(key);
+  if (!v || v->is_null()) return fallback;
+  return read_integer(*v, field(key), min, max, errors_).value_or(fallback);
 }
 
 double ObjectReader::number(const char* key, double fallback, double min, double max) {

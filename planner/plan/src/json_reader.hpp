@@ -15,6 +15,11 @@ using nlohmann::json;
 
 std::string show(const json& v);  // a value as the user wrote it, for messages
 
+// Reads an integer (1e6 written as a number counts) within [min, max]; anything else is a violation of
+// `field` with the rule, and gives nullopt.
+std::optional<int64_t> read_integer(const json& v, const std::string& field, int64_t min, int64_t max,
+                                    Violations& errors);
+
 template <class E>
 struct EnumName {
   const char* name;

@@ -2,6 +2,7 @@
 #include "paraplan/parallel_rules.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 #include <string>
 
@@ -28,10 +29,14 @@ void check_cluster_size(const ClusterSpec& c, Violations& e) {
 }
 
 void check_world(const ParallelPlan& p, const ClusterSpec& c, Violations& e) {
-  const long long world = static_cast<long long>(p.dp) * p.tp * p.pp * p.cp;
-  if (world != c.gpus)
+  // In double: each degree may be up to limits::kDegree, and their product would overflow 64 bits.
+  const double world = static_cast<double>(p.dp) * p.tp * p.pp * p.cp;
+  if (world != c.gpus) {
+    char product[64];
+    std::snprintf(product, sizeof product, "%.0f", world);
     e.add("cluster.gpus", s(c.gpus),
-          "must equal dp*tp*pp*cp = " + s(p.dp) + "*" + s(p.tp) + "*" + s(p.pp) + "*" + s(p.cp) + " = " + s(world));
+          "must equal dp*tp*pp*cp = " + s(p.dp) + "*" + s(p.tp) + "*" + s(p.pp) + "*" + s(p.cp) + " = " + product);
+  }
   check_cluster_size(c, e);
 }
 
@@ -55,11 +60,14 @@ void check_sequence_parallel(bool sp, int tp, int cp, int64_t seq_len, Violation
                                               ") with sequence parallelism");
 }
 
-void check_cp(const TrainingSpec& t, int cp, Violations& e) {
+void check_cp(const ModelSpec& m, const TrainingSpec& t, int cp, Violations& e) {
   if (cp == 1) return;
   if (t.seq_len % (2 * cp) != 0)
     e.add("parallel.cp", s(cp), "2*cp must divide training.seq_len (" + s(t.seq_len) +
                                     "): causal CP splits the sequence into 2*cp balanced chunks");
+  if (m.sliding_window > 0 && m.sliding_window < t.seq_len)
+    e.add("parallel.cp", s(cp), "must be 1 with a sliding window shorter than training.seq_len (model.sliding_window = " +
+                                    s(m.sliding_window) + "): ring attention over a window is not modelled");
   if (!t.flash_attention)
     e.add("parallel.cp", s(cp), "requires training.flash_attention = true (ring attention runs on flash kernels)");
 }
@@ -121,7 +129,7 @@ void check_parallel(const Plan& plan, Violations& e) {
   check_world(p, plan.cluster, e);
   check_tp(plan.model, p.tp, e);
   check_sequence_parallel(p.sequence_parallel, p.tp, p.cp, plan.training.seq_len, e);
-  check_cp(plan.training, p.cp, e);
+  check_cp(plan.model, plan.training, p.cp, e);
   check_ep(plan.model, p.ep, static_cast<long long>(p.dp) * p.cp, e);
   check_pp(plan.model, p.pp, p.virtual_stages, e);
   check_schedule(p, plan.training, e);
@@ -147,10 +155,10 @@ std::vector<int> tp_degrees(const ModelSpec& m, long long ranks) {
   return out;
 }
 
-std::vector<int> cp_degrees(const TrainingSpec& t, long long ranks) {
+std::vector<int> cp_degrees(const ModelSpec& m, const TrainingSpec& t, long long ranks) {
   std::vector<int> out;
   for (int cp : divisors(ranks))
-    if (passes([&](Violations& v) { check_cp(t, cp, v); })) out.push_back(cp);
+    if (passes([&](Violations& v) { check_cp(m, t, cp, v); })) out.push_back(cp);
   return out;
 }
 

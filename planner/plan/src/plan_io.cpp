@@ -9,7 +9,10 @@
 
 #include "enums.hpp"
 #include "json_reader.hpp"
+#include "model_rules.hpp"
 #include "paraplan/calibration.hpp"
+#include "paraplan/limits.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/presets.hpp"
 
 namespace paraplan::planner {
@@ -29,17 +32,23 @@ std::string read_file(const std::string& path, const std::string& field) {
   return ss.str();
 }
 
+using F = detail::ModelField;
+
+int64_t dim(ObjectReader& r, const char* key, F f, int64_t fallback) {
+  return detail::read_dimension(r.raw(key), f, r.field(key), fallback, r.errors());
+}
+
 std::optional<MoeSpec> read_moe(ObjectReader& r) {
   const json* v = r.raw("moe");
   if (!v || v->is_null()) return std::nullopt;
   ObjectReader m(*v, r.field("moe"), r.errors(),
                  {"experts", "top_k", "ffn_hidden", "shared_experts", "dense_layers"});
   MoeSpec e;
-  e.experts = static_cast<int>(m.integer("experts", e.experts, 1, 1 << 20));
-  e.top_k = static_cast<int>(m.integer("top_k", e.top_k, 1, 1 << 20));
-  e.ffn_hidden = m.integer("ffn_hidden", e.ffn_hidden, 1);
-  e.shared_experts = static_cast<int>(m.integer("shared_experts", e.shared_experts, 0, 1 << 20));
-  e.dense_layers = static_cast<int>(m.integer("dense_layers", e.dense_layers, 0, 1 << 20));
+  e.experts = static_cast<int>(dim(m, "experts", F::moe_experts, e.experts));
+  e.top_k = static_cast<int>(dim(m, "top_k", F::moe_top_k, e.top_k));
+  e.ffn_hidden = dim(m, "ffn_hidden", F::moe_ffn_hidden, e.ffn_hidden);
+  e.shared_experts = static_cast<int>(dim(m, "shared_experts", F::moe_shared_experts, e.shared_experts));
+  e.dense_layers = static_cast<int>(dim(m, "dense_layers", F::moe_dense_layers, e.dense_layers));
   for (const char* k : {"experts", "top_k", "ffn_hidden"})
     if (!m.has(k)) r.errors().add(m.field(k), "", "is required for a MoE model");
   return e;
@@ -51,33 +60,51 @@ std::optional<MlaSpec> read_mla(ObjectReader& r) {
   ObjectReader m(*v, r.field("mla"), r.errors(),
                  {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
   MlaSpec a;
-  a.q_lora_rank = m.integer("q_lora_rank", a.q_lora_rank, 0);
-  a.kv_lora_rank = m.integer("kv_lora_rank", a.kv_lora_rank, 1);
-  a.qk_nope_head_dim = m.integer("qk_nope_head_dim", a.qk_nope_head_dim, 1);
-  a.qk_rope_head_dim = m.integer("qk_rope_head_dim", a.qk_rope_head_dim, 0);
-  a.v_head_dim = m.integer("v_head_dim", a.v_head_dim, 1);
+  a.q_lora_rank = dim(m, "q_lora_rank", F::mla_q_lora_rank, a.q_lora_rank);
+  a.kv_lora_rank = dim(m, "kv_lora_rank", F::mla_kv_lora_rank, a.kv_lora_rank);
+  a.qk_nope_head_dim = dim(m, "qk_nope_head_dim", F::mla_qk_nope_head_dim, a.qk_nope_head_dim);
+  a.qk_rope_head_dim = dim(m, "qk_rope_head_dim", F::mla_qk_rope_head_dim, a.qk_rope_head_dim);
+  a.v_head_dim = dim(m, "v_head_dim", F::mla_v_head_dim, a.v_head_dim);
   for (const char* k : {"kv_lora_rank", "qk_nope_head_dim", "v_head_dim"})
     if (!m.has(k)) r.errors().add(m.field(k), "", "is required for multi-head latent attention");
   return a;
 }
 
-// Rules a model must satisfy on its own (the plan-level rules are in validate.cpp).
-void check_model(const ModelSpec& m, const std::string& f, Violations& e) {
-  if (m.kv_heads > 0 && m.heads > 0 && m.heads % m.kv_heads != 0)
-    e.add(f + ".kv_heads", std::to_string(m.kv_heads),
-          "must divide heads (" + std::to_string(m.heads) + "): each key/value head serves a whole group of query heads");
-  if (m.kv_heads > m.heads)
-    e.add(f + ".kv_heads", std::to_string(m.kv_heads), "must be <= heads (" + std::to_string(m.heads) + ")");
-  if (m.position_embedding == PositionEmbedding::learned && m.max_seq_len < 1)
-    e.add(f + ".max_seq_len", std::to_string(m.max_seq_len), "must be >= 1 with learned position embeddings");
-  if (m.moe) {
-    if (m.moe->top_k > m.moe->experts)
-      e.add(f + ".moe.top_k", std::to_string(m.moe->top_k),
-            "must be <= moe.experts (" + std::to_string(m.moe->experts) + ")");
-    if (m.moe->dense_layers > m.layers)
-      e.add(f + ".moe.dense_layers", std::to_string(m.moe->dense_layers),
-            "must be <= layers (" + std::to_string(m.layers) + ")");
+// An inline model's field names, as plan files and model presets spell them.
+std::string inline_key(F f) {
+  switch (f) {
+    case F::layers: return "layers";
+    case F::hidden: return "hidden";
+    case F::heads: return "heads";
+    case F::kv_heads: return "kv_heads";
+    case F::head_dim: return "head_dim";
+    case F::ffn_hidden: return "ffn_hidden";
+    case F::vocab: return "vocab";
+    case F::max_seq_len: return "max_seq_len";
+    case F::sliding_window: return "sliding_window";
+    case F::moe_experts: return "moe.experts";
+    case F::moe_top_k: return "moe.top_k";
+    case F::moe_ffn_hidden: return "moe.ffn_hidden";
+    case F::moe_shared_experts: return "moe.shared_experts";
+    case F::moe_dense_layers: return "moe.dense_layers";
+    case F::mla_q_lora_rank: return "mla.q_lora_rank";
+    case F::mla_kv_lora_rank: return "mla.kv_lora_rank";
+    case F::mla_qk_nope_head_dim: return "mla.qk_nope_head_dim";
+    case F::mla_qk_rope_head_dim: return "mla.qk_rope_head_dim";
+    case F::mla_v_head_dim: return "mla.v_head_dim";
   }
+  return "?";
+}
+
+// `paraplan models --json` prints each preset's parameter counts beside its dimensions; read back, they
+// must still be the counts of those dimensions (a count left behind after editing one would mislead).
+void check_printed_count(ObjectReader& r, const char* key, int64_t actual) {
+  const json* v = r.raw(key);
+  if (!v || v->is_null()) return;
+  if (!v->is_number_integer() || v->get<int64_t>() != actual)
+    r.errors().add(r.field(key), show(*v),
+                   "must equal the parameter count of the model's dimensions (" + std::to_string(actual) +
+                       "), as `paraplan models --json` prints it; remove it after changing a dimension");
 }
 
 }  // namespace
@@ -95,25 +122,31 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
     m.hf_config = fs::absolute(p).lexically_normal().string();  // stays valid wherever the plan is written
     return m;
   }
+  // "id", "params" and "active_params" are what `paraplan models --json` adds to a preset's fields.
   ObjectReader r(j, field, errors,
                  {"name", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab",
-                  "activation", "norm", "tied_embeddings", "bias", "position_embedding", "max_seq_len", "moe",
-                  "mla", "source", "description"});
+                  "activation", "norm", "tied_embeddings", "bias", "position_embedding", "max_seq_len",
+                  "sliding_window", "moe", "mla", "id", "params", "active_params", "source", "description"});
+  const size_t errors_before = errors.list().size();
   ModelSpec m;  // defaults: the struct's initialisers; kv_heads and head_dim derive from heads
   m.name = r.string("name", "custom");
-  m.layers = static_cast<int>(r.integer("layers", m.layers, 1, 1 << 20));
-  m.hidden = r.integer("hidden", m.hidden, 1);
-  m.heads = static_cast<int>(r.integer("heads", m.heads, 1, 1 << 20));
-  m.kv_heads = static_cast<int>(r.integer("kv_heads", m.heads, 1, 1 << 20));
-  m.head_dim = r.integer("head_dim", m.heads > 0 ? m.hidden / m.heads : 0, 1);
-  m.ffn_hidden = r.integer("ffn_hidden", m.ffn_hidden, 1);
-  m.vocab = r.integer("vocab", m.vocab, 1);
+  r.string("id", "");
+  r.string("source", "");
+  r.string("description", "");
+  m.layers = static_cast<int>(dim(r, "layers", F::layers, m.layers));
+  m.hidden = dim(r, "hidden", F::hidden, m.hidden);
+  m.heads = static_cast<int>(dim(r, "heads", F::heads, m.heads));
+  m.kv_heads = static_cast<int>(dim(r, "kv_heads", F::kv_heads, m.heads));
+  m.head_dim = dim(r, "head_dim", F::head_dim, m.heads > 0 ? m.hidden / m.heads : 0);
+  m.ffn_hidden = dim(r, "ffn_hidden", F::ffn_hidden, m.ffn_hidden);
+  m.vocab = dim(r, "vocab", F::vocab, m.vocab);
   m.activation = r.enumeration("activation", m.activation, detail::kActivations);
   m.norm = r.enumeration("norm", m.norm, detail::kNorms);
   m.tied_embeddings = r.boolean("tied_embeddings", m.tied_embeddings);
   m.bias = r.enumeration("bias", m.bias, detail::kBiases);
   m.position_embedding = r.enumeration("position_embedding", m.position_embedding, detail::kPositions);
-  m.max_seq_len = r.integer("max_seq_len", m.max_seq_len, 0);
+  m.max_seq_len = dim(r, "max_seq_len", F::max_seq_len, m.max_seq_len);
+  m.sliding_window = dim(r, "sliding_window", F::sliding_window, m.sliding_window);
   m.moe = read_moe(r);
   m.mla = read_mla(r);
   if (j.is_object())
@@ -122,102 +155,12 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
   if (m.heads > 0 && m.hidden % m.heads != 0 && !r.has("head_dim"))
     errors.add(r.field("head_dim"), "", "must be given when hidden (" + std::to_string(m.hidden) +
                                             ") is not divisible by heads (" + std::to_string(m.heads) + ")");
-  check_model(m, field, errors);
-  return m;
-}
-
-ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violations& errors) {
-  const std::string f = origin;
-  if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) {
-    errors.add(f, "", "is not a Hugging Face config.json (no \"model_type\")");
-    return {};
+  detail::check_model(m, {field, field + ".", inline_key}, errors);
+  if (errors.list().size() == errors_before) {  // the counts need a whole model within the limits
+    const ParamCount c = count_params(m);
+    check_printed_count(r, "params", c.total);
+    check_printed_count(r, "active_params", c.active);
   }
-  const std::string type = c["model_type"].get<std::string>();
-  auto num = [&](const char* key, int64_t fallback, bool required) -> int64_t {
-    auto it = c.find(key);
-    if (it == c.end() || it->is_null()) {
-      if (required) errors.add(f + ": " + key, "", "is required for model_type " + type);
-      return fallback;
-    }
-    if (!it->is_number_integer()) {
-      errors.add(f + ": " + key, show(*it), "must be an integer");
-      return fallback;
-    }
-    return it->get<int64_t>();
-  };
-  auto flag = [&](const char* key, bool fallback) {
-    auto it = c.find(key);
-    return (it != c.end() && it->is_boolean()) ? it->get<bool>() : fallback;
-  };
-  ModelSpec m;
-  m.name = c.value("_name_or_path", type);
-  if (type == "gpt2") {
-    m.layers = static_cast<int>(num("n_layer", 0, true));
-    m.hidden = num("n_embd", 0, true);
-    m.heads = static_cast<int>(num("n_head", 0, true));
-    m.kv_heads = m.heads;
-    m.head_dim = m.heads ? m.hidden / m.heads : 0;
-    m.ffn_hidden = num("n_inner", 4 * m.hidden, false);
-    m.vocab = num("vocab_size", 0, true);
-    m.activation = Activation::gelu;
-    m.norm = Norm::layernorm;
-    m.tied_embeddings = flag("tie_word_embeddings", true);
-    m.bias = Bias::all;
-    m.position_embedding = PositionEmbedding::learned;
-    m.max_seq_len = num("n_positions", 1024, false);
-    return m;
-  }
-  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral";
-  const bool deepseek = type == "deepseek_v3" || type == "deepseek_v2";
-  if (!llama_like && !deepseek) {
-    errors.add(f + ": model_type", "\"" + type + "\"",
-               "is not supported; supported: llama, mistral, qwen2, mixtral, gpt2, deepseek_v2, deepseek_v3");
-    return m;
-  }
-  m.layers = static_cast<int>(num("num_hidden_layers", 0, true));
-  m.hidden = num("hidden_size", 0, true);
-  m.heads = static_cast<int>(num("num_attention_heads", 0, true));
-  m.kv_heads = static_cast<int>(num("num_key_value_heads", m.heads, false));
-  m.head_dim = num("head_dim", m.heads ? m.hidden / m.heads : 0, false);
-  m.ffn_hidden = num("intermediate_size", 0, true);
-  m.vocab = num("vocab_size", 0, true);
-  const std::string act = c.value("hidden_act", "silu");
-  m.activation = Activation::swiglu;  // every supported llama-like family gates its MLP
-  if (act != "silu" && act != "swish")
-    errors.add(f + ": hidden_act", "\"" + act + "\"", "must be silu for model_type " + type);
-  m.norm = Norm::rmsnorm;
-  m.tied_embeddings = flag("tie_word_embeddings", false);
-  m.bias = type == "qwen2" ? Bias::qkv : (flag("attention_bias", false) ? Bias::qkv : Bias::none);
-  m.position_embedding = PositionEmbedding::rope;
-  if (type == "mixtral") {
-    MoeSpec e;
-    e.experts = static_cast<int>(num("num_local_experts", 0, true));
-    e.top_k = static_cast<int>(num("num_experts_per_tok", 2, false));
-    e.ffn_hidden = m.ffn_hidden;
-    m.moe = e;
-  }
-  if (deepseek) {
-    // DeepSeek-V3 config.json; the multi-token-prediction module (num_nextn_predict_layers) is not modelled.
-    MlaSpec a;
-    a.q_lora_rank = num("q_lora_rank", 0, false);
-    a.kv_lora_rank = num("kv_lora_rank", 0, true);
-    a.qk_nope_head_dim = num("qk_nope_head_dim", 0, true);
-    a.qk_rope_head_dim = num("qk_rope_head_dim", 0, true);
-    a.v_head_dim = num("v_head_dim", 0, true);
-    m.mla = a;
-    m.head_dim = a.qk_nope_head_dim + a.qk_rope_head_dim;
-    m.kv_heads = m.heads;
-    if (c.contains("n_routed_experts") && !c["n_routed_experts"].is_null()) {
-      MoeSpec e;
-      e.experts = static_cast<int>(num("n_routed_experts", 0, true));
-      e.top_k = static_cast<int>(num("num_experts_per_tok", 0, true));
-      e.ffn_hidden = num("moe_intermediate_size", 0, true);
-      e.shared_experts = static_cast<int>(num("n_shared_experts", 0, false));
-      e.dense_layers = static_cast<int>(num("first_k_dense_replace", 0, false));
-      m.moe = e;
-    }
-  }
-  check_model(m, f, errors);
   return m;
 }
 
@@ -226,12 +169,14 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   ObjectReader r(j, field, errors,
                  {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "intra_node_bytes_per_s",
                   "inter_node_bytes_per_s", "host_link_bytes_per_s", "host_memory_bytes_per_s", "efficiency", "sources",
-                  "description"});
+                  "source", "description"});
   GpuSpec g;
   g.id = r.string("id", "custom");
   g.name = r.string("name", g.id);
   g.custom = true;
   g.is_cpu = r.boolean("is_cpu", g.is_cpu);
+  r.string("source", "");  // `paraplan hardware --json` joins a preset's "sources" into one string
+  r.string("description", "");
   g.memory_bytes = r.number("memory_bytes", g.memory_bytes, 1, 1e15);
   if (const json* pf = r.raw("peak_flops")) {
     ObjectReader p(*pf, r.field("peak_flops"), errors, {"fp32", "tf32", "bf16", "fp16", "fp8"});
@@ -279,6 +224,12 @@ json parse_json_text(const std::string& text, const std::string& origin) {
     if (pos != std::string::npos) what = what.substr(pos);
     throw PlanError(origin, "", "malformed JSON at line " + std::to_string(line) + ", column " +
                                     std::to_string(col) + ": " + what);
+  } catch (const json::out_of_range& e) {
+    // A number past a double's range (1e400): nlohmann reports it as out_of_range.406, without a position.
+    std::string what = e.what();
+    const auto pos = what.find("number overflow");
+    throw PlanError(origin, "", "malformed JSON: " + (pos == std::string::npos ? what : what.substr(pos)) +
+                                    " (beyond the range of a double)");
   }
 }
 
@@ -290,7 +241,7 @@ void apply_override(json& doc, const std::string& assignment) {
   json value;
   try {
     value = json::parse(text);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {  // parse_error, or out_of_range for 1e400
     value = text;  // a bare word such as bf16 or h100-sxm-80gb
   }
   json* node = &doc;
@@ -396,17 +347,25 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
                   {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
                    "layer_split", "tp_comm_overlap", "dp_overlap"});
   auto& par = plan.parallel;
-  par.tp = static_cast<int>(pr.integer("tp", par.tp, 1, 1 << 20));
-  par.pp = static_cast<int>(pr.integer("pp", par.pp, 1, 1 << 20));
-  par.cp = static_cast<int>(pr.integer("cp", par.cp, 1, 1 << 20));
-  par.ep = static_cast<int>(pr.integer("ep", par.ep, 1, 1 << 20));
-  const int64_t mp = static_cast<int64_t>(par.tp) * par.pp * par.cp;
+  par.tp = static_cast<int>(pr.integer("tp", par.tp, 1, limits::kDegree));
+  par.pp = static_cast<int>(pr.integer("pp", par.pp, 1, limits::kDegree));
+  par.cp = static_cast<int>(pr.integer("cp", par.cp, 1, limits::kDegree));
+  par.ep = static_cast<int>(pr.integer("ep", par.ep, 1, limits::kDegree));
+  const int64_t mp = static_cast<int64_t>(par.tp) * par.pp * par.cp;  // < 2^60
   // dp defaults to what the cluster leaves over; gpus defaults to the product of the degrees.
   const bool has_gpus = cl.has("gpus");
-  const int64_t gpus_given = cl.integer("gpus", 1, 1, 1 << 24);
+  const int64_t gpus_given = cl.integer("gpus", 1, 1, limits::kGpus);
   const int64_t dp_default = has_gpus && gpus_given % mp == 0 ? gpus_given / mp : par.dp;
-  par.dp = static_cast<int>(pr.integer("dp", dp_default, 1, 1 << 24));
-  plan.cluster.gpus = static_cast<int>(has_gpus ? gpus_given : par.dp * mp);
+  par.dp = static_cast<int>(pr.integer("dp", dp_default, 1, limits::kGpus));
+  if (has_gpus) {
+    plan.cluster.gpus = static_cast<int>(gpus_given);
+  } else if (static_cast<double>(par.dp) * static_cast<double>(mp) <= static_cast<double>(limits::kGpus)) {
+    plan.cluster.gpus = static_cast<int>(par.dp * mp);
+  } else {
+    errors.add("cluster.gpus", "", "defaults to dp*tp*pp*cp = " + std::to_string(par.dp) + "*" + std::to_string(par.tp) +
+                                       "*" + std::to_string(par.pp) + "*" + std::to_string(par.cp) + ", which must be <= " +
+                                       std::to_string(limits::kGpus));
+  }
   // CPU workers run on one machine unless told otherwise; GPU nodes hold 8 (HGX/DGX).
   plan.cluster.gpus_per_node =
       static_cast<int>(cl.integer("gpus_per_node", plan.cluster.gpu.is_cpu ? plan.cluster.gpus : 8, 1, 1 << 16));
@@ -435,9 +394,9 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
                   {"seq_len", "micro_batch", "global_batch", "precision", "grad_dtype", "optimizer", "recompute",
                    "flash_attention", "lora", "offload", "dropout", "framework"});
   auto& t = plan.training;
-  t.seq_len = tr.integer("seq_len", t.seq_len, 1, int64_t{1} << 32);
-  t.micro_batch = static_cast<int>(tr.integer("micro_batch", t.micro_batch, 1, 1 << 20));
-  t.global_batch = tr.integer("global_batch", static_cast<int64_t>(par.dp) * t.micro_batch, 1, int64_t{1} << 40);
+  t.seq_len = tr.integer("seq_len", t.seq_len, 1, limits::kSeqLen);
+  t.micro_batch = static_cast<int>(tr.integer("micro_batch", t.micro_batch, 1, limits::kDegree));
+  t.global_batch = tr.integer("global_batch", static_cast<int64_t>(par.dp) * t.micro_batch, 1, limits::kGlobalBatch);
   t.precision = tr.enumeration("precision", t.precision, detail::kPrecisions);
   t.grad_dtype = tr.enumeration("grad_dtype", t.grad_dtype, detail::kGradDtypes);
   t.optimizer = tr.enumeration("optimizer", t.optimizer, detail::kOptimizers);
@@ -450,7 +409,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   if (const json* l = tr.raw("lora"); l && !l->is_null()) {
     ObjectReader lr(*l, "training.lora", errors, {"rank", "alpha", "targets", "base", "dropout"});
     LoraSpec lora;
-    lora.rank = static_cast<int>(lr.integer("rank", lora.rank, 1, 1 << 20));
+    lora.rank = static_cast<int>(lr.integer("rank", lora.rank, 1, limits::kDegree));
     lora.alpha = lr.number("alpha", 2.0 * lora.rank, 1e-9, 1e9);
     lora.base = lr.enumeration("base", lora.base, detail::kLoraBases);
     lora.dropout = lr.number("dropout", lora.dropout, 0.0, 0.99);
@@ -503,6 +462,7 @@ json model_to_json(const ModelSpec& m) {
             {"bias", detail::name_of(detail::kBiases, m.bias)},
             {"position_embedding", detail::name_of(detail::kPositions, m.position_embedding)}};
   if (m.position_embedding == PositionEmbedding::learned) j["max_seq_len"] = m.max_seq_len;
+  if (m.sliding_window > 0) j["sliding_window"] = m.sliding_window;
   if (m.moe)
     j["moe"] = {{"experts", m.moe->experts}, {"top_k", m.moe->top_k}, {"ffn_hidden", m.moe->ffn_hidden},
                 {"shared_experts", m.moe->shared_experts}, {"dense_layers", m.moe->dense_layers}};

@@ -1,12 +1,23 @@
 // The rules of one plan that tie its sections together (the parallel ones are in parallel_rules.cpp).
 // Each names the field, its value and the rule.
 #include "paraplan/parallel_rules.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/plan_io.hpp"
 
 namespace paraplan::planner {
 
 namespace {
 std::string s(long long v) { return std::to_string(v); }
+
+// Why a model lacks a module that a LoRA target names (lora_target_modules).
+std::string lora_absence_reason(const ModelSpec& m, LoraTarget t) {
+  if (m.mla && (t == kKProj || t == kVProj))
+    return " (multi-head latent attention has kv_a_proj_with_mqa and kv_b_proj, not k_proj/v_proj)";
+  if (m.mla && t == kQProj) return " (with q_lora_rank > 0 the query is q_a_proj and q_b_proj)";
+  if (t == kGateProj && m.activation == Activation::gelu) return " (a GeLU MLP has no gate projection)";
+  if (m.moe) return " (routed experts are not adapted; only dense layers and shared experts have an MLP to adapt)";
+  return "";
+}
 }  // namespace
 
 void validate_plan(const Plan& plan, Violations& e) {
@@ -35,14 +46,22 @@ void validate_plan(const Plan& plan, Violations& e) {
   if (t.offload == Offload::optimizer_params && p.zero != 3)
     e.add("training.offload", "optimizer+params", "requires parallel.zero = 3 (parameters are offloaded as shards)");
   if (t.lora) {
-    const unsigned qkv = kQProj | kKProj | kVProj;
-    if (m.mla && (t.lora->targets & qkv))
-      e.add("training.lora.targets", "q_proj/k_proj/v_proj",
-            "are not single matrices under multi-head latent attention; use o_proj and the MLP projections");
+    // A target that names no module would train nothing there without a word (PEFT refuses it too).
+    const unsigned present = lora_target_modules(m);
+    std::string modules;
+    for (size_t k = 0; k < std::size(kLoraTargetNames); ++k)
+      if (present & (1u << k)) modules += (modules.empty() ? "" : ", ") + std::string(kLoraTargetNames[k]);
+    for (size_t k = 0; k < std::size(kLoraTargetNames); ++k)
+      if ((t.lora->targets & (1u << k)) && !(present & (1u << k)))
+        e.add("training.lora.targets", std::string("\"") + kLoraTargetNames[k] + "\"",
+              "matches no module of model " + m.name + "; its modules that take adapters: " + modules +
+                  lora_absence_reason(m, static_cast<LoraTarget>(1u << k)));
+    // Hu et al. 2021 §4.1: the update has rank <= min(in, out); a larger r adds parameters, not capacity.
+    if (t.lora->rank > m.hidden)
+      e.add("training.lora.rank", s(t.lora->rank), "must be <= model.hidden (" + s(m.hidden) +
+                                                       "): a LoRA update's rank cannot exceed its layer's width");
     if (t.lora->base == LoraBase::nf4 && t.precision == Precision::fp32)
       e.add("training.lora.base", "nf4", "QLoRA computes in 16 bits: set training.precision to bf16 or fp16");
-    if (m.activation == Activation::gelu && (t.lora->targets & kGateProj))
-      e.add("training.lora.targets", "gate_proj", "the model has no gate projection (activation is gelu)");
   }
 }
 

@@ -228,7 +228,7 @@ SearchResult search(const Plan& base_in, const SearchOptions& opt) {
   }
   // Degrees from the legality generators (parallel_rules.hpp): every task is a valid shape.
   for (int tp : tp_degrees(base.model, gpus))
-    for (int cp : cp_degrees(base.training, gpus / tp))
+    for (int cp : cp_degrees(base.model, base.training, gpus / tp))
       for (int pp : pp_degrees(base.model, gpus / (tp * cp))) {
         sp.tasks.push_back({tp, cp, pp, false});
         if (tp > 1 && sequence_parallel_allowed(tp, cp, base.training.seq_len)) sp.tasks.push_back({tp, cp, pp, true});

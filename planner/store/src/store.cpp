@@ -106,6 +106,13 @@ Store::Store(const std::string& path, std::span<const Migration> migrations) : p
     sql::exec(db_, "PRAGMA synchronous=NORMAL");
     sql::exec(db_, "PRAGMA foreign_keys=ON");
     migrate(migrations);
+  } catch (const sql::Error& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    // "file is not a database" alone does not say which file (--db may name any).
+    const std::string what = e.what();
+    if (what.find(path) != std::string::npos) throw;
+    throw sql::Error("the run store " + path + ": " + what);
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;

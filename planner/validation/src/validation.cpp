@@ -9,13 +9,17 @@
 #include "paraplan/validation.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
 #include "paraplan/calibration.hpp"
 #include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/limits.hpp"
+#include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/timing.hpp"
 
@@ -37,58 +41,151 @@ double narayanan_flops(double B, double s, double l, double h, double V) {
   return 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
 }
 
+// One data row: its cells by column name, and where it is for messages ("<origin>:<line>: <column>").
+struct Row {
+  std::map<std::string, std::string> cells;
+  std::string where;
+  Violations& errors;
+
+  bool has(const char* k) const {
+    auto it = cells.find(k);
+    return it != cells.end() && !it->second.empty();
+  }
+  std::string text(const char* k) const { return has(k) ? cells.at(k) : ""; }
+  std::string field(const char* k) const { return where + ": " + k; }
+  // A whole cell as an integer in [min, max]; empty: `fallback` (required: an error).
+  int64_t integer(const char* k, int64_t fallback, int64_t min, int64_t max, bool required = true) {
+    if (!has(k)) {
+      if (required) errors.add(field(k), "", "is required");
+      return fallback;
+    }
+    const std::string& c = cells.at(k);
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), v);
+    if (ec != std::errc() || end != c.data() + c.size()) {
+      errors.add(field(k), c, "must be an integer");
+      return fallback;
+    }
+    if (v < min || v > max) {
+      errors.add(field(k), c, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return fallback;
+    }
+    return v;
+  }
+  // A whole cell as a finite number > 0; empty: 0.
+  double positive(const char* k) {
+    if (!has(k)) return 0;
+    const std::string& c = cells.at(k);
+    char* end = nullptr;
+    const double v = std::strtod(c.c_str(), &end);
+    if (end != c.c_str() + c.size() || !std::isfinite(v) || v <= 0) {
+      errors.add(field(k), c, "must be a number > 0");
+      return 0;
+    }
+    return v;
+  }
+  template <class E>
+  E choice(const char* k, E fallback, std::initializer_list<std::pair<const char*, E>> names) {
+    if (!has(k)) return fallback;
+    std::string all;
+    for (const auto& [n, v] : names) {
+      if (cells.at(k) == n) return v;
+      all += (all.empty() ? "" : ", ") + std::string(n);
+    }
+    errors.add(field(k), cells.at(k), "must be one of " + all);
+    return fallback;
+  }
+};
+
+// A run of the table as the paper ran it; the model's shape columns must agree with the preset.
+PublishedRun read_run(Row& row) {
+  PublishedRun r;
+  r.source = row.text("source");
+  r.model = row.text("model");
+  if (r.source.empty()) row.errors.add(row.field("source"), "", "is required");
+  Plan& p = r.plan;
+  try {
+    p.model = model_preset(r.model, row.field("model"));
+    p.cluster.gpu = hardware_preset(row.text("gpu"), row.field("gpu"));
+  } catch (const PlanError& e) {
+    for (const auto& v : e.violations()) row.errors.add(v.field, v.value, v.rule);
+    return r;
+  }
+  const std::pair<const char*, int64_t> shape[] = {
+      {"layers", p.model.layers}, {"hidden", p.model.hidden}, {"heads", p.model.heads}, {"vocab", p.model.vocab}};
+  for (const auto& [k, expect] : shape)
+    if (row.has(k) && row.integer(k, expect, 1, limits::kWidth) != expect)
+      row.errors.add(row.field(k), row.text(k), "must be the preset's " + std::string(k) + " (" +
+                                                    std::to_string(expect) + ")");
+  p.training.seq_len = row.integer("seq", 1, 1, limits::kSeqLen);
+  p.training.micro_batch = static_cast<int>(row.integer("micro_batch", 1, 1, limits::kDegree, false));
+  p.training.global_batch = row.integer("global_batch", 1, 1, limits::kGlobalBatch);
+  p.training.precision = row.choice("precision", Precision::fp16, {{"fp16", Precision::fp16}, {"bf16", Precision::bf16}});
+  p.training.grad_dtype = GradDtype::fp16;
+  p.training.recompute = row.choice("recompute", Recompute::none, {{"none", Recompute::none},
+                                                                   {"selective", Recompute::selective},
+                                                                   {"full", Recompute::full}});
+  p.training.flash_attention = false;
+  p.training.dropout = 0.1;
+  p.parallel.tp = static_cast<int>(row.integer("tp", 1, 1, limits::kDegree));
+  p.parallel.pp = static_cast<int>(row.integer("pp", 1, 1, limits::kDegree));
+  p.parallel.dp = static_cast<int>(row.integer("dp", 1, 1, limits::kGpus));
+  p.parallel.virtual_stages = static_cast<int>(row.integer("virtual_stages", 1, 1, limits::kDegree, false));
+  p.parallel.pp_schedule = p.parallel.virtual_stages > 1 ? PipelineSchedule::interleaved : PipelineSchedule::one_f_one_b;
+  p.parallel.sequence_parallel = row.choice("sequence_parallel", false, {{"false", false}, {"true", true}});
+  p.parallel.dp_overlap = false;
+  p.cluster.calibration = builtin_calibration("published");
+  p.cluster.gpus = static_cast<int>(row.integer("gpus", 1, 1, limits::kGpus));
+  r.published_step_s = row.positive("published_step_s");
+  r.published_tflops_per_gpu = row.positive("published_tflops_per_gpu");
+  if (r.published_step_s <= 0 && r.published_tflops_per_gpu <= 0)
+    row.errors.add(row.field("published_step_s"), "", "or published_tflops_per_gpu must be given");
+  r.reference_flops_per_step = narayanan_flops(static_cast<double>(p.training.global_batch), p.training.seq_len,
+                                               p.model.layers, p.model.hidden, p.model.vocab);
+  // The plan's own rules, named with the row: a row the planner cannot estimate is refused here.
+  Violations plan_errors;
+  validate_plan(p, plan_errors);
+  for (const auto& v : plan_errors.list()) row.errors.add(row.where + ": " + v.field, v.value, v.rule);
+  return r;
+}
+
 }  // namespace
+
+std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const std::string& origin) {
+  std::stringstream in(text);
+  std::string line;
+  std::vector<std::string> header;
+  std::vector<PublishedRun> runs;
+  Violations errors;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    const auto cells = split(line);
+    if (header.empty()) {
+      header = cells;
+      for (const char* k : {"source", "model", "seq", "gpu", "gpus", "tp", "pp", "dp", "global_batch"})
+        if (std::find(header.begin(), header.end(), k) == header.end())
+          errors.add(origin + ":" + std::to_string(n), "", std::string("the header has no column \"") + k + "\"");
+      errors.throw_if_any();
+      continue;
+    }
+    Row row{{}, origin + ":" + std::to_string(n), errors};
+    if (cells.size() != header.size())
+      errors.add(row.where, std::to_string(cells.size()) + " cells",
+                 "must have one cell per header column (" + std::to_string(header.size()) + ")");
+    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row.cells[header[i]] = cells[i];
+    runs.push_back(read_run(row));
+  }
+  errors.throw_if_any();
+  return runs;
+}
 
 std::vector<PublishedRun> published_runs() {
   const char* text = nullptr;
   for (const auto& f : embedded::validation())
     if (f.id && std::string(f.id) == "published-step-time") text = f.text;
   if (!text) throw std::runtime_error("data/validation/published-step-time.csv is not compiled in");
-  std::stringstream in(text);
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<PublishedRun> runs;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto cells = split(line);
-    if (header.empty()) {
-      header = cells;
-      continue;
-    }
-    std::map<std::string, std::string> row;
-    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
-    auto num = [&](const char* k) { return row[k].empty() ? 0.0 : std::stod(row[k]); };
-    PublishedRun r;
-    r.source = row["source"];
-    r.model = row["model"];
-    Plan& p = r.plan;
-    p.model = model_preset(r.model);
-    p.training.seq_len = static_cast<int64_t>(num("seq"));
-    p.training.micro_batch = row["micro_batch"].empty() ? 1 : static_cast<int>(num("micro_batch"));
-    p.training.global_batch = static_cast<int64_t>(num("global_batch"));
-    p.training.precision = row["precision"] == "bf16" ? Precision::bf16 : Precision::fp16;
-    p.training.grad_dtype = GradDtype::fp16;
-    p.training.recompute = row["recompute"] == "full" ? Recompute::full
-                           : row["recompute"] == "selective" ? Recompute::selective : Recompute::none;
-    p.training.flash_attention = false;
-    p.training.dropout = 0.1;
-    p.parallel.tp = static_cast<int>(num("tp"));
-    p.parallel.pp = static_cast<int>(num("pp"));
-    p.parallel.dp = static_cast<int>(num("dp"));
-    p.parallel.virtual_stages = static_cast<int>(num("virtual_stages"));
-    p.parallel.pp_schedule = p.parallel.virtual_stages > 1 ? PipelineSchedule::interleaved : PipelineSchedule::one_f_one_b;
-    p.parallel.sequence_parallel = row["sequence_parallel"] == "true";
-    p.parallel.dp_overlap = false;
-    p.cluster.gpu = hardware_preset(row["gpu"]);
-    p.cluster.calibration = builtin_calibration("published");
-    p.cluster.gpus = static_cast<int>(num("gpus"));
-    r.published_step_s = num("published_step_s");
-    r.published_tflops_per_gpu = num("published_tflops_per_gpu");
-    r.reference_flops_per_step = narayanan_flops(static_cast<double>(p.training.global_batch), p.training.seq_len,
-                                                 p.model.layers, p.model.hidden, p.model.vocab);
-    runs.push_back(r);
-  }
-  return runs;
+  return published_runs_from_csv(text, "data/validation/published-step-time.csv");
 }
 
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs) {

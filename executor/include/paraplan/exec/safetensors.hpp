@@ -28,7 +28,7 @@ struct TensorEntry {
   Dtype dtype = Dtype::f32;
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // byte range in the data section
-  int64_t numel() const;
+  int64_t numel() const;  // of a tensor SafetensorsFile accepted: its bytes, hence its count, fit in 64 bits
   uint64_t nbytes() const { return end - begin; }
 };
 

@@ -5,6 +5,7 @@
 // hundred shapes.
 #include "paraplan/framework.hpp"
 #include "paraplan/params.hpp"
+#include "paraplan/rank_params.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/op_time.hpp"
 #include "paraplan/workload.hpp"

@@ -11,8 +11,8 @@ namespace paraplan::planner {
 
 // {name, params, all_params, trainable_params, trainable_percent, active_params}
 // Bytes in JSON are whole numbers, rounded to nearest; fractions come only from averaging shards
-// (e.g. over ZeRO ranks or interleaved chunks).
-int64_t whole_bytes(double bytes);
+// (e.g. over ZeRO ranks or interleaved chunks). Integers below 2^63; past it, floating-point numbers.
+nlohmann::json whole_bytes(double bytes);
 
 nlohmann::json model_report(const Plan& plan);
 // {per_stage: [{stage, layers, weights_bytes, ..., total_bytes}], peak_bytes, gpu_memory_bytes, fits, worst_stage}

@@ -4,6 +4,7 @@
 // allocates, and which reusable buffers data parallelism allocates. The executor's tests hold the
 // prediction equal to the counting allocator's measurement on CPU, category by category, to the byte.
 #include "paraplan/params.hpp"
+#include "paraplan/rank_params.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/workload.hpp"
 

@@ -8,7 +8,9 @@ namespace paraplan::planner {
 
 enum class Activation { gelu, swiglu };
 enum class Norm { layernorm, rmsnorm };
-enum class Bias { none, qkv, all };  // qkv: Qwen2 (biases on q/k/v only); all: GPT (every linear and norm)
+// Which linear layers carry a bias. qkv: Qwen2 (q, k, v only); attention: LLaMA attention_bias (q, k, v and o);
+// mlp: LLaMA mlp_bias (gate, up, down); all: GPT (every linear layer, experts included).
+enum class Bias { none, qkv, attention, mlp, all };
 enum class PositionEmbedding { rope, learned };
 
 struct MoeSpec {
@@ -47,6 +49,9 @@ struct ModelSpec {
   Bias bias = Bias::none;
   PositionEmbedding position_embedding = PositionEmbedding::rope;
   int64_t max_seq_len = 0;  // rows of the learned position table (learned only)
+  // Sliding-window attention: each query attends to at most this many keys, itself included (Mistral 7B,
+  // Jiang et al. 2023, arXiv 2310.06825 §2). 0: every earlier key (full causal attention).
+  int64_t sliding_window = 0;
   std::optional<MoeSpec> moe;
   std::optional<MlaSpec> mla;
 
@@ -59,6 +64,9 @@ struct ModelSpec {
   }
   // Width of each of the key and value projection outputs (MLA: of the value output that feeds o_proj).
   int64_t kv_dim() const { return mla ? heads * mla->v_head_dim : static_cast<int64_t>(kv_heads) * head_dim; }
+  bool qkv_bias() const { return bias != Bias::none && bias != Bias::mlp; }
+  bool o_bias() const { return bias == Bias::attention || bias == Bias::all; }
+  bool mlp_bias() const { return bias == Bias::mlp || bias == Bias::all; }
   bool operator==(const ModelSpec&) const = default;
 };
 

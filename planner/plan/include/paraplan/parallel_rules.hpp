@@ -23,8 +23,9 @@ void check_cluster_size(const ClusterSpec& c, Violations& e);
 void check_tp(const ModelSpec& m, int tp, Violations& e);
 // Sequence parallelism shards the TP-replicated activations over tp (Korthikanti et al. 2022 §4.2.2).
 void check_sequence_parallel(bool sp, int tp, int cp, int64_t seq_len, Violations& e);
-// Causal context parallelism: 2*cp balanced chunks of the sequence, on flash kernels (Megatron-Core CP).
-void check_cp(const TrainingSpec& t, int cp, Violations& e);
+// Causal context parallelism: 2*cp balanced chunks of the sequence, on flash kernels (Megatron-Core CP);
+// not modelled under a sliding window shorter than the sequence.
+void check_cp(const ModelSpec& m, const TrainingSpec& t, int cp, Violations& e);
 // Expert parallelism takes its ranks from the data/context-parallel ones.
 void check_ep(const ModelSpec& m, int ep, long long dp_cp, Violations& e);
 // Every model chunk (pp * virtual_stages of them) needs a layer.
@@ -42,7 +43,7 @@ void check_parallel(const Plan& plan, Violations& e);
 
 std::vector<int> divisors(long long n);  // ascending
 std::vector<int> tp_degrees(const ModelSpec& m, long long ranks);    // divisors of ranks
-std::vector<int> cp_degrees(const TrainingSpec& t, long long ranks);
+std::vector<int> cp_degrees(const ModelSpec& m, const TrainingSpec& t, long long ranks);
 std::vector<int> pp_degrees(const ModelSpec& m, long long ranks);
 std::vector<int> ep_degrees(const ModelSpec& m, long long dp_cp);     // {1} for a dense model
 bool sequence_parallel_allowed(int tp, int cp, int64_t seq_len);     // with tp > 1

@@ -29,7 +29,12 @@ struct SourceSummary {
   double mean_abs_error = 0, max_abs_error = 0;
 };
 
+// The table compiled in from data/validation/published-step-time.csv.
 std::vector<PublishedRun> published_runs();
+// A table of that format (header line, '#' comments): every cell is checked (whole integers and
+// numbers, known presets and names, the model's shape columns equal to the preset's) and each row's plan
+// obeys the plan rules; a PlanError names "<origin>:<line>: <column>" otherwise.
+std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const std::string& origin);
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs);
 std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
 

@@ -1,0 +1,188 @@
+// Hugging Face config.json -> ModelSpec, for the families whose modeling code the planner follows
+// (transformers models/{llama,mistral,mixtral,qwen2,gpt2}, deepseek-ai's modeling_deepseek.py). Every
+// dimension obeys the rules an inline model obeys (model_rules.hpp), named by its config.json key; keys
+// that change the model are modelled or refused, never skipped.
+#include <nlohmann/json.hpp>
+
+#include "json_reader.hpp"
+#include "model_rules.hpp"
+#include "paraplan/plan_io.hpp"
+
+namespace paraplan::planner {
+
+using detail::ModelField;
+using detail::show;
+using nlohmann::json;
+
+namespace {
+
+// config.json keys of each family, for reading and for messages.
+std::string hf_key(const std::string& type, ModelField f) {
+  using F = ModelField;
+  const bool gpt2 = type == "gpt2", mixtral = type == "mixtral";
+  switch (f) {
+    case F::layers: return gpt2 ? "n_layer" : "num_hidden_layers";
+    case F::hidden: return gpt2 ? "n_embd" : "hidden_size";
+    case F::heads: return gpt2 ? "n_head" : "num_attention_heads";
+    case F::kv_heads: return gpt2 ? "n_head" : "num_key_value_heads";
+    case F::head_dim: return "head_dim";
+    case F::ffn_hidden: return gpt2 ? "n_inner" : "intermediate_size";
+    case F::vocab: return "vocab_size";
+    case F::max_seq_len: return "n_positions";
+    case F::sliding_window: return "sliding_window";
+    case F::moe_experts: return mixtral ? "num_local_experts" : "n_routed_experts";
+    case F::moe_top_k: return "num_experts_per_tok";
+    case F::moe_ffn_hidden: return mixtral ? "intermediate_size" : "moe_intermediate_size";
+    case F::moe_shared_experts: return "n_shared_experts";
+    case F::moe_dense_layers: return "first_k_dense_replace";
+    case F::mla_q_lora_rank: return "q_lora_rank";
+    case F::mla_kv_lora_rank: return "kv_lora_rank";
+    case F::mla_qk_nope_head_dim: return "qk_nope_head_dim";
+    case F::mla_qk_rope_head_dim: return "qk_rope_head_dim";
+    case F::mla_v_head_dim: return "v_head_dim";
+  }
+  return "?";
+}
+
+struct HfReader {
+  const json& c;
+  std::string type;
+  std::string prefix;  // "<path>: "
+  Violations& errors;
+
+  std::string field(const std::string& key) const { return prefix + key; }
+  const json* find(const std::string& key) const {
+    auto it = c.find(key);
+    return it == c.end() || it->is_null() ? nullptr : &*it;
+  }
+  int64_t dim(ModelField f, int64_t fallback, bool required) {
+    const std::string key = hf_key(type, f);
+    const json* v = find(key);
+    if (!v && required) errors.add(field(key), "", "is required for model_type " + type);
+    return detail::read_dimension(v, f, field(key), fallback, errors);
+  }
+  // transformers reads these as Python truthiness, so "false" (a string) would tie: only JSON booleans are taken.
+  bool flag(const std::string& key, bool fallback) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    if (!v->is_boolean()) {
+      errors.add(field(key), show(*v), "must be true or false (a JSON boolean)");
+      return fallback;
+    }
+    return v->get<bool>();
+  }
+  std::string text(const std::string& key, const std::string& fallback) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    if (!v->is_string()) {
+      errors.add(field(key), show(*v), "must be a string");
+      return fallback;
+    }
+    return v->get<std::string>();
+  }
+  // A key whose other values change the model in a way the planner does not model.
+  void only(const std::string& key, const json& accepted, const std::string& why) {
+    const json* v = find(key);
+    if (v && *v != accepted) errors.add(field(key), show(*v), "must be " + accepted.dump() + ": " + why);
+  }
+};
+
+}  // namespace
+
+ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violations& errors) {
+  if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) {
+    errors.add(origin, "", "is not a Hugging Face config.json (no \"model_type\")");
+    return {};
+  }
+  const std::string type = c["model_type"].get<std::string>();
+  HfReader r{c, type, origin + ": ", errors};
+  using F = ModelField;
+  ModelSpec m;
+  m.name = r.text("_name_or_path", type);
+  const bool gpt2 = type == "gpt2";
+  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral";
+  const bool deepseek = type == "deepseek_v3" || type == "deepseek_v2";
+  if (!gpt2 && !llama_like && !deepseek) {
+    errors.add(r.field("model_type"), "\"" + type + "\"",
+               "is not supported; supported: llama, mistral, qwen2, mixtral, gpt2, deepseek_v2, deepseek_v3");
+    return m;
+  }
+  m.layers = static_cast<int>(r.dim(F::layers, 0, true));
+  m.hidden = r.dim(F::hidden, 0, true);
+  m.heads = static_cast<int>(r.dim(F::heads, 0, true));
+  m.vocab = r.dim(F::vocab, 0, true);
+  if (gpt2) {
+    // transformers models/gpt2/configuration_gpt2.py: n_inner null = 4 * n_embd, n_positions default 1024.
+    m.kv_heads = m.heads;
+    m.head_dim = m.heads ? m.hidden / m.heads : 0;
+    m.ffn_hidden = r.dim(F::ffn_hidden, 4 * m.hidden, false);
+    m.activation = Activation::gelu;
+    m.norm = Norm::layernorm;
+    m.tied_embeddings = r.flag("tie_word_embeddings", true);
+    m.bias = Bias::all;
+    m.position_embedding = PositionEmbedding::learned;
+    m.max_seq_len = r.dim(F::max_seq_len, 1024, false);
+  } else {
+    m.kv_heads = static_cast<int>(r.dim(F::kv_heads, m.heads, false));
+    m.head_dim = r.dim(F::head_dim, m.heads ? m.hidden / m.heads : 0, false);
+    m.ffn_hidden = r.dim(F::ffn_hidden, 0, true);
+    const std::string act = r.text("hidden_act", "silu");
+    m.activation = Activation::swiglu;  // every supported llama-like family gates its MLP
+    if (act != "silu" && act != "swish")
+      errors.add(r.field("hidden_act"), "\"" + act + "\"", "must be silu for model_type " + type);
+    m.norm = Norm::rmsnorm;
+    m.tied_embeddings = r.flag("tie_word_embeddings", false);
+    m.position_embedding = PositionEmbedding::rope;
+  }
+  if (type == "llama") {
+    // modeling_llama.py: attention_bias on q, k, v and o_proj; mlp_bias on gate, up and down_proj.
+    const bool attn = r.flag("attention_bias", false), mlp = r.flag("mlp_bias", false);
+    m.bias = attn && mlp ? Bias::all : attn ? Bias::attention : mlp ? Bias::mlp : Bias::none;
+  }
+  if (type == "qwen2") {
+    m.bias = Bias::qkv;  // modeling_qwen2.py: q, k, v with bias, o without
+    // Qwen2 applies its window only with use_sliding_window, and then to layers >= max_window_layers only.
+    r.only("use_sliding_window", false, "per-layer sliding windows (max_window_layers) are not modelled");
+  }
+  if (type == "mistral" || type == "mixtral") {
+    // modeling_mistral.py / modeling_mixtral.py: every layer attends to the last sliding_window keys.
+    m.sliding_window = r.dim(F::sliding_window, 0, false);
+  }
+  if (type == "mixtral") {
+    MoeSpec e;
+    e.experts = static_cast<int>(r.dim(F::moe_experts, 0, true));
+    e.top_k = static_cast<int>(r.dim(F::moe_top_k, 2, false));
+    e.ffn_hidden = m.ffn_hidden;
+    m.moe = e;
+  }
+  if (deepseek) {
+    // DeepSeek-V2/V3 config.json (modeling_deepseek.py); the multi-token-prediction module
+    // (num_nextn_predict_layers) is not modelled.
+    MlaSpec a;
+    a.q_lora_rank = r.dim(F::mla_q_lora_rank, 0, false);  // null: a plain q_proj (DeepSeek-V2-Lite)
+    a.kv_lora_rank = r.dim(F::mla_kv_lora_rank, 0, true);
+    a.qk_nope_head_dim = r.dim(F::mla_qk_nope_head_dim, 0, true);
+    a.qk_rope_head_dim = r.dim(F::mla_qk_rope_head_dim, 0, true);
+    a.v_head_dim = r.dim(F::mla_v_head_dim, 0, true);
+    m.mla = a;
+    m.head_dim = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    m.kv_heads = m.heads;
+    r.only("attention_bias", false, "biases on the MLA projections are not modelled");
+    if (r.find("n_routed_experts")) {
+      MoeSpec e;
+      e.experts = static_cast<int>(r.dim(F::moe_experts, 0, true));
+      e.top_k = static_cast<int>(r.dim(F::moe_top_k, 0, true));
+      e.ffn_hidden = r.dim(F::moe_ffn_hidden, 0, true);
+      e.shared_experts = static_cast<int>(r.dim(F::moe_shared_experts, 0, false));
+      e.dense_layers = static_cast<int>(r.dim(F::moe_dense_layers, 0, false));
+      m.moe = e;
+      // modeling_deepseek.py: layer i is MoE when i >= first_k_dense_replace and i % moe_layer_freq == 0.
+      r.only("moe_layer_freq", 1, "MoE layers interleaved with dense ones are not modelled (every DeepSeek "
+                                  "release uses 1: all layers after first_k_dense_replace)");
+    }
+  }
+  detail::check_model(m, {origin, r.prefix, [&](ModelField f) { return hf_key(type, f); }}, errors);
+  return m;
+}
+
+}  // namespace paraplan::planner

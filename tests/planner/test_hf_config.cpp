@@ -1,0 +1,295 @@
+// Hugging Face config.json: the rules an inline model obeys, named by the config's own keys; keys that
+// change the model modelled (biases, sliding window) or refused (moe_layer_freq != 1, Qwen2's per-layer
+// windows); JSON booleans only; LoRA targets that match no module. Parameter counts derived by hand,
+// each with its formula; configs written from the published Hugging Face config.json values.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "paraplan/flops.hpp"
+#include "paraplan/memory.hpp"
+#include "paraplan/params.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/presets.hpp"
+#include "plan_errors.hpp"
+
+using namespace paraplan::planner;
+using nlohmann::json;
+using plantest::mentions;
+
+namespace {
+
+// meta-llama/Meta-Llama-3-8B config.json (the fields the planner reads).
+json llama3_8b() {
+  return {{"model_type", "llama"}, {"hidden_size", 4096}, {"num_hidden_layers", 32}, {"num_attention_heads", 32},
+          {"num_key_value_heads", 8}, {"intermediate_size", 14336}, {"vocab_size", 128256}, {"hidden_act", "silu"},
+          {"tie_word_embeddings", false}, {"attention_bias", false}, {"mlp_bias", false}};
+}
+
+// mistralai/Mistral-7B-v0.1 config.json.
+json mistral_7b() {
+  return {{"model_type", "mistral"}, {"hidden_size", 4096}, {"num_hidden_layers", 32}, {"num_attention_heads", 32},
+          {"num_key_value_heads", 8}, {"intermediate_size", 14336}, {"vocab_size", 32000}, {"hidden_act", "silu"},
+          {"max_position_embeddings", 32768}, {"sliding_window", 4096}, {"tie_word_embeddings", false}};
+}
+
+// deepseek-ai/DeepSeek-V2-Lite config.json: MLA without query compression (q_lora_rank null).
+json deepseek_v2_lite() {
+  return {{"model_type", "deepseek_v2"}, {"hidden_size", 2048}, {"num_hidden_layers", 27},
+          {"num_attention_heads", 16}, {"num_key_value_heads", 16}, {"intermediate_size", 10944},
+          {"moe_intermediate_size", 1408}, {"vocab_size", 102400}, {"n_routed_experts", 64},
+          {"n_shared_experts", 2}, {"num_experts_per_tok", 6}, {"first_k_dense_replace", 1},
+          {"moe_layer_freq", 1}, {"q_lora_rank", nullptr}, {"kv_lora_rank", 512}, {"qk_nope_head_dim", 128},
+          {"qk_rope_head_dim", 64}, {"v_head_dim", 128}, {"hidden_act", "silu"}, {"attention_bias", false},
+          {"tie_word_embeddings", false}};
+}
+
+ModelSpec read(const json& cfg, std::vector<std::string>* errors = nullptr) {
+  Violations v;
+  ModelSpec m = model_from_hf_config(cfg, "config.json", v);
+  if (errors)
+    for (const auto& x : v.list()) errors->push_back(x.to_string());
+  else
+    v.throw_if_any();
+  return m;
+}
+
+std::vector<std::string> errors_of(const json& cfg) {
+  std::vector<std::string> e;
+  read(cfg, &e);
+  return e;
+}
+
+json with(json cfg, const std::string& key, const json& value) {
+  cfg[key] = value;
+  return cfg;
+}
+
+Plan plan_of(const ModelSpec& m, int64_t seq, bool flash) {
+  Plan p;
+  p.model = m;
+  p.training.seq_len = seq;
+  p.training.micro_batch = 1;
+  p.training.global_batch = 8;
+  p.training.recompute = Recompute::none;
+  p.training.flash_attention = flash;
+  p.parallel.dp = 8;
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  p.cluster.gpus = 8;
+  return p;
+}
+
+}  // namespace
+
+// The config's sizes obey the inline model's ranges, and the messages name the config.json key.
+TEST(HfConfig, SizesOutOfRangeNameTheKey) {
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "hidden_size", -4096)), "config.json: hidden_size = -4096: must be >= 1"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "hidden_size", 0)), "config.json: hidden_size = 0: must be >= 1"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "num_hidden_layers", 1e12)),
+                       "config.json: num_hidden_layers = 1000000000000.0: must be <= 1048576"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "intermediate_size", int64_t{1} << 40)),
+                       "config.json: intermediate_size = 1099511627776: must be <= 16777216"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "vocab_size", "128256")),
+                       "config.json: vocab_size = \"128256\": must be an integer"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "num_key_value_heads", 3)),
+                       "config.json: num_key_value_heads = 3: must divide num_attention_heads (32)"));
+  EXPECT_TRUE(mentions(errors_of(with(with(llama3_8b(), "num_key_value_heads", 64), "num_attention_heads", 32)),
+                       "config.json: num_key_value_heads = 64: must be <= num_attention_heads (32)"));
+  // GPT-2 spells its fields differently; the rule is the same.
+  const json gpt2 = {{"model_type", "gpt2"}, {"n_embd", 768}, {"n_layer", -12}, {"n_head", 12}, {"vocab_size", 50257}};
+  EXPECT_TRUE(mentions(errors_of(gpt2), "config.json: n_layer = -12: must be >= 1"));
+  // Each dimension in range, the whole far past any model: 2^20 layers of hidden 2^24, MLP 2^24:
+  // 2^20 * (4 h^2 + 3 h f) >= 7 * 2^68 ~ 2e21 parameters, over the 1e15 bound; counted without overflow.
+  json huge = llama3_8b();
+  huge["num_hidden_layers"] = 1 << 20;
+  huge["hidden_size"] = 1 << 24;
+  huge["intermediate_size"] = 1 << 24;
+  huge["num_attention_heads"] = 1 << 10;
+  huge["num_key_value_heads"] = 1 << 10;
+  EXPECT_TRUE(mentions(errors_of(huge), "must have at most 1e+15 parameters")) << errors_of(huge)[0];
+}
+
+// The case end to end: a negative hidden_size is refused before any estimate.
+TEST(HfConfig, NegativeHiddenSizeIsRefusedNotEstimated) {
+  json doc = {{"model", {{"hf_config", "config.json"}}}};
+  const auto dir = std::filesystem::temp_directory_path() / "paraplan_hf_negative";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << with(llama3_8b(), "hidden_size", -4096).dump();
+  try {
+    plan_from_json(doc, dir.string());
+    ADD_FAILURE() << "a negative hidden_size was accepted";
+  } catch (const PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json: hidden_size = -4096: must be >= 1"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// transformers takes Python truthiness; a string "true" or a 1 is not a JSON boolean and is refused,
+// never read as untied.
+TEST(HfConfig, TieWordEmbeddingsTakesOnlyBooleans) {
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "tie_word_embeddings", "true")),
+                       "config.json: tie_word_embeddings = \"true\": must be true or false (a JSON boolean)"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "tie_word_embeddings", 1)),
+                       "config.json: tie_word_embeddings = 1: must be true or false"));
+  EXPECT_TRUE(mentions(errors_of(with(llama3_8b(), "attention_bias", "false")),
+                       "config.json: attention_bias = \"false\": must be true or false"));
+  // true ties: LLaMA-3-8B minus its output head, 128,256 x 4,096 = 525,336,576.
+  EXPECT_EQ(count_params(read(with(llama3_8b(), "tie_word_embeddings", true))).total,
+            8'030'261'248 - 525'336'576);
+}
+
+// transformers modeling_llama.py: attention_bias puts a bias on q, k, v and o_proj; mlp_bias on gate, up
+// and down_proj. Per layer of LLaMA-3-8B: attention q 4096 + k 1024 + v 1024 + o 4096 = 10,240;
+// MLP gate 14,336 + up 14,336 + down 4,096 = 32,768; times 32 layers, added to 8,030,261,248.
+TEST(HfConfig, LlamaBiasesAreCounted) {
+  const int64_t base = 8'030'261'248;
+  EXPECT_EQ(count_params(read(llama3_8b())).total, base);
+  const ModelSpec attn = read(with(llama3_8b(), "attention_bias", true));
+  EXPECT_EQ(attn.bias, Bias::attention);
+  EXPECT_EQ(count_params(attn).total, base + 32 * 10'240);
+  const ModelSpec mlp = read(with(llama3_8b(), "mlp_bias", true));
+  EXPECT_EQ(mlp.bias, Bias::mlp);
+  EXPECT_EQ(count_params(mlp).total, base + 32 * 32'768);
+  const ModelSpec both = read(with(with(llama3_8b(), "attention_bias", true), "mlp_bias", true));
+  EXPECT_EQ(both.bias, Bias::all);
+  EXPECT_EQ(count_params(both).total, base + 32 * (10'240 + 32'768));
+  // The inline spelling reads back the same model.
+  Violations v;
+  const ModelSpec back = model_from_json(model_to_json(attn), "model", ".", v);
+  v.throw_if_any();
+  EXPECT_EQ(count_params(back).total, base + 32 * 10'240);
+}
+
+// Mistral-7B-v0.1: 7,241,732,096 parameters (embeddings 2 x 32,000 x 4,096, per layer 2 x 4096^2 +
+// 2 x 4096 x 1024 + 3 x 4096 x 14,336 + 2 x 4096, final norm 4096); its window of 4,096 keys changes FLOPs.
+TEST(HfConfig, MistralSlidingWindowCapsAttentionFlops) {
+  const ModelSpec m = read(mistral_7b());
+  EXPECT_EQ(count_params(m).total, 7'241'732'096);
+  EXPECT_EQ(m.sliding_window, 4096);
+  ModelSpec full = m;
+  full.sliding_window = 0;
+  // s = 8192, W = 4096: a causal query attends to sum_{i<=s} min(i, W) / s = W - W^2/(2s) = 3072 keys on
+  // average (Jiang et al. 2023 §2) instead of s/2 = 4096: 1024 fewer. Per query-key pair the attention
+  // core does 2d FLOPs for QK^T and 2d for AV (d = 32 heads x 128 = 4096), its backward twice that:
+  // 12d. The full convention counts each causal pair twice (flops.hpp); the causal one once.
+  const double s = 8192, d = 4096, layers = 32, sequences = 8, fewer_keys = 1024;
+  const double per_pair = 12 * d;
+  const StepFlops a = step_flops(plan_of(full, 8192, true)), b = step_flops(plan_of(m, 8192, true));
+  EXPECT_NEAR(a.model - b.model, layers * sequences * s * fewer_keys * 2 * per_pair, 1e-9 * a.model);
+  const StepFlops ac = step_flops(plan_of(full, 8192, true), AttentionFlops::causal);
+  const StepFlops bc = step_flops(plan_of(m, 8192, true), AttentionFlops::causal);
+  EXPECT_NEAR(ac.model - bc.model, layers * sequences * s * fewer_keys * per_pair, 1e-9 * ac.model);
+  // A sequence no longer than the window attends to every earlier key: nothing changes.
+  EXPECT_DOUBLE_EQ(step_flops(plan_of(full, 4096, true)).model, step_flops(plan_of(m, 4096, true)).model);
+}
+
+// Ring attention over a window is not modelled: cp > 1 with a window shorter than the sequence is refused.
+TEST(HfConfig, SlidingWindowWithContextParallelismIsRefused) {
+  Plan p = plan_of(read(mistral_7b()), 8192, true);
+  p.parallel.dp = 4;
+  p.parallel.cp = 2;
+  Violations v;
+  validate_plan(p, v);
+  ASSERT_EQ(v.list().size(), 1u);
+  EXPECT_EQ(v.list()[0].to_string(), "parallel.cp = 2: must be 1 with a sliding window shorter than training.seq_len "
+                                     "(model.sliding_window = 4096): ring attention over a window is not modelled");
+  p.training.seq_len = 4096;  // the window covers the sequence: ordinary ring attention
+  Violations none;
+  validate_plan(p, none);
+  EXPECT_TRUE(none.empty());
+}
+
+// Without flash attention the eager path materialises the whole s x s score matrix and masks it
+// (transformers eager_attention_forward; Megatron's unfused softmax has no window), so the window saves
+// no score memory there; with flash attention nothing of size s x s is kept either way.
+TEST(HfConfig, SlidingWindowKeepsTheUnfusedScoreMatrix) {
+  const ModelSpec m = read(mistral_7b());
+  ModelSpec full = m;
+  full.sliding_window = 0;
+  for (bool flash : {false, true})
+    EXPECT_DOUBLE_EQ(estimate_memory(plan_of(m, 8192, flash)).peak_bytes,
+                     estimate_memory(plan_of(full, 8192, flash)).peak_bytes)
+        << flash;
+}
+
+// Qwen2 uses its window only with use_sliding_window, and then on layers >= max_window_layers: refused.
+TEST(HfConfig, Qwen2PerLayerWindowsAreRefused) {
+  // Qwen/Qwen2-0.5B: sliding_window 32768 with use_sliding_window false (no window): accepted.
+  json qwen = {{"model_type", "qwen2"}, {"hidden_size", 896}, {"num_hidden_layers", 24}, {"num_attention_heads", 14},
+               {"num_key_value_heads", 2}, {"intermediate_size", 4864}, {"vocab_size", 151936},
+               {"hidden_act", "silu"}, {"tie_word_embeddings", true}, {"sliding_window", 32768},
+               {"use_sliding_window", false}, {"max_window_layers", 24}};
+  EXPECT_EQ(read(qwen).sliding_window, 0);
+  EXPECT_EQ(count_params(read(qwen)).total, 494'032'768);
+  EXPECT_TRUE(mentions(errors_of(with(qwen, "use_sliding_window", true)),
+                       "config.json: use_sliding_window = true: must be false: per-layer sliding windows"));
+}
+
+// DeepSeek-V2-Lite, by hand (modeling_deepseek.py): embeddings and head 2 x 102,400 x 2,048; attention per
+// layer q_proj 2048 x 16*192 + kv_a 2048 x (512+64) + kv_a norm 512 + kv_b 512 x 16*256 + o 16*128 x 2048
+// = 13,763,072; norms 2 x 2048; layer 0 dense MLP 3 x 2048 x 10,944; layers 1..26 MoE: router 2048 x 64,
+// 64 experts of 3 x 2048 x 1408, 2 shared experts as one MLP of 2 x 1408. Total 15,706,484,224 (the
+// model card's 15.7B).
+TEST(HfConfig, DeepSeekV2LiteHasAPlainQProj) {
+  const ModelSpec m = read(deepseek_v2_lite());
+  ASSERT_TRUE(m.mla);
+  EXPECT_EQ(m.mla->q_lora_rank, 0);
+  EXPECT_EQ(count_params(m).total, 15'706'484'224);
+  // LoRA on its q_proj is accepted: rank 8 x (2048 + 3072) x 27 layers = 1,105,920 adapter parameters.
+  Plan p = plan_of(m, 4096, true);
+  p.training.lora = LoraSpec{};
+  p.training.lora->targets = kQProj;
+  Violations v;
+  validate_plan(p, v);
+  EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v.list()[0].to_string());
+  EXPECT_EQ(model_params(m, p.training.lora).trainable_total, 1'105'920);
+}
+
+// modeling_deepseek.py: layer i is MoE when i >= first_k_dense_replace and i % moe_layer_freq == 0;
+// every release uses 1. Another value interleaves dense layers, which is not modelled: refused.
+TEST(HfConfig, MoeLayerFreqOtherThanOneIsRefused) {
+  EXPECT_TRUE(errors_of(deepseek_v2_lite()).empty());
+  EXPECT_TRUE(mentions(errors_of(with(deepseek_v2_lite(), "moe_layer_freq", 2)),
+                       "config.json: moe_layer_freq = 2: must be 1: MoE layers interleaved with dense ones"));
+  EXPECT_TRUE(mentions(errors_of(with(deepseek_v2_lite(), "attention_bias", true)),
+                       "config.json: attention_bias = true: must be false"));
+}
+
+// A LoRA target that names no module of the model is an error naming it and the model's modules.
+TEST(HfConfig, LoraTargetsThatMatchNoModule) {
+  auto errors = [](const ModelSpec& m, unsigned targets) {
+    Plan p = plan_of(m, 2048, true);
+    p.training.lora = LoraSpec{};
+    p.training.lora->targets = targets;
+    Violations v;
+    validate_plan(p, v);
+    std::vector<std::string> out;
+    for (const auto& x : v.list()) out.push_back(x.to_string());
+    return out;
+  };
+  // Mixtral: every layer's MLP is routed experts, which are not adapted.
+  auto e = errors(model_preset("mixtral-8x7b"), kQProj | kGateProj);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("training.lora.targets = \"gate_proj\": matches no module of model Mixtral-8x7B; its "
+                      "modules that take adapters: q_proj, k_proj, v_proj, o_proj"),
+            std::string::npos)
+      << e[0];
+  // GPT-3 (GeLU MLP): no gate projection.
+  e = errors(model_preset("gpt3-175b"), kGateProj);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("\"gate_proj\": matches no module"), std::string::npos) << e[0];
+  EXPECT_NE(e[0].find("q_proj, k_proj, v_proj, o_proj, up_proj, down_proj (a GeLU MLP has no gate projection)"),
+            std::string::npos)
+      << e[0];
+  // DeepSeek-V3: MLA has no k_proj; its query is compressed (q_a/q_b), so no q_proj either.
+  e = errors(model_preset("deepseek-v3"), kKProj | kQProj);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_NE(e[0].find("\"q_proj\": matches no module"), std::string::npos) << e[0];
+  EXPECT_NE(e[1].find("\"k_proj\": matches no module of model DeepSeek-V3; its modules that take adapters: o_proj, "
+                      "gate_proj, up_proj, down_proj"),
+            std::string::npos)
+      << e[1];
+}
