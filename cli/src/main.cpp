@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
                                            cli::add_validate_command(app), cli::add_export_command(app),
                                            cli::add_simulate_command(app),
                                            cli::add_models_command(app), cli::add_hardware_command(app),
-                                           cli::add_run_command(app), cli::add_runs_command(app)};
+                                           cli::add_run_command(app), cli::add_runs_command(app),
+                                           cli::add_demo_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
