@@ -66,9 +66,8 @@ teach::LenetRun run_one(const LenetDemoOptions& o, int workers, std::optional<pl
     WorkerProcess w{exe, args, {}};
     w.env = {{"RANK", std::to_string(r)},         {"WORLD_SIZE", std::to_string(workers)},
              {"LOCAL_RANK", std::to_string(r)},   {"LOCAL_WORLD_SIZE", std::to_string(workers)},
-             {"MASTER_ADDR", "127.0.0.1"},        {"MASTER_PORT", std::to_string(port)},
-             {"OMP_NUM_THREADS", std::to_string(o.threads)}, {"OPENBLAS_NUM_THREADS", std::to_string(o.threads)},
-             {"OMP_WAIT_POLICY", "PASSIVE"}};
+             {"MASTER_ADDR", "127.0.0.1"},        {"MASTER_PORT", std::to_string(port)}};
+    for (const auto& kv : worker_thread_env(o.threads)) w.env.push_back(kv);
     procs.push_back(std::move(w));
   }
   Progress progress(o.json ? 1e9 : 5.0);

@@ -29,3 +29,23 @@ struct TourOptions {
 int run_memory_tour(const TourOptions& o);
 
 }  // namespace paraplan::cli
+
+namespace paraplan::cli {
+
+struct LoraDemoOptions {
+  std::vector<int> ranks{4, 8, 16};
+  int pretrain_steps = 300, finetune_steps = 400;
+  double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 3e-3;
+  int eval_problems = 200, digits = 2;
+  uint64_t seed = 0;
+  int threads = 0;  // 0: every core of this machine
+  bool quick = false;
+  std::string corpus = "/usr/share/games/fortunes";
+  std::string work_dir;  // default: a directory beside the store
+  std::string db = "runs.sqlite";
+  std::string plot;
+  bool json = false;
+};
+int run_lora_demo(const LoraDemoOptions& o);
+
+}  // namespace paraplan::cli

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "paraplan/exec/communicator.hpp"
 
@@ -29,5 +30,23 @@ struct LenetOptions {
   int timeout_s = 120;
 };
 int run_lenet(const LenetOptions& o);
+
+// The chapter's second exercise: pretrain a small LLaMA-shaped model on the fortunes corpus, then
+// fine-tune it on multi-digit addition with full fine-tuning and with LoRA at each rank (q_proj and
+// v_proj, alpha = 4 r as in the chapter's recipe r = 8, alpha = 32), measuring trainable parameters,
+// time per step, peak memory, validation loss and task accuracy.
+struct LoraRanksOptions {
+  std::string corpus;              // fortune file or directory (pretraining text)
+  std::string work_dir;            // pretrained model, data files, adapters
+  std::vector<int> ranks{4, 8, 16};
+  int pretrain_steps = 300;
+  int finetune_steps = 200;
+  double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 3e-3;
+  int eval_problems = 200;         // held-out addition problems for the task accuracy
+  int digits = 2;                  // digits of each addend
+  uint64_t seed = 0;
+  bool quick = false;              // a smaller model (tests)
+};
+int run_lora_ranks(const LoraRanksOptions& o);
 
 }  // namespace paraplan::exec

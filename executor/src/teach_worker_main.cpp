@@ -12,6 +12,7 @@
 #include "paraplan/exec/idx.hpp"
 #include "paraplan/exec/launch_env.hpp"
 #include "paraplan/exec/memory_meter.hpp"
+#include "paraplan/exec/teach_data.hpp"
 #include "teach_worker.hpp"
 
 namespace paraplan::exec {
@@ -63,6 +64,23 @@ int main(int argc, char** argv) {
   lenet->add_option("--log-every", lo.log_every)->check(CLI::Range(1, 1000000));
   lenet->add_option("--timeout", lo.timeout_s)->check(CLI::Range(1, 86400));
 
+  LoraRanksOptions ro;
+  ro.corpus = default_fortunes_dir();
+  ro.work_dir = "paraplan-lora-ranks";
+  CLI::App* lora = app.add_subcommand("lora-ranks", "pretrain a small LLaMA, then fine-tune it fully and with LoRA");
+  lora->add_option("--corpus", ro.corpus, "fortune file or directory");
+  lora->add_option("--work-dir", ro.work_dir, "pretrained model, data files");
+  lora->add_option("--ranks", ro.ranks)->delimiter(',')->check(CLI::Range(1, 1024));
+  lora->add_option("--pretrain-steps", ro.pretrain_steps)->check(CLI::Range(1, 1000000));
+  lora->add_option("--finetune-steps", ro.finetune_steps)->check(CLI::Range(1, 1000000));
+  lora->add_option("--pretrain-lr", ro.pretrain_lr)->check(CLI::PositiveNumber);
+  lora->add_option("--full-lr", ro.full_lr)->check(CLI::PositiveNumber);
+  lora->add_option("--lora-lr", ro.lora_lr)->check(CLI::PositiveNumber);
+  lora->add_option("--eval-problems", ro.eval_problems)->check(CLI::Range(1, 100000));
+  lora->add_option("--digits", ro.digits)->check(CLI::Range(1, 9));
+  lora->add_option("--seed", ro.seed);
+  lora->add_flag("--quick", ro.quick, "a 0.2 M-parameter model (tests)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,6 +91,7 @@ int main(int argc, char** argv) {
   try {
     set_threads(threads);
     if (lenet->parsed()) return run_lenet(lo);
+    if (lora->parsed()) return run_lora_ranks(ro);
   } catch (const paraplan::planner::PlanError& e) {
     for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
     return 2;

@@ -1,0 +1,39 @@
+#pragma once
+// Data of the chapter's second exercise (LoRA at several ranks), without LibTorch:
+// - the pretraining corpus: the English fortune cookies of the Debian package `fortunes`
+//   (/usr/share/games/fortunes: plain-text files whose entries are separated by lines holding "%");
+// - the fine-tuning task: multi-digit addition written as text, "47+85=132", generated from a seed,
+//   with the pairs split deterministically into training and held-out evaluation pairs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "paraplan/exec/dataset.hpp"  // DataError
+
+namespace paraplan::exec {
+
+std::string default_fortunes_dir();  // /usr/share/games/fortunes
+// Entries of one fortune file, or of every fortune file in a directory (sorted by name; the index
+// files *.dat and the *.u8 links are skipped). DataError naming the path when there is none.
+std::vector<std::string> fortune_documents(const std::string& path);
+
+struct Addition {
+  int64_t a = 0, b = 0;
+  std::string prompt() const;  // "47+85="
+  std::string answer() const;  // "132"
+  std::string text() const;    // "47+85=132"
+};
+
+// Whether the pair (a, b) is held out for evaluation: one pair in `every`, by a hash of the pair, so the
+// split does not depend on how many problems are drawn.
+bool held_out(int64_t a, int64_t b, int every = 10);
+
+// n problems with `digits`-digit addends (no leading zeros: 10^(d-1) .. 10^d - 1), drawn from `seed`,
+// from the training pairs (held_out = false) or the evaluation pairs (true).
+std::vector<Addition> addition_problems(int n, int digits, uint64_t seed, bool evaluation);
+
+// The answer in a model's continuation: the digits up to the first non-digit; "" when it starts with
+// none.
+std::string answer_of(const std::string& continuation);
+
+}  // namespace paraplan::exec
