@@ -62,7 +62,7 @@ Command add_demo_command(CLI::App& app) {
   lora->add_option("--digits", ro->digits, "digits of each addend (default 2)")->check(CLI::Range(1, 9));
   lora->add_option("--seed", ro->seed, "initialisation, data and problems (default 0)");
   lora->add_option("--threads", ro->threads, "compute threads (default: every core)")->check(CLI::Range(0, 256));
-  lora->add_flag("--quick", ro->quick, "a 0.2 M-parameter model instead (tests; its accuracy means nothing)");
+  lora->add_flag("--quick", ro->quick, "a 0.13 M-parameter model instead (tests; its accuracy means nothing)");
   lora->add_option("--corpus", ro->corpus, "pretraining text: a fortune file or directory (default /usr/share/games/fortunes)");
   lora->add_option("--work-dir", ro->work_dir, "pretrained model and data files (default: paraplan-lora-ranks beside --db)");
   lora->add_option("--db", ro->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");

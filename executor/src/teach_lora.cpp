@@ -24,10 +24,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // A LLaMA-shaped decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU) with a byte vocabulary plus
-// an end-of-document token: 3.0 M parameters; the quick one (tests) 0.2 M.
+// an end-of-document token: 3.0 M parameters; the quick one (tests) 0.13 M.
 json model_json(bool quick) {
   if (quick)
-    return {{"name", "teach-llama-0.2m"}, {"layers", 2}, {"hidden", 64}, {"heads", 4}, {"kv_heads", 2},
+    return {{"name", "teach-llama-0.1m"}, {"layers", 2}, {"hidden", 64}, {"heads", 4}, {"kv_heads", 2},
             {"head_dim", 16}, {"ffn_hidden", 176}, {"vocab", 257}};
   return {{"name", "teach-llama-3m"}, {"layers", 4}, {"hidden", 256}, {"heads", 4}, {"kv_heads", 2},
           {"head_dim", 64}, {"ffn_hidden", 688}, {"vocab", 257}};

@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   lora->add_option("--eval-problems", ro.eval_problems)->check(CLI::Range(1, 100000));
   lora->add_option("--digits", ro.digits)->check(CLI::Range(1, 9));
   lora->add_option("--seed", ro.seed);
-  lora->add_flag("--quick", ro.quick, "a 0.2 M-parameter model (tests)");
+  lora->add_flag("--quick", ro.quick, "a 0.13 M-parameter model (tests)");
 
   try {
     app.parse(argc, argv);

@@ -64,3 +64,44 @@ TEST(DemoLenet, BadInputNamesTheOption) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("/nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos) << r.out;
 }
+
+// Exercise 2, quick: a 0.13 M-parameter model and a few steps (its accuracy means nothing here). What
+// is checked: every variant's trainable parameters, counted by the executor, equal the planner's and
+// the count by hand, and each phase is a stored run with its measurements.
+TEST(DemoLora, TrainableCountsEqualThePlannersAndTheHandCount) {
+  if (!fs::exists("/usr/share/games/fortunes/fortunes")) GTEST_SKIP() << "the Debian package fortunes is not installed";
+  const std::string db = temp_db("lora.sqlite");
+  const fs::path work = fs::temp_directory_path() / ("paraplan-demo-lora-" + std::to_string(getpid()));
+  const auto r = clitest::run("demo lora-ranks --quick --pretrain-steps 4 --finetune-steps 3 --eval-problems 20 "
+                              "--threads 1 --work-dir " + work.string() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.out;
+  Store s(db);
+  const auto runs = s.runs();
+  ASSERT_EQ(runs.size(), 5u);  // pretraining, full fine-tuning, r = 4, 8, 16
+  // The quick model: 2 layers, hidden 64, 4 heads of 16, 2 kv heads, MLP 176, vocabulary 257.
+  // Full: embedding 257*64 + 2 x (norms 2*64 + q 64*64 + k, v 2*64*32 + o 64*64 + MLP 3*64*176) + final
+  // norm 64 + head 257*64 = 16,448 + 2 x 46,208 + 64 + 16,448 = 125,376.
+  // LoRA on q (64 -> 64) and v (64 -> 32): r(64 + 64) + r(64 + 32) = 224 r per layer, 448 r in all.
+  const std::map<std::string, double> want{{"demo lora-ranks: pretrain", 125376},
+                                           {"demo lora-ranks: full fine-tuning", 125376},
+                                           {"demo lora-ranks: LoRA r=4", 1792},
+                                           {"demo lora-ranks: LoRA r=8", 3584},
+                                           {"demo lora-ranks: LoRA r=16", 7168}};
+  for (const auto& run : runs) {
+    SCOPED_TRACE(run.run.name);
+    EXPECT_EQ(run.status, RunStatus::succeeded) << run.error;
+    std::map<std::string, double> m;
+    for (const auto& x : s.metrics(run.id)) m[x.name] = x.value;
+    ASSERT_TRUE(want.count(run.run.name));
+    EXPECT_EQ(m["trainable_params"], want.at(run.run.name));
+    EXPECT_EQ(m["trainable_params_planner"], want.at(run.run.name));
+    EXPECT_EQ(s.steps(run.id).size(), run.run.name.find("pretrain") != std::string::npos ? 4u : 3u);
+    // The counting allocator's peak and the planner's prediction for the same plan (executor profile).
+    const auto mem = s.memory(run.id);
+    ASSERT_EQ(mem.size(), 1u);
+    EXPECT_GT(mem[0].measured_bytes, 0);
+    EXPECT_NEAR(mem[0].measured_bytes, mem[0].predicted_bytes.value_or(0), 0.01 * mem[0].measured_bytes);
+  }
+  EXPECT_NE(r.out.find("LoRA r=16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("planner's count"), std::string::npos) << r.out;
+}
