@@ -367,6 +367,34 @@ class GuiTest : public QObject {
     qunsetenv("PARAPLAN_BIN");
   }
 
+  // The Runs tab on a store of real runs (not a fixture): `paraplan demo ddp-lenet` at 1 and 2 workers
+  // and `paraplan run` of the chapter's recipe on tiny-llama, for the docs' screenshot.
+  void runsTabShowsRealRuns() {
+    if (!QFile::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+      QSKIP("the Debian package dataset-fashion-mnist is not installed");
+    QTemporaryDir dir;
+    const QString db = dir.filePath("runs.sqlite");
+    QProcess demo;
+    demo.start(PARAPLAN_BIN, {"demo", "ddp-lenet", "--workers", "1,2", "--epochs", "1", "--train-samples", "1280",
+                              "--db", db});
+    QVERIFY(demo.waitForFinished(120000));
+    QCOMPARE(demo.exitCode(), 0);
+    QProcess run;
+    run.start(PARAPLAN_BIN, {"run", QString(PARAPLAN_SOURCE_DIR) + "/data/examples/hf-recipe-llama3-8b.json", "--set",
+                             "model=tiny-llama", "--set", "cluster.gpu=cpu", "--set", "training.seq_len=32", "--set",
+                             "training.precision=fp32", "--set", "training.lora.base=fp32", "--set",
+                             "training.recompute=none", "--steps", "4", "--db", db});
+    QVERIFY(run.waitForFinished(120000));
+    QCOMPARE(run.exitCode(), 0);
+    RunsTab* tab = window_->runsTab();
+    window_->tabs()->setCurrentWidget(tab);
+    tab->openStore(db);
+    QCOMPARE(tab->runCount(), 3);
+    tab->table()->selectRow(2);
+    QApplication::processEvents();
+    screenshot(window_.get(), "runs-tab-real");
+  }
+
   // The picture for the README: LLaMA-3.1-405B on 16,384 H100s over 16 interleaved pipeline stages.
   void screenshotOfAPipelinedPlan() {
     window_->session()->setPlan(plan_of(R"({"model": "llama3-405b", "training": {"seq_len": 8192,
