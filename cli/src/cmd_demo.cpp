@@ -45,7 +45,8 @@ Command add_demo_command(CLI::App& app) {
       "lora-ranks",
       "Exercise 2 of the chapter: LoRA at several ranks against full fine-tuning. Pretrains a small LLaMA-shaped\n"
       "model (3.0 M parameters, byte vocabulary) on the English fortune cookies of the Debian package `fortunes`,\n"
-      "then fine-tunes it on 2-digit addition written as text (\"47+85=132\") — fully, and with LoRA on q_proj\n"
+      "then fine-tunes it on 2-digit addition written as text, answer reversed (\"47+85=231\" for 132) — fully,\n"
+      "and with LoRA on q_proj "
       "and v_proj (alpha = 4 r, as the chapter's r = 8, alpha = 32) at each rank — from the same weights, data\n"
       "and seed. Table: trainable parameters (checked against the planner), time per step, peak memory\n"
       "measured and predicted, validation loss and exact-answer accuracy on held-out problems. Example:\n"

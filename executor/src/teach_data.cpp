@@ -51,7 +51,10 @@ std::vector<std::string> fortune_documents(const std::string& path) {
 }
 
 std::string Addition::prompt() const { return std::to_string(a) + "+" + std::to_string(b) + "="; }
-std::string Addition::answer() const { return std::to_string(a + b); }
+std::string Addition::answer() const {
+  std::string s = std::to_string(a + b);
+  return {s.rbegin(), s.rend()};
+}
 std::string Addition::text() const { return prompt() + answer(); }
 
 bool held_out(int64_t a, int64_t b, int every) {

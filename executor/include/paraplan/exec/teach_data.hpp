@@ -2,8 +2,9 @@
 // Data of the chapter's second exercise (LoRA at several ranks), without LibTorch:
 // - the pretraining corpus: the English fortune cookies of the Debian package `fortunes`
 //   (/usr/share/games/fortunes: plain-text files whose entries are separated by lines holding "%");
-// - the fine-tuning task: multi-digit addition written as text, "47+85=132", generated from a seed,
-//   with the pairs split deterministically into training and held-out evaluation pairs.
+// - the fine-tuning task: multi-digit addition written as text, "47+85=231" (132 reversed), generated from a seed,
+//   with the answer reversed (see Addition) and the pairs split deterministically into training and
+//   held-out evaluation pairs.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,11 +18,15 @@ std::string default_fortunes_dir();  // /usr/share/games/fortunes
 // files *.dat and the *.u8 links are skipped). DataError naming the path when there is none.
 std::vector<std::string> fortune_documents(const std::string& path);
 
+// The answer is written least-significant digit first, "47+85=231" for 132: a causal model then
+// produces each digit after the digits it depends on (the carry comes from the right), which lets
+// small transformers learn addition from far fewer examples (Lee et al. 2023, "Teaching Arithmetic to
+// Small Transformers", §4: reversed output).
 struct Addition {
   int64_t a = 0, b = 0;
   std::string prompt() const;  // "47+85="
-  std::string answer() const;  // "132"
-  std::string text() const;    // "47+85=132"
+  std::string answer() const;  // "231" (132 reversed)
+  std::string text() const;    // "47+85=231"
 };
 
 // Whether the pair (a, b) is held out for evaluation: one pair in `every`, by a hash of the pair, so the
