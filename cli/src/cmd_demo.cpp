@@ -60,7 +60,11 @@ Command add_demo_command(CLI::App& app) {
   lora->add_option("--lora-lr", ro->lora_lr, "of LoRA fine-tuning (default 0.003)")->check(CLI::PositiveNumber);
   lora->add_option("--eval-problems", ro->eval_problems, "held-out problems for the accuracy (default 200)")
       ->check(CLI::Range(1, 100000));
-  lora->add_option("--digits", ro->digits, "digits of each addend (default 2)")->check(CLI::Range(1, 9));
+  lora->add_option("--task", ro->task,
+                   "the fine-tuning task: copy (\"kqzvb=kqzvb\", default) or addition (\"47+85=231\", the answer\n"
+                   "reversed)");
+  lora->add_option("--task-size", ro->task_size, "letters to copy (default 5) / digits per addend (default 2)")
+      ->check(CLI::Range(0, 32));
   lora->add_option("--seed", ro->seed, "initialisation, data and problems (default 0)");
   lora->add_option("--threads", ro->threads, "compute threads (default: every core)")->check(CLI::Range(0, 256));
   lora->add_flag("--quick", ro->quick, "a 0.13 M-parameter model instead (tests; its accuracy means nothing)");

@@ -23,6 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+int task_size(const LoraDemoOptions& o) { return o.task_size > 0 ? o.task_size : o.task == "copy" ? 5 : 2; }
+
 std::vector<std::string> lora_args(const LoraDemoOptions& o, int threads, const std::string& work) {
   std::string ranks;
   for (int r : o.ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
@@ -32,7 +34,7 @@ std::vector<std::string> lora_args(const LoraDemoOptions& o, int threads, const 
                              "--finetune-steps", std::to_string(o.finetune_steps),
                              "--pretrain-lr", fmt::format("{}", o.pretrain_lr), "--full-lr", fmt::format("{}", o.full_lr),
                              "--lora-lr", fmt::format("{}", o.lora_lr), "--eval-problems", std::to_string(o.eval_problems),
-                             "--digits", std::to_string(o.digits), "--seed", std::to_string(o.seed)};
+                             "--task", o.task, "--task-size", std::to_string(task_size(o)), "--seed", std::to_string(o.seed)};
   if (o.quick) a.push_back("--quick");
   return a;
 }
@@ -44,6 +46,7 @@ int run_lora_demo(const LoraDemoOptions& o) {
   if (o.ranks.empty()) v.add("--ranks", "", "give at least one LoRA rank");
   for (int r : o.ranks)
     if (r < 1 || r > 1024) v.add("--ranks", std::to_string(r), "each rank must be between 1 and 1024");
+  if (o.task != "copy" && o.task != "addition") v.add("--task", o.task, "the tasks are \"copy\" and \"addition\"");
   v.throw_if_any();
   std::optional<planner::Store> store;
   if (!o.db.empty()) store.emplace(o.db);
@@ -53,8 +56,11 @@ int run_lora_demo(const LoraDemoOptions& o) {
   const int total_steps = o.pretrain_steps + o.finetune_steps * static_cast<int>(1 + o.ranks.size());
   if (!o.json)
     fmt::print("LoRA at ranks {} against full fine-tuning: a small LLaMA-shaped model pretrained on the fortunes "
-               "corpus ({}), fine-tuned on {}-digit addition; {} pretraining + {} x {} fine-tuning steps, {} thread(s){}\n",
-               fmt::join(o.ranks, ", "), o.corpus, o.digits, o.pretrain_steps, 1 + o.ranks.size(), o.finetune_steps,
+               "corpus ({}), fine-tuned on {}; {} pretraining + {} x {} fine-tuning steps, {} thread(s){}\n",
+               fmt::join(o.ranks, ", "), o.corpus,
+               o.task == "copy" ? fmt::format("copying {} random letters", task_size(o))
+                                : fmt::format("{}-digit addition (answer reversed)", task_size(o)),
+               o.pretrain_steps, 1 + o.ranks.size(), o.finetune_steps,
                threads, store ? ", runs stored in " + o.db : "");
   teach::LoraRanksRun run;
   int64_t run_id = 0;

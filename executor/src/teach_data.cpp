@@ -83,10 +83,27 @@ std::vector<Addition> addition_problems(int n, int digits, uint64_t seed, bool e
   return out;
 }
 
-std::string answer_of(const std::string& c) {
-  size_t n = 0;
-  while (n < c.size() && c[n] >= '0' && c[n] <= '9') ++n;
-  return c.substr(0, n);
+std::vector<Problem> task_problems(const std::string& task, int n, int size, uint64_t seed, bool evaluation) {
+  std::vector<Problem> out;
+  if (task == "addition") {
+    for (const Addition& a : addition_problems(n, size, seed, evaluation)) out.push_back({a.prompt(), a.answer()});
+    return out;
+  }
+  if (task != "copy") throw DataError("--task = " + task + ": the tasks are \"addition\" and \"copy\"");
+  if (size < 1 || size > 32) throw DataError("--task-size = " + std::to_string(size) + ": copy strings have 1 to 32 letters");
+  std::mt19937_64 g(seed);
+  while (static_cast<int>(out.size()) < n) {
+    std::string w;
+    int64_t h = 0;
+    for (int i = 0; i < size; ++i) {
+      w.push_back(static_cast<char>('a' + g() % 26));
+      h = h * 31 + w.back();
+    }
+    if (held_out(h, size) == evaluation) out.push_back({w + "=", w});
+  }
+  return out;
 }
+
+std::string answer_of(const std::string& c) { return c.substr(0, c.find('\n')); }
 
 }  // namespace paraplan::exec

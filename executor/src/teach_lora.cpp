@@ -51,10 +51,10 @@ void write_jsonl(const std::string& path, const std::vector<std::string>& docs) 
 std::string variant_name(int rank) { return rank > 0 ? "LoRA r=" + std::to_string(rank) : "full fine-tuning"; }
 
 // Mean next-token cross-entropy (nats/token) over windows of the held-out problems' token stream.
-double validation_loss(Trainer& t, const std::vector<Addition>& problems, int64_t seq_len, int64_t vocab) {
+double validation_loss(Trainer& t, const std::vector<Problem>& problems, int64_t seq_len, int64_t vocab) {
   const ByteTokenizer tok(vocab);
   std::vector<int64_t> stream;
-  for (const Addition& p : problems) {
+  for (const Problem& p : problems) {
     stream.push_back(tok.eos());
     for (int32_t id : tok.encode(p.text())) stream.push_back(id);
   }
@@ -75,18 +75,20 @@ double validation_loss(Trainer& t, const std::vector<Addition>& problems, int64_
 
 // Greedy decoding of every prompt at once (all prompts have the same length): returns how many
 // answers are exactly right, and the first few continuations for the log.
-std::pair<int, std::vector<std::string>> task_accuracy(Trainer& t, const std::vector<Addition>& problems, int digits,
+std::pair<int, std::vector<std::string>> task_accuracy(Trainer& t, const std::vector<Problem>& problems,
                                                        int64_t vocab) {
   const ByteTokenizer tok(vocab);
   const int64_t n = static_cast<int64_t>(problems.size());
   std::vector<std::vector<int64_t>> seqs;
-  for (const Addition& p : problems) {
+  size_t longest = 0;
+  for (const Problem& p : problems) {
+    longest = std::max(longest, p.answer.size());
     std::vector<int64_t> s{tok.eos()};
-    for (int32_t id : tok.encode(p.prompt())) s.push_back(id);
+    for (int32_t id : tok.encode(p.prompt)) s.push_back(id);
     seqs.push_back(s);
   }
   std::vector<std::string> out(static_cast<size_t>(n));
-  for (int k = 0; k < digits + 2; ++k) {
+  for (size_t k = 0; k < longest + 1; ++k) {  // the answer and the end of the document
     const int64_t len = static_cast<int64_t>(seqs[0].size());
     std::vector<int64_t> ids;
     for (const auto& s : seqs) ids.insert(ids.end(), s.begin(), s.end());
@@ -103,8 +105,8 @@ std::pair<int, std::vector<std::string>> task_accuracy(Trainer& t, const std::ve
   std::vector<std::string> samples;
   for (int64_t i = 0; i < n; ++i) {
     const std::string got = answer_of(out[static_cast<size_t>(i)]);
-    correct += got == problems[static_cast<size_t>(i)].answer();
-    if (i < 5) samples.push_back(problems[static_cast<size_t>(i)].prompt() + got);
+    correct += got == problems[static_cast<size_t>(i)].answer;
+    if (i < 5) samples.push_back(problems[static_cast<size_t>(i)].prompt + got);
   }
   return {correct, samples};
 }
@@ -140,14 +142,15 @@ int run_lora_ranks(const LoraRanksOptions& o) {
   const std::vector<std::string> fortunes = fortune_documents(o.corpus);
   write_jsonl(pretrain_data, fortunes);
   std::vector<std::string> train_docs;
-  for (const Addition& p : addition_problems(20000, o.digits, o.seed + 1, false)) train_docs.push_back(p.text());
+  for (const Problem& p : task_problems(o.task, 20000, o.digits, o.seed + 1, false)) train_docs.push_back(p.text());
   write_jsonl(task_data, train_docs);
-  const std::vector<Addition> held = addition_problems(o.eval_problems, o.digits, o.seed + 2, true);
+  const std::vector<Problem> held = task_problems(o.task, o.eval_problems, o.digits, o.seed + 2, true);
 
   const planner::Plan base = plan_for(o, 0);
   emit({{"event", "start"}, {"model", planner::model_to_json(base.model)},
         {"params", planner::model_params(base.model, std::nullopt).total}, {"corpus", o.corpus},
-        {"corpus_documents", fortunes.size()}, {"task", std::to_string(o.digits) + "-digit addition"},
+        {"corpus_documents", fortunes.size()}, {"task", o.task == "copy" ? "copy " + std::to_string(o.digits) + " letters"
+                                   : std::to_string(o.digits) + "-digit addition, answer reversed"},
         {"eval_problems", o.eval_problems}, {"ranks", o.ranks}, {"threads", at::get_num_threads()}});
 
   std::vector<Phase> phases{{"pretrain", base, pretrain_data, "", o.pretrain_lr, o.pretrain_steps},
@@ -168,7 +171,7 @@ int run_lora_ranks(const LoraRanksOptions& o) {
     const MemoryStats mem = t.memory();
     const int64_t vocab = ph.plan.model.vocab;
     const double val = validation_loss(t, held, ph.plan.training.seq_len, vocab);
-    const auto [correct, samples] = task_accuracy(t, held, o.digits, vocab);
+    const auto [correct, samples] = task_accuracy(t, held, vocab);
     const planner::ModelParams mp = planner::model_params(ph.plan.model, ph.plan.training.lora);
     emit({{"event", "result"}, {"phase", ph.name}, {"lora_rank", ph.plan.training.lora ? ph.plan.training.lora->rank : 0},
           {"trainable", t.trainable_params()}, {"trainable_planner", mp.trainable_total}, {"params", mp.total},

@@ -43,7 +43,8 @@ struct LoraRanksOptions {
   int finetune_steps = 200;
   double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 3e-3;
   int eval_problems = 200;         // held-out addition problems for the task accuracy
-  int digits = 2;                  // digits of each addend
+  std::string task = "addition";   // teach_data.hpp: "addition" or "copy"
+  int digits = 2;                  // digits of each addend / letters to copy
   uint64_t seed = 0;
   bool quick = false;              // a smaller model (tests)
 };

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
   lora->add_option("--full-lr", ro.full_lr)->check(CLI::PositiveNumber);
   lora->add_option("--lora-lr", ro.lora_lr)->check(CLI::PositiveNumber);
   lora->add_option("--eval-problems", ro.eval_problems)->check(CLI::Range(1, 100000));
-  lora->add_option("--digits", ro.digits)->check(CLI::Range(1, 9));
+  lora->add_option("--task", ro.task, "addition or copy");
+  lora->add_option("--task-size", ro.digits, "digits of each addend / letters to copy")->check(CLI::Range(1, 32));
   lora->add_option("--seed", ro.seed);
   lora->add_flag("--quick", ro.quick, "a 0.13 M-parameter model (tests)");
 

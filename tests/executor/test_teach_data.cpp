@@ -35,7 +35,26 @@ TEST(TeachData, AdditionIsWrittenWithTheAnswerReversed) {
   EXPECT_EQ(p.answer(), "231");  // 132, least-significant digit first
   EXPECT_EQ(p.text(), "47+85=231");
   EXPECT_EQ(answer_of("231\nxyz"), "231");
-  EXPECT_EQ(answer_of("x1"), "");
+  EXPECT_EQ(answer_of("2310"), "2310");  // no end of document: not the answer "231"
+}
+
+TEST(TeachData, CopyProblems) {
+  const auto train = task_problems("copy", 200, 5, 1, false), eval = task_problems("copy", 50, 5, 2, true);
+  std::set<std::string> seen;
+  for (const auto& p : train) {
+    ASSERT_EQ(p.prompt.size(), 6u);
+    EXPECT_EQ(p.prompt.substr(0, 5), p.answer);
+    EXPECT_EQ(p.text(), p.answer + "=" + p.answer);
+    seen.insert(p.prompt);
+  }
+  for (const auto& p : eval) EXPECT_FALSE(seen.count(p.prompt)) << p.text();
+  EXPECT_EQ(task_problems("addition", 1, 2, 3, false)[0].answer.size() >= 2, true);
+  try {
+    task_problems("sort", 1, 2, 3, false);
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), "--task = sort: the tasks are \"addition\" and \"copy\"");
+  }
 }
 
 TEST(TeachData, TrainingAndEvaluationPairsNeverMeet) {

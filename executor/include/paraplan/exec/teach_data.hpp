@@ -37,8 +37,23 @@ bool held_out(int64_t a, int64_t b, int every = 10);
 // from the training pairs (held_out = false) or the evaluation pairs (true).
 std::vector<Addition> addition_problems(int n, int digits, uint64_t seed, bool evaluation);
 
-// The answer in a model's continuation: the digits up to the first non-digit; "" when it starts with
-// none.
+// A task problem as text: the prompt the model is given and the answer it must continue with.
+struct Problem {
+  std::string prompt, answer;
+  std::string text() const { return prompt + answer; }
+};
+
+// The fine-tuning tasks, by name:
+// - "addition": `size`-digit addends, answer reversed (Addition);
+// - "copy": `size` random lowercase letters, then "=", then the same letters ("kqzvb=kqzvb"): the answer
+//   is read back from the prompt by attention alone, the pattern induction heads implement (Olsson
+//   et al. 2022).
+// Training and evaluation problems never share a prompt (held_out on a hash of it). DataError naming
+// the task when it is unknown.
+std::vector<Problem> task_problems(const std::string& task, int n, int size, uint64_t seed, bool evaluation);
+
+// The answer in a model's continuation: everything before the end of the document (decoded as a
+// newline), so an answer must also stop where it should.
 std::string answer_of(const std::string& continuation);
 
 }  // namespace paraplan::exec
