@@ -45,19 +45,21 @@ Command add_demo_command(CLI::App& app) {
       "lora-ranks",
       "Exercise 2 of the chapter: LoRA at several ranks against full fine-tuning. Pretrains a small LLaMA-shaped\n"
       "model (3.0 M parameters, byte vocabulary) on the English fortune cookies of the Debian package `fortunes`,\n"
-      "then fine-tunes it on 2-digit addition written as text, answer reversed (\"47+85=231\" for 132) — fully,\n"
-      "and with LoRA on q_proj "
-      "and v_proj (alpha = 4 r, as the chapter's r = 8, alpha = 32) at each rank — from the same weights, data\n"
-      "and seed. Table: trainable parameters (checked against the planner), time per step, peak memory\n"
-      "measured and predicted, validation loss and exact-answer accuracy on held-out problems. Example:\n"
+      "then fine-tunes it on a generated task — copying 5 random letters (\"kqzvb=kqzvb\"), or 2-digit addition\n"
+      "with the answer reversed (\"47+85=231\") — fully, and with LoRA on q_proj and v_proj (alpha = 4 r, as the\n"
+      "chapter's r = 8, alpha = 32) at each rank, from the same weights, data and seed. Table: trainable\n"
+      "parameters (checked against the planner), time per step, peak memory measured and predicted, validation\n"
+      "loss and exact-answer accuracy on held-out problems. Example:\n"
       "  paraplan demo lora-ranks --ranks 4,8,16 --plot lora.png");
   lora->add_option("--ranks", ro->ranks, "LoRA ranks, comma-separated (default 4,8,16)")->delimiter(',');
+  lora->add_option("--targets", ro->targets, "adapted projections, comma-separated (default q_proj,v_proj)")
+      ->delimiter(',');
   lora->add_option("--pretrain-steps", ro->pretrain_steps, "pretraining steps (default 300)")->check(CLI::Range(1, 1000000));
-  lora->add_option("--finetune-steps", ro->finetune_steps, "fine-tuning steps per variant (default 400)")
+  lora->add_option("--finetune-steps", ro->finetune_steps, "fine-tuning steps per variant (default 300)")
       ->check(CLI::Range(1, 1000000));
   lora->add_option("--pretrain-lr", ro->pretrain_lr, "AdamW learning rate of pretraining (default 0.001)")->check(CLI::PositiveNumber);
   lora->add_option("--full-lr", ro->full_lr, "of full fine-tuning (default 0.001)")->check(CLI::PositiveNumber);
-  lora->add_option("--lora-lr", ro->lora_lr, "of LoRA fine-tuning (default 0.003)")->check(CLI::PositiveNumber);
+  lora->add_option("--lora-lr", ro->lora_lr, "of LoRA fine-tuning (default 0.005)")->check(CLI::PositiveNumber);
   lora->add_option("--eval-problems", ro->eval_problems, "held-out problems for the accuracy (default 200)")
       ->check(CLI::Range(1, 100000));
   lora->add_option("--task", ro->task,

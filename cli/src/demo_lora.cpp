@@ -26,10 +26,11 @@ namespace fs = std::filesystem;
 int task_size(const LoraDemoOptions& o) { return o.task_size > 0 ? o.task_size : o.task == "copy" ? 5 : 2; }
 
 std::vector<std::string> lora_args(const LoraDemoOptions& o, int threads, const std::string& work) {
-  std::string ranks;
+  std::string ranks, targets;
   for (int r : o.ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+  for (const std::string& t : o.targets) targets += (targets.empty() ? "" : ",") + t;
   std::vector<std::string> a{"--threads", std::to_string(threads), "lora-ranks", "--corpus", o.corpus,
-                             "--work-dir", work, "--ranks", ranks,
+                             "--work-dir", work, "--ranks", ranks, "--targets", targets,
                              "--pretrain-steps", std::to_string(o.pretrain_steps),
                              "--finetune-steps", std::to_string(o.finetune_steps),
                              "--pretrain-lr", fmt::format("{}", o.pretrain_lr), "--full-lr", fmt::format("{}", o.full_lr),

@@ -34,8 +34,9 @@ namespace paraplan::cli {
 
 struct LoraDemoOptions {
   std::vector<int> ranks{4, 8, 16};
-  int pretrain_steps = 300, finetune_steps = 400;
-  double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 3e-3;
+  std::vector<std::string> targets{"q_proj", "v_proj"};
+  int pretrain_steps = 300, finetune_steps = 300;
+  double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 5e-3;
   int eval_problems = 200;
   std::string task = "copy";  // or "addition"
   int task_size = 0;          // letters to copy / digits per addend (0: 5 for copy, 2 for addition)

@@ -37,7 +37,7 @@ planner::Plan plan_for(const LoraRanksOptions& o, int rank) {
   json training = {{"seq_len", 64}, {"micro_batch", 16}, {"global_batch", 16}, {"precision", "fp32"},
                    {"optimizer", "adamw"}, {"recompute", "none"}, {"flash_attention", true}};
   if (rank > 0)
-    training["lora"] = {{"rank", rank}, {"alpha", 4 * rank}, {"targets", {"q_proj", "v_proj"}}, {"base", "fp32"}};
+    training["lora"] = {{"rank", rank}, {"alpha", 4 * rank}, {"targets", o.targets}, {"base", "fp32"}};
   return planner::plan_from_json({{"model", model_json(o.quick)}, {"training", training},
                                   {"parallel", {{"dp", 1}}}, {"cluster", {{"gpu", "cpu"}, {"gpus", 1}}}});
 }
@@ -151,7 +151,7 @@ int run_lora_ranks(const LoraRanksOptions& o) {
         {"params", planner::model_params(base.model, std::nullopt).total}, {"corpus", o.corpus},
         {"corpus_documents", fortunes.size()}, {"task", o.task == "copy" ? "copy " + std::to_string(o.digits) + " letters"
                                    : std::to_string(o.digits) + "-digit addition, answer reversed"},
-        {"eval_problems", o.eval_problems}, {"ranks", o.ranks}, {"threads", at::get_num_threads()}});
+        {"eval_problems", o.eval_problems}, {"ranks", o.ranks}, {"targets", o.targets}, {"threads", at::get_num_threads()}});
 
   std::vector<Phase> phases{{"pretrain", base, pretrain_data, "", o.pretrain_lr, o.pretrain_steps},
                             {variant_name(0), base, task_data, pretrained, o.full_lr, o.finetune_steps}};

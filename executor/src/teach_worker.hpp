@@ -39,6 +39,7 @@ struct LoraRanksOptions {
   std::string corpus;              // fortune file or directory (pretraining text)
   std::string work_dir;            // pretrained model, data files, adapters
   std::vector<int> ranks{4, 8, 16};
+  std::vector<std::string> targets{"q_proj", "v_proj"};  // the chapter's recipe
   int pretrain_steps = 300;
   int finetune_steps = 200;
   double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 3e-3;

@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   lora->add_option("--corpus", ro.corpus, "fortune file or directory");
   lora->add_option("--work-dir", ro.work_dir, "pretrained model, data files");
   lora->add_option("--ranks", ro.ranks)->delimiter(',')->check(CLI::Range(1, 1024));
+  lora->add_option("--targets", ro.targets)->delimiter(',');
   lora->add_option("--pretrain-steps", ro.pretrain_steps)->check(CLI::Range(1, 1000000));
   lora->add_option("--finetune-steps", ro.finetune_steps)->check(CLI::Range(1, 1000000));
   lora->add_option("--pretrain-lr", ro.pretrain_lr)->check(CLI::PositiveNumber);

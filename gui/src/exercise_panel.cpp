@@ -64,7 +64,7 @@ ExercisePanel::ExercisePanel(Kind kind, QWidget* parent) : QWidget(parent), kind
     quick_->hide();
   } else {
     length_->setRange(1, 100000);
-    length_->setValue(400);
+    length_->setValue(300);
     length_->setSuffix(" fine-tuning steps per variant");
     samples_->setRange(1, 100000);
     samples_->setValue(300);
@@ -90,7 +90,7 @@ ExercisePanel::ExercisePanel(Kind kind, QWidget* parent) : QWidget(parent), kind
   status_ = new QLabel(lenet ? "LeNet-5 on Fashion-MNIST, data parallel over gloo at each worker count, the same global "
                                "batch (64 images) each time."
                              : "A 3.0 M-parameter LLaMA-shaped model pretrained on the fortunes corpus, then "
-                               "fine-tuned on 2-digit addition fully and with LoRA (q_proj, v_proj, alpha = 4 r).");
+                               "fine-tuned to copy 5 random letters, fully and with LoRA (q_proj, v_proj, alpha = 4 r).");
   status_->setWordWrap(true);
   auto* charts = new QHBoxLayout;
   for (int i = 0; i < 3; ++i) {
