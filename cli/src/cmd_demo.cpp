@@ -55,7 +55,7 @@ Command add_demo_command(CLI::App& app) {
   lora->add_option("--targets", ro->targets, "adapted projections, comma-separated (default q_proj,v_proj)")
       ->delimiter(',');
   lora->add_option("--pretrain-steps", ro->pretrain_steps, "pretraining steps (default 300)")->check(CLI::Range(1, 1000000));
-  lora->add_option("--finetune-steps", ro->finetune_steps, "fine-tuning steps per variant (default 300)")
+  lora->add_option("--finetune-steps", ro->finetune_steps, "fine-tuning steps per variant (default 400)")
       ->check(CLI::Range(1, 1000000));
   lora->add_option("--pretrain-lr", ro->pretrain_lr, "AdamW learning rate of pretraining (default 0.001)")->check(CLI::PositiveNumber);
   lora->add_option("--full-lr", ro->full_lr, "of full fine-tuning (default 0.001)")->check(CLI::PositiveNumber);

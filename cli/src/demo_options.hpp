@@ -35,7 +35,7 @@ namespace paraplan::cli {
 struct LoraDemoOptions {
   std::vector<int> ranks{4, 8, 16};
   std::vector<std::string> targets{"q_proj", "v_proj"};
-  int pretrain_steps = 300, finetune_steps = 300;
+  int pretrain_steps = 300, finetune_steps = 400;
   double pretrain_lr = 1e-3, full_lr = 1e-3, lora_lr = 5e-3;
   int eval_problems = 200;
   std::string task = "copy";  // or "addition"

@@ -64,7 +64,7 @@ ExercisePanel::ExercisePanel(Kind kind, QWidget* parent) : QWidget(parent), kind
     quick_->hide();
   } else {
     length_->setRange(1, 100000);
-    length_->setValue(300);
+    length_->setValue(400);
     length_->setSuffix(" fine-tuning steps per variant");
     samples_->setRange(1, 100000);
     samples_->setValue(300);

@@ -7,6 +7,7 @@
 #include <QSvgGenerator>
 #include <QWidget>
 
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 
@@ -21,8 +22,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // A QApplication for a process that has none (the CLI), on the offscreen platform unless one is set.
+// The offscreen platform's warnings ("XDG_RUNTIME_DIR not set", "does not support propagateSizeHints")
+// say nothing about the plot: in the CLI only critical messages get through.
+void quiet_handler(QtMsgType type, const QMessageLogContext&, const QString& msg) {
+  if (type == QtCriticalMsg || type == QtFatalMsg) fprintf(stderr, "%s\n", qPrintable(msg));
+}
+
 std::unique_ptr<QApplication> ensure_app() {
   if (QApplication::instance()) return nullptr;
+  qInstallMessageHandler(quiet_handler);
   if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
   static int argc = 1;
   static char name[] = "paraplan";
