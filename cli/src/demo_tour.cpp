@@ -5,12 +5,16 @@
 #include <iostream>
 
 #include "demo_options.hpp"
+#include "paraplan/error.hpp"
 #include "paraplan/teach/tour.hpp"
 
 namespace paraplan::cli {
 
 int run_memory_tour(const TourOptions& o) {
   const std::vector<teach::TourStep> steps = teach::tour_steps(o.model);
+  // A model the planner does not know fails every step: say so once, as bad input.
+  if (const teach::TourResult first = teach::evaluate_tour_step(steps, 0); !first.valid)
+    throw planner::PlanError("--model", o.model, "the tour's first plan is invalid: " + first.error);
   if (!o.json) {
     fmt::print("The memory tour of the textbook chapter for {}: bf16 mixed precision, AdamW, sequence 2048, "
                "H100-80GB GPUs. Each step turns one knob; \"change\" is against the step named in its header.\n",

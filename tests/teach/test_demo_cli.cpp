@@ -51,6 +51,11 @@ TEST(DemoLenet, DataParallelLossesEqualTheSingleProcess) {
       EXPECT_EQ(steps[w][i].step, steps[1][i].step);
       EXPECT_NEAR(steps[w][i].loss, steps[1][i].loss, 1e-5) << w << " workers, step " << i + 1;
     }
+  // `paraplan runs --id` lists the run's metrics with their units.
+  const auto shown = clitest::run("runs --db " + db + " --id " + std::to_string(runs[0].id));
+  ASSERT_EQ(shown.code, 0) << shown.out;
+  EXPECT_NE(shown.out.find("test_accuracy"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("fraction"), std::string::npos) << shown.out;
   // The loss fell: ln 10 = 2.303 nats at the start (uniform over 10 classes).
   EXPECT_NEAR(steps[1][0].loss, std::log(10.0), 0.1);
   EXPECT_LT(steps[1][29].loss, 1.5);
@@ -104,4 +109,16 @@ TEST(DemoLora, TrainableCountsEqualThePlannersAndTheHandCount) {
   }
   EXPECT_NE(r.out.find("LoRA r=16"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("planner's count"), std::string::npos) << r.out;
+}
+
+TEST(DemoTour, PrintsEveryStepWithItsFormulaAndRefusesAnUnknownModel) {
+  auto r = clitest::run("demo memory-tour");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* title : {"1. Full fine-tuning on one GPU", "7. ZeRO-3 / FSDP", "10. Recompute"})
+    EXPECT_NE(r.out.find(title), std::string::npos) << title;
+  // ZeRO-2 at dp = 8: 2 + 16/8 = 4 B x 8,030,261,248 = 29.92 GiB (Rajbhandari et al. 2020, Figure 1).
+  EXPECT_NE(r.out.find("4.000 B x 8,030,261,248 = 29.92 GiB"), std::string::npos) << r.out;
+  r = clitest::run("demo memory-tour --model no-such-model");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--model = no-such-model"), std::string::npos) << r.out;
 }
