@@ -17,7 +17,10 @@
 
 namespace paraplan::exec {
 
-void emit(const nlohmann::json& event) { std::cout << event.dump() << "\n" << std::flush; }
+// Invalid UTF-8 (a model's undecodable bytes in a sample answer) becomes U+FFFD instead of an exception.
+void emit(const nlohmann::json& event) {
+  std::cout << event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
+}
 
 std::unique_ptr<ProcessGroups> data_parallel_groups(int timeout_s) {
   const std::optional<LaunchEnv> env = launch_env();

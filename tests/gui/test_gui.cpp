@@ -362,6 +362,7 @@ class GuiTest : public QObject {
     QCOMPARE(p->results()->item(1, 1)->text(), QString("1,792"));  // 448 r (tests/teach/test_demo_cli.cpp)
     QCOMPARE(p->runs()->rowCount(), 3);     // pretraining + two fine-tunings
     QCOMPARE(p->chartSeries(1), 2);         // a fine-tuning loss curve per variant
+    window_->tabs()->setCurrentWidget(tab);
     tab->pages()->setCurrentWidget(p);
     screenshot(window_.get(), "learn-exercise-2");
     qunsetenv("PARAPLAN_BIN");
