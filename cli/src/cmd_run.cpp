@@ -54,24 +54,6 @@ std::string cpu_model() {
   return "unknown";
 }
 
-// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
-// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
-// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
-// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
-std::string openblas_coretype() {
-  if (std::getenv("OPENBLAS_CORETYPE")) return "";
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    line += " ";
-    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
-    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
-    return "";
-  }
-  return "";
-}
-
 std::string hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
@@ -224,13 +206,7 @@ int run_plan_checked(const RunOptions& o) {
   if (wo.run.threads == 0) wo.run.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
   const int threads = wo.run.threads;
   const std::vector<std::string> args = worker_args(wo, run_id);
-  std::vector<std::pair<std::string, std::string>> thread_env{
-      {"OMP_NUM_THREADS", std::to_string(threads)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
-  if (const std::string core = openblas_coretype(); !core.empty()) thread_env.emplace_back("OPENBLAS_CORETYPE", core);
-  // ATen's OpenMP threads and OpenBLAS's pthreads are two pools on the same cores; GOMP's default
-  // active wait spins between parallel regions and starves the BLAS threads. Passive waiting: a step of
-  // bench_executor at 2 threads on 2 vCPUs takes 125 ms instead of 337 (docs/executor.md). Unless set.
-  if (!std::getenv("OMP_WAIT_POLICY")) thread_env.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
+  const std::vector<std::pair<std::string, std::string>> thread_env = worker_thread_env(threads);
 
   if (env) {
     // torchrun / srun: this process becomes the worker of this rank.

@@ -59,6 +59,10 @@ json run_json(const Store& store, const RunRecord& r, bool details) {
                        {"tokens_per_s", s.tokens_per_s}});
     j["memory"] = mem;
     j["step_rows"] = steps;
+    json metrics = json::array();  // evaluation results (paraplan demo: test accuracy per epoch, ...)
+    for (const MetricRecord& m : store.metrics(r.id))
+      metrics.push_back({{"name", m.name}, {"step", m.step}, {"value", m.value}, {"unit", m.unit}});
+    j["metrics"] = metrics;
   }
   return j;
 }
@@ -96,6 +100,9 @@ void print_one(const Store& store, const RunRecord& r) {
     fmt::print("{:>5} {:<12} {:>14} {:>14} {:>9}\n", m.rank, m.category, mib(p), mib(m.measured_bytes),
                p > 0 ? fmt::format("{:+.2f}%", 100 * (m.measured_bytes - p) / p) : "-");
   }
+  const std::vector<MetricRecord> metrics = store.metrics(r.id);
+  if (!metrics.empty()) fmt::print("{:<26} {:>5} {:>16}  {}\n", "metric", "step", "value", "unit");
+  for (const MetricRecord& m : metrics) fmt::print("{:<26} {:>5} {:>16.6g}  {}\n", m.name, m.step, m.value, m.unit);
 }
 
 }  // namespace

@@ -35,5 +35,6 @@ Command add_simulate_command(CLI::App& app);  // simulator: one step event by ev
 Command add_export_command(CLI::App& app);  // a plan in another tool's launch format (cmd_export.cpp)
 Command add_run_command(CLI::App& app);   // executor: train a plan (cmd_run.cpp)
 Command add_runs_command(CLI::App& app);  // executor: the run store (cmd_runs.cpp)
+Command add_demo_command(CLI::App& app);  // the textbook chapter's exercises and memory tour (cmd_demo.cpp)
 
 }  // namespace paraplan::cli

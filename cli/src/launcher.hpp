@@ -29,6 +29,11 @@ LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineH
 // A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
 int free_local_port();
 
+// The environment of a LibTorch worker with `threads` compute threads: OMP_NUM_THREADS,
+// OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE (from the CPU's flags, unless set) and OMP_WAIT_POLICY=PASSIVE
+// (unless set). paraplan run and paraplan demo start their workers with it.
+std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads);
+
 // Replaces this process with `w` (the torchrun / srun path: one worker, this rank). Returns only on
 // failure, with the reason.
 std::string exec_worker(const WorkerProcess& w);

@@ -50,6 +50,17 @@ CREATE TABLE memory (
   PRIMARY KEY (run_id, rank, category)
 );
 )sql"},
+    {2, "metrics: evaluation results per run (the teaching demos' test accuracy, validation loss, task accuracy)",
+     R"sql(
+CREATE TABLE metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name   TEXT NOT NULL,
+  step   INTEGER NOT NULL,
+  value  REAL NOT NULL,
+  unit   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, name, step)
+);
+)sql"},
 };
 
 }  // namespace

@@ -61,6 +61,16 @@ struct MemoryRecord {
   double measured_bytes = 0;
 };
 
+// An evaluation result of a run: test accuracy after an epoch, validation loss, task accuracy (the
+// teaching demos, `paraplan demo`). step: the epoch or optimizer step it belongs to (0: the whole run).
+struct MetricRecord {
+  int64_t run_id = 0;
+  std::string name;  // e.g. "test_accuracy"
+  int step = 0;
+  double value = 0;
+  std::string unit;  // e.g. "fraction", "nats/token", "s"
+};
+
 // A schema change: applied once, in order, inside one transaction with the version bump.
 struct Migration {
   int version;      // 1, 2, ... (strictly increasing)
@@ -94,12 +104,15 @@ class Store {
   void finish_run(int64_t run_id);
 
   void add_step(const StepRecord& s);
+  void add_steps(const std::vector<StepRecord>& rows);  // one transaction for all
   void add_memory(const std::vector<MemoryRecord>& rows);
+  void add_metrics(const std::vector<MetricRecord>& rows);
 
   std::vector<RunRecord> runs() const;
   std::optional<RunRecord> run(int64_t run_id) const;
   std::vector<StepRecord> steps(int64_t run_id) const;
   std::vector<MemoryRecord> memory(int64_t run_id) const;
+  std::vector<MetricRecord> metrics(int64_t run_id) const;  // ordered by name, then step
 
  private:
   void migrate(std::span<const Migration> migrations);
