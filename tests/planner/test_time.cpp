@@ -186,7 +186,7 @@ TEST(Time, LayerForwardFromFirstPrinciples) {
   const double attention = (2 * T * s * h + 2 * T * s * h) / 2;
   const double traffic = 2 * (2 * d * T * h) /* norms */ + 2 * (3 * d * T * h) /* residual adds */ + d * T * 2 * f /* gelu */;
   const Workload w = build_workload(p, framework_profile(Framework::megatron), shape_of(p));
-  const WorkloadTimes t = time_workload(p, w);
+  const WorkloadTimes t = time_workload(p, w, framework_profile(Framework::megatron));
   EXPECT_NEAR(t.dense_layer.fwd, gemm / 100e12 + attention / 100e12 + traffic / 1e12, 1e-15);
   // backward: GEMMs twice (input and weight gradients), flash attention 2.5x, memory-bound ops 2x
   EXPECT_NEAR(t.dense_layer.bwd_input + t.dense_layer.bwd_weight,
@@ -223,14 +223,14 @@ TEST(Time, TensorParallelExposure) {
   p.cluster.gpu = ideal_gpu();
   p.cluster.gpu.peak_bf16_flops = 1e12;  // slow compute: the GEMMs hide everything
   const Workload w = build_workload(p, framework_profile(Framework::megatron), shape_of(p));
-  WorkloadTimes t = time_workload(p, w);
+  WorkloadTimes t = time_workload(p, w, framework_profile(Framework::megatron));
   EXPECT_GT(t.dense_layer.comm_fwd, 0);
   EXPECT_DOUBLE_EQ(t.dense_layer.exposed_fwd, t.dense_layer.comm_fwd);
   // 2 all-reduces of 2Th bytes each forward, over 2 ranks: factor 2(2-1)/2 = 1, 100 GB/s NVLink
   const double T = 2048, h = 12288;
   EXPECT_NEAR(t.dense_layer.comm_fwd, 2 * (2 * T * h) / 100e9, 1e-12);
   p.parallel.tp_comm_overlap = true;
-  t = time_workload(p, w);
+  t = time_workload(p, w, framework_profile(Framework::megatron));
   EXPECT_DOUBLE_EQ(t.dense_layer.exposed_fwd, 0);
   EXPECT_DOUBLE_EQ(t.dense_layer.recompute[static_cast<int>(Recompute::full)], t.dense_layer.fwd);
 }

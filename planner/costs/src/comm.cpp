@@ -1,5 +1,8 @@
 #include "paraplan/comm.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "paraplan/calibration.hpp"
 #include "paraplan/rank_grid.hpp"
 
@@ -8,9 +11,16 @@ namespace paraplan::planner {
 Link group_link(const Plan& plan, Axis axis) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
-  const bool inter = RankGrid(plan).span(axis) >= plan.cluster.gpus_per_node;
-  if (inter) return {g.inter_node_bytes_per_s, e.inter_node, e.inter_node_latency_s, true};
-  return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, false};
+  const RankGrid grid(plan);
+  const int per_node = plan.cluster.gpus_per_node;
+  if (grid.span(axis) < per_node)
+    return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, e.intra_node_hop_s, false};
+  // Ranks of rank 0's group inside node 0: the NICs the group crosses with (every group is a translate).
+  int in_node = 0;
+  for (int r : grid.group(axis, 0)) in_node += r < per_node;
+  const double nics = std::max(1, in_node) * g.inter_node_bytes_per_s * e.inter_node;
+  const double nvlink = g.intra_node_bytes_per_s * e.intra_node;
+  return {std::min(nics, nvlink > 0 ? nvlink : nics), 1.0, e.inter_node_latency_s, e.inter_node_hop_s, true};
 }
 
 double bus_factor(CommKind kind, int n) {
@@ -29,7 +39,12 @@ double bus_factor(CommKind kind, int n) {
 double collective_time(CommKind kind, double bytes, int n, const Link& link) {
   if (kind != CommKind::send_recv && n <= 1) return 0;
   if (bytes <= 0) return 0;
-  return link.latency_s + bytes * bus_factor(kind, n) / (link.bytes_per_s * link.efficiency);
+  const double transfer = bytes * bus_factor(kind, n) / (link.bytes_per_s * link.efficiency);
+  const double steps = kind == CommKind::all_reduce ? 2.0 * (n - 1) : kind == CommKind::send_recv ? 1.0 : n - 1.0;
+  double t = link.latency_s + steps * link.hop_latency_s + transfer;
+  if (kind == CommKind::all_reduce && link.inter_node)  // double binary tree: 2 log2(n) levels
+    t = std::min(t, link.latency_s + 2 * std::ceil(std::log2(static_cast<double>(n))) * link.hop_latency_s + transfer);
+  return t;
 }
 
 }  // namespace paraplan::planner

@@ -102,7 +102,7 @@ class MemoryModel {
     conv.optimizer = tr.optimizer;
     conv.zero = par.zero;
     conv.layout = ctx.fw.grad_layout;
-    conv.fp32_sharded_params = ctx.fw.id == Framework::fsdp;
+    conv.fp32_sharded_params = ctx.fw.id == Framework::fsdp || ctx.fw.id == Framework::fsdp_compile;
     conv.offload = tr.offload;
     dense_ = states(ctx.dense, conv);
     if (plan.model.moe) moe_ = states(ctx.moe, conv);

@@ -7,6 +7,8 @@
 #include "paraplan/op_time.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <string_view>
 
 #include "paraplan/bytes_per_param.hpp"
 #include "paraplan/calibration.hpp"
@@ -17,23 +19,37 @@ namespace paraplan::planner {
 namespace {
 
 struct Hw {
-  double peak, hbm, e_gemm, e_attn, e_mem, overhead;
+  double peak, hbm, e_gemm, e_attn, e_mem, overhead, host, sms, k_fill;
 };
 
 Hw hw_of(const Plan& plan) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
   return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-          e.kernel_overhead_s};
+          e.kernel_overhead_s, e.host_launch_s, static_cast<double>(g.sm_count), e.gemm_k_fill};
 }
 
-double memory_time(double bytes, const Hw& hw) {
-  return bytes > 0 ? bytes / (hw.hbm * hw.e_mem) + hw.overhead : 0;
+// A GEMM's math time with tile and wave quantization (NVIDIA Deep Learning Performance Guide, "Matrix
+// Multiplication Background": the output is cut into tiles, one per SM at a time, so a GEMM takes
+// ceil(tiles / SMs) waves of one tile's time): 128 x 128 output tiles; a tile's time is its k-loop plus
+// a fixed prologue/epilogue worth gemm_k_fill elements of k. Without an SM count, FLOPs at e_gemm.
+double gemm_math(double m, double n, double k, double batch, const Hw& hw) {
+  if (m <= 0 || n <= 0 || k <= 0) return 0;
+  if (hw.sms <= 0) return 2 * m * n * k * batch / (hw.peak * hw.e_gemm);
+  constexpr double kTile = 128;
+  const double tiles = batch * std::ceil(m / kTile) * std::ceil(n / kTile);
+  const double waves = std::ceil(tiles / hw.sms);
+  return waves * 2 * kTile * kTile * (k + hw.k_fill) / (hw.peak / hw.sms * hw.e_gemm);
 }
 
+// Device time of the work of one or more kernels (no fixed cost): the roofline.
+double memory_work(double bytes, const Hw& hw) { return bytes > 0 ? bytes / (hw.hbm * hw.e_mem) : 0; }
+double gemm_work(double flops, double bytes, const Hw& hw) {
+  return flops > 0 ? std::max(flops / (hw.peak * hw.e_gemm), bytes / (hw.hbm * hw.e_mem)) : 0;
+}
+double memory_time(double bytes, const Hw& hw) { return bytes > 0 ? memory_work(bytes, hw) + hw.overhead : 0; }
 double gemm_time(double flops, double bytes, const Hw& hw) {
-  if (flops <= 0) return 0;
-  return std::max(flops / (hw.peak * hw.e_gemm), bytes / (hw.hbm * hw.e_mem)) + hw.overhead;
+  return flops > 0 ? gemm_work(flops, bytes, hw) + hw.overhead : 0;
 }
 
 struct Links {
@@ -41,50 +57,103 @@ struct Links {
   int n_tp, n_cp, n_ep;
 };
 
-BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, const Links& l) {
+// The kernels one op launches under the framework (framework.hpp LaunchProfile).
+Launches launches_of(const Op& op, const LaunchProfile& lp, bool flash) {
+  switch (op.kind) {
+    case OpKind::gemm:
+    case OpKind::router: return lp.linear;
+    case OpKind::attention:
+      if (op.flops > 0) return flash ? lp.flash : lp.attention_core;
+      return flash ? Launches{} : lp.softmax;  // flash: the softmax is inside the fused kernel
+    case OpKind::norm: return lp.norm;
+    case OpKind::embedding: return lp.embedding;
+    case OpKind::loss: return lp.loss;
+    case OpKind::elementwise: break;
+  }
+  const std::string_view name = op.name;
+  if (op.io_bytes <= 0) return {};  // a dropout whose traffic the fused residual add counts
+  if (name == "residual_add") return lp.residual;
+  if (name == "rope") return lp.rope;
+  if (name == "moe_combine") return lp.moe;
+  return lp.activation;  // gelu, swiglu, expert activations
+}
+
+// One block, one micro-batch: each op's kernels cost their device work plus the fixed per-kernel cost,
+// and the host's time to issue them. A pass of many layers takes, per layer, the longer of the device's
+// and the host's time (the host runs ahead while the device is busy, and the device waits for launches
+// when kernels are shorter than their issue time: PyTorch's asynchronous CUDA semantics; vTrain, Bang
+// et al. 2024 §3, measures the CPU launch overhead that makes small layers slower than their kernels).
+BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& b, double d, const Hw& hw, const Links& l) {
   BlockTime t;
+  const LaunchProfile& lp = fw.launches;
   const bool flash = plan.training.flash_attention;
-  double attn_recompute = 0, attn_bwd = 0;
+  const double gb = grad_bytes_per_param(plan.training.precision, plan.training.grad_dtype);
+  double attn_recompute = 0, attn_bwd = 0, attn_launches = 0;
+  double launches_fwd = lp.per_layer.fwd * (b.kind == BlockKind::dense_layer || b.kind == BlockKind::moe_layer);
+  double launches_bwd = lp.per_layer.bwd * (b.kind == BlockKind::dense_layer || b.kind == BlockKind::moe_layer);
+  double attention_batch = 0;  // of the last core attention: decides the softmax kernel
   for (const Op& op : b.ops) {
+    Launches k = launches_of(op, lp, flash);
+    double traffic = 1;
+    if (op.kind == OpKind::attention && op.flops > 0) attention_batch = op.batch;
+    if (op.kind == OpKind::attention && op.flops <= 0 && !flash && lp.softmax_fused_batch_multiple > 0 &&
+        std::fmod(attention_batch, lp.softmax_fused_batch_multiple) != 0) {
+      k = lp.softmax_eager;
+      traffic = lp.softmax_eager_traffic;
+    }
     double f = 0, bi = 0, bw = 0;
     switch (op.kind) {
       case OpKind::gemm:
       case OpKind::router: {
-        f = gemm_time(op.flops, d * (op.m * op.k + op.k * op.n + op.m * op.n), hw);
+        f = std::max(gemm_math(op.m, op.n, op.k, op.batch, hw), memory_work(d * (op.m * op.k + op.k * op.n + op.m * op.n), hw));
         bi = f;                          // activation gradient: same shape
         bw = op.weight_grad ? f : 0;     // weight gradient: same shape, trainable weights only
-        t.gemm_fwd += f;
-        t.gemm_bwd += bi + bw;
+        // Frameworks without gradient-accumulation fusion add each weight gradient into the main
+        // gradient buffer (read both, write one) after every micro-batch's backward.
+        if (op.weight_grad && lp.grad_accumulation_passes > 0)
+          bw += memory_work(lp.grad_accumulation_passes * gb * op.k * op.n, hw);
+        t.gemm_fwd += f + k.fwd * hw.overhead;
+        t.gemm_bwd += bi + bw + k.bwd * hw.overhead;
         break;
       }
       case OpKind::attention: {
         if (op.flops > 0 && flash) {
-          f = op.flops / (hw.peak * hw.e_attn) + hw.overhead;
+          f = op.flops / (hw.peak * hw.e_attn);
           bi = 2.5 * f;
         } else if (op.flops > 0) {
-          f = gemm_time(op.flops, op.io_bytes, hw) + hw.overhead;  // QK^T and AV as batched GEMMs
+          // QK^T [s x d] . [d x s_kv] and AV [s x s_kv] . [s_kv x d], batched; the backward runs four of them.
+          const double qk = gemm_math(op.m, op.n, op.k, op.batch, hw), av = gemm_math(op.m, op.k, op.n, op.batch, hw);
+          f = op.m > 0 ? std::max(qk + av, memory_work(op.io_bytes, hw)) : gemm_work(op.flops, op.io_bytes, hw);
           bi = 2 * f;
         } else {
-          f = memory_time(op.io_bytes, hw);
+          f = memory_work(traffic * op.io_bytes, hw);
           bi = 2 * f;
         }
-        t.attn_fwd += f;
-        attn_recompute += f;
-        attn_bwd += bi;
+        t.attn_fwd += f + k.fwd * hw.overhead;
+        attn_recompute += f + k.fwd * hw.overhead;
+        attn_bwd += bi + k.bwd * hw.overhead;
+        attn_launches += k.fwd;
         break;
       }
       default:  // memory-bound: the backward reads the incoming gradient and the saved input, writes one
-        f = memory_time(op.io_bytes, hw);
+        f = memory_work(op.io_bytes, hw);
         bi = 2 * f;
         bw = op.weight_grad ? f : 0;  // embedding gradient scatter
         break;
     }
+    // The fixed cost of every kernel the op launches (the backward's go with the activation gradient).
+    f += k.fwd * hw.overhead;
+    bi += k.bwd * hw.overhead;
+    launches_fwd += k.fwd;
+    launches_bwd += k.bwd;
     if (op.lora_flops > 0) {
       // The adapter's two thin GEMMs (x.A and (xA).B); trainable, so both gradients.
       const double lf = op.lora_flops / (hw.peak * hw.e_gemm) + 2 * hw.overhead;
       f += lf;
       bi += lf;
       bw += lf;
+      launches_fwd += 2;
+      launches_bwd += 4;
     }
     t.fwd += f;
     t.bwd_input += bi;
@@ -103,6 +172,7 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
     }
     const bool fwd = c.pass == Pass::forward;
     (c.axis == Axis::tp ? (fwd ? tp_f : tp_b) : c.axis == Axis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
+    (fwd ? launches_fwd : launches_bwd) += ct > 0 ? 1 : 0;
   }
   t.comm_fwd = tp_f + cp_f + ep_f;
   t.comm_bwd = tp_b + cp_b + ep_b;
@@ -111,6 +181,14 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
   t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b;
   t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
   t.recompute[static_cast<int>(Recompute::full)] = t.fwd + t.exposed_fwd;  // the forward again, comm included
+  // The host: forward kernels at host_launch_s each, backward ones (autograd's engine) at bwd_host_factor
+  // of it; a recomputed forward is issued again inside the backward.
+  const double host_fwd = launches_fwd * hw.host, host_bwd = launches_bwd * hw.host * lp.bwd_host_factor;
+  const double host_rec[3] = {0, attn_launches * hw.host, host_fwd};
+  auto excess = [&](double host, double device) { return lp.synchronous ? host : std::max(0.0, host - device); };
+  t.host_fwd = excess(host_fwd, t.fwd + t.exposed_fwd);
+  for (int rc = 0; rc < 3; ++rc)
+    t.host_bwd[rc] = excess(host_bwd + host_rec[rc], t.bwd_input + t.bwd_weight + t.exposed_bwd + t.recompute[rc]);
   return t;
 }
 
@@ -126,15 +204,15 @@ double gemm_efficiency(const Plan& plan, double m, double n, double k) {
   return t > 0 ? flops / (hw.peak * t) : 0;
 }
 
-WorkloadTimes time_workload(const Plan& plan, const Workload& w) {
+WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw) {
   const Hw hw = hw_of(plan);
   Links l{group_link(plan, Axis::tp), group_link(plan, Axis::cp), group_link(plan, Axis::ep),
           plan.parallel.tp, plan.parallel.cp, plan.parallel.ep};
   WorkloadTimes t;
-  t.embedding = time_block(plan, w.embedding, w.act_bytes, hw, l);
-  t.dense_layer = time_block(plan, w.dense_layer, w.act_bytes, hw, l);
-  if (plan.model.moe) t.moe_layer = time_block(plan, w.moe_layer, w.act_bytes, hw, l);
-  t.head = time_block(plan, w.head, w.act_bytes, hw, l);
+  t.embedding = time_block(plan, fw, w.embedding, w.act_bytes, hw, l);
+  t.dense_layer = time_block(plan, fw, w.dense_layer, w.act_bytes, hw, l);
+  if (plan.model.moe) t.moe_layer = time_block(plan, fw, w.moe_layer, w.act_bytes, hw, l);
+  t.head = time_block(plan, fw, w.head, w.act_bytes, hw, l);
   return t;
 }
 

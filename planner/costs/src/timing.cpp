@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "paraplan/bytes_per_param.hpp"
+#include "paraplan/calibration.hpp"
 #include "paraplan/comm.hpp"
 #include "paraplan/context.hpp"
 #include "paraplan/pipeline.hpp"
@@ -59,6 +60,9 @@ class StepModel {
       p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, group_link(plan, Axis::pp));
     }
     opt_bytes_ = optimizer_step_bytes_per_param(plan);
+    const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
+    mb_overhead_ = e.microbatch_overhead_s;
+    step_overhead_ = e.step_overhead_s;
     offload_ = tr.offload;
     host_link_ = g.host_link_bytes_per_s;
     host_mem_ = g.host_memory_bytes_per_s;
@@ -87,6 +91,18 @@ class StepModel {
     add(t.moe_layer, nm);
     if (emb) add(t.embedding, 1);
     if (head) add(t.head, 1);
+    // The host (op_time.cpp): launches the device waits for, and the framework's work per micro-batch.
+    auto add_host = [&](const BlockTime& b, double n) {
+      st.host += n * (b.host_fwd + b.host_bwd[rc_]);
+      st.fwd += n * b.host_fwd;
+      st.bwd += n * b.host_bwd[rc_];
+    };
+    add_host(t.dense_layer, nd);
+    add_host(t.moe_layer, nm);
+    if (emb) add_host(t.embedding, 1);
+    if (head) add_host(t.head, 1);
+    st.fwd += mb_overhead_;
+    st.host += mb_overhead_;
     // Recompute re-runs layer forwards inside the backward (full recompute includes their TP comm).
     const double rec = nd * t.dense_layer.recompute[rc_] + nm * t.moe_layer.recompute[rc_];
     const double rec_comm =
@@ -165,6 +181,7 @@ class StepModel {
   }
 
   long long micro_batches() const { return m_; }
+  double step_overhead() const { return step_overhead_; }
 
  private:
   double dp_coll(CommKind kind, double bytes_dense, double bytes_expert) const {
@@ -176,6 +193,7 @@ class StepModel {
   long long m_ = 1;
   int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
   double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
+  double mb_overhead_ = 0, step_overhead_ = 0;
   Offload offload_ = Offload::none;
   Link dp_link_;
 };
@@ -193,7 +211,7 @@ double reduce_after_backward(const Plan& plan, const StageTime& st, double reduc
 }
 
 StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
-                  long long m) {
+                  long long m, double step_overhead) {
   const auto& par = plan.parallel;
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, m, stages);
   StepParts out;
@@ -214,7 +232,7 @@ StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const 
     if (st.fwd + st.bwd > stages[out.critical].fwd + stages[out.critical].bwd) out.critical = static_cast<int>(s);
   }
   out.bubble = pipe.bubble;
-  out.step = pipe.total + out.dp_exposed + out.gather_exposed + out.optimizer;
+  out.step = pipe.total + out.dp_exposed + out.gather_exposed + out.optimizer + step_overhead;
   return out;
 }
 
@@ -239,7 +257,7 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   std::vector<double> reduce(p), gather(p);
   for (int s = 0; s < p; ++s) est.per_stage.push_back(model.stage(s, layers[s], reduce[s], gather[s]));
   const long long m = model.micro_batches();
-  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m);
+  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m, model.step_overhead());
   const StageTime& cs = est.per_stage[parts.critical];
   const double md = static_cast<double>(m);
   est.critical_stage = parts.critical;
@@ -247,7 +265,8 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   est.bubble_s = parts.bubble;
   est.optimizer_s = parts.optimizer;
   est.compute_s = md * cs.compute;
-  est.exposed_comm_s = est.step_s - est.compute_s - est.bubble_s - est.optimizer_s;
+  est.host_s = md * cs.host + model.step_overhead();
+  est.exposed_comm_s = est.step_s - est.compute_s - est.bubble_s - est.optimizer_s - est.host_s;
   est.dp_exposed_s = std::max(0.0, parts.dp_exposed) + std::max(0.0, parts.gather_exposed);
   est.pp_p2p_s = md * cs.p2p;
   est.zero3_exposed_s = md * cs.zero3_exposed;
@@ -314,7 +333,8 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
     if (c >= 0 && (crit < 0 || st.fwd + st.bwd > cls[crit].fwd + cls[crit].bwd)) crit = c;
   }
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, model.micro_batches(), sum, cls[crit]);
-  const double step = pipe.total + std::max(0.0, dp_exposed) + std::max(0.0, gather_exposed) + optimizer;
+  const double step =
+      pipe.total + std::max(0.0, dp_exposed) + std::max(0.0, gather_exposed) + optimizer + model.step_overhead();
   const auto& tr = plan.training;
   StepSummary out;
   out.step_s = step;

@@ -177,7 +177,7 @@ ExportResult export_accelerate(const Plan& plan) {
   if (t.recompute == Recompute::full)
     r.notes.push_back("fsdp_activation_checkpointing wraps each decoder layer; do not also call "
                       "model.gradient_checkpointing_enable()");
-  if (plan.framework() != Framework::fsdp)
+  if (plan.framework() != Framework::fsdp && plan.framework() != Framework::fsdp_compile)
     r.notes.push_back(fmt::format("the plan's memory was estimated with {} conventions; re-plan with --set "
                                   "training.framework=fsdp to compare with FSDP",
                                   to_string(plan.framework())));

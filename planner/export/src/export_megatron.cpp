@@ -291,7 +291,7 @@ ExportResult export_megatron(const Plan& plan) {
           "export CUDA_DEVICE_MAX_CONNECTIONS=1\n";
   }
   r.text = head + env + "MEGATRON_ARGS=(\n" + a.text() + ")\n";
-  if (plan.framework() != Framework::megatron)
+  if (plan.framework() != Framework::megatron && plan.framework() != Framework::megatron_2021)
     r.notes.push_back(fmt::format("the plan's memory was estimated with {} conventions (training.framework); "
                                   "Megatron-LM's buffers may differ",
                                   to_string(plan.framework())));

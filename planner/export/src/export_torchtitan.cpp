@@ -231,13 +231,14 @@ ExportResult export_torchtitan(const Plan& plan) {
   o.table("activation_checkpoint");
   o.key("mode", toml_string(t.recompute == Recompute::full ? "full" : "none"));
 
-  if (p.tp > 1 && p.tp_comm_overlap) {
+  const bool compiled = plan.framework() == Framework::fsdp_compile;
+  if ((p.tp > 1 && p.tp_comm_overlap) || compiled) {
     // tensor_parallel.py maybe_enable_async_tp: "Async TP requires 'model' in --compile.components".
     o.table("compile");
-    o.flag("enable", true, "async TP needs torch.compile");
+    o.flag("enable", true, compiled ? "the plan's framework is fsdp-compile" : "async TP needs torch.compile");
     o.key("components", "[\"model\", \"loss\"]");
   }
-  if (plan.framework() != Framework::fsdp)
+  if (plan.framework() != Framework::fsdp && !compiled)
     r.notes.push_back(fmt::format("the plan's memory was estimated with {} conventions; torchtitan is FSDP2: "
                                   "re-plan with --set training.framework=fsdp to compare like with like",
                                   to_string(plan.framework())));

@@ -17,6 +17,113 @@ namespace {
 //   (vllm-project/compressed-tensors PR #587); we take 5 %.
 constexpr Overheads kGpuOverheads{512.0 * (1 << 20), 688e6, 0.05};
 
+// Kernels per op, counted from each framework's layer code (the counts are the launches per micro-batch;
+// grad-accumulation adds and bias-gradient reductions are part of the op that owns the parameter).
+// Megatron-Core with Transformer Engine (megatron/core/transformer/transformer_layer.py, TE's
+// LayerNormLinear / DotProductAttention, core_v0.12): LayerNorm fused into the next GEMM's module (one
+// LN kernel, one GEMM; backward dgrad + wgrad accumulating straight into main_grad with
+// gradient_accumulation_fusion, LN backward 2), cuDNN fused attention (1 forward, 2 backward), fused
+// RoPE, bias-SwiGLU and bias-dropout-add (1 each way).
+LaunchProfile megatron_core_launches() {
+  LaunchProfile l;
+  l.linear = {1, 2};
+  l.norm = {1, 2};
+  l.attention_core = {3, 5};
+  l.flash = {1, 2};
+  l.softmax = {1, 1};
+  l.activation = {1, 1};
+  l.residual = {1, 1};
+  l.rope = {1, 1};
+  l.embedding = {2, 3};
+  l.loss = {6, 3};
+  l.moe = {4, 4};
+  l.per_layer = {2, 2};
+  l.bwd_host_factor = 0.5;  // backward kernels come from autograd's C++ engine, not Python modules
+  return l;
+}
+
+// Megatron-LM of 2021-22 (megatron/model/transformer.py, megatron/mpu/layers.py, fused_layer_norm.py,
+// fused_softmax.py, fused_bias_gelu.py at v3.0): apex FusedLayerNorm (1 forward; backward input and
+// gamma/beta gradients, 2, plus 2 main_grad accumulation adds from distributed.py's hooks); a linear is
+// one GEMM forward, backward dgrad + wgrad + the bias gradient sum + the main_grad add; unfused core
+// attention: baddbmm, bmm and the context permute-contiguous forward, 4 bmm + 1 copy backward;
+// FusedScaleMaskSoftmax then dropout (2 each way); TorchScript bias_gelu (1 forward; backward
+// bias_gelu_back, the bias gradient, its main_grad add); bias_dropout_add (2 each way).
+LaunchProfile megatron_2021_launches() {
+  LaunchProfile l = megatron_core_launches();
+  l.linear = {1, 4};
+  l.norm = {1, 4};
+  l.attention_core = {3, 5};
+  l.softmax = {2, 2};
+  l.activation = {1, 3};
+  l.residual = {2, 2};
+  l.embedding = {6, 10};  // VocabParallelEmbedding's masking (5), lookup, position lookup, add, dropout
+  l.loss = {12, 5};       // VocabParallelCrossEntropy: max, subtract, exp, sum, masked gather, log, mean
+  l.per_layer = {2, 2};
+  l.grad_accumulation_passes = 3;  // distributed.py's hook: param.main_grad.add_(param.grad.data)
+  // fused_softmax.py is_kernel_available: attn_batches % 4 == 0 (and 16 < sk <= 2048, sq % 4 == 0);
+  // else forward_torch_softmax: scale, masked_fill and softmax on an fp32 copy, then back to fp16.
+  l.softmax_fused_batch_multiple = 4;
+  l.softmax_eager = {6, 6};
+  l.softmax_eager_traffic = 3;
+  return l;
+}
+
+// PyTorch eager, torchtitan's Llama under FSDP2 (torchtitan/models/llama3/model.py): nn.RMSNorm in eager
+// (pow, mean, add, rsqrt, mul, mul: 6 forward, ~8 backward), bias-free linears (1 / 2), RoPE through
+// view_as_complex (4 / 4), SDPA's flash kernel with its transposes (3 / 3), SiLU times the up projection
+// (2 / 4), residual add (1 / 1); FSDP2's all-gather copy-in/out and reduce-scatter copies per layer.
+LaunchProfile fsdp_eager_launches() {
+  LaunchProfile l;
+  l.linear = {1, 2};
+  l.norm = {6, 8};
+  l.attention_core = {5, 8};
+  l.flash = {3, 3};
+  l.softmax = {3, 3};
+  l.activation = {2, 4};
+  l.residual = {1, 1};
+  l.rope = {4, 4};
+  l.embedding = {1, 3};
+  l.loss = {4, 4};
+  l.moe = {8, 8};
+  l.per_layer = {3, 5};
+  l.bwd_host_factor = 0.5;
+  return l;
+}
+
+// torch.compile (Inductor) fuses the elementwise chains into one kernel each and launches from its
+// generated wrapper instead of Python modules; GEMMs and attention stay library calls.
+LaunchProfile fsdp_compile_launches() {
+  LaunchProfile l = fsdp_eager_launches();
+  l.norm = {1, 2};
+  l.rope = {1, 1};
+  l.activation = {1, 1};
+  l.softmax = {1, 1};
+  l.loss = {2, 2};
+  return l;
+}
+
+// paraplan's CPU executor (executor/src/functions.cpp): every op is a few ATen calls, run as they are
+// called on the worker's thread.
+LaunchProfile paraplan_launches() {
+  LaunchProfile l;
+  l.linear = {1, 2};
+  l.norm = {4, 6};
+  l.attention_core = {4, 6};
+  l.flash = {4, 6};
+  l.softmax = {1, 1};
+  l.activation = {3, 5};
+  l.residual = {1, 1};
+  l.rope = {4, 4};
+  l.embedding = {1, 2};
+  l.loss = {3, 3};
+  l.moe = {4, 4};
+  l.per_layer = {2, 2};
+  l.bwd_host_factor = 1;
+  l.synchronous = true;
+  return l;
+}
+
 FrameworkProfile megatron() {
   FrameworkProfile f;
   f.id = Framework::megatron;
@@ -30,6 +137,15 @@ FrameworkProfile megatron() {
   f.fused_swiglu = true;               // bias_swiglu_impl saves its [gate|up] input only
   f.logits_saved_bytes = 4;            // fp32 softmax kept by VocabParallelCrossEntropy (Korthikanti §4.4: 4sbV/t)
   f.logits_spike_bytes = 2;            // bf16 logits alive beside the fp32 copy; backward works in place
+  f.launches = megatron_core_launches();
+  return f;
+}
+
+FrameworkProfile megatron_2021() {
+  FrameworkProfile f = megatron();
+  f.id = Framework::megatron_2021;
+  f.name = "Megatron-LM (2021-22)";
+  f.launches = megatron_2021_launches();
   return f;
 }
 
@@ -60,6 +176,15 @@ FrameworkProfile fsdp() {
   // the incoming grad (4) and the input grad (4) of log_softmax coexist with the saved output.
   f.logits_saved_bytes = 4;
   f.logits_spike_bytes = 8;
+  f.launches = fsdp_eager_launches();
+  return f;
+}
+
+FrameworkProfile fsdp_compile() {
+  FrameworkProfile f = fsdp();
+  f.id = Framework::fsdp_compile;
+  f.name = "PyTorch FSDP2 + torch.compile";
+  f.launches = fsdp_compile_launches();
   return f;
 }
 
@@ -70,6 +195,7 @@ FrameworkProfile paraplan_executor() {
   f.zero3_prefetch_layers = 0;  // gathers one layer at a time, frees it after use (executor/zero3)
   f.fused_swiglu = true;        // executor/src/functions.cpp SwiGluFn keeps gate and up only
   f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/lowering/src/executor_ops.cpp
+  f.launches = paraplan_launches();
   return f;
 }
 
@@ -80,11 +206,15 @@ const FrameworkProfile& framework_profile(Framework f) {
   static const FrameworkProfile k_deepspeed = deepspeed();
   static const FrameworkProfile k_fsdp = fsdp();
   static const FrameworkProfile k_paraplan = paraplan_executor();
+  static const FrameworkProfile k_megatron_2021 = megatron_2021();
+  static const FrameworkProfile k_fsdp_compile = fsdp_compile();
   switch (f) {
     case Framework::megatron: return k_megatron;
     case Framework::deepspeed: return k_deepspeed;
     case Framework::fsdp: return k_fsdp;
     case Framework::paraplan: return k_paraplan;
+    case Framework::megatron_2021: return k_megatron_2021;
+    case Framework::fsdp_compile: return k_fsdp_compile;
   }
   return k_megatron;
 }
@@ -95,7 +225,8 @@ const FrameworkProfile& framework_profile(Framework f) {
 double dp_bucket_params(const Plan& plan, const FrameworkProfile& fw) {
   const double n = static_cast<double>(plan.parallel.dp) * plan.parallel.cp;
   switch (fw.id) {
-    case Framework::megatron: return std::max(40e6, 1e6 * n);
+    case Framework::megatron:
+    case Framework::megatron_2021: return std::max(40e6, 1e6 * n);
     case Framework::deepspeed: return 5e8;
     default: return 25.0 * (1 << 20) / grad_bytes_per_param(plan.training.precision, plan.training.grad_dtype);
   }

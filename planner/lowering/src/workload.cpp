@@ -201,6 +201,12 @@ struct Builder {
     const double window = causal_window_fraction(m.sliding_window, x.s_kv);
     core.model_flops = full * window;
     core.flops = flash ? full * window / 2 : full;  // causal flash kernels skip the masked part; unfused don't
+    // Unfused kernels run QK^T and AV as batched GEMMs per sequence and local head: m queries, k the
+    // head dimension, n the keys (AV: [m x s_kv] . [s_kv x head_dim]).
+    core.m = T / x.b;
+    core.n = x.s_kv;
+    core.k = qw / m.heads;
+    core.batch = x.b * m.heads / t;
     core.saved_bytes = d * T * (qw + kw + vw) / t;  // q, k, v kept for the backward
     core.io_bytes = d * T * (qw + kw + vw + ow) / t;  // reads q, k, v, writes the output
     blk.add(core);

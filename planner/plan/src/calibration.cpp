@@ -24,14 +24,20 @@ const char* to_string(ParamSource s) {
 
 const std::vector<EfficiencyField>& efficiency_fields() {
   static const std::vector<EfficiencyField> fields{
-      {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)"},
-      {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward"},
-      {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels"},
-      {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel"},
-      {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)"},
-      {"intra_node_latency_s", &Efficiency::intra_node_latency_s, "s", "latency of a collective inside a node"},
-      {"inter_node", &Efficiency::inter_node, "fraction of link bandwidth", "collectives across nodes (bus bandwidth)"},
-      {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes"},
+      {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)", 1e-3, 1},
+      {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward", 1e-3, 1},
+      {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels", 1e-3, 1},
+      {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel", 0, 1},
+      {"gemm_k_fill", &Efficiency::gemm_k_fill, "elements of k", "a GEMM tile's fixed work (prologue, epilogue) as extra k", 0, 65536},
+      {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)", 1e-3, 1},
+      {"intra_node_latency_s", &Efficiency::intra_node_latency_s, "s", "latency of a collective inside a node", 0, 1},
+      {"inter_node", &Efficiency::inter_node, "fraction of link bandwidth", "collectives across nodes (bus bandwidth)", 1e-3, 1},
+      {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes", 0, 1},
+      {"intra_node_hop_s", &Efficiency::intra_node_hop_s, "s", "latency per step (ring hop) of a collective inside a node", 0, 1},
+      {"inter_node_hop_s", &Efficiency::inter_node_hop_s, "s", "latency per step (ring hop, tree level) across nodes", 0, 1},
+      {"host_launch_s", &Efficiency::host_launch_s, "s", "host time to issue one forward kernel (eager frameworks)", 0, 1},
+      {"microbatch_overhead_s", &Efficiency::microbatch_overhead_s, "s", "host time per micro-batch and stage outside kernels", 0, 1},
+      {"step_overhead_s", &Efficiency::step_overhead_s, "s", "host time per optimizer step outside kernels", 0, 1},
   };
   return fields;
 }

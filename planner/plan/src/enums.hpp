@@ -33,7 +33,9 @@ inline const std::vector<EnumName<LoraBase>> kLoraBases{
 inline const std::vector<EnumName<Framework>> kFrameworks{{"megatron", Framework::megatron},
                                                           {"deepspeed", Framework::deepspeed},
                                                           {"fsdp", Framework::fsdp},
-                                                          {"paraplan", Framework::paraplan}};
+                                                          {"paraplan", Framework::paraplan},
+                                                          {"megatron-2021", Framework::megatron_2021},
+                                                          {"fsdp-compile", Framework::fsdp_compile}};
 inline const std::vector<EnumName<PipelineSchedule>> kSchedules{{"gpipe", PipelineSchedule::gpipe},
                                                                 {"1f1b", PipelineSchedule::one_f_one_b},
                                                                 {"interleaved", PipelineSchedule::interleaved},

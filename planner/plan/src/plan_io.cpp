@@ -167,7 +167,7 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
 GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& errors) {
   if (j.is_string()) return hardware_preset(j.get<std::string>(), field);
   ObjectReader r(j, field, errors,
-                 {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "intra_node_bytes_per_s",
+                 {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "sm_count", "intra_node_bytes_per_s",
                   "inter_node_bytes_per_s", "host_link_bytes_per_s", "host_memory_bytes_per_s", "efficiency", "sources",
                   "source", "description"});
   GpuSpec g;
@@ -187,23 +187,17 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
     g.peak_fp8_flops = p.number("fp8", g.peak_fp8_flops, 0, 1e18);
   }
   g.hbm_bytes_per_s = r.number("hbm_bytes_per_s", g.hbm_bytes_per_s, 0, 1e15);
+  g.sm_count = static_cast<int>(r.integer("sm_count", g.sm_count, 0, 1 << 16));
   g.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", g.intra_node_bytes_per_s, 0, 1e15);
   g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", g.inter_node_bytes_per_s, 0, 1e15);
   g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", g.host_link_bytes_per_s, 0, 1e15);
   g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", g.host_memory_bytes_per_s, 0, 1e15);
   if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
-    ObjectReader e(*ef, r.field("efficiency"), errors,
-                   {"gemm", "attention", "memory", "kernel_overhead_s", "intra_node", "intra_node_latency_s",
-                    "inter_node", "inter_node_latency_s"});
-    Efficiency& x = g.efficiency;
-    x.gemm = e.number("gemm", x.gemm, 1e-3, 1);
-    x.attention = e.number("attention", x.attention, 1e-3, 1);
-    x.memory = e.number("memory", x.memory, 1e-3, 1);
-    x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s, 0, 1);
-    x.intra_node = e.number("intra_node", x.intra_node, 1e-3, 1);
-    x.intra_node_latency_s = e.number("intra_node_latency_s", x.intra_node_latency_s, 0, 1);
-    x.inter_node = e.number("inter_node", x.inter_node, 1e-3, 1);
-    x.inter_node_latency_s = e.number("inter_node_latency_s", x.inter_node_latency_s, 0, 1);
+    std::vector<std::string> names;
+    for (const EfficiencyField& f : efficiency_fields()) names.push_back(f.name);
+    ObjectReader e(*ef, r.field("efficiency"), errors, names);
+    for (const EfficiencyField& f : efficiency_fields())
+      g.efficiency.*(f.member) = e.number(f.name, g.efficiency.*(f.member), f.min, f.max);
   }
   for (const char* k : {"memory_bytes", "peak_flops", "hbm_bytes_per_s"})
     if (!r.has(k)) errors.add(r.field(k), "", "is required for a custom GPU");
@@ -482,19 +476,18 @@ json gpu_to_json(const GpuSpec& g) {
            {{"fp32", g.peak_fp32_flops}, {"tf32", g.peak_tf32_flops}, {"bf16", g.peak_bf16_flops},
             {"fp16", g.peak_fp16_flops}, {"fp8", g.peak_fp8_flops}}},
           {"hbm_bytes_per_s", g.hbm_bytes_per_s},
+          {"sm_count", g.sm_count},
           {"intra_node_bytes_per_s", g.intra_node_bytes_per_s},
           {"inter_node_bytes_per_s", g.inter_node_bytes_per_s},
           {"host_link_bytes_per_s", g.host_link_bytes_per_s},
           {"host_memory_bytes_per_s", g.host_memory_bytes_per_s},
-          {"efficiency",
-           {{"gemm", g.efficiency.gemm},
-            {"attention", g.efficiency.attention},
-            {"memory", g.efficiency.memory},
-            {"kernel_overhead_s", g.efficiency.kernel_overhead_s},
-            {"intra_node", g.efficiency.intra_node},
-            {"intra_node_latency_s", g.efficiency.intra_node_latency_s},
-            {"inter_node", g.efficiency.inter_node},
-            {"inter_node_latency_s", g.efficiency.inter_node_latency_s}}}};
+          {"efficiency", efficiency_to_json(g.efficiency)}};
+}
+
+json efficiency_to_json(const Efficiency& e) {
+  json j = json::object();
+  for (const EfficiencyField& f : efficiency_fields()) j[f.name] = e.*(f.member);
+  return j;
 }
 
 json plan_to_json(const Plan& p) {

@@ -1,7 +1,11 @@
 #pragma once
-// Collective communication cost over a two-level topology (NVLink inside a node, the network across
-// nodes). Bus-bandwidth factors from nccl-tests doc/PERFORMANCE.md; latency and efficiency per link
-// tier from the hardware data.
+// Collective communication cost as NCCL runs it over a two-level topology (NVLink inside a node, the
+// network across nodes): ring algorithms with a latency per step (all-reduce 2(n-1) steps, all-gather
+// and reduce-scatter n-1; NCCL docs "Collective Operations", nccl-tests doc/PERFORMANCE.md for the bus
+// bandwidth factors), the double binary tree for all-reduce across nodes (2 log2 n steps; Sanders et al.
+// 2009, NCCL 2.4), whichever is faster; a group spanning nodes crosses them through as many NICs as it
+// has ranks in a node (NCCL's rings/channels use every rail: Jeaugey, "Massively scale your deep
+// learning training with NCCL 2.4", 2019), bounded by NVLink inside the node.
 #include "paraplan/plan.hpp"
 #include "paraplan/workload.hpp"
 
@@ -10,7 +14,8 @@ namespace paraplan::planner {
 struct Link {
   double bytes_per_s = 0;  // per-GPU, per direction
   double efficiency = 1;   // achieved bus bandwidth / link bandwidth
-  double latency_s = 0;    // per collective
+  double latency_s = 0;    // per collective (launch and synchronisation)
+  double hop_latency_s = 0;  // per algorithm step (ring hop / tree level)
   bool inter_node = false;
 };
 
@@ -20,7 +25,8 @@ Link group_link(const Plan& plan, Axis axis);
 
 // nccl-tests: all-reduce 2(n-1)/n, all-gather / reduce-scatter / all-to-all (n-1)/n, send/recv 1.
 double bus_factor(CommKind kind, int n);
-// latency + bytes * factor / (bandwidth * efficiency); `bytes` is nccl-tests' size (the whole buffer).
+// latency + steps x hop latency + bytes x factor / (bandwidth x efficiency); `bytes` is nccl-tests'
+// size (the whole buffer); across nodes an all-reduce takes the faster of ring and tree.
 double collective_time(CommKind kind, double bytes, int n, const Link& link);
 
 }  // namespace paraplan::planner

@@ -2,6 +2,7 @@
 // Time of each block of the workload — its kernels and its TP/CP/EP collectives — for one micro-batch on
 // one rank: compute per op from peak x efficiency (roofline for memory-bound ops), collectives over the
 // two-level topology. The step-time model (timing.hpp) builds stages and steps from these.
+#include "paraplan/framework.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/workload.hpp"
 
@@ -17,12 +18,17 @@ struct BlockTime {
   double attn_fwd = 0;    // attention core forward, which the CP ring hides behind
   double comm_fwd = 0, comm_bwd = 0;        // TP/CP/EP collectives as issued
   double exposed_fwd = 0, exposed_bwd = 0;  // the part not hidden behind compute
+  // Time the device waits for the host's launches (the host issues slower than the device runs), per
+  // pass; the backward's by Recompute mode (a recomputed forward is launched again). On CPU workers,
+  // where every kernel runs as it is issued, the whole host time.
+  double host_fwd = 0;
+  double host_bwd[3] = {0, 0, 0};
 };
 
 struct WorkloadTimes {
   BlockTime embedding, dense_layer, moe_layer, head;
 };
-WorkloadTimes time_workload(const Plan& plan, const Workload& w);
+WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw);
 
 // Time of a memory-bound kernel moving `bytes` through HBM on the plan's device (roofline + kernel cost).
 double memory_bound_time(const Plan& plan, double bytes);

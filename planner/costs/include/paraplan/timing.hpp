@@ -16,6 +16,7 @@ struct StageTime {
   double compute = 0;       // pure compute (fwd + bwd + recompute)
   double exposed_comm = 0;  // exposed TP/CP/EP + pipeline p2p + ZeRO-3 gathers + offload fetches
   double p2p = 0, zero3_exposed = 0, offload_fetch = 0;  // parts of exposed_comm
+  double host = 0;          // the device waiting for the host: launches slower than kernels, per-micro-batch work
   double dp_comm = 0;       // gradient (and parameter) collectives per step, as issued
   double dp_buckets = 1;    // gradient-reduction buckets of the stage (ZeRO <= 2)
   double optimizer = 0;     // optimizer step (and offload transfers)
@@ -23,7 +24,7 @@ struct StageTime {
 
 struct StepEstimate {
   double step_s = 0;
-  double compute_s = 0, exposed_comm_s = 0, bubble_s = 0, optimizer_s = 0;  // sum to step_s
+  double compute_s = 0, exposed_comm_s = 0, bubble_s = 0, optimizer_s = 0, host_s = 0;  // sum to step_s
   double tokens_per_s = 0, tflops_per_gpu = 0, mfu = 0, hfu = 0;
   AttentionFlops convention = AttentionFlops::full;
   StepFlops flops;

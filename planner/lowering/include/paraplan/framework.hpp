@@ -20,6 +20,39 @@ struct Overheads {
   double allocator_headroom = 0;          // fraction of allocated peak reserved but unusable (fragmentation)
 };
 
+// Kernels the framework launches for one op of the workload (one micro-batch), forward and backward.
+struct Launches {
+  double fwd = 0, bwd = 0;
+};
+// The kernel-level view of a framework (op_time.cpp): how many kernels each kind of op launches — each
+// costs its device time plus the fixed per-kernel cost on the device, and the host's issue time — and
+// how the host issues them.
+struct LaunchProfile {
+  Launches linear;          // a linear layer: GEMM (+ bias), backward data and weight GEMMs (+ bias grad, grad accumulation)
+  Launches norm;            // LayerNorm / RMSNorm
+  Launches attention_core;  // unfused attention: batched GEMMs for QK^T and AV and the layout copies around them
+  Launches flash;           // fused (flash) attention
+  Launches softmax;         // unfused: scale-mask-softmax and attention dropout
+  Launches activation;      // GeLU / SwiGLU (with its bias where fused)
+  Launches residual;        // residual add with the hidden dropout (and bias) before it
+  Launches rope;
+  Launches embedding;       // token (and position) lookup, dropout
+  Launches loss;            // output softmax cross-entropy (vocabulary-parallel under TP)
+  Launches moe;             // router softmax/top-k, permutation, combine (per MoE op)
+  Launches per_layer;       // glue each transformer layer adds (views made contiguous, RNG state, hooks)
+  // Unfused attention's fused scale-mask-softmax kernel runs only when (micro-batch x local heads) is a
+  // multiple of this (0: always); otherwise the eager path scales, masks and softmaxes in fp32.
+  int softmax_fused_batch_multiple = 0;
+  Launches softmax_eager;      // the eager path's kernels (with the dropout)
+  double softmax_eager_traffic = 1;  // its score traffic relative to the fused kernel's
+  double bwd_host_factor = 1;  // host cost of a backward kernel (autograd's C++ engine) / a forward one
+  // Passes over the main gradient per weight-gradient element and micro-batch when the weight gradient
+  // is added into the main-grad buffer by a separate kernel (read grad, read main grad, write main grad:
+  // 3); 0 when the weight-gradient GEMM accumulates into it (gradient_accumulation_fusion).
+  double grad_accumulation_passes = 0;
+  bool synchronous = false;    // CPU workers: a kernel runs when it is issued, host and device times add
+};
+
 struct FrameworkProfile {
   Framework id = Framework::megatron;
   const char* name = "";
@@ -36,6 +69,7 @@ struct FrameworkProfile {
   // peak is taken phase by phase through the backward, and the ZeRO-2/3 buffers are its reusable ones
   // (planner/lowering/src/executor_ops.cpp).
   bool exact_executor = false;
+  LaunchProfile launches;
 };
 
 const FrameworkProfile& framework_profile(Framework f);

@@ -16,7 +16,8 @@ enum class OpKind : uint8_t { gemm, attention, elementwise, norm, embedding, los
 struct Op {
   const char* name = "";
   OpKind kind = OpKind::elementwise;
-  double m = 0, n = 0, k = 0;  // GEMM [m x k] . [k x n] on this rank (gemm ops only)
+  double m = 0, n = 0, k = 0;  // GEMM [m x k] . [k x n] on this rank (gemm ops; attention core: QK^T per head)
+  double batch = 1;            // independent GEMMs of that shape (attention core: micro-batch x local heads)
   double flops = 0;            // forward FLOPs on this rank, as executed (causal kernels skip the masked half)
   double model_flops = 0;      // forward FLOPs counted by the model-FLOPs convention (attention non-causal)
   bool weight_grad = false;    // backward also computes a weight gradient (trainable weights)

@@ -23,6 +23,7 @@ struct EfficiencyField {
   double Efficiency::*member;
   const char* unit;     // "fraction of peak", "s", ...
   const char* meaning;
+  double min, max;      // the range a hardware file or a profile may give
 };
 const std::vector<EfficiencyField>& efficiency_fields();
 

@@ -16,10 +16,18 @@ struct Efficiency {
   double attention = 1;             // fused (flash) attention kernels, forward and backward
   double memory = 1;                // memory-bound kernels: fraction of HBM bandwidth
   double kernel_overhead_s = 0;     // fixed cost per kernel (launch, ramp-up, tail)
+  double gemm_k_fill = 0;           // a GEMM tile's fixed work (prologue, epilogue) as extra elements of k
   double intra_node = 1;            // collectives inside a node: bus bandwidth / link bandwidth
   double intra_node_latency_s = 0;  // per collective
   double inter_node = 1;            // collectives across nodes
   double inter_node_latency_s = 0;
+  double intra_node_hop_s = 0;      // per step of a collective's algorithm inside a node (ring hop)
+  double inter_node_hop_s = 0;      // per step across nodes (ring hop, tree level)
+  // The host side (kernel-level model, op_time.cpp): the framework's launches are issued one after
+  // another by the host while the device runs earlier ones; a pass takes the longer of the two.
+  double host_launch_s = 0;          // host time to issue one forward kernel from the framework (0: not modelled)
+  double microbatch_overhead_s = 0;  // host time per micro-batch and stage outside the kernels (schedule, p2p sync)
+  double step_overhead_s = 0;        // host time per optimizer step outside the kernels (loop, loss scaler, logging)
   bool operator==(const Efficiency&) const = default;
 };
 
@@ -63,6 +71,7 @@ struct GpuSpec {
   double peak_fp16_flops = 0;
   double peak_fp8_flops = 0;
   double hbm_bytes_per_s = 0;      // device memory bandwidth
+  int sm_count = 0;                // streaming multiprocessors (GEMM tiles run in waves of them); 0: no tile model
   double intra_node_bytes_per_s = 0;  // per-GPU unidirectional bandwidth inside a node (NVLink)
   double inter_node_bytes_per_s = 0;  // per-GPU unidirectional network bandwidth across nodes
   double host_link_bytes_per_s = 0;   // per-GPU host <-> device bandwidth (PCIe), for offload

@@ -23,6 +23,7 @@ void apply_override(nlohmann::json& doc, const std::string& assignment);
 nlohmann::json plan_to_json(const Plan& plan);
 nlohmann::json model_to_json(const ModelSpec& m);
 nlohmann::json gpu_to_json(const GpuSpec& g);
+nlohmann::json efficiency_to_json(const Efficiency& e);  // every field of efficiency_fields()
 
 // Pieces, for presets and tests. `field` is the dotted path used in messages.
 ModelSpec model_from_json(const nlohmann::json& j, const std::string& field, const std::string& base_dir,

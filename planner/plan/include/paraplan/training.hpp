@@ -12,8 +12,11 @@ enum class Optimizer { adamw, adam, sgd, sgd_momentum, adam8bit };
 enum class Recompute { none, selective, full };
 enum class Offload { none, optimizer, optimizer_params };
 enum class LoraBase { fp32, bf16, nf4 };
-// How the training framework lays memory out (buffers, overheads, gradient copies); see framework.hpp.
-enum class Framework { megatron, deepspeed, fsdp, paraplan };
+// How the training framework lays memory out (buffers, overheads, gradient copies) and which kernels it
+// launches; see framework.hpp. megatron: Megatron-Core with Transformer Engine; megatron_2021: Megatron-LM
+// of 2021-22 (apex and TorchScript fusions, unfused attention); fsdp: PyTorch FSDP2 in eager mode
+// (torchtitan); fsdp_compile: the same under torch.compile.
+enum class Framework { megatron, deepspeed, fsdp, paraplan, megatron_2021, fsdp_compile };
 
 // LoRA targets as a bit set over the projections of a LLaMA-style block.
 enum LoraTarget : unsigned {

@@ -35,6 +35,10 @@ std::vector<PublishedRun> published_runs();
 // numbers, known presets and names, the model's shape columns equal to the preset's) and each row's plan
 // obeys the plan rules; a PlanError names "<origin>:<line>: <column>" otherwise.
 std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const std::string& origin);
+// vTrain's 1,440 measured single-node Megatron-LM runs (data/validation/vtrain-single-node.csv; the
+// settings they share in vtrain.cpp), and that file's format.
+std::vector<PublishedRun> vtrain_runs();
+std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const std::string& origin);
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs);
 std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
 
