@@ -46,9 +46,11 @@ class AdapterReader {
 };
 
 enum class SaveKind { full, adapter, merged };
-// Collective over the engine's data-parallel group (ZeRO-3 gathers); rank 0 writes.
-void save_checkpoint(ZeroEngine& engine, const planner::ModelSpec& spec, const ModelExtras& extras,
+// Writes the whole model's parameters (gather.hpp: every tensor whole, in model order; base weights and
+// adapters) as a Hugging Face directory (full, merged) or a peft adapter directory. One rank calls it.
+void save_checkpoint(const std::vector<ParamInfo>& params, const std::vector<at::Tensor>& tensors,
+                     const planner::ModelSpec& spec, const ModelExtras& extras,
                      const std::optional<planner::LoraSpec>& lora, SaveKind kind, const std::string& dir,
-                     uint64_t max_shard_bytes);
+                     uint64_t max_shard_bytes, at::ScalarType compute);
 
 }  // namespace paraplan::exec

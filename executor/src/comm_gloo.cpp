@@ -14,6 +14,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "comm_internal.hpp"
 #include "store_groups.hpp"
@@ -53,7 +54,12 @@ class GlooCommunicator final : public Communicator {
  protected:
   void do_allreduce(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
-    pg_->allreduce(v)->wait();
+    WorkPtr w = pg_->allreduce(v);
+    w->wait();
+    // gloo's worker thread drops its reference to the work (and so to t) only after wait() has returned;
+    // a temporary all-reduced here and dropped by the caller would then be freed a scheduling delay
+    // later, and counted in whatever peak comes next. Wait until this is the last reference.
+    while (w.use_count() > 1) std::this_thread::yield();
   }
   std::unique_ptr<PendingOp> do_allreduce_async(at::Tensor& t) override {
     std::vector<at::Tensor> v{t};
@@ -105,6 +111,14 @@ class GlooCommunicator final : public Communicator {
   void do_send(const at::Tensor& t, int dst) override {
     std::vector<at::Tensor> v{t};
     pg_->send(v, dst, send_tag(dst))->wait();
+  }
+  std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor& t, int dst, int tag) override {
+    std::vector<at::Tensor> v{t};
+    return std::make_unique<GlooOp>(pg_->send(v, dst, tag), this);
+  }
+  void do_recv_tagged(at::Tensor& t, int src, int tag) override {
+    std::vector<at::Tensor> v{t};
+    pg_->recv(v, src, tag)->wait();
   }
   void do_recv(at::Tensor& t, int src) override {
     std::vector<at::Tensor> v{t};
@@ -162,6 +176,9 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const plan
     build_axis_groups(*groups, [&](planner::Axis, const std::string& name, int me, int n) {
       return std::make_unique<GlooCommunicator>(make_group(store, name, me, n, opt), me, n);
     });
+    groups->make_subgroup = [store, opt](const std::string& name, int me, int n) -> std::unique_ptr<Communicator> {
+      return std::make_unique<GlooCommunicator>(make_group(store, name, me, n, opt), me, n);
+    };
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": building the gloo process groups through " +
                              where + " failed within " + std::to_string(opt.timeout.count() / 1000) +

@@ -191,7 +191,7 @@ int run(const Args& a) {
       }
     }
     const MemoryStats mem = trainer.memory();
-    if (mem.measured) report_memory(rank, mem, predict_run(plan), run_id, store);
+    if (mem.measured) report_memory(rank, mem, predict_run(plan, trainer.stage()), run_id, store);
     if (!a.run.save.empty()) trainer.save(a.run.save);
     if (!a.run.save_adapter.empty()) trainer.save_adapter(a.run.save_adapter);
     if (!a.run.save_merged.empty()) trainer.save_merged(a.run.save_merged);

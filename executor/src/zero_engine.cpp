@@ -31,8 +31,9 @@ std::vector<int64_t> shape_of(const ParamInfo& p) { return p.shape; }
 
 }  // namespace
 
-ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt)
-    : layout_(layout), dp_(dp), opt_(opt) {
+ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt, Communicator* tp,
+                       Communicator* kv)
+    : layout_(layout), dp_(dp), opt_(opt), tp_(tp), kv_(kv) {
   if (opt_.zero < 0 || opt_.zero > 3) throw std::invalid_argument("parallel.zero must be 0..3");
   const int64_t n = dp_.size(), r = dp_.rank();
   int64_t max_t = 0, max_total = 0;
@@ -166,19 +167,23 @@ void ZeroEngine::begin_step() {
   pending_.clear();
 }
 
-void ZeroEngine::begin_microbatch(bool last) {
+void ZeroEngine::begin_grads(int chunk, bool last, bool w_pass) {
   last_micro_ = last;
-  for (auto& u : units_) {
-    u->arrived = 0;
-    u->finished = false;
-  }
+  w_pass_ = w_pass;
+  for (auto& u : units_)
+    if (u->layout->chunk == chunk) {
+      u->arrived = 0;
+      u->finished = false;
+    }
   bucket_unit_ = -1;
 }
 
-void ZeroEngine::end_microbatch() {
+void ZeroEngine::end_grads(int chunk) {
   // Units whose backward had no boundary node after them (the embedding; units before the first
   // trainable parameter under LoRA), last to first as the backward visits them, the same on all ranks.
-  for (int ui = units() - 1; ui >= 0; --ui) finish_unit(ui);
+  for (int ui = units() - 1; ui >= 0; --ui)
+    if (units_[static_cast<size_t>(ui)]->layout->chunk == chunk) finish_unit(ui);
+  w_pass_ = false;
 }
 
 void ZeroEngine::end_step() {
@@ -197,14 +202,27 @@ void ZeroEngine::finish_unit(int unit) {
   at::NoGradGuard no_grad;
   CategoryScope cat(MemCategory::buffers);
   if (opt_.zero <= 1) {
-    if (last_micro_ && dp_.size() > 1) pending_.push_back(dp_.allreduce_async(u.grad));
+    if (!last_micro_) return;  // ZeRO-0/1 accumulate over micro-batches and reduce once
+    sum_partial_grads(u);
+    if (dp_.size() > 1) pending_.push_back(dp_.allreduce_async(u.grad));
     return;
   }
+  sum_partial_grads(u);
   at::Tensor flat = bucket_.narrow(0, 0, u.t_pad);
   at::Tensor out = rs_out_.narrow(0, 0, u.t_chunk);
   dp_.reduce_scatter(flat, out);
   u.grad.add_(out);
   bucket_unit_ = -1;
+}
+
+void ZeroEngine::sum_partial_grads(Unit& u) {
+  for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
+    const ParamInfo& p = u.layout->params[pi];
+    if (!p.trainable || p.grad_sum == GradSum::none) continue;
+    Communicator* c = p.grad_sum == GradSum::tp ? tp_ : kv_;
+    if (!c || c->size() == 1) continue;
+    c->allreduce(u.grad_views[pi]);
+  }
 }
 
 at::Tensor ZeroEngine::slot(int64_t id) {
@@ -220,13 +238,19 @@ at::Tensor ZeroEngine::slot(int64_t id) {
   return u.grad_views[static_cast<size_t>(pi)];
 }
 
-void ZeroEngine::arrived(int64_t id) { ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(id)).first)]->arrived; }
+void ZeroEngine::arrived(int64_t id) {
+  const int ui = slots_.at(static_cast<size_t>(id)).first;
+  Unit& u = *units_[static_cast<size_t>(ui)];
+  ++u.arrived;
+  if (w_pass_ && u.arrived == u.expected) finish_unit(ui);
+}
 
 void ZeroEngine::enter_unit_forward(int unit) { gather(unit); }
 
 void ZeroEngine::leave_unit_backward(int unit) {
-  finish_unit(unit);
-  if (unit > 0) gather(unit - 1);
+  if (!deferring()) finish_unit(unit);
+  if (unit > 0 && units_[static_cast<size_t>(unit - 1)]->layout->chunk == units_[static_cast<size_t>(unit)]->layout->chunk)
+    gather(unit - 1);
 }
 
 ZeroEngine::OptimizerSlice ZeroEngine::optimizer_slice(int unit) {

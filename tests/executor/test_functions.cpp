@@ -54,7 +54,7 @@ class Functions : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(Functions, LinearWithLoraMatchesAutogradOfTheFormula) {
+TEST_F(Functions, ColumnLinearWithLoraMatchesAutogradOfTheFormula) {
   const int64_t T = 6, in = 5, out = 4, r = 3;
   const double scale = 16.0 / r;
   at::Tensor x = leaf({T, in}), w = leaf({out, in}), b = leaf({out}), a = leaf({r, in}), bb = leaf({out, r});
@@ -64,8 +64,17 @@ TEST_F(Functions, LinearWithLoraMatchesAutogradOfTheFormula) {
   const at::Tensor dx = grad_of(x), dw = grad_of(w), db = grad_of(b), da = grad_of(a), dbb = grad_of(bb);
   x.mutable_grad().reset();
   TestSink sink;
-  LinearArgs args{sink.add(w), sink.add(b), sink.add(a), sink.add(bb), scale};
-  const at::Tensor y = linear(&sink, x, w.detach().requires_grad_(true), b.detach(), a.detach(), bb.detach(), args);
+  Projection p;
+  p.w_slot = sink.add(w);
+  p.b_slot = sink.add(b);
+  p.a_slot = sink.add(a);
+  p.bb_slot = sink.add(bb);
+  p.scale = scale;
+  p.w = w.detach().requires_grad_(true);
+  p.bias = b.detach();
+  p.lora_a = a.detach();
+  p.lora_b = bb.detach();
+  const at::Tensor y = column_linear(&sink, TpGroup{}, x, {p})[0];
   expect_close(y, x.mm(w.t()) + b + scale * x.mm(a.t()).mm(bb.t()), "forward");
   backprop(y, rnd);
   expect_close(x.grad(), dx, "dx");
@@ -80,10 +89,10 @@ TEST_F(Functions, LinearAccumulatesIntoTheSlotAcrossCalls) {
   // Gradient accumulation: a second backward adds to the slot rather than overwriting it.
   at::Tensor x = at::randn({4, 3}, kD).requires_grad_(true), w = leaf({2, 3});
   TestSink sink;
-  LinearArgs args;
-  args.w = sink.add(w);
-  for (int i = 0; i < 2; ++i)
-    linear(&sink, x, w.detach().requires_grad_(true), {}, {}, {}, args).sum().backward();
+  Projection p;
+  p.w_slot = sink.add(w);
+  p.w = w.detach().requires_grad_(true);
+  for (int i = 0; i < 2; ++i) column_linear(&sink, TpGroup{}, x, {p})[0].sum().backward();
   // d/dW sum(x W^T) = column sums of x per output row; twice.
   expect_close(sink.grads[0], 2 * x.detach().sum(0).expand({2, 3}), "dW after two micro-batches");
   EXPECT_EQ(sink.arrivals[0], 2);
@@ -214,7 +223,13 @@ TEST_F(Functions, EmbeddingWithLearnedPositions) {
   const at::Tensor dw = grad_of(w), dp = grad_of(p);
   TestSink sink;
   const int64_t ws = sink.add(w), ps = sink.add(p);
-  backprop(embedding(&sink, ids, w.detach().requires_grad_(true), ws, p.detach().requires_grad_(true), ps, s), rnd);
+  EmbeddingArgs a;
+  a.w = w.detach().requires_grad_(true);
+  a.w_slot = ws;
+  a.pos = p.detach().requires_grad_(true);
+  a.pos_slot = ps;
+  a.seq_len = s;
+  backprop(embedding(&sink, TpGroup{}, ids, a), rnd);
   expect_close(sink.grads[0], dw, "d embedding");
   expect_close(sink.grads[1], dp, "d positions");
 }

@@ -51,6 +51,11 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   StepStats step();                  // one optimizer step (all micro-batches); collective
+  // The pipeline ops this rank ran in the last step ("F0 F1 B0 ...": planner::to_string of the
+  // schedule's ops), its stage, and the op of the step's memory peak (-1 unmetered).
+  const std::string& schedule_log() const;
+  int stage() const;
+  int peak_op() const;
   MemoryStats memory() const;        // since the end of set-up
   int64_t trainable_params() const;  // whole model (not this rank's shard)
   int64_t tokens_per_step() const;   // this rank
@@ -73,6 +78,7 @@ class Trainer {
   int steps_done() const;  // optimizer steps since the start of training (a resumed run included)
 
  private:
+  void save_kind(const std::string& dir, int kind, uint64_t max_shard_bytes);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
