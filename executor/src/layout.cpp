@@ -226,10 +226,6 @@ void check_executor_support(const Plan& plan, Violations& errors) {
       "0-3, tensor and sequence parallelism, pipeline parallelism, recompute, dropout, LoRA and QLoRA)";
   if (par.cp > 1) errors.add("parallel.cp", std::to_string(par.cp), not_here);
   if (par.ep > 1) errors.add("parallel.ep", std::to_string(par.ep), not_here);
-  if (par.tp > 1 && m.kv_heads < par.tp && par.tp % m.kv_heads != 0)
-    errors.add("parallel.tp", std::to_string(par.tp),
-               "with fewer key/value heads (" + std::to_string(m.kv_heads) +
-                   ") than tp, each kv head is replicated on tp / kv_heads ranks: tp must be a multiple of kv_heads");
   if (m.moe) errors.add("model.moe", "", "mixture-of-experts layers are not implemented in the executor yet");
   if (m.mla) errors.add("model.mla", "", "multi-head latent attention is not implemented in the executor yet");
   if (tr.offload != Offload::none)
