@@ -199,7 +199,10 @@ StepStats Trainer::step() {
   s.loss = total.item<double>();
   s.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_s = m.groups.blocked_seconds();
-  s.tokens_per_s = static_cast<double>(tokens_per_step()) / s.step_s;
+  // The tensor-parallel ranks and pipeline stages of one data-parallel replica share its tokens: each
+  // counts its share, so that the ranks' rates add up to the run's.
+  const double sharers = static_cast<double>(m.plan.parallel.tp) * m.plan.parallel.pp;
+  s.tokens_per_s = static_cast<double>(tokens_per_step()) / sharers / s.step_s;
   return s;
 }
 

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "paraplan/error.hpp"
 #include "errors.hpp"
@@ -191,6 +192,20 @@ int run(const Args& a) {
       }
     }
     const MemoryStats mem = trainer.memory();
+    if (plan.parallel.pp > 1) {
+      // The ops this stage ran (the planner's schedule, as the simulator runs it) and the one during
+      // which its memory peaked.
+      const std::string& ops = trainer.schedule_log();
+      std::cout << fmt::format("rank {} stage {} ops: {}\n", rank, trainer.stage(), ops);
+      if (trainer.peak_op() >= 0) {
+        std::istringstream words(ops);
+        std::string op;
+        for (int i = 0; i <= trainer.peak_op(); ++i) words >> op;
+        std::cout << fmt::format("rank {} stage {} memory peak during op {} ({})\n", rank, trainer.stage(),
+                                 trainer.peak_op(), op);
+      }
+      std::cout << std::flush;
+    }
     if (mem.measured) report_memory(rank, mem, predict_run(plan, trainer.stage()), run_id, store);
     if (!a.run.save.empty()) trainer.save(a.run.save);
     if (!a.run.save_adapter.empty()) trainer.save_adapter(a.run.save_adapter);
