@@ -141,13 +141,17 @@ UnitLayout layer_unit(const ModelSpec& m, int l, const std::optional<LoraSpec>& 
   return u;
 }
 
-UnitLayout head_unit(const ModelSpec& m, bool frozen, const Split& s) {
+// tied_copy: tied embeddings with the head on another stage than the embedding: the head keeps a copy of
+// the table (Megatron's shared embedding on the last stage), named as the embedding, trained in step with
+// it (the two stages sum their gradients before the optimizer).
+UnitLayout head_unit(const ModelSpec& m, bool frozen, const Split& s, bool tied_copy) {
   UnitLayout u;
   u.kind = UnitKind::head;
   UnitBuilder b{u, frozen, s};
   norm(b, m, "model.norm", Role::final_norm_w, Role::final_norm_b);
-  if (!m.tied_embeddings)
-    b.add("lm_head.weight", {m.vocab, m.hidden}, Role::lm_head, 0, s.rank * s.vocab_rows, s.vocab_rows);
+  if (!m.tied_embeddings || tied_copy)
+    b.add(tied_copy ? "model.embed_tokens.weight" : "lm_head.weight", {m.vocab, m.hidden}, Role::lm_head, 0,
+          s.rank * s.vocab_rows, s.vocab_rows);
   return u;
 }
 
@@ -184,9 +188,14 @@ ModelLayout model_layout(const ModelSpec& m, const std::optional<LoraSpec>& lora
   ModelLayout out;
   out.units.push_back(embedding_unit(m, lora.has_value(), s));
   for (int l = 0; l < m.layers; ++l) out.units.push_back(layer_unit(m, l, lora, s));
-  out.units.push_back(head_unit(m, lora.has_value(), s));
+  out.units.push_back(head_unit(m, lora.has_value(), s, false));
   finish(out);
   return out;
+}
+
+bool tied_copy_on_head_stage(const Plan& plan) {
+  const int chunks = plan.parallel.chunks();
+  return plan.model.tied_embeddings && stage_of_chunk(plan, chunks - 1) != stage_of_chunk(plan, 0);
 }
 
 ModelLayout rank_layout(const Plan& plan, RankPosition pos) {
@@ -208,7 +217,7 @@ ModelLayout rank_layout(const Plan& plan, RankPosition pos) {
       const size_t begin = out.units.size();
       if (c == 0) out.units.push_back(embedding_unit(m, lora.has_value(), s));
       for (int l = first_layer; l < first_layer + n; ++l) out.units.push_back(layer_unit(m, l, lora, s));
-      if (c == chunks - 1) out.units.push_back(head_unit(m, lora.has_value(), s));
+      if (c == chunks - 1) out.units.push_back(head_unit(m, lora.has_value(), s, tied_copy_on_head_stage(plan)));
       for (size_t i = begin; i < out.units.size(); ++i) out.units[i].chunk = c;
     }
     first_layer += n;
@@ -249,12 +258,13 @@ void check_executor_support(const Plan& plan, Violations& errors) {
                  std::string("the executor keeps the frozen base in the compute dtype: use \"") +
                      to_string(tr.precision) + "\" with training.precision = " + to_string(tr.precision));
   }
-  // ZeRO-2/3 reduce one unit's gradients at a time through one bucket; the tied head writes the
-  // embedding unit's gradient while its own unit still holds the bucket.
-  if (m.tied_embeddings && par.zero >= 2)
+  // The head's copy of a tied table (pipeline stages apart) is summed with the embedding's gradient
+  // before the optimizer, whole: ZeRO-2/3 shard the two differently.
+  if (tied_copy_on_head_stage(plan) && par.zero >= 2)
     errors.add("model.tied_embeddings", "true",
-               "tied embeddings with parallel.zero = " + std::to_string(par.zero) +
-                   " are not implemented yet (ZeRO-2/3 reduce one unit's gradients at a time); use parallel.zero 0 or 1");
+               "tied embeddings with the head on another pipeline stage than the embedding keep a copy of the table "
+               "there, and parallel.zero = " + std::to_string(par.zero) + " shards it differently from the "
+               "embedding's: use parallel.zero 0 or 1, or pp_schedule zbv (which puts the head on the first stage)");
   if (m.position_embedding == PositionEmbedding::rope && m.head_dim % 2 != 0)
     errors.add("model.head_dim", std::to_string(m.head_dim), "RoPE rotates pairs of dimensions: must be even");
   if (m.position_embedding == PositionEmbedding::learned && tr.seq_len > m.max_seq_len)

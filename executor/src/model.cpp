@@ -51,11 +51,10 @@ Model::Model(const Plan& plan, const ModelExtras& extras, TpGroup tp, uint64_t s
     CategoryScope cat(MemCategory::buffers);
     tables_ = tables(plan_.training.seq_len);
   }
-  if (spec_.tied_embeddings && head_unit_ >= 0) {
-    if (embed_unit_ < 0)
-      throw std::logic_error("tied embeddings: the head's stage does not hold the embedding");
-    engine_.expect_extra_use(slot(embed_unit_, Role::embed));
-  }
+  // Tied embeddings: the head uses the embedding's table when this rank holds both (its gradient through
+  // an alias slot), else its own copy (the lm_head role, named as the embedding: layout.cpp).
+  if (spec_.tied_embeddings && head_unit_ >= 0 && embed_unit_ >= 0)
+    tied_slot_ = engine_.alias_slot(slot(embed_unit_, Role::embed));
 }
 
 int Model::first_unit(int chunk) const { return chunk_units_.at(chunk).first; }
@@ -218,9 +217,9 @@ at::Tensor Model::head_logits(int u, const at::Tensor& x) {
   memory_mark("fwd final_norm");
   const at::Tensor n = normed(u, Role::final_norm_w, Role::final_norm_b, x);
   Projection p;
-  if (spec_.tied_embeddings) {
+  if (spec_.tied_embeddings && embed_unit_ >= 0) {
     p.w = param(embed_unit_, Role::embed);
-    p.w_slot = slot(embed_unit_, Role::embed);
+    p.w_slot = tied_slot_;
   } else {
     p = proj(u, Role::lm_head, Role::none, kQProj);
   }

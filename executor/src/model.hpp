@@ -72,6 +72,7 @@ class Model {
   std::vector<int> chunks_;
   std::map<int, std::pair<int, int>> chunk_units_;  // chunk -> [first, last] unit
   int embed_unit_ = -1, head_unit_ = -1;
+  int64_t tied_slot_ = kNoSlot;  // the head's alias of the tied embedding's gradient slot
   int64_t vocab_rows_ = 0, vocab_start_ = 0, vocab_valid_ = 0;  // this rank's vocabulary slice
   KvHeads kv_;
   bool eval_ = false;  // logits(): no dropout

@@ -18,6 +18,7 @@
 #include "paraplan/exec/train_checkpoint.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/params.hpp"
+#include "paraplan/pipeline.hpp"
 #include "paraplan/plan_io.hpp"
 #include "train_state.hpp"
 
@@ -54,6 +55,9 @@ struct Trainer::Impl {
   ModelLayout layout;
   at::Device device;
   std::shared_ptr<Communicator> kv_group;  // the ranks sharing this rank's key/value head (kv_heads < tp)
+  std::shared_ptr<Communicator> tied_group;  // first and head stage, for a tied table's two copies
+  int tied_unit = -1;
+  size_t tied_param = 0;
   std::unique_ptr<ZeroEngine> engine;
   std::unique_ptr<Model> model;
   std::unique_ptr<PipelineRunner> runner;
@@ -94,6 +98,27 @@ struct Trainer::Impl {
       kv_group = groups.subgroup("kv/" + std::to_string(groups.grid.group_id(Axis::tp, groups.rank)) + "/" +
                                      std::to_string(kv.first),
                                  pos.tp_rank % kv.replicas, kv.replicas);
+    // Tied embeddings: the embedding unit is shared with the head when this rank holds both; with the two
+    // on different stages, the first and the head's stage sum their copies' gradients (Megatron's
+    // embedding group: the same data-parallel and tensor-parallel position on both stages).
+    int embedding_unit = -1, head_unit = -1;
+    for (size_t u = 0; u < layout.units.size(); ++u) {
+      if (layout.units[u].kind == UnitKind::embedding) embedding_unit = static_cast<int>(u);
+      if (layout.units[u].kind == UnitKind::head) head_unit = static_cast<int>(u);
+    }
+    if (plan.model.tied_embeddings && embedding_unit >= 0 && head_unit >= 0) eo.shared_unit = embedding_unit;
+    if (tied_copy_on_head_stage(plan)) {
+      const int head_stage = stage_of_chunk(plan, plan.parallel.chunks() - 1);
+      if (pos.stage == 0 || pos.stage == head_stage) {
+        tied_group = groups.subgroup("emb/" + std::to_string(groups.grid.index_in_group(Axis::dp, groups.rank)) + "/" +
+                                         std::to_string(pos.tp_rank),
+                                     pos.stage == 0 ? 0 : 1, 2);
+        tied_unit = pos.stage == 0 ? embedding_unit : head_unit;
+        const auto& params = layout.units[static_cast<size_t>(tied_unit)].params;
+        for (size_t i = 0; i < params.size(); ++i)
+          if (params[i].name == "model.embed_tokens.weight") tied_param = i;
+      }
+    }
     engine = std::make_unique<ZeroEngine>(layout, groups.gradients(), eo, &tp, kv_group.get());
     engine->fill([&](const ParamInfo& p, at::Tensor& dst) { fill_param(p, dst, reader, adapter); });
     TpGroup tpg{&tp, tp.size(), tp.rank(), plan.parallel.sequence_parallel};
@@ -180,6 +205,11 @@ StepStats Trainer::step() {
   const double loss_sum =
       m.runner->run([&m](int64_t k, bool ids, bool targets) { return m.batch(k, ids, targets); }, scale);
   m.engine->end_step();
+  if (m.tied_group && m.plan.training.lora == std::nullopt) {
+    at::Tensor g = m.engine->grad_of(m.tied_unit, m.tied_param);
+    CategoryScope cat(MemCategory::buffers);
+    m.tied_group->allreduce(g);
+  }
   m.optimizer->step();
   // On CPU the sum lives in the trainer, not in a storage of its own: gloo's worker thread drops its
   // reference to an all-reduced tensor only after wait() has returned, so a fresh 8-byte tensor per

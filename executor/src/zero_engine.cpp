@@ -66,20 +66,28 @@ ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEn
     }
     units_.push_back(std::move(u));
   }
+  const int shared = opt_.shared_unit;
   if (opt_.zero >= 2) {
     CategoryScope cat(MemCategory::buffers);
     bucket_ = at::zeros({max_t}, opts(opt_.grad));
     rs_out_ = at::zeros({max_t / n}, opts(opt_.grad));
     if (opt_.zero == 3) gather_buf_ = at::zeros({max_total}, opts(opt_.compute));
+    if (shared >= 0) {
+      const Unit& su = *units_.at(static_cast<size_t>(shared));
+      shared_bucket_ = at::zeros({su.t_pad}, opts(opt_.grad));
+      if (opt_.zero == 3) shared_gather_ = at::zeros({su.t_pad + su.f_pad}, opts(opt_.compute));
+    }
   }
   (void)r;
   // Views. variable_data() gives each parameter its own version counter, so that writing the gather
   // buffer (ZeRO-3) or the flat parameters (optimizer) never trips autograd's saved-tensor check.
   for (size_t ui = 0; ui < units_.size(); ++ui) {
     Unit& u = *units_[ui];
+    const bool own = static_cast<int>(ui) == shared;
     if (opt_.zero == 3) {
-      u.t_full = gather_buf_.narrow(0, 0, u.t_pad);
-      u.f_full = gather_buf_.narrow(0, u.t_pad, u.f_pad);
+      const at::Tensor& buf = own ? shared_gather_ : gather_buf_;
+      u.t_full = buf.narrow(0, 0, u.t_pad);
+      u.f_full = buf.narrow(0, u.t_pad, u.f_pad);
     }
     for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
       const ParamInfo& p = u.layout->params[pi];
@@ -87,10 +95,11 @@ ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEn
       at::Tensor view = base.narrow(0, p.offset, p.numel()).view(shape_of(p)).variable_data();
       if (p.trainable) {
         view.requires_grad_(true);
-        const at::Tensor& gbase = opt_.zero >= 2 ? bucket_ : u.grad;
+        const at::Tensor& gbase = opt_.zero >= 2 ? (own ? shared_bucket_ : bucket_) : u.grad;
         u.grad_views.push_back(gbase.narrow(0, p.offset, p.numel()).view(shape_of(p)));
         u.slots.push_back(static_cast<int64_t>(slots_.size()));
         slots_.emplace_back(static_cast<int>(ui), static_cast<int>(pi));
+        counts_.push_back(true);
         ++u.expected;
       } else {
         u.grad_views.emplace_back();
@@ -107,9 +116,16 @@ const std::vector<at::Tensor>& ZeroEngine::params(int unit) const { return units
 
 int64_t ZeroEngine::slot_id(int unit, size_t param) const { return units_.at(static_cast<size_t>(unit))->slots.at(param); }
 
-void ZeroEngine::expect_extra_use(int64_t slot) {
-  if (slot == kNoSlot) return;
-  ++units_[static_cast<size_t>(slots_.at(static_cast<size_t>(slot)).first)]->expected;
+int64_t ZeroEngine::alias_slot(int64_t slot) {
+  if (slot == kNoSlot) return kNoSlot;
+  slots_.push_back(slots_.at(static_cast<size_t>(slot)));
+  counts_.push_back(false);
+  return static_cast<int64_t>(slots_.size()) - 1;
+}
+
+at::Tensor ZeroEngine::grad_of(int unit, size_t param) const {
+  if (opt_.zero >= 2) throw std::logic_error("grad_of: gradients are sharded under ZeRO-2/3");
+  return units_.at(static_cast<size_t>(unit))->grad_views.at(param);
 }
 
 void ZeroEngine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& value) {
@@ -127,6 +143,7 @@ void ZeroEngine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& 
       u.t_shard.copy_(t.narrow(0, r * u.t_chunk, u.t_chunk));
       u.f_shard.copy_(f.narrow(0, r * u.f_chunk, u.f_chunk));
       gathered_ = -1;
+      shared_gathered_ = false;
     } else {
       u.t_full.copy_(t);
       u.f_full.copy_(f);
@@ -146,10 +163,13 @@ void ZeroEngine::visit_full(const std::function<void(const ParamInfo&, const at:
 
 void ZeroEngine::gather(int unit) {
   if (opt_.zero != 3 || gathered_ == unit) return;
+  const bool shared = unit == opt_.shared_unit;
+  if (shared && shared_gathered_) return;  // gathered once per step, into its own buffer
   Unit& u = *units_.at(static_cast<size_t>(unit));
   const int64_t r = dp_.rank();
   CategoryScope cat(MemCategory::buffers);
-  at::Tensor t = gather_buf_.narrow(0, 0, u.t_pad), f = gather_buf_.narrow(0, u.t_pad, u.f_pad);
+  const at::Tensor& buf = shared ? shared_gather_ : gather_buf_;
+  at::Tensor t = buf.narrow(0, 0, u.t_pad), f = buf.narrow(0, u.t_pad, u.f_pad);
   if (u.t_pad > 0) {
     t.narrow(0, r * u.t_chunk, u.t_chunk).copy_(u.t_shard);
     dp_.allgather(t);
@@ -158,12 +178,16 @@ void ZeroEngine::gather(int unit) {
     f.narrow(0, r * u.f_chunk, u.f_chunk).copy_(u.f_shard);
     dp_.allgather(f);
   }
-  gathered_ = unit;
+  if (shared)
+    shared_gathered_ = true;
+  else
+    gathered_ = unit;
 }
 
 void ZeroEngine::begin_step() {
   at::NoGradGuard no_grad;
   for (auto& u : units_) u->grad.zero_();
+  if (shared_bucket_.defined()) shared_bucket_.zero_();
   pending_.clear();
 }
 
@@ -208,11 +232,15 @@ void ZeroEngine::finish_unit(int unit) {
     return;
   }
   sum_partial_grads(u);
-  at::Tensor flat = bucket_.narrow(0, 0, u.t_pad);
+  const bool shared = unit == opt_.shared_unit;
+  at::Tensor flat = (shared ? shared_bucket_ : bucket_).narrow(0, 0, u.t_pad);
   at::Tensor out = rs_out_.narrow(0, 0, u.t_chunk);
   dp_.reduce_scatter(flat, out);
   u.grad.add_(out);
-  bucket_unit_ = -1;
+  if (shared)
+    shared_bucket_.zero_();  // the head's next contribution accumulates afresh
+  else
+    bucket_unit_ = -1;
 }
 
 void ZeroEngine::sum_partial_grads(Unit& u) {
@@ -228,7 +256,7 @@ void ZeroEngine::sum_partial_grads(Unit& u) {
 at::Tensor ZeroEngine::slot(int64_t id) {
   const auto [ui, pi] = slots_.at(static_cast<size_t>(id));
   Unit& u = *units_[static_cast<size_t>(ui)];
-  if (opt_.zero >= 2 && bucket_unit_ != ui) {
+  if (opt_.zero >= 2 && ui != opt_.shared_unit && bucket_unit_ != ui) {
     if (bucket_unit_ >= 0 && !units_[static_cast<size_t>(bucket_unit_)]->finished)
       throw std::logic_error("unit " + std::to_string(ui) + " needs the gradient bucket while unit " +
                              std::to_string(bucket_unit_) + " still holds it");
@@ -239,6 +267,7 @@ at::Tensor ZeroEngine::slot(int64_t id) {
 }
 
 void ZeroEngine::arrived(int64_t id) {
+  if (!counts_.at(static_cast<size_t>(id))) return;
   const int ui = slots_.at(static_cast<size_t>(id)).first;
   Unit& u = *units_[static_cast<size_t>(ui)];
   ++u.arrived;
@@ -282,7 +311,7 @@ int64_t ZeroEngine::persistent_bytes(MemCategory c) const {
     if (c == MemCategory::gradients) sum += n(u->grad);
     if (c == MemCategory::master) sum += n(u->master);
   }
-  if (c == MemCategory::buffers) sum += n(bucket_) + n(rs_out_) + n(gather_buf_);
+  if (c == MemCategory::buffers) sum += n(bucket_) + n(rs_out_) + n(gather_buf_) + n(shared_bucket_) + n(shared_gather_);
   return sum;
 }
 
@@ -306,6 +335,7 @@ void ZeroEngine::replicate_owned() {
       if (opt_.master && opt_.zero == 0) dp_.allgather(u->master);
     }
   gathered_ = -1;  // ZeRO-3: the shards changed
+  shared_gathered_ = false;
 }
 
 void ZeroEngine::after_optimizer() {
@@ -315,7 +345,10 @@ void ZeroEngine::after_optimizer() {
     for (auto& u : units_)
       if (u->t_pad > 0 && dp_.size() > 1) dp_.allgather(u->t_full);
   }
-  if (opt_.zero == 3) gathered_ = -1;  // the shards changed: the next forward gathers again
+  if (opt_.zero == 3) {
+    gathered_ = -1;  // the shards changed: the next forward gathers again
+    shared_gathered_ = false;
+  }
 }
 
 }  // namespace paraplan::exec

@@ -37,6 +37,10 @@ struct ZeroEngineOptions {
   at::ScalarType compute = at::kFloat;  // parameters and activations
   at::ScalarType grad = at::kFloat;     // gradients (fp32 "main grads" by default)
   bool master = false;                  // fp32 master weights (with a 16-bit compute dtype)
+  // A unit whose parameters another unit of this rank uses too (the tied embedding, used again by the
+  // head): under ZeRO-2/3 its gradients get a bucket of their own, kept across the other units'
+  // reductions, and under ZeRO-3 its parameters a gather buffer of their own, gathered once per step.
+  int shared_unit = -1;
 };
 
 class ZeroEngine final : public GradSink {
@@ -56,8 +60,11 @@ class ZeroEngine final : public GradSink {
   // valid only while the unit is gathered.
   const std::vector<at::Tensor>& params(int unit) const;
   int64_t slot_id(int unit, size_t param) const;  // kNoSlot for frozen parameters
-  // One more gradient per micro-batch for this slot (a tied embedding is used again by the head).
-  void expect_extra_use(int64_t slot);
+  // A second slot for the same gradient whose arrivals do not count (the head's use of a tied
+  // embedding: the unit is finished by its own op, which runs after the head's in every schedule).
+  int64_t alias_slot(int64_t slot);
+  // The whole gradient of a parameter (ZeRO 0-1, after end_step): tied copies are summed through it.
+  at::Tensor grad_of(int unit, size_t param) const;
 
   // Fills every parameter from `value(param, full_tensor)` (initialisation or a checkpoint): called once
   // per parameter with a full-shaped tensor to fill; the engine keeps what this rank holds.
@@ -120,6 +127,9 @@ class ZeroEngine final : public GradSink {
   std::vector<std::unique_ptr<Unit>> units_;
   std::vector<std::pair<int, int>> slots_;  // slot id -> (unit, param index)
   at::Tensor gather_buf_, bucket_, rs_out_;
+  at::Tensor shared_bucket_, shared_gather_;  // ZeRO-2/3, ZeRO-3: the shared unit's own
+  bool shared_gathered_ = false;
+  std::vector<bool> counts_;  // per slot: whether its arrivals count (not for aliases)
   int gathered_ = -1;     // ZeRO-3: unit whose parameters the gather buffer holds
   int bucket_unit_ = -1;  // ZeRO-2/3: unit whose gradients the bucket accumulates
   bool last_micro_ = true;  // of the chunk in begin_grads

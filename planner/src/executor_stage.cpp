@@ -57,6 +57,13 @@ ExecutorStage executor_stage(const Plan& plan, int stage, const RankParams& embe
   consider(head, units.head);
   if (zero >= 2) out.engine_buffers = max_t * gb * (1 + 1 / n);
   if (zero == 3) out.engine_buffers += max_total * wb;
+  // A tied table used by the head on the same rank: its gradients get a bucket of their own (ZeRO-2/3)
+  // and its parameters a gather buffer of their own (ZeRO-3): ZeroEngineOptions::shared_unit.
+  if (plan.model.tied_embeddings && units.embedding && units.head) {
+    const double t = round_up(embedding.trainable(), n), f = round_up(embedding.total() - embedding.trainable(), n);
+    if (zero >= 2) out.engine_buffers += t * gb;
+    if (zero == 3) out.engine_buffers += (t + f) * wb;
+  }
   // The ring reduce-scatter of ZeRO-2/3 keeps one incoming chunk while a unit's gradients are reduced.
   UnitReduce rs;
   if (zero >= 2 && n > 1) {

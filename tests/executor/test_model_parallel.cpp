@@ -42,6 +42,10 @@ namespace {
 // tiny-llama with 8 layers: the interleaved schedule on 4 stages needs pp * v = 8 model chunks.
 const char* kLlama8 = R"({"name": "tiny-llama-8", "layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2,
   "head_dim": 16, "ffn_hidden": 160, "vocab": 256})";
+// GPT-shaped: LayerNorm, GeLU, biases, learned positions, tied embeddings, a vocabulary of 257.
+const char* kGpt = R"({"name": "tiny-gpt", "layers": 2, "hidden": 64, "heads": 4, "kv_heads": 4, "head_dim": 16,
+  "ffn_hidden": 256, "vocab": 257, "activation": "gelu", "norm": "layernorm", "tied_embeddings": true, "bias": "all",
+  "position_embedding": "learned", "max_seq_len": 128})";
 const char* kLoraTraining =
     R"({"lora": {"rank": 4, "alpha": 8, "base": "fp32", "targets": ["q_proj", "v_proj", "down_proj"]}})";
 
@@ -146,11 +150,12 @@ INSTANTIATE_TEST_SUITE_P(
         // +-lr, depends on the summation order (checked with one step: it is the only element past the
         // bound). The run drifts from it: after 5 steps 59 of 124,736 weights are past 1% of lr (losses
         // still agree to 1e-5). Allowed: 0.1% of the elements.
-        Case{"gpt_tp2_sp", "{\"name\": \"tiny-gpt\", \"layers\": 2, \"hidden\": 64, \"heads\": 4, \"kv_heads\": 4, "
-                           "\"head_dim\": 16, \"ffn_hidden\": 256, \"vocab\": 257, \"activation\": \"gelu\", \"norm\": "
-                           "\"layernorm\", \"tied_embeddings\": true, \"bias\": \"all\", \"position_embedding\": "
-                           "\"learned\", \"max_seq_len\": 128}",
-             "{}", R"({"tp": 2, "sequence_parallel": true})", 2, 0.001}),
+        Case{"gpt_tp2_sp", kGpt, "{}", R"({"tp": 2, "sequence_parallel": true})", 2, 0.001},
+        // Tied embeddings: under ZeRO-3 the head uses the embedding's table, gathered once per step into a
+        // buffer of its own, and its gradient joins the embedding's own bucket; with the head on another
+        // stage, that stage keeps a copy of the table and the two stages sum their gradients.
+        Case{"gpt_tied_dp2_zero3", kGpt, "{}", R"({"dp": 2, "zero": 3})", 2},
+        Case{"gpt_tied_dp2_pp2_zero1", kGpt, "{}", R"({"dp": 2, "pp": 2, "zero": 1})", 4}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- The schedule each stage runs, and where its memory peaks

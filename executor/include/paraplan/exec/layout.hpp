@@ -86,6 +86,10 @@ struct RankPosition {
 // (planner/pipeline.hpp: chunk_layers, stage_of_chunk), in model order, with their tensor-parallel slices.
 ModelLayout rank_layout(const planner::Plan& plan, RankPosition pos);
 
+// Tied embeddings with the head on another pipeline stage than the embedding: the head's stage keeps a
+// copy of the table (Megatron's shared embedding), summed with the embedding's gradient each step.
+bool tied_copy_on_head_stage(const planner::Plan& plan);
+
 // Key/value heads under tensor parallelism: with kv_heads >= tp each rank holds kv_heads / tp of them;
 // with fewer, each rank holds one, shared by tp / kv_heads ranks (vLLM QKVParallelLinear:
 // num_kv_head_replicas = tp / kv_heads; Megatron-Core instead asserts tp | num_query_groups).
