@@ -251,9 +251,12 @@ void check_executor_support(const Plan& plan, Violations& errors) {
       errors.add("training.lora.dropout", std::to_string(tr.lora->dropout), "LoRA dropout is not implemented; use 0");
     const bool base_matches = (tr.lora->base == LoraBase::fp32 && tr.precision == Precision::fp32) ||
                               (tr.lora->base == LoraBase::bf16 && tr.precision == Precision::bf16);
-    if (tr.lora->base == LoraBase::nf4)
-      errors.add("training.lora.base", "nf4", "QLoRA (NF4 base) is not implemented in the executor yet");
-    else if (!base_matches)
+    if (tr.lora->base == LoraBase::nf4) {
+      if (par.zero == 3)
+        errors.add("parallel.zero", "3",
+                   "QLoRA's NF4 base is kept whole on every data-parallel rank (sharding it, FSDP-QLoRA style, is "
+                   "not implemented): use parallel.zero 0, 1 or 2 with training.lora.base = nf4");
+    } else if (!base_matches)
       errors.add("training.lora.base", to_string(tr.lora->base),
                  std::string("the executor keeps the frozen base in the compute dtype: use \"") +
                      to_string(tr.precision) + "\" with training.precision = " + to_string(tr.precision));

@@ -83,6 +83,7 @@ struct Trainer::Impl {
     eo.compute = bf16 ? at::kBFloat16 : at::kFloat;
     eo.grad = (bf16 && plan.training.grad_dtype != GradDtype::fp32) ? at::kBFloat16 : at::kFloat;
     eo.master = bf16;
+    eo.nf4 = plan.training.lora && plan.training.lora->base == LoraBase::nf4;
     // Readers first: a missing or malformed checkpoint fails before anything is allocated.
     std::optional<CheckpointReader> reader;
     std::optional<AdapterReader> adapter;

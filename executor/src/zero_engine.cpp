@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "nf4.hpp"
 #include "paraplan/exec/memory_meter.hpp"
 
 namespace paraplan::exec {
@@ -19,6 +20,8 @@ struct ZeroEngine::Unit {
   std::vector<at::Tensor> params;      // compute views
   std::vector<at::Tensor> grad_views;  // accumulation targets (undefined for frozen parameters)
   std::vector<int64_t> slots;
+  std::vector<Nf4Tensor> nf4;          // QLoRA: per parameter, the NF4 storage of a frozen linear weight
+  std::vector<at::Tensor> bf16;        // QLoRA: per parameter, the bf16 storage of another frozen one
   int expected = 0, arrived = 0;
   bool finished = false;
 };
@@ -28,6 +31,18 @@ namespace {
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 std::vector<int64_t> shape_of(const ParamInfo& p) { return p.shape; }
+
+// QLoRA quantises the weights of linear layers (bitsandbytes replaces nn.Linear); embeddings, norms,
+// biases and the head stay in 16 bits.
+bool quantised(const ParamInfo& p) {
+  switch (p.role) {
+    case Role::q_w: case Role::k_w: case Role::v_w: case Role::o_w: case Role::gate_w: case Role::up_w:
+    case Role::down_w:
+      return !p.trainable;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 
@@ -53,7 +68,11 @@ ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEn
         u->f_shard = at::zeros({u->f_chunk}, opts(opt_.compute));
       } else {
         u->t_full = at::zeros({u->t_pad}, opts(opt_.compute));
-        u->f_full = at::zeros({u->f_pad}, opts(opt_.compute));
+        if (!opt_.nf4) u->f_full = at::zeros({u->f_pad}, opts(opt_.compute));
+      }
+      if (opt_.nf4) {  // filled by fill(); here only the slots
+        u->nf4.resize(ul.params.size());
+        u->bf16.resize(ul.params.size());
       }
     }
     if (opt_.master) {
@@ -78,6 +97,15 @@ ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEn
       if (opt_.zero == 3) shared_gather_ = at::zeros({su.t_pad + su.f_pad}, opts(opt_.compute));
     }
   }
+  if (opt_.nf4) {
+    if (opt_.zero == 3) throw std::invalid_argument("QLoRA with ZeRO-3 is not implemented");
+    CategoryScope cat(MemCategory::buffers);
+    int64_t max_f = 0;
+    for (const auto& u : units_)
+      if (static_cast<int>(&u - &units_[0]) != shared) max_f = std::max(max_f, u->f_pad);
+    dequant_buf_ = at::zeros({max_f}, opts(opt_.compute));
+    if (shared >= 0) shared_dequant_ = at::zeros({units_[static_cast<size_t>(shared)]->f_pad}, opts(opt_.compute));
+  }
   (void)r;
   // Views. variable_data() gives each parameter its own version counter, so that writing the gather
   // buffer (ZeRO-3) or the flat parameters (optimizer) never trips autograd's saved-tensor check.
@@ -89,6 +117,7 @@ ZeroEngine::ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEn
       u.t_full = buf.narrow(0, 0, u.t_pad);
       u.f_full = buf.narrow(0, u.t_pad, u.f_pad);
     }
+    if (opt_.nf4) u.f_full = (own ? shared_dequant_ : dequant_buf_).narrow(0, 0, u.f_pad);
     for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
       const ParamInfo& p = u.layout->params[pi];
       const at::Tensor& base = p.trainable ? u.t_full : u.f_full;
@@ -144,6 +173,20 @@ void ZeroEngine::fill(const std::function<void(const ParamInfo&, at::Tensor&)>& 
       u.f_shard.copy_(f.narrow(0, r * u.f_chunk, u.f_chunk));
       gathered_ = -1;
       shared_gathered_ = false;
+    } else if (opt_.nf4) {
+      u.t_full.copy_(t);
+      for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
+        const ParamInfo& p = u.layout->params[pi];
+        if (p.trainable) continue;
+        const at::Tensor v = f.narrow(0, p.offset, p.numel());
+        CategoryScope weights(MemCategory::weights);
+        if (quantised(p))
+          u.nf4[pi] = nf4_quantize(v, opt_.device);
+        else
+          u.bf16[pi] = v.to(opts(at::kBFloat16));
+      }
+      dequantised_ = -1;
+      shared_dequantised_ = false;
     } else {
       u.t_full.copy_(t);
       u.f_full.copy_(f);
@@ -156,12 +199,33 @@ void ZeroEngine::visit_full(const std::function<void(const ParamInfo&, const at:
   at::NoGradGuard no_grad;
   for (size_t ui = 0; ui < units_.size(); ++ui) {
     Unit& u = *units_[ui];
-    if (opt_.zero == 3) gather(static_cast<int>(ui));
+    gather(static_cast<int>(ui));
     for (size_t pi = 0; pi < u.layout->params.size(); ++pi) use(u.layout->params[pi], u.params[pi]);
   }
 }
 
+void ZeroEngine::dequantise(int unit) {
+  const bool shared = unit == opt_.shared_unit;
+  if (shared ? shared_dequantised_ : dequantised_ == unit) return;
+  Unit& u = *units_.at(static_cast<size_t>(unit));
+  at::NoGradGuard no_grad;
+  for (size_t pi = 0; pi < u.layout->params.size(); ++pi) {
+    const ParamInfo& p = u.layout->params[pi];
+    if (p.trainable) continue;
+    at::Tensor dst = u.f_full.narrow(0, p.offset, p.numel());
+    if (u.nf4[pi].numel > 0)
+      nf4_dequantize(u.nf4[pi], dst);
+    else
+      dst.copy_(u.bf16[pi].view({-1}));
+  }
+  if (shared)
+    shared_dequantised_ = true;
+  else
+    dequantised_ = unit;
+}
+
 void ZeroEngine::gather(int unit) {
+  if (opt_.nf4) dequantise(unit);
   if (opt_.zero != 3 || gathered_ == unit) return;
   const bool shared = unit == opt_.shared_unit;
   if (shared && shared_gathered_) return;  // gathered once per step, into its own buffer
@@ -307,15 +371,22 @@ int64_t ZeroEngine::persistent_bytes(MemCategory c) const {
   auto n = [](const at::Tensor& t) { return t.defined() ? static_cast<int64_t>(t.nbytes()) : int64_t{0}; };
   int64_t sum = 0;
   for (const auto& u : units_) {
-    if (c == MemCategory::weights) sum += opt_.zero == 3 ? n(u->t_shard) + n(u->f_shard) : n(u->t_full) + n(u->f_full);
+    if (c == MemCategory::weights) {
+      sum += opt_.zero == 3 ? n(u->t_shard) + n(u->f_shard) : n(u->t_full) + (opt_.nf4 ? 0 : n(u->f_full));
+      for (const Nf4Tensor& q : u->nf4) sum += n(q.codes) + n(q.qabsmax) + n(q.absmax2) + n(q.offset);
+      for (const at::Tensor& b : u->bf16) sum += n(b);
+    }
     if (c == MemCategory::gradients) sum += n(u->grad);
     if (c == MemCategory::master) sum += n(u->master);
   }
-  if (c == MemCategory::buffers) sum += n(bucket_) + n(rs_out_) + n(gather_buf_) + n(shared_bucket_) + n(shared_gather_);
+  if (c == MemCategory::buffers)
+    sum += n(bucket_) + n(rs_out_) + n(gather_buf_) + n(shared_bucket_) + n(shared_gather_) + n(dequant_buf_) +
+           n(shared_dequant_);
   return sum;
 }
 
 ZeroEngine::Owned ZeroEngine::owned(int unit) {
+  if (opt_.nf4) dequantise(unit);  // the frozen values this rank trains on
   Unit& u = *units_.at(static_cast<size_t>(unit));
   const int64_t r = dp_.rank();
   Owned o;

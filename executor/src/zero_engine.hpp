@@ -41,6 +41,10 @@ struct ZeroEngineOptions {
   // head): under ZeRO-2/3 its gradients get a bucket of their own, kept across the other units'
   // reductions, and under ZeRO-3 its parameters a gather buffer of their own, gathered once per step.
   int shared_unit = -1;
+  // QLoRA (Dettmers et al. 2023): the frozen linear weights are stored as NF4 (nf4.hpp), the other frozen
+  // parameters in bf16; a unit's frozen parameters are dequantised into one reusable buffer of the
+  // compute dtype when it runs (as ZeRO-3 gathers), "dequantised per layer for the matmul".
+  bool nf4 = false;
 };
 
 class ZeroEngine final : public GradSink {
@@ -82,7 +86,9 @@ class ZeroEngine final : public GradSink {
   void begin_grads(int chunk, bool last, bool w_pass = false);
   void end_grads(int chunk);
   void end_step();
-  void gather(int unit);  // ZeRO-3: the unit's parameters into the gather buffer (no-op otherwise)
+  // The unit's parameters made usable: ZeRO-3 gathers them, QLoRA dequantises the frozen ones (no-op
+  // otherwise, or when the unit is ready already).
+  void gather(int unit);
   void after_optimizer();  // ZeRO-1/2: all-gather the updated parameter chunks
 
   // The optimizer's view of one unit on this rank: the fp32 values it updates (parameters, or master
@@ -128,6 +134,10 @@ class ZeroEngine final : public GradSink {
   std::vector<std::pair<int, int>> slots_;  // slot id -> (unit, param index)
   at::Tensor gather_buf_, bucket_, rs_out_;
   at::Tensor shared_bucket_, shared_gather_;  // ZeRO-2/3, ZeRO-3: the shared unit's own
+  at::Tensor dequant_buf_, shared_dequant_;    // QLoRA: frozen parameters of the unit running (and the shared)
+  int dequantised_ = -1;
+  bool shared_dequantised_ = false;
+  void dequantise(int unit);
   bool shared_gathered_ = false;
   std::vector<bool> counts_;  // per slot: whether its arrivals count (not for aliases)
   int gathered_ = -1;     // ZeRO-3: unit whose parameters the gather buffer holds

@@ -19,6 +19,42 @@ namespace {
 
 double round_up(double n, double m) { return m <= 1 ? n : std::ceil(n / m) * m; }
 
+// Bytes of one NF4 tensor of n weights as executor/src/nf4.cpp stores it: two 4-bit codes per byte, an
+// 8-bit quantised maximum per block of 64, an fp32 scale per 256 of those, and the fp32 mean of the
+// maxima (Dettmers et al. 2023 §3, double quantisation).
+double nf4_tensor_bytes(double n) {
+  const double nb = std::ceil(n / 64);
+  return std::ceil(n / 2) + nb + 4 * std::ceil(nb / 256) + 4;
+}
+
+// QLoRA: one layer's frozen base as the executor stores it (zero_engine.cpp: the linear weights NF4,
+// norms and biases bf16), and how many parameters it dequantises.
+struct FrozenUnit {
+  double bytes = 0, numel = 0;
+};
+FrozenUnit frozen_layer(const ExecDims& x) {
+  FrozenUnit u;
+  auto linear = [&](double n) {
+    u.bytes += nf4_tensor_bytes(n);
+    u.numel += n;
+  };
+  auto other = [&](double n) {
+    u.bytes += 2 * n;
+    u.numel += n;
+  };
+  linear(x.q * x.h);
+  linear(x.k * x.h);
+  linear(x.k * x.h);
+  linear(x.h * x.q);
+  if (x.swiglu) linear(x.f * x.h);
+  linear(x.f * x.h);
+  linear(x.h * x.f);
+  other((x.rms ? 2 : 4) * x.h);  // two norms (and their biases)
+  if (x.qkv_bias) other(x.q + 2 * x.k);
+  if (x.all_bias) other(x.h + (x.swiglu ? 2 : 1) * x.f + x.h);
+  return u;
+}
+
 }  // namespace
 
 StageUnits stage_units(const Plan& plan, int stage) {
@@ -63,6 +99,27 @@ ExecutorStage executor_stage(const Plan& plan, int stage, const RankParams& embe
     const double t = round_up(embedding.trainable(), n), f = round_up(embedding.total() - embedding.trainable(), n);
     if (zero >= 2) out.engine_buffers += t * gb;
     if (zero == 3) out.engine_buffers += (t + f) * wb;
+  }
+  // QLoRA: the base as stored (NF4 linears, bf16 others), and one buffer of the compute dtype for the
+  // frozen parameters of the unit running (the tied embedding shared with the head: its own).
+  if (plan.training.lora && plan.training.lora->base == LoraBase::nf4) {
+    const FrozenUnit lay = frozen_layer(x);
+    const double emb = embedding.total() - embedding.trainable();
+    double hd = head.total() - head.trainable();
+    out.nf4_weights = units.layers * (lay.bytes + layer.trainable() * wb) + (units.embedding ? 2 * emb : 0) +
+                      (units.head ? 2 * hd : 0);
+    // The head's copy of a tied table, on a stage without the embedding (layout.cpp head_unit).
+    const bool copy = plan.model.tied_embeddings && units.head && !units.embedding;
+    if (copy) {
+      out.nf4_weights += 2 * x.vocab_rows * x.h;
+      hd += x.vocab_rows * x.h;
+    }
+    const bool shared = plan.model.tied_embeddings && units.embedding && units.head;
+    double max_f = 0;
+    if (units.layers > 0) max_f = round_up(lay.numel, n);
+    if (units.embedding && !shared) max_f = std::max(max_f, round_up(emb, n));
+    if (units.head) max_f = std::max(max_f, round_up(hd, n));
+    out.engine_buffers += (max_f + (shared ? round_up(emb, n) : 0)) * x.d;
   }
   // The ring reduce-scatter of ZeRO-2/3 keeps one incoming chunk while a unit's gradients are reduced.
   UnitReduce rs;

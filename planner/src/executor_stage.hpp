@@ -22,7 +22,10 @@ struct ExecutorStage {
   double peak = 0;             // activations and transient buffers at the stage's highest point in a step
   double buffers_at_peak = 0;  // of which transient buffers (ZeRO reduce-scatter chunks)
   double tables = 0;           // RoPE tables and the causal mask, made once (buffers)
-  double engine_buffers = 0;   // ZeRO-2/3 bucket, its reduce-scatter chunk, ZeRO-3 gather buffer (buffers)
+  double engine_buffers = 0;   // ZeRO-2/3 bucket, its reduce-scatter chunk, ZeRO-3 gather buffer, QLoRA's
+                               // dequantisation buffer (buffers)
+  double nf4_weights = -1;     // QLoRA: the exact bytes of the frozen base (NF4 linears, bf16 others) and
+                               // the adapters; -1 without QLoRA
   int peak_op = -1;            // the op of the stage's schedule during which the peak occurs
   double activations() const { return peak - buffers_at_peak; }
   double buffers() const { return tables + engine_buffers + buffers_at_peak; }

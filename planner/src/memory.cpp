@@ -229,6 +229,7 @@ class MemoryModel {
       st.saved_activation_bytes = st.activations_bytes = e.activations();
       st.working_bytes = 0;
       st.buffers_bytes = e.buffers();
+      if (e.nf4_weights >= 0) st.weights_bytes = e.nf4_weights;
     }
 
     // --- per-process overheads (GPU only) ---

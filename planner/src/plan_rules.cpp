@@ -39,8 +39,8 @@ void validate_plan(const Plan& plan, Violations& e) {
     if (m.mla && (t.lora->targets & qkv))
       e.add("training.lora.targets", "q_proj/k_proj/v_proj",
             "are not single matrices under multi-head latent attention; use o_proj and the MLP projections");
-    if (t.lora->base == LoraBase::nf4 && t.precision == Precision::fp32)
-      e.add("training.lora.base", "nf4", "QLoRA computes in 16 bits: set training.precision to bf16 or fp16");
+    // NF4 weights are dequantised to the compute dtype for each matmul (bitsandbytes Linear4bit,
+    // bnb_4bit_compute_dtype: bf16, fp16 or float32), so any training precision works with an NF4 base.
     if (m.activation == Activation::gelu && (t.lora->targets & kGateProj))
       e.add("training.lora.targets", "gate_proj", "the model has no gate projection (activation is gelu)");
   }

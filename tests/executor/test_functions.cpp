@@ -233,3 +233,32 @@ TEST_F(Functions, EmbeddingWithLearnedPositions) {
   expect_close(sink.grads[0], dw, "d embedding");
   expect_close(sink.grads[1], dp, "d positions");
 }
+
+TEST_F(Functions, DropoutMasksAreAPureFunctionOfTheGlobalCoordinates) {
+  // Sequence parallelism gives rank r rows [r T/tp, (r+1) T/tp) of the micro-batch's tokens: its mask must
+  // be those rows of the whole mask, so that any layout draws the reference's masks.
+  DropoutKey k;
+  k.p = 0.5;
+  k.seed = 3;
+  k.step = 2;
+  k.site = 7;
+  k.sequences = {10, 11};
+  k.seq_len = 16;
+  const at::Tensor whole = dropout_mask(k, 0, 32, 64);
+  EXPECT_TRUE(at::equal(dropout_mask(k, 16, 16, 64), whole.narrow(0, 16, 16)));
+  EXPECT_TRUE(at::equal(dropout_mask(k, 0, 32, 64), whole));  // the same again
+  // Another step, site or sequence draws another mask.
+  DropoutKey other = k;
+  other.step = 3;
+  EXPECT_FALSE(at::equal(dropout_mask(other, 0, 32, 64), whole));
+  other = k;
+  other.sequences = {11, 12};
+  EXPECT_TRUE(at::equal(dropout_mask(other, 0, 16, 64), whole.narrow(0, 16, 16)));  // sequence 11 again
+  // 2,048 draws at p = 0.5: the dropped fraction within 5 standard deviations (sqrt(2048/4) / 2048 = 1.1%).
+  const double dropped = whole.to(at::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.5, 5 * 0.011);
+  // Dropout scales what it keeps by 1 / (1 - p): the expectation is the input's.
+  const at::Tensor x = at::ones({32, 64}, kD);
+  const at::Tensor y = dropout(x, k, 0);
+  EXPECT_TRUE(at::equal(y, at::where(whole, at::zeros_like(x), at::full_like(x, 2.0))));
+}
