@@ -105,17 +105,36 @@ void init_param(const ParamInfo& p, uint64_t seed, at::Tensor& dst) {
   at::Tensor cpu = at::empty(p.shape, at::TensorOptions().dtype(at::kFloat));
   float* out = cpu.data_ptr<float>();
   const uint64_t base = mix(seed ^ hash_name(p.name));
+  // A tensor-parallel slice draws its elements at their indices in the whole tensor (rows past it are
+  // vocabulary padding: zero), so every layout holds the same values as one rank would.
+  const std::vector<int64_t>& full = p.full_shape.empty() ? p.shape : p.full_shape;
+  const int64_t cols = full.size() > 1 ? full[1] : 1, local_cols = p.shape.size() > 1 ? p.shape[1] : 1;
+  auto global = [&](int64_t i) -> int64_t {  // -1: padding
+    if (p.shard_dim < 0) return i;
+    int64_t r = i / local_cols, c = i % local_cols;
+    if (p.shard_dim == 0) r += p.shard_start;
+    else c += p.shard_start;
+    return r < full[0] && c < cols ? r * cols + c : -1;
+  };
   if (p.role == Role::lora_a) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(p.shape[1]));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(cols));
     at::parallel_for(0, cpu.numel(), 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        out[i] = static_cast<float>((2 * uniform01(base + static_cast<uint64_t>(i)) - 1) * bound);
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t g = global(i);
+        out[i] = g < 0 ? 0.0f : static_cast<float>((2 * uniform01(base + static_cast<uint64_t>(g)) - 1) * bound);
+      }
     });
   } else {
     // Box-Muller (1958) from two uniforms per element.
     at::parallel_for(0, cpu.numel(), 1 << 14, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const double u1 = uniform01(base + 2 * static_cast<uint64_t>(i)), u2 = uniform01(base + 2 * static_cast<uint64_t>(i) + 1);
+        const int64_t g = global(i);
+        if (g < 0) {
+          out[i] = 0.0f;
+          continue;
+        }
+        const uint64_t k = static_cast<uint64_t>(g);
+        const double u1 = uniform01(base + 2 * k), u2 = uniform01(base + 2 * k + 1);
         out[i] = static_cast<float>(0.02 * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
       }
     });

@@ -16,7 +16,8 @@ namespace paraplan::exec {
 // The initial value of one parameter, a pure function of (seed, name, element): N(0, 0.02) for
 // matrices (transformers' initializer_range), 1 for norm weights, 0 for biases, U(+-1/sqrt(in)) for
 // LoRA A (peft: kaiming_uniform_(a=sqrt(5))) and 0 for LoRA B (Hu et al. 2021 §4.1). Writes into a
-// float32 tensor of the parameter's shape.
+// float32 tensor of the parameter's shape; a tensor-parallel slice gets the whole tensor's values at its
+// indices (layout.hpp shard_dim, shard_start).
 void init_param(const ParamInfo& p, uint64_t seed, at::Tensor& dst);
 
 // Reads the parameter from a checkpoint directory into dst (float32, its shape). FormatError naming the

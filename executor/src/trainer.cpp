@@ -143,15 +143,17 @@ struct Trainer::Impl {
   void fill_param(const ParamInfo& p, at::Tensor& dst, const std::optional<CheckpointReader>& reader,
                   const std::optional<AdapterReader>& adapter) const {
     const bool lora = p.role == Role::lora_a || p.role == Role::lora_b;
+    if (!(lora && adapter) && !(!lora && reader)) {
+      init_param(p, opt.seed, dst);  // draws only this rank's slice
+      return;
+    }
     ParamInfo whole = p;
     whole.shape = p.full_shape;
     at::Tensor full = p.shard_dim < 0 ? dst : at::empty(p.full_shape, dst.options());
-    if (lora && adapter)
+    if (lora)
       adapter->read(whole, full);
-    else if (!lora && reader)
-      reader->read(whole, full);
     else
-      init_param(whole, opt.seed, full);
+      reader->read(whole, full);
     if (p.shard_dim < 0) return;
     const int64_t d = p.shard_dim, size = p.full_shape[static_cast<size_t>(d)];
     const int64_t n = std::max<int64_t>(0, std::min(p.shape[static_cast<size_t>(d)], size - p.shard_start));
@@ -230,6 +232,7 @@ StepStats Trainer::step() {
   s.loss = total.item<double>();
   s.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_s = m.groups.blocked_seconds();
+  s.pp_s = m.plan.parallel.pp > 1 ? m.groups.of(Axis::pp).blocked_seconds() : 0.0;
   // The tensor-parallel ranks and pipeline stages of one data-parallel replica share its tokens: each
   // counts its share, so that the ranks' rates add up to the run's.
   const double sharers = static_cast<double>(m.plan.parallel.tp) * m.plan.parallel.pp;

@@ -32,6 +32,7 @@ struct StepStats {
   double loss = 0;           // global-batch mean cross-entropy, nats per token
   double step_s = 0;         // wall time of the step on this rank
   double comm_s = 0;         // blocked in communication
+  double pp_s = 0;           // of which blocked on the pipeline's sends and receives (mostly idle: the bubble)
   double tokens_per_s = 0;   // this rank's tokens per second
 };
 
