@@ -34,6 +34,8 @@ at::Device device_for(const Plan& plan, int local_rank) {
     throw std::runtime_error("cluster.gpu = " + plan.cluster.gpu.id +
                              ": this paraplan-worker was built against a CPU-only LibTorch; use cluster.gpu = \"cpu\" "
                              "or build against a CUDA LibTorch (scripts/gpu-check)");
+  if (gpu_ranks_over_gloo() && cuda_device_count() > 0)
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank % cuda_device_count()));
   if (local_rank >= cuda_device_count())
     throw std::runtime_error("LOCAL_RANK = " + std::to_string(local_rank) + " but only " +
                              std::to_string(cuda_device_count()) + " CUDA device(s) are visible");

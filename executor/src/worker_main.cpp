@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "paraplan/error.hpp"
+#include "device.hpp"
 #include "errors.hpp"
 #include "peer_watch.hpp"
 #include "paraplan/exec/communicator.hpp"
@@ -96,7 +97,15 @@ std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<La
   GlooOptions go;
   go.timeout = std::chrono::seconds(a.run.timeout_s);
   go.on_peer_abort = std::move(on_peer_abort);
-  return plan.cluster.gpu.is_cpu ? make_gloo_groups(*env, grid, go) : make_nccl_groups(*env, grid, go);
+  if (plan.cluster.gpu.is_cpu || gpu_ranks_over_gloo()) return make_gloo_groups(*env, grid, go);
+  // NCCL's point-to-point has no tags: a stage must receive in the order its neighbour sends, which holds
+  // when each direction carries one kind of message (one chunk per stage), not for interleaved and zbv.
+  if (plan.parallel.virtual_stages > 1)
+    throw planner::PlanError("parallel.pp_schedule", to_string(plan.parallel.pp_schedule),
+                             "over NCCL the executor runs gpipe, 1f1b and zb-h1 (one model chunk per stage): NCCL "
+                             "point-to-point has no message tags; run interleaved or zbv over gloo "
+                             "(PARAPLAN_GPU_COMM=gloo) or on CPU workers");
+  return make_nccl_groups(*env, grid, go);
 }
 
 void report_memory(int rank, const MemoryStats& mem, const Prediction& pred, int64_t run_id,
