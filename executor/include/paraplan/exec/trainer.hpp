@@ -1,5 +1,6 @@
 #pragma once
-// Training one plan on this rank: model, data, data-parallel engine, optimizer and measurement.
+// Training one plan on this rank: its stage and tensor-parallel slice of the model, data, the
+// data-parallel engine, the pipeline runner, the optimizer and measurement.
 // Public header without LibTorch (pimpl).
 #include <array>
 #include <cstdint>
@@ -44,8 +45,8 @@ struct MemoryStats {
 
 class Trainer {
  public:
-  // Builds everything; the groups' dp axis is the data-parallel group. Throws with a message naming
-  // the file, tensor or field when input is wrong.
+  // Builds everything; the groups give this rank's place (stage, tensor-parallel rank) and its tp, pp
+  // and data-parallel groups. Throws with a message naming the file, tensor or field when input is wrong.
   Trainer(const TrainOptions& options, ProcessGroups& groups);
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -60,7 +61,8 @@ class Trainer {
   MemoryStats memory() const;        // since the end of set-up
   int64_t trainable_params() const;  // whole model (not this rank's shard)
   int64_t tokens_per_step() const;   // this rank
-  // Logits [batch * seq, vocab] for token ids [batch, seq] (collective under ZeRO-3).
+  // Logits [batch * seq, vocab] for token ids [batch, seq] (collective under ZeRO-3). Only for a rank
+  // that holds the whole model (tp = pp = 1): throws otherwise.
   std::vector<float> logits(const std::vector<int64_t>& ids, int64_t batch, int64_t seq);
   // Collective; only dp rank 0 writes. max_shard_bytes splits the weights as transformers does.
   void save(const std::string& dir, uint64_t max_shard_bytes = 5ull << 30);
