@@ -67,6 +67,14 @@ struct WItem {
   double stats = 0;     // norm: rstd (and the mean)
   double ids = 0;       // embedding: the token ids
   double rs = 0;        // the unit's reduce-scatter chunk when this is the unit's last gradient
+
+  static WItem of(Kind k, double dy_bytes, double x_bytes) {
+    WItem i;
+    i.kind = k;
+    i.dy = dy_bytes;
+    i.x = x_bytes;
+    return i;
+  }
 };
 using Deferred = std::vector<WItem>;
 
