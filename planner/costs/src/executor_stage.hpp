@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "paraplan/params.hpp"
+#include "paraplan/rank_params.hpp"
 #include "paraplan/plan.hpp"
 
 namespace paraplan::planner {
