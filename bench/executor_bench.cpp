@@ -5,12 +5,21 @@
 //   build/bench/bench_executor --benchmark_repetitions=5          # OMP_WAIT_POLICY=PASSIVE, as paraplan run
 //   OMP_WAIT_POLICY=ACTIVE build/bench/bench_executor ...         # OpenMP threads spin, for both sides
 // BM_PyTorchStep reports the step times the Python script measured (manual time); set PARAPLAN_PYTHON to
-// use another interpreter than /usr/bin/python3. The Python peer inherits this process's environment
+// use another interpreter than /usr/bin/python3.
+// BM_ParallelStep: the same model on two ranks, DP2, TP2 and PP2 (1F1B, 4 micro-batches of 4 x 128),
+// over gloo on this machine: rank 0 runs in this process, rank 1 in a child (this binary again, started
+// with --paraplan-rank1). Per step of rank 0: compute (the step less its blocked time), communication
+// (blocked in the TP and DP collectives) and idle (blocked on the pipeline's receives and sends: the
+// bubble), and the planner's predicted step time for the plan (counters compute_s, comm_s, idle_s,
+// predicted_s). The Python peer inherits this process's environment
 // (OMP_WAIT_POLICY, OPENBLAS_CORETYPE), so both run under the same threading settings; the label says
 // which wait policy. "min" over repetitions is the least disturbed figure on a shared VM.
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +29,11 @@
 #include <string>
 #include <vector>
 
+#include "paraplan/exec/launch_env.hpp"
+#include "paraplan/exec/prediction.hpp"
 #include "paraplan/exec/trainer.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/rank_grid.hpp"
 
 using namespace paraplan;
 
@@ -109,12 +121,106 @@ BENCHMARK(BM_PyTorchStep)
     ->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("min", min_of);
 
+// ---- two ranks: DP2, TP2, PP2
+
+struct Layout {
+  const char* name;
+  int dp, tp, pp;
+};
+constexpr Layout kLayouts[] = {{"dp2", 2, 1, 1}, {"tp2", 1, 2, 1}, {"pp2_1f1b", 1, 1, 2}};
+constexpr int kParallelSteps = 10, kWarmup = 2;
+
+planner::Plan parallel_plan(const Layout& l) {
+  nlohmann::json doc = nlohmann::json::parse(planner::plan_to_json(bench_plan(true)).dump());
+  doc["training"]["global_batch"] = kBatch * 4 * l.dp;  // 4 micro-batches per data-parallel rank
+  doc["parallel"] = {{"dp", l.dp}, {"tp", l.tp}, {"pp", l.pp}, {"pp_schedule", "1f1b"}};
+  doc["cluster"]["gpus"] = 2;
+  return planner::plan_from_json(doc);
+}
+
+int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// One rank: kWarmup + steps steps; returns rank 0's per-step figures.
+std::vector<exec::StepStats> run_rank(const Layout& l, int rank, int port, int steps) {
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  const planner::Plan plan = parallel_plan(l);
+  auto groups = exec::make_gloo_groups(*exec::launch_env(), planner::RankGrid(plan), exec::GlooOptions{});
+  exec::TrainOptions o;
+  o.plan = plan;
+  exec::Trainer t(o, *groups);
+  std::vector<exec::StepStats> out;
+  for (int i = 0; i < kWarmup + steps; ++i) {
+    const exec::StepStats s = t.step();
+    if (i >= kWarmup) out.push_back(s);
+  }
+  groups->world->barrier();
+  groups->finish();
+  return out;
+}
+
+// Args: the layout (index into kLayouts). One thread per rank (two ranks on this machine's cores).
+void BM_ParallelStep(benchmark::State& state) {
+  const Layout& l = kLayouts[state.range(0)];
+  set_threads(1);
+  const int port = free_port();
+  const pid_t child = fork();
+  if (child == 0) {
+    const std::string self = "/proc/self/exe";
+    execl(self.c_str(), self.c_str(), "--paraplan-rank1", std::to_string(state.range(0)).c_str(),
+          std::to_string(port).c_str(), std::to_string(state.max_iterations).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::vector<exec::StepStats> steps = run_rank(l, 0, port, static_cast<int>(state.max_iterations));
+  int status = 0;
+  waitpid(child, &status, 0);
+  double comm = 0, idle = 0, total = 0;
+  size_t i = 0;
+  for (auto _ : state) {
+    const exec::StepStats& s = steps.at(i++ % steps.size());
+    state.SetIterationTime(s.step_s);
+    total += s.step_s;
+    idle += s.pp_s;
+    comm += s.comm_s - s.pp_s;
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["compute_s"] = (total - comm - idle) / n;
+  state.counters["comm_s"] = comm / n;
+  state.counters["idle_s"] = idle / n;
+  state.counters["predicted_s"] = exec::predicted_step_seconds(exec::as_executor_plan(parallel_plan(l))).value_or(0);
+  state.SetLabel(std::string(l.name) + ", gloo, 1 thread per rank");
+}
+BENCHMARK(BM_ParallelStep)
+    ->DenseRange(0, 2)
+    ->ArgName("layout")
+    ->UseManualTime()
+    ->Iterations(kParallelSteps)
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 // Both sides run under the threading settings `paraplan run` gives its workers (cmd_run.cpp): passive
 // OpenMP waiting unless the caller chose a policy. libgomp reads it when it loads, so set it and
 // re-execute; the Python peer inherits it.
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--paraplan-rank1") {  // BM_ParallelStep's second rank
+    set_threads(1);
+    run_rank(kLayouts[std::stoi(argv[2])], 1, std::stoi(argv[3]), std::stoi(argv[4]));
+    return 0;
+  }
   if (!std::getenv("OMP_WAIT_POLICY")) {
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "paraplan/exec/prediction.hpp"
 #include "paraplan/exec/run_options.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/rank_grid.hpp"
 #include "paraplan/store.hpp"
 
 namespace paraplan::cli {
@@ -69,9 +71,20 @@ std::vector<std::string> worker_args(const RunOptions& o, int64_t run_id) {
   return a;
 }
 
+// "dp=2 zero=1", with tp, sp, pp and the schedule when they are used.
+std::string layout_name(const Plan& plan) {
+  const auto& par = plan.parallel;
+  std::string out = fmt::format("dp={} zero={}", par.dp, par.zero);
+  if (par.tp > 1) out += fmt::format(" tp={}{}", par.tp, par.sequence_parallel ? "+sp" : "");
+  if (par.pp > 1)
+    out += fmt::format(" pp={} {}{}", par.pp, to_string(par.pp_schedule),
+                       par.virtual_stages > 1 ? fmt::format(" v={}", par.virtual_stages) : "");
+  return out;
+}
+
 void print_prediction(const Plan& plan, const exec::Prediction& p) {
-  fmt::print("{}: dp={} zero={}{} on {} CPU worker(s)/GPU(s) ({}), seq {} x micro-batch {}, global batch {}\n",
-             plan.model.name, plan.parallel.dp, plan.parallel.zero,
+  fmt::print("{}: {}{} on {} CPU worker(s)/GPU(s) ({}), seq {} x micro-batch {}, global batch {}\n",
+             plan.model.name, layout_name(plan),
              plan.training.lora ? fmt::format(", LoRA r={}", plan.training.lora->rank) : "", plan.parallel.gpus(),
              plan.cluster.gpu.name, plan.training.seq_len, plan.training.micro_batch, plan.training.global_batch);
   std::string parts;
@@ -96,6 +109,40 @@ void print_summary(Store& store, int64_t id) {
                pct(m.measured_bytes, m.predicted_bytes.value_or(0)));
   }
   fmt::print("stored in {} (paraplan runs --db {})\n", store.path(), store.path());
+}
+
+// Pipelined runs: each stage's figures, from the rows of its first rank (tp and dp index 0: the rank
+// grid's pp group of rank 0 lists one rank per stage, in stage order).
+void print_stages(Store& store, int64_t id, const Plan& plan) {
+  if (plan.parallel.pp < 2) return;
+  const std::vector<int> ranks = RankGrid(plan).group(Axis::pp, 0);
+  std::map<int, std::map<std::string, MemoryRecord>> mem;
+  for (const MemoryRecord& m : store.memory(id)) mem[m.rank][m.category] = m;
+  std::map<int, std::vector<StepRecord>> steps;
+  for (const StepRecord& s : store.steps(id)) steps[s.rank].push_back(s);
+  fmt::print("{:<6} {:>5} {:>14} {:>14} {:>16} {:>16} {:>12} {:>12}   (MiB = 2^20 B; steps after the first)\n",
+             "stage", "rank", "peak pred MiB", "peak meas MiB", "activ. pred MiB", "activ. meas MiB",
+             "step s", "comm s");
+  for (size_t st = 0; st < ranks.size(); ++st) {
+    const int r = ranks[st];
+    double step = 0, comm = 0;
+    int n = 0;
+    for (const StepRecord& s : steps[r])
+      if (s.step > 1 || steps[r].size() == 1) {
+        step += s.step_s;
+        comm += s.comm_s;
+        ++n;
+      }
+    auto mib = [&](const char* cat, bool predicted) {
+      const auto it = mem[r].find(cat);
+      if (it == mem[r].end()) return std::string("-");
+      return fmt::format("{:.3f}", (predicted ? it->second.predicted_bytes.value_or(0) : it->second.measured_bytes) /
+                                       (1 << 20));
+    };
+    fmt::print("{:<6} {:>5} {:>14} {:>14} {:>16} {:>16} {:>12} {:>12}\n", st, r, mib("peak", true),
+               mib("peak", false), mib("activations", true), mib("activations", false),
+               n ? fmt::format("{:.4f}", step / n) : "-", n ? fmt::format("{:.4f}", comm / n) : "-");
+  }
 }
 
 // A plan refused before any worker starts still leaves a failed run in the store (what was asked and
@@ -177,7 +224,7 @@ int run_plan_checked(const RunOptions& o) {
   if (creates_row) {
     NewRun r;
     r.plan_json = plan_to_json(plan).dump();
-    r.name = fmt::format("{} dp={} zero={}{}{}", plan.model.name, plan.parallel.dp, plan.parallel.zero,
+    r.name = fmt::format("{} {}{}{}", plan.model.name, layout_name(plan),
                          plan.training.lora ? fmt::format(" lora r={}", plan.training.lora->rank) : "",
                          o.run.fake_rank >= 0 ? fmt::format(" fake rank {}", o.run.fake_rank) : "");
     r.world_size = o.run.fake_rank >= 0 ? 1 : world;
@@ -251,7 +298,10 @@ int run_plan_checked(const RunOptions& o) {
               << (store ? fmt::format("  run {} is marked failed in {}\n", run_id, o.db) : "");
     return out.exit_code == 2 ? 2 : 1;
   }
-  if (store && !o.quiet) print_summary(*store, run_id);
+  if (store && !o.quiet) {
+    print_summary(*store, run_id);
+    print_stages(*store, run_id, plan);
+  }
   return 0;
 }
 
@@ -267,7 +317,9 @@ planner's prediction and the measurement (steps, memory per category). Examples:
   torchrun --no-python --nproc-per-node 8 paraplan run plan.json    # one process per rank
   paraplan run plan.json --steps 1000 --checkpoint-every 100 --checkpoint-dir ckpt
   paraplan run plan.json --steps 1000 --checkpoint-every 100 --resume ckpt   # after an interruption
-The executor runs data parallelism (ZeRO 0-3) and LoRA; see `paraplan runs` for the results.)");
+The executor runs data parallelism (ZeRO 0-3), tensor and sequence parallelism, pipeline parallelism
+(gpipe, 1f1b, interleaved, zb-h1, zbv), recompute, dropout, LoRA and QLoRA; pipelined runs print each
+stage's memory and step time. See `paraplan runs` for the results.)");
   add_plan_file(*sub, o->file);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
   sub->add_flag("--quiet", o->quiet, "print only errors");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "paraplan/exec/hf_dir.hpp"
+#include "splitmix.hpp"
 #include "paraplan/exec/memory_meter.hpp"
 
 namespace paraplan::exec {
@@ -19,12 +20,7 @@ using namespace planner;
 
 namespace {
 
-uint64_t mix(uint64_t z) {  // splitmix64 (Steele, Lea & Flood 2014)
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+uint64_t mix(uint64_t z) { return splitmix64(z); }
 
 uint64_t hash_name(const std::string& s) {  // FNV-1a 64
   uint64_t h = 0xcbf29ce484222325ull;
@@ -109,17 +105,36 @@ void init_param(const ParamInfo& p, uint64_t seed, at::Tensor& dst) {
   at::Tensor cpu = at::empty(p.shape, at::TensorOptions().dtype(at::kFloat));
   float* out = cpu.data_ptr<float>();
   const uint64_t base = mix(seed ^ hash_name(p.name));
+  // A tensor-parallel slice draws its elements at their indices in the whole tensor (rows past it are
+  // vocabulary padding: zero), so every layout holds the same values as one rank would.
+  const std::vector<int64_t>& full = p.full_shape.empty() ? p.shape : p.full_shape;
+  const int64_t cols = full.size() > 1 ? full[1] : 1, local_cols = p.shape.size() > 1 ? p.shape[1] : 1;
+  auto global = [&](int64_t i) -> int64_t {  // -1: padding
+    if (p.shard_dim < 0) return i;
+    int64_t r = i / local_cols, c = i % local_cols;
+    if (p.shard_dim == 0) r += p.shard_start;
+    else c += p.shard_start;
+    return r < full[0] && c < cols ? r * cols + c : -1;
+  };
   if (p.role == Role::lora_a) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(p.shape[1]));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(cols));
     at::parallel_for(0, cpu.numel(), 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        out[i] = static_cast<float>((2 * uniform01(base + static_cast<uint64_t>(i)) - 1) * bound);
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t g = global(i);
+        out[i] = g < 0 ? 0.0f : static_cast<float>((2 * uniform01(base + static_cast<uint64_t>(g)) - 1) * bound);
+      }
     });
   } else {
     // Box-Muller (1958) from two uniforms per element.
     at::parallel_for(0, cpu.numel(), 1 << 14, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const double u1 = uniform01(base + 2 * static_cast<uint64_t>(i)), u2 = uniform01(base + 2 * static_cast<uint64_t>(i) + 1);
+        const int64_t g = global(i);
+        if (g < 0) {
+          out[i] = 0.0f;
+          continue;
+        }
+        const uint64_t k = static_cast<uint64_t>(g);
+        const double u1 = uniform01(base + 2 * k), u2 = uniform01(base + 2 * k + 1);
         out[i] = static_cast<float>(0.02 * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
       }
     });
@@ -208,8 +223,9 @@ void AdapterReader::read(const ParamInfo& p, at::Tensor& dst) const {
 
 // ---- writing ----
 
-void save_checkpoint(ZeroEngine& engine, const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora,
-                     SaveKind kind, const std::string& dir, uint64_t max_shard_bytes) {
+void save_checkpoint(const std::vector<ParamInfo>& params, const std::vector<at::Tensor>& gathered,
+                     const ModelSpec& spec, const ModelExtras& extras, const std::optional<LoraSpec>& lora,
+                     SaveKind kind, const std::string& dir, uint64_t max_shard_bytes, at::ScalarType compute) {
   const bool gpt2 = is_gpt2_shape(spec);
   const bool llama = spec.activation == Activation::swiglu && spec.norm == Norm::rmsnorm &&
                      spec.position_embedding == PositionEmbedding::rope && spec.bias != Bias::all;
@@ -219,38 +235,36 @@ void save_checkpoint(ZeroEngine& engine, const ModelSpec& spec, const ModelExtra
                              "biases) or GPT-2-shaped ones (gelu, layernorm, biases, learned positions, tied, "
                              "kv_heads = heads); this model is neither");
   if (kind != SaveKind::full && !lora) throw std::runtime_error("saving " + dir + ": the plan has no LoRA adapter");
-  const bool writer = engine.dp().rank() == 0;
+  CategoryScope cat(MemCategory::other);
   std::vector<ParamInfo> infos;
   std::vector<at::Tensor> values;  // CPU copies, compute dtype (merged: float32 until written)
   std::map<std::string, size_t> where;
-  engine.visit_full([&](const ParamInfo& p, const at::Tensor& t) {
-    if (!writer) return;
+  std::map<std::string, at::Tensor> a, b;  // merged: the adapters
+  for (size_t i = 0; i < params.size(); ++i) {
+    const ParamInfo& p = params[i];
+    const at::Tensor& t = gathered[i];
     const bool adapter = is_lora(p);
-    if ((kind == SaveKind::adapter) != adapter) return;
-    CategoryScope cat(MemCategory::other);
+    if (kind == SaveKind::merged && adapter) {
+      (p.role == Role::lora_a ? a : b)[p.name] = t.detach().to(at::kCPU, at::kFloat);
+      continue;
+    }
+    if ((kind == SaveKind::adapter) != adapter) continue;
     where[p.name] = infos.size();
     infos.push_back(p);
     values.push_back(kind == SaveKind::merged ? t.detach().to(at::kCPU, at::kFloat).clone()
-                                              : t.detach().to(at::kCPU).contiguous().clone());
-  });
+                                              : t.detach().to(at::kCPU).contiguous());
+  }
   if (kind == SaveKind::merged) {
     // Merge and unload (peft LoraLayer.merge): W <- W + (alpha / r) B A for each adapted projection.
-    // A second pass collects the adapters (every rank takes part: ZeRO-3 gathers).
-    std::map<std::string, at::Tensor> a, b;
-    engine.visit_full([&](const ParamInfo& p, const at::Tensor& t) {
-      if (!writer || !is_lora(p)) return;
-      CategoryScope cat(MemCategory::other);
-      (p.role == Role::lora_a ? a : b)[p.name] = t.detach().to(at::kCPU, at::kFloat).clone();
-    });
     const double scale = lora->alpha / lora->rank;
     const std::string suffix = ".lora_A.weight";
     for (const auto& [name, ta] : a) {
       const std::string module = name.substr(0, name.size() - suffix.size());
       values.at(where.at(module + ".weight")).addmm_(b.at(module + ".lora_B.weight"), ta, 1.0, scale);
     }
-    for (auto& v : values) v = v.to(engine.options().compute);
+    for (auto& v : values) v = v.to(compute);
   }
-  if (writer) {
+  {
     fs::create_directories(dir);
     const bool adapter = kind == SaveKind::adapter;
     std::vector<std::string> names;
@@ -291,7 +305,7 @@ void save_checkpoint(ZeroEngine& engine, const ModelSpec& spec, const ModelExtra
       write_safetensors((fs::path(dir) / file).string(), views, {{"format", "pt"}});
     }
     if (plan.indexed) std::ofstream(fs::path(dir) / "model.safetensors.index.json") << shard_index(plan, names, total).dump(2);
-    const std::string dtype = engine.options().compute == at::kBFloat16 ? "bfloat16" : "float32";
+    const std::string dtype = compute == at::kBFloat16 ? "bfloat16" : "float32";
     if (adapter) {
       nlohmann::json targets = nlohmann::json::array();
       for (unsigned i = 0; i < 7; ++i)
@@ -306,7 +320,6 @@ void save_checkpoint(ZeroEngine& engine, const ModelSpec& spec, const ModelExtra
           << (gpt2 ? gpt2_config_for(spec, extras, dtype) : hf_config_for(spec, extras, dtype)).dump(2);
     }
   }
-  engine.dp().barrier();
 }
 
 }  // namespace paraplan::exec

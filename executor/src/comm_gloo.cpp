@@ -14,6 +14,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "comm_internal.hpp"
 #include "store_groups.hpp"
@@ -43,6 +44,11 @@ class GlooOp final : public PendingOp {
   Communicator* owner_;
 };
 
+class StagedDone final : public PendingOp {
+ public:
+  void wait() override {}
+};
+
 class GlooCommunicator final : public Communicator {
  public:
   GlooCommunicator(GlooPtr pg, int rank, int size) : pg_(std::move(pg)), rank_(rank), size_(size) {}
@@ -51,18 +57,60 @@ class GlooCommunicator final : public Communicator {
   std::string backend() const override { return "gloo"; }
 
  protected:
-  void do_allreduce(at::Tensor& t) override {
+  void host_allreduce(at::Tensor& t) {
     std::vector<at::Tensor> v{t};
-    pg_->allreduce(v)->wait();
+    WorkPtr w = pg_->allreduce(v);
+    w->wait();
+    // gloo's worker thread drops its reference to the work (and so to t) only after wait() has returned;
+    // a temporary all-reduced here and dropped by the caller would then be freed a scheduling delay
+    // later, and counted in whatever peak comes next. Wait until this is the last reference.
+    while (w.use_count() > 1) std::this_thread::yield();
   }
   std::unique_ptr<PendingOp> do_allreduce_async(at::Tensor& t) override {
+    if (t.is_cuda()) {  // staged through the host: finished here
+      do_allreduce(t);
+      return std::make_unique<StagedDone>();
+    }
     std::vector<at::Tensor> v{t};
     return std::make_unique<GlooOp>(pg_->allreduce(v), this);
+  }
+
+  // CUDA tensors (ranks sharing one GPU, PARAPLAN_GPU_COMM=gloo: NCCL refuses two ranks on one device):
+  // gloo moves host memory, so each operation runs on a host copy and the result is copied back.
+  template <class F>
+  static void staged(at::Tensor& t, F&& op) {
+    if (!t.is_cuda()) {
+      op(t);
+      return;
+    }
+    at::Tensor h = t.to(at::kCPU);
+    op(h);
+    t.copy_(h);
+  }
+  void do_allreduce(at::Tensor& t) override {
+    staged(t, [&](at::Tensor& x) { host_allreduce(x); });
+  }
+  void do_allgather(at::Tensor& flat) override {
+    staged(flat, [&](at::Tensor& x) { host_allgather(x); });
+  }
+  void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+    staged(flat, [&](at::Tensor& f) { staged(out, [&](at::Tensor& o) { host_reduce_scatter(f, o); }); });
+  }
+  void do_broadcast(at::Tensor& t, int root) override {
+    staged(t, [&](at::Tensor& x) { host_broadcast(x, root); });
+  }
+  void do_send(const at::Tensor& t, int dst) override { host_send(t.is_cuda() ? t.to(at::kCPU) : t, dst); }
+  void do_recv(at::Tensor& t, int src) override {
+    staged(t, [&](at::Tensor& x) { host_recv(x, src); });
+  }
+  void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+    const at::Tensor o = out.is_cuda() ? out.to(at::kCPU) : out;
+    staged(in, [&](at::Tensor& x) { host_exchange(o, dst, x, src); });
   }
   // LibTorch 1.13's gloo group has no reduce_scatter and no flat allgather (libtorch-notes.md §1): both
   // run as rings of paired send/recv, in place (Patarasuk & Yuan 2009, "Bandwidth optimal all-reduce
   // algorithms for clusters of workstations": size()-1 steps, each passing one chunk to the next rank).
-  void do_allgather(at::Tensor& flat) override {
+  void host_allgather(at::Tensor& flat) {
     const int n = size_, r = rank_;
     if (n == 1) return;
     const int64_t c = flat.numel() / n;
@@ -73,10 +121,10 @@ class GlooCommunicator final : public Communicator {
       const int recv_chunk = ((r - k - 1) % n + n) % n;
       at::Tensor s = flat.narrow(0, send_chunk * c, c);
       at::Tensor d = flat.narrow(0, recv_chunk * c, c);
-      do_exchange(s, next, d, prev);
+      host_exchange(s, next, d, prev);
     }
   }
-  void do_reduce_scatter(at::Tensor& flat, at::Tensor& out) override {
+  void host_reduce_scatter(at::Tensor& flat, at::Tensor& out) {
     const int n = size_, r = rank_;
     const int64_t c = flat.numel() / n;
     if (n == 1) {
@@ -91,26 +139,36 @@ class GlooCommunicator final : public Communicator {
       const int send_chunk = ((r - k - 1) % n + n) % n;
       const int recv_chunk = ((r - k - 2) % n + n) % n;
       at::Tensor s = flat.narrow(0, send_chunk * c, c);
-      do_exchange(s, next, incoming, prev);
+      host_exchange(s, next, incoming, prev);
       flat.narrow(0, recv_chunk * c, c).add_(incoming);
     }
     out.copy_(flat.narrow(0, r * c, c));
   }
-  void do_broadcast(at::Tensor& t, int root) override {
+  void host_broadcast(at::Tensor& t, int root) {
     std::vector<at::Tensor> v{t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
     pg_->broadcast(v, o)->wait();
   }
-  void do_send(const at::Tensor& t, int dst) override {
+  void host_send(const at::Tensor& t, int dst) {
     std::vector<at::Tensor> v{t};
     pg_->send(v, dst, send_tag(dst))->wait();
   }
-  void do_recv(at::Tensor& t, int src) override {
+  std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor& t, int dst, int tag) override {
+    std::vector<at::Tensor> v{t.is_cuda() ? t.to(at::kCPU) : t};  // the work keeps the host copy
+    return std::make_unique<GlooOp>(pg_->send(v, dst, tag), this);
+  }
+  void do_recv_tagged(at::Tensor& t, int src, int tag) override {
+    staged(t, [&](at::Tensor& x) {
+      std::vector<at::Tensor> v{x};
+      pg_->recv(v, src, tag)->wait();
+    });
+  }
+  void host_recv(at::Tensor& t, int src) {
     std::vector<at::Tensor> v{t};
     pg_->recv(v, src, recv_tag(src))->wait();
   }
-  void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) override {
+  void host_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
     // Both posted before either is waited for.
     std::vector<at::Tensor> s{out}, r{in};
     auto ws = pg_->send(s, dst, send_tag(dst));
@@ -162,6 +220,9 @@ std::unique_ptr<ProcessGroups> make_gloo_groups(const LaunchEnv& env, const plan
     build_axis_groups(*groups, [&](planner::Axis, const std::string& name, int me, int n) {
       return std::make_unique<GlooCommunicator>(make_group(store, name, me, n, opt), me, n);
     });
+    groups->make_subgroup = [store, opt](const std::string& name, int me, int n) -> std::unique_ptr<Communicator> {
+      return std::make_unique<GlooCommunicator>(make_group(store, name, me, n, opt), me, n);
+    };
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": building the gloo process groups through " +
                              where + " failed within " + std::to_string(opt.timeout.count() / 1000) +

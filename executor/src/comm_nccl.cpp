@@ -103,6 +103,21 @@ class NcclCommunicator final : public Communicator {
     check(ncclSend(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), dst, comm_, stream_), "send");
     sync();
   }
+  // On a stream of its own, so that a receive enqueued after it on the default stream is not held up
+  // behind it (NCCL completes a send only when the peer receives: two stages that each send before they
+  // receive would otherwise wait for each other). The send stream first waits for the kernels that
+  // produced t.
+  void do_recv_tagged(at::Tensor& t, int src, int) override { do_recv(t, src); }
+  std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor& t, int dst, int) override {
+    if (!send_stream_) check(cudaStreamCreateWithFlags(&send_stream_, cudaStreamNonBlocking), "stream create");
+    cudaEvent_t ready;
+    check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "event create");
+    check(cudaEventRecord(ready, stream_), "event record");
+    check(cudaStreamWaitEvent(send_stream_, ready, 0), "stream wait");
+    check(cudaEventDestroy(ready), "event destroy");
+    check(ncclSend(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), dst, comm_, send_stream_), "send");
+    return std::make_unique<StreamOp>(this);
+  }
   void do_recv(at::Tensor& t, int src) override {
     check(ncclRecv(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), src, comm_, stream_), "recv");
     sync();
@@ -125,10 +140,11 @@ class NcclCommunicator final : public Communicator {
   // timeout (GlooOptions::timeout, the same as the gloo backend's), abort the communicator and throw,
   // so that the worker exits and the launcher stops the others (NCCL user guide, "Fault tolerance":
   // ncclCommGetAsyncError / ncclCommAbort).
-  void sync() {
+  void sync() { sync(stream_); }
+  void sync(cudaStream_t stream) {
     const auto start = std::chrono::steady_clock::now();
     for (int polls = 0;; ++polls) {
-      const cudaError_t q = cudaStreamQuery(stream_);
+      const cudaError_t q = cudaStreamQuery(stream);
       if (q == cudaSuccess) return;
       if (q != cudaErrorNotReady) check(q, "stream query");
       ncclResult_t async = ncclSuccess;
@@ -145,11 +161,21 @@ class NcclCommunicator final : public Communicator {
     throw std::runtime_error("NCCL rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + why +
                              "; communicator aborted");
   }
+  // A send on send_stream_: wait() polls that stream as sync() polls the default one.
+  class StreamOp final : public PendingOp {
+   public:
+    explicit StreamOp(NcclCommunicator* c) : c_(c) {}
+    void wait() override { c_->sync(c_->send_stream_); }
+
+   private:
+    NcclCommunicator* c_;
+  };
   ncclComm_t comm_;
   int rank_, size_;
   std::chrono::milliseconds timeout_;
   bool aborted_ = false;
   cudaStream_t stream_ = nullptr;  // the legacy default stream
+  cudaStream_t send_stream_ = nullptr;
 };
 
 ncclComm_t make_comm(c10d::Store& store, const std::string& key, int rank, int size) {
@@ -184,6 +210,10 @@ std::unique_ptr<ProcessGroups> make_nccl_groups(const LaunchEnv& env, const plan
   build_axis_groups(*groups, [&](planner::Axis, const std::string& name, int me, int n) {
     return std::make_unique<NcclCommunicator>(make_comm(store, "nccl/" + name, me, n), me, n, opt.timeout);
   });
+  StoreGroups* g = groups.get();
+  groups->make_subgroup = [g, opt](const std::string& name, int me, int n) -> std::unique_ptr<Communicator> {
+    return std::make_unique<NcclCommunicator>(make_comm(*g->store(), "nccl/" + name, me, n), me, n, opt.timeout);
+  };
   return groups;
 }
 

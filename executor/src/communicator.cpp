@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -66,6 +67,10 @@ void Communicator::recv(at::Tensor& t, int src) {
   timed([&] { do_recv(t, src); });
 }
 
+void Communicator::recv_tagged(at::Tensor& t, int src, int tag) {
+  timed([&] { do_recv_tagged(t, src, tag); });
+}
+
 void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
   timed([&] { do_exchange(out, dst, in, src); });
 }
@@ -76,8 +81,13 @@ void Communicator::barrier() {
 
 double ProcessGroups::blocked_seconds() const {
   double s = world ? world->blocked_seconds() : 0;
-  for (const auto& a : axis)
-    if (a && a.get() != world.get()) s += a->blocked_seconds();
+  std::vector<const Communicator*> seen;
+  for (const auto& a : axis) {
+    if (!a || a.get() == world.get() || std::find(seen.begin(), seen.end(), a.get()) != seen.end()) continue;
+    seen.push_back(a.get());  // dp_cp shares dp's communicator when cp = 1: count it once
+    s += a->blocked_seconds();
+  }
+  for (const auto& e : extra) s += e->blocked_seconds();
   return s;
 }
 
@@ -85,6 +95,19 @@ void ProcessGroups::reset_blocked_seconds() {
   if (world) world->reset_blocked_seconds();
   for (auto& a : axis)
     if (a) a->reset_blocked_seconds();
+  for (auto& e : extra) e->reset_blocked_seconds();
+}
+
+std::shared_ptr<Communicator> ProcessGroups::subgroup(const std::string& name, int me, int n) {
+  std::shared_ptr<Communicator> c;
+  if (n == 1)
+    c = make_fake_communicator(0, 1);
+  else if (make_subgroup)
+    c = make_subgroup(name, me, n);
+  else
+    c = make_fake_communicator(me, n);
+  extra.push_back(c);
+  return c;
 }
 
 // ---- fake ----
@@ -115,6 +138,8 @@ class FakeCommunicator final : public Communicator {
   void do_broadcast(at::Tensor&, int) override {}
   void do_send(const at::Tensor&, int) override {}
   void do_recv(at::Tensor& t, int) override { t.zero_(); }
+  std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor&, int, int) override { return std::make_unique<DoneOp>(); }
+  void do_recv_tagged(at::Tensor& t, int, int) override { t.zero_(); }
   void do_exchange(const at::Tensor&, int, at::Tensor& in, int) override { in.zero_(); }
   void do_barrier() override {}
 

@@ -1,5 +1,8 @@
 #include "device.hpp"
 
+#include <cstdlib>
+#include <string>
+
 #include "paraplan/exec/memory_meter.hpp"
 
 #ifdef PARAPLAN_CUDA_TORCH
@@ -63,6 +66,11 @@ int64_t current_bytes(const at::Device& d) {
 #endif
   (void)d;
   return memory_snapshot().current_total;
+}
+
+bool gpu_ranks_over_gloo() {
+  const char* v = std::getenv("PARAPLAN_GPU_COMM");
+  return v && std::string(v) == "gloo";
 }
 
 }  // namespace paraplan::exec

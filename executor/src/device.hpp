@@ -15,4 +15,9 @@ void reset_peak(const at::Device& d);    // restart the peak from what is alloca
 int64_t peak_bytes(const at::Device& d);     // peak allocated bytes since reset_peak
 int64_t current_bytes(const at::Device& d);  // allocated now
 
+// PARAPLAN_GPU_COMM=gloo: GPU ranks communicate over gloo (through host copies) instead of NCCL, so
+// that several ranks can share one GPU (NCCL refuses two ranks on one device); each rank then uses
+// device LOCAL_RANK modulo the devices visible.
+bool gpu_ranks_over_gloo();
+
 }  // namespace paraplan::exec

@@ -1,11 +1,17 @@
-// Forward and backward of each decoder op. Each backward says, in its comment, what it keeps alive;
-// planner/lowering/src/workload.cpp (framework "paraplan") models exactly that.
+// Forward and backward of the decoder's elementwise ops, norms, dropout, unit boundaries and full
+// recompute (the linears: linear_fn.cpp; embedding and loss: vocab_fn.cpp; attention:
+// attention_fn.cpp). Each backward says, in its comment, what it keeps alive;
+// planner/lowering/src/executor_ops.cpp (framework "paraplan") models exactly that.
 #include "functions.hpp"
+#include "paraplan/exec/memory_meter.hpp"
 
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/engine.h>
 
 #include <cmath>
 #include <limits>
+
+#include "tp_comm.hpp"
 
 namespace paraplan::exec {
 
@@ -18,113 +24,6 @@ using OptTensor = c10::optional<at::Tensor>;
 GradSink* sink_of(AutogradContext* ctx) { return reinterpret_cast<GradSink*>(ctx->saved_data["sink"].toInt()); }
 int64_t sink_id(GradSink* s) { return reinterpret_cast<int64_t>(s); }
 
-// g += alpha * a . b without a temporary when the dtypes agree (BLAS gemm with beta = 1).
-void accumulate_mm(at::Tensor g, const at::Tensor& a, const at::Tensor& b, double alpha = 1.0) {
-  if (g.scalar_type() == a.scalar_type())
-    at::addmm_out(g, g, a, b, 1.0, alpha);
-  else
-    g.add_(at::mm(a, b), alpha);
-}
-
-void accumulate(at::Tensor g, const at::Tensor& x) {
-  if (g.scalar_type() == x.scalar_type())
-    g.add_(x);
-  else
-    g.add_(x.to(g.scalar_type()));
-}
-
-at::Tensor opt(const OptTensor& t) { return t.has_value() ? *t : at::Tensor(); }
-
-// Statistics, softmax and losses run in at least fp32: 16-bit inputs are widened, fp32 and fp64 kept.
-bool is_wide(at::ScalarType t) { return t == at::kFloat || t == at::kDouble; }
-at::Tensor wide(const at::Tensor& x) { return is_wide(x.scalar_type()) ? x : x.to(at::kFloat); }
-
-// ---------------------------------------------------------------- linear (+ LoRA)
-struct LinearFn : torch::autograd::Function<LinearFn> {
-  // Keeps x, and x A^T [T, r] with an adapter (W, A, B are parameters: alive anyway).
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const OptTensor& bias,
-                            const OptTensor& a, const OptTensor& b, int64_t sink, int64_t ws, int64_t bs, int64_t as,
-                            int64_t bbs, double scale) {
-    at::Tensor y = bias ? at::addmm(*bias, x, w.t()) : at::mm(x, w.t());
-    at::Tensor t;
-    if (a) {
-      t = at::mm(x, a->t());
-      at::addmm_out(y, y, t, b->t(), 1.0, scale);
-    }
-    ctx->save_for_backward({x, w, opt(a), opt(b), t});
-    ctx->saved_data["sink"] = sink;
-    ctx->saved_data["slots"] = std::vector<int64_t>{ws, bs, as, bbs};
-    ctx->saved_data["scale"] = scale;
-    ctx->saved_data["has_bias"] = bias.has_value();
-    return y;
-  }
-  // Alive at the peak of this backward: dy, dx, and with an adapter d(xA^T) [T, r].
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &w = saved[1], &a = saved[2], &b = saved[3], &t = saved[4];
-    const at::Tensor dy = grads[0].contiguous();
-    GradSink* sink = sink_of(ctx);
-    const auto slots = ctx->saved_data["slots"].toIntVector();
-    const double scale = ctx->saved_data["scale"].toDouble();
-    if (slots[0] != kNoSlot) {
-      accumulate_mm(sink->slot(slots[0]), dy.t(), x);
-      sink->arrived(slots[0]);
-    }
-    if (slots[1] != kNoSlot) {
-      accumulate(sink->slot(slots[1]), dy.sum(0));
-      sink->arrived(slots[1]);
-    }
-    at::Tensor dt;
-    if (a.defined()) {
-      if (slots[3] != kNoSlot) {
-        accumulate_mm(sink->slot(slots[3]), dy.t(), t, scale);
-        sink->arrived(slots[3]);
-      }
-      dt = at::mm(dy, b).mul_(scale);
-      if (slots[2] != kNoSlot) {
-        accumulate_mm(sink->slot(slots[2]), dt.t(), x);
-        sink->arrived(slots[2]);
-      }
-    }
-    at::Tensor dx;
-    if (ctx->needs_input_grad(0)) {
-      dx = at::mm(dy, w);
-      if (dt.defined()) at::addmm_out(dx, dx, dt, a);
-    }
-    return {dx, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
-  }
-};
-
-// ---------------------------------------------------------------- embedding
-struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
-  // Keeps the token ids.
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& ids, const at::Tensor& w, const OptTensor& pos,
-                            int64_t sink, int64_t ws, int64_t ps, int64_t seq_len) {
-    at::Tensor out = w.index_select(0, ids);
-    if (pos) out.view({-1, seq_len, w.size(1)}).add_(pos->narrow(0, 0, seq_len));
-    ctx->save_for_backward({ids});
-    ctx->saved_data["sink"] = sink;
-    ctx->saved_data["slots"] = std::vector<int64_t>{ws, ps, seq_len};
-    return out;
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const at::Tensor ids = ctx->get_saved_variables()[0];
-    const at::Tensor dy = grads[0].contiguous();
-    GradSink* sink = sink_of(ctx);
-    const auto slots = ctx->saved_data["slots"].toIntVector();
-    if (slots[0] != kNoSlot) {
-      at::Tensor g = sink->slot(slots[0]);
-      g.index_add_(0, ids, dy.scalar_type() == g.scalar_type() ? dy : dy.to(g.scalar_type()));
-      sink->arrived(slots[0]);
-    }
-    if (slots[1] != kNoSlot) {
-      const int64_t s = slots[2];
-      accumulate(sink->slot(slots[1]).narrow(0, 0, s), dy.view({-1, s, dy.size(1)}).sum(0));
-      sink->arrived(slots[1]);
-    }
-    return {{}, {}, {}, {}, {}, {}, {}};
-  }
-};
 
 // ---------------------------------------------------------------- RMSNorm / LayerNorm
 struct NormFn : torch::autograd::Function<NormFn> {
@@ -153,6 +52,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
   // d/dx of w*xhat: rstd * (w dy - xhat mean(w dy xhat)) (RMSNorm); LayerNorm also subtracts mean(w dy).
   // Alive at its peak: dy, xhat, dx and one [T, h] product.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd norm");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &rstd = saved[2], &mean = saved[3];
     const at::Tensor dy = grads[0].contiguous();
@@ -160,13 +60,24 @@ struct NormFn : torch::autograd::Function<NormFn> {
     const auto slots = ctx->saved_data["slots"].toIntVector();
     const at::Tensor xf = wide(x);
     at::Tensor xhat = mean.defined() ? (xf - mean).mul_(rstd) : xf * rstd;
-    if (slots[0] != kNoSlot) {
-      accumulate(sink->slot(slots[0]), (dy * xhat).sum(0));
-      sink->arrived(slots[0]);
-    }
-    if (slots[1] != kNoSlot) {
-      accumulate(sink->slot(slots[1]), dy.sum(0));
-      sink->arrived(slots[1]);
+    auto weight_grads = [sink, slots](const at::Tensor& g, const at::Tensor& xh) {
+      if (slots[0] != kNoSlot) {
+        accumulate(sink->slot(slots[0]), (g * xh).sum(0));
+        sink->arrived(slots[0]);
+      }
+      if (slots[1] != kNoSlot) {
+        accumulate(sink->slot(slots[1]), g.sum(0));
+        sink->arrived(slots[1]);
+      }
+    };
+    if (!sink->deferring()) {
+      weight_grads(dy, xhat);
+    } else if (slots[0] != kNoSlot || slots[1] != kNoSlot) {
+      // The W pass: x, the statistics and dy stay alive until then; xhat is made again there.
+      sink->weight_grad([weight_grads, x, rstd, mean, dy] {
+        const at::Tensor w_xf = wide(x);
+        weight_grads(dy, mean.defined() ? (w_xf - mean).mul_(rstd) : w_xf * rstd);
+      });
     }
     at::Tensor dx;
     if (ctx->needs_input_grad(0)) {
@@ -209,91 +120,12 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd rope");
     const auto d = ctx->saved_data["dims"].toIntVector();
     const at::Tensor dy = grads[0].contiguous();
     at::Tensor dx = at::empty_like(dy);
     rotate(dy, dx, ctx->saved_data["cos"].toTensor(), ctx->saved_data["sin"].toTensor(), d[0], d[1], d[2], -1.0);
     return {dx, {}, {}, {}, {}, {}};
-  }
-};
-
-// ---------------------------------------------------------------- attention
-struct AttnDims {
-  int64_t b, s, h, kv, hd;
-  int64_t g() const { return h / kv; }
-};
-
-// [b*s, H*hd] (heads = KV groups of g) <-> [b*KV, g*s, hd]: query rows of a KV group stacked, so that
-// one batched matmul per KV head serves its g query heads without repeating K and V.
-at::Tensor q_to_groups(const at::Tensor& q, const AttnDims& d) {
-  return q.view({d.b, d.s, d.kv, d.g(), d.hd}).permute({0, 2, 3, 1, 4}).reshape({d.b * d.kv, d.g() * d.s, d.hd});
-}
-at::Tensor q_from_groups(const at::Tensor& qg, const AttnDims& d) {
-  return qg.view({d.b, d.kv, d.g(), d.s, d.hd}).permute({0, 3, 1, 2, 4}).reshape({d.b * d.s, d.h * d.hd});
-}
-at::Tensor kv_to_groups(const at::Tensor& k, const AttnDims& d) {
-  return k.view({d.b, d.s, d.kv, d.hd}).permute({0, 2, 1, 3}).reshape({d.b * d.kv, d.s, d.hd});
-}
-at::Tensor kv_from_groups(const at::Tensor& kg, const AttnDims& d) {
-  return kg.view({d.b, d.kv, d.s, d.hd}).permute({0, 2, 1, 3}).reshape({d.b * d.s, d.kv * d.hd});
-}
-
-// Scaled, causally masked scores [b*KV, g*s, s], in fp32.
-at::Tensor scores(const at::Tensor& qg, const at::Tensor& kg, const at::Tensor& mask, const AttnDims& d) {
-  at::Tensor sc = wide(at::bmm(qg, kg.transpose(1, 2)));
-  sc.mul_(1.0 / std::sqrt(static_cast<double>(d.hd)));
-  sc.view({d.b * d.kv, d.g(), d.s, d.s}).masked_fill_(mask, -std::numeric_limits<float>::infinity());
-  return sc;
-}
-
-struct AttentionFn : torch::autograd::Function<AttentionFn> {
-  // Keeps q, k, v and the fp32 log-sum-exp [b*H*s] (flash), or q, k, v and the probabilities (eager).
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& mask, int64_t b, int64_t s, int64_t h, int64_t kv, int64_t hd, bool flash) {
-    const AttnDims d{b, s, h, kv, hd};
-    at::Tensor p = scores(q_to_groups(q, d), kv_to_groups(k, d), mask, d);
-    const at::Tensor m = at::amax(p, {-1}, true);
-    p.sub_(m).exp_();
-    const at::Tensor l = p.sum(-1, true);
-    p.div_(l);
-    const at::Tensor vg = kv_to_groups(v, d);
-    at::Tensor out = q_from_groups(at::bmm(p.scalar_type() == vg.scalar_type() ? p : p.to(vg.scalar_type()), vg), d);
-    if (flash)
-      ctx->save_for_backward({q, k, v, l.log_().add_(m)});
-    else
-      ctx->save_for_backward({q, k, v, p});
-    ctx->saved_data["mask"] = mask;
-    ctx->saved_data["dims"] = std::vector<int64_t>{b, s, h, kv, hd, flash ? 1 : 0};
-    return out;
-  }
-  // dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(P * dP)); dQ = dS K / sqrt(hd); dK = dS^T Q / sqrt(hd)
-  // (the softmax Jacobian; FlashAttention-2 Alg. 2 computes rowsum(P*dP) as rowsum(dO*O)). Alive at
-  // its peak: P and dP [b*H, s, s] fp32 and the regrouped q, k, v, dO and their gradients.
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto dims = ctx->saved_data["dims"].toIntVector();
-    const AttnDims d{dims[0], dims[1], dims[2], dims[3], dims[4]};
-    const bool flash = dims[5] != 0;
-    const at::Tensor qg = q_to_groups(saved[0], d), kg = kv_to_groups(saved[1], d), vg = kv_to_groups(saved[2], d);
-    const at::Tensor dog = q_to_groups(grads[0].contiguous(), d);
-    at::Tensor p;
-    if (flash) {
-      p = scores(qg, kg, ctx->saved_data["mask"].toTensor(), d);
-      p.sub_(saved[3]).exp_();
-    } else {
-      p = saved[3];
-    }
-    const at::Tensor p_c = p.scalar_type() == dog.scalar_type() ? p : p.to(dog.scalar_type());
-    const at::Tensor dvg = at::bmm(p_c.transpose(1, 2), dog);
-    at::Tensor dp = wide(at::bmm(dog, vg.transpose(1, 2)));
-    dp.mul_(p);
-    const at::Tensor rows = dp.sum(-1, true);
-    dp.sub_(p.mul_(rows));  // dS (p is consumed)
-    dp.mul_(1.0 / std::sqrt(static_cast<double>(d.hd)));
-    const at::Tensor ds = dp.scalar_type() == qg.scalar_type() ? dp : dp.to(qg.scalar_type());
-    const at::Tensor dq = q_from_groups(at::bmm(ds, kg), d);
-    const at::Tensor dk = kv_from_groups(at::bmm(ds.transpose(1, 2), qg), d);
-    return {dq, dk, kv_from_groups(dvg, d), {}, {}, {}, {}, {}, {}, {}};
   }
 };
 
@@ -307,6 +139,7 @@ struct SwiGluFn : torch::autograd::Function<SwiGluFn> {
   }
   // d up = dy silu(g); d gate = dy up sigmoid(g) (1 + g (1 - sigmoid(g))).
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd swiglu");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &gate = saved[0], &up = saved[1];
     const at::Tensor dy = grads[0];
@@ -323,33 +156,8 @@ struct GeluFn : torch::autograd::Function<GeluFn> {
     return at::gelu(x, "tanh");
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd gelu");
     return {at::gelu_backward(grads[0], ctx->get_saved_variables()[0], "tanh")};
-  }
-};
-
-// ---------------------------------------------------------------- loss
-struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
-  // Keeps the logits, their fp32 log-sum-exp [T] and the targets.
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& targets, double scale) {
-    const at::Tensor lf = wide(logits);
-    const at::Tensor lse = at::logsumexp(lf, {1}, false);
-    const at::Tensor picked = lf.gather(1, targets.unsqueeze(1)).squeeze(1);
-    at::Tensor loss = (lse - picked).sum().mul_(scale);
-    ctx->save_for_backward({logits, targets, lse});
-    ctx->saved_data["scale"] = scale;
-    return loss;
-  }
-  // d logits = (softmax(logits) - onehot(target)) * g * scale. Alive at its peak: the logits, their fp32
-  // gradient [T, V] and, for 16-bit logits, its 16-bit copy.
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor &logits = saved[0], &targets = saved[1], &lse = saved[2];
-    const double g = grads[0].item<double>() * ctx->saved_data["scale"].toDouble();
-    at::Tensor d = at::sub(logits, lse.unsqueeze(1)).exp_();  // fp32 (type promotion with the fp32 lse)
-    d.scatter_add_(1, targets.unsqueeze(1), at::full({targets.size(0), 1}, -1.0, d.options()));
-    d.mul_(g);
-    if (d.scalar_type() != logits.scalar_type()) d = d.to(logits.scalar_type());
-    return {d, {}, {}};
   }
 };
 
@@ -367,18 +175,101 @@ struct BoundaryFn : torch::autograd::Function<BoundaryFn> {
   }
 };
 
+// ---------------------------------------------------------------- dropout
+std::vector<int64_t> pack_key(const DropoutKey& k) {
+  std::vector<int64_t> v{static_cast<int64_t>(k.seed), k.step, k.site, k.seq_len};
+  v.insert(v.end(), k.sequences.begin(), k.sequences.end());
+  return v;
+}
+DropoutKey unpack_key(const std::vector<int64_t>& v, double p) {
+  DropoutKey k;
+  k.p = p;
+  k.seed = static_cast<uint64_t>(v[0]);
+  k.step = v[1];
+  k.site = v[2];
+  k.seq_len = v[3];
+  k.sequences.assign(v.begin() + 4, v.end());
+  return k;
+}
+
+struct DropoutFn : torch::autograd::Function<DropoutFn> {
+  // Keeps its mask [rows, width], 1 byte per element.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, std::vector<int64_t> key, double p,
+                            int64_t first_row) {
+    at::Tensor drop = dropout_mask(unpack_key(key, p), first_row, x.size(0), x.size(1));
+    if (!x.device().is_cpu()) drop = drop.to(x.device());
+    at::Tensor y = x.mul(1.0 / (1.0 - p));
+    y.masked_fill_(drop, 0);
+    ctx->save_for_backward({drop});
+    ctx->saved_data["p"] = p;
+    return y;
+  }
+  // Alive: dy and dx.
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd dropout");
+    const at::Tensor drop = ctx->get_saved_variables()[0];
+    at::Tensor dx = grads[0].mul(1.0 / (1.0 - ctx->saved_data["p"].toDouble()));
+    dx.masked_fill_(drop, 0);
+    return {dx, {}, {}, {}};
+  }
+};
+
+// ---------------------------------------------------------------- full recompute
+struct LayerHolder : torch::CustomClassHolder {
+  explicit LayerHolder(std::function<at::Tensor(const at::Tensor&)> f) : fn(std::move(f)) {}
+  std::function<at::Tensor(const at::Tensor&)> fn;
+};
+
+struct RecomputeFn : torch::autograd::Function<RecomputeFn> {
+  // Keeps x only; the layer runs without recording anything (grad mode is off inside forward). params:
+  // the trainable tensors the layer uses, so that its output needs a gradient when they do.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params,
+                            c10::intrusive_ptr<LayerHolder> layer) {
+    at::Tensor y = layer->fn(x);
+    ctx->save_for_backward({x});
+    ctx->saved_data["layer"] = c10::IValue::make_capsule(layer);
+    ctx->saved_data["params"] = static_cast<int64_t>(params.size());
+    return y;
+  }
+  // Runs the layer again, recording its graph, and back-propagates dy through it (a reentrant backward,
+  // as torch.utils.checkpoint's reentrant variant does): alive at its peak, everything the layer keeps
+  // and its backward's working set.
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    memory_mark("bwd recompute");
+    const at::Tensor x = ctx->get_saved_variables()[0];
+    const auto layer = c10::static_intrusive_pointer_cast<LayerHolder>(ctx->saved_data["layer"].toCapsule());
+    at::Tensor input = x.detach();
+    input.requires_grad_(x.requires_grad());
+    at::Tensor y;
+    {
+      at::AutoGradMode grad(true);
+      y = layer->fn(input);
+    }
+    torch::autograd::edge_list outputs;
+    if (input.requires_grad()) outputs.push_back(torch::autograd::impl::gradient_edge(input));
+    variable_list dx = torch::autograd::Engine::get_default_engine().execute(
+        {torch::autograd::impl::gradient_edge(y)}, {grads[0]}, /*keep_graph=*/false, /*create_graph=*/false,
+        /*accumulate_grad=*/false, outputs);
+    y.reset();
+    variable_list out(2 + static_cast<size_t>(ctx->saved_data["params"].toInt()));
+    if (!dx.empty()) out[0] = dx[0];
+    return out;
+  }
+};
+
 OptTensor maybe(const at::Tensor& t) { return t.defined() ? OptTensor(t) : OptTensor(); }
 
 }  // namespace
 
-at::Tensor linear(GradSink* sink, const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                  const at::Tensor& lora_a, const at::Tensor& lora_b, const LinearArgs& a) {
-  return LinearFn::apply(x, w, maybe(bias), maybe(lora_a), maybe(lora_b), sink_id(sink), a.w, a.b, a.a, a.bb, a.scale);
+at::Tensor dropout(const at::Tensor& x, const DropoutKey& key, int64_t first_row) {
+  if (!key.active()) return x;
+  return DropoutFn::apply(x, pack_key(key), key.p, first_row);
 }
 
-at::Tensor embedding(GradSink* sink, const at::Tensor& ids, const at::Tensor& w, int64_t w_slot, const at::Tensor& pos,
-                     int64_t pos_slot, int64_t seq_len) {
-  return EmbeddingFn::apply(ids, w, maybe(pos), sink_id(sink), w_slot, pos_slot, seq_len);
+at::Tensor recompute(const std::function<at::Tensor(const at::Tensor&)>& fn, const at::Tensor& x,
+                     const std::vector<at::Tensor>& params) {
+  if (!at::GradMode::is_enabled()) return fn(x);
+  return RecomputeFn::apply(x, at::TensorList(params), c10::make_intrusive<LayerHolder>(fn));
 }
 
 at::Tensor norm(GradSink* sink, const at::Tensor& x, const at::Tensor& w, int64_t w_slot, const at::Tensor& bias,
@@ -391,17 +282,8 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   return RopeFn::apply(x, cos, sin, heads, head_dim, seq_len);
 }
 
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                     int64_t batch, int64_t seq_len, int64_t heads, int64_t kv_heads, int64_t head_dim, bool flash) {
-  return AttentionFn::apply(q, k, v, mask, batch, seq_len, heads, kv_heads, head_dim, flash);
-}
-
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) { return SwiGluFn::apply(gate, up); }
 at::Tensor gelu(const at::Tensor& x) { return GeluFn::apply(x); }
-
-at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double scale) {
-  return CrossEntropyFn::apply(logits, targets, scale);
-}
 
 at::Tensor unit_boundary(GradSink* sink, const at::Tensor& x, int unit) {
   return BoundaryFn::apply(x, sink_id(sink), static_cast<int64_t>(unit));

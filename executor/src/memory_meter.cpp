@@ -4,6 +4,7 @@
 
 #include <c10/core/CPUAllocator.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -18,6 +19,7 @@ thread_local MemCategory t_category = MemCategory::activations;
 struct Counters {
   std::mutex mu;
   MemorySnapshot s;
+  int64_t window_peak = 0;
 };
 Counters& counters() {
   static Counters c;
@@ -28,11 +30,18 @@ Counters& counters() {
 // as ATen's own allocator aligns it (c10/core/alignment.h: gAlignment = 64).
 constexpr size_t kHeader = 64;
 
+// PARAPLAN_MEMTRACE=1: every allocation and free on stderr (bytes, category, the total after it),
+// with the markers of memory_mark(), to derive the planner's executor profile tensor by tensor.
+const bool g_trace = std::getenv("PARAPLAN_MEMTRACE") != nullptr;
+
 void account(int64_t bytes, MemCategory c) {
   Counters& k = counters();
   std::lock_guard<std::mutex> lock(k.mu);
+  if (g_trace) std::fprintf(stderr, "mem %+lld %s %lld\n", static_cast<long long>(bytes), to_string(c),
+                            static_cast<long long>(k.s.current_total + bytes));
   k.s.current[static_cast<int>(c)] += bytes;
   k.s.current_total += bytes;
+  if (k.s.current_total > k.window_peak) k.window_peak = k.s.current_total;
   if (k.s.current_total > k.s.peak_total) {
     k.s.peak_total = k.s.current_total;
     k.s.at_peak = k.s.current;
@@ -108,6 +117,22 @@ void reset_memory_peak() {
   std::lock_guard<std::mutex> lock(k.mu);
   k.s.peak_total = k.s.current_total;
   k.s.at_peak = k.s.current;
+}
+
+void memory_mark(const char* what) {
+  if (g_trace) std::fprintf(stderr, "mark %s\n", what);
+}
+
+int64_t window_peak() {
+  Counters& k = counters();
+  std::lock_guard<std::mutex> lock(k.mu);
+  return k.window_peak;
+}
+
+void reset_window_peak() {
+  Counters& k = counters();
+  std::lock_guard<std::mutex> lock(k.mu);
+  k.window_peak = k.s.current_total;
 }
 
 CategoryScope::CategoryScope(MemCategory c) : previous_(t_category) { t_category = c; }

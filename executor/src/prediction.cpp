@@ -24,10 +24,10 @@ std::optional<double> predicted_step_seconds(const Plan& plan) {
   return s > 0 ? std::optional<double>(s) : std::nullopt;
 }
 
-Prediction predict_run(const Plan& plan) {
+Prediction predict_run(const Plan& plan, int stage) {
   const Plan p = as_executor_plan(plan);
   const MemoryBreakdown m = estimate_memory(p);
-  const StageMemory& w = m.per_stage.at(static_cast<size_t>(m.worst_stage));
+  const StageMemory& w = m.per_stage.at(static_cast<size_t>(stage < 0 ? m.worst_stage : stage));
   Prediction out;
   out.bytes = {{"weights", w.weights_bytes},         {"gradients", w.gradients_bytes},
                {"master", w.master_weights_bytes},   {"optimizer", w.optimizer_bytes},

@@ -17,8 +17,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "paraplan/error.hpp"
+#include "device.hpp"
 #include "errors.hpp"
 #include "peer_watch.hpp"
 #include "paraplan/exec/communicator.hpp"
@@ -96,7 +98,15 @@ std::unique_ptr<ProcessGroups> make_groups(const Args& a, const std::optional<La
   GlooOptions go;
   go.timeout = std::chrono::seconds(a.run.timeout_s);
   go.on_peer_abort = std::move(on_peer_abort);
-  return plan.cluster.gpu.is_cpu ? make_gloo_groups(*env, grid, go) : make_nccl_groups(*env, grid, go);
+  if (plan.cluster.gpu.is_cpu || gpu_ranks_over_gloo()) return make_gloo_groups(*env, grid, go);
+  // NCCL's point-to-point has no tags: a stage must receive in the order its neighbour sends, which holds
+  // when each direction carries one kind of message (one chunk per stage), not for interleaved and zbv.
+  if (plan.parallel.virtual_stages > 1)
+    throw planner::PlanError("parallel.pp_schedule", to_string(plan.parallel.pp_schedule),
+                             "over NCCL the executor runs gpipe, 1f1b and zb-h1 (one model chunk per stage): NCCL "
+                             "point-to-point has no message tags; run interleaved or zbv over gloo "
+                             "(PARAPLAN_GPU_COMM=gloo) or on CPU workers");
+  return make_nccl_groups(*env, grid, go);
 }
 
 void report_memory(int rank, const MemoryStats& mem, const Prediction& pred, int64_t run_id,
@@ -192,7 +202,21 @@ int run(const Args& a) {
       }
     }
     const MemoryStats mem = trainer.memory();
-    if (mem.measured) report_memory(rank, mem, predict_run(plan), run_id, store);
+    if (plan.parallel.pp > 1) {
+      // The ops this stage ran (the planner's schedule, as the simulator runs it) and the one during
+      // which its memory peaked.
+      const std::string& ops = trainer.schedule_log();
+      std::cout << fmt::format("rank {} stage {} ops: {}\n", rank, trainer.stage(), ops);
+      if (trainer.peak_op() >= 0) {
+        std::istringstream words(ops);
+        std::string op;
+        for (int i = 0; i <= trainer.peak_op(); ++i) words >> op;
+        std::cout << fmt::format("rank {} stage {} memory peak during op {} ({})\n", rank, trainer.stage(),
+                                 trainer.peak_op(), op);
+      }
+      std::cout << std::flush;
+    }
+    if (mem.measured) report_memory(rank, mem, predict_run(plan, trainer.stage()), run_id, store);
     if (!a.run.save.empty()) trainer.save(a.run.save);
     if (!a.run.save_adapter.empty()) trainer.save_adapter(a.run.save_adapter);
     if (!a.run.save_merged.empty()) trainer.save_merged(a.run.save_merged);

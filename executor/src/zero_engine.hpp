@@ -13,6 +13,11 @@
 //      before its forward and again before its backward, and is gone once the next unit is gathered.
 // The reusable buffers (bucket, reduce-scatter output, gather buffer) are sized for the largest unit
 // and allocated once, so memory is the same at every step and the planner can predict it exactly.
+// Under tensor parallelism each rank's engine holds its slices, and the data-parallel group is the
+// ranks with the same slices. Gradients that are partial sums over the tensor-parallel group (or over
+// the ranks sharing a key/value head: layout.hpp GradSum) are summed there first, in place, before the
+// data-parallel reduction. With pipeline parallelism the units of one model chunk take part in each
+// backward (or W) pass, and a unit is gathered for the backward only from a unit of its own chunk.
 #include <ATen/ATen.h>
 
 #include <functional>
@@ -32,11 +37,22 @@ struct ZeroEngineOptions {
   at::ScalarType compute = at::kFloat;  // parameters and activations
   at::ScalarType grad = at::kFloat;     // gradients (fp32 "main grads" by default)
   bool master = false;                  // fp32 master weights (with a 16-bit compute dtype)
+  // A unit whose parameters another unit of this rank uses too (the tied embedding, used again by the
+  // head): under ZeRO-2/3 its gradients get a bucket of their own, kept across the other units'
+  // reductions, and under ZeRO-3 its parameters a gather buffer of their own, gathered once per step.
+  int shared_unit = -1;
+  // QLoRA (Dettmers et al. 2023): the frozen linear weights are stored as NF4 (nf4.hpp), the other frozen
+  // parameters in bf16; a unit's frozen parameters are dequantised into one reusable buffer of the
+  // compute dtype when it runs (as ZeRO-3 gathers), "dequantised per layer for the matmul".
+  bool nf4 = false;
 };
 
 class ZeroEngine final : public GradSink {
  public:
-  ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt);
+  // tp: the tensor-parallel group (partial gradients of GradSum::tp); kv: the ranks sharing this rank's
+  // key/value heads (GradSum::kv_replicas; null without replication).
+  ZeroEngine(const ModelLayout& layout, Communicator& dp, const ZeroEngineOptions& opt, Communicator* tp = nullptr,
+             Communicator* kv = nullptr);
   ~ZeroEngine() override;
 
   const ModelLayout& layout() const { return layout_; }
@@ -48,8 +64,11 @@ class ZeroEngine final : public GradSink {
   // valid only while the unit is gathered.
   const std::vector<at::Tensor>& params(int unit) const;
   int64_t slot_id(int unit, size_t param) const;  // kNoSlot for frozen parameters
-  // One more gradient per micro-batch for this slot (a tied embedding is used again by the head).
-  void expect_extra_use(int64_t slot);
+  // A second slot for the same gradient whose arrivals do not count (the head's use of a tied
+  // embedding: the unit is finished by its own op, which runs after the head's in every schedule).
+  int64_t alias_slot(int64_t slot);
+  // The whole gradient of a parameter (ZeRO 0-1, after end_step): tied copies are summed through it.
+  at::Tensor grad_of(int unit, size_t param) const;
 
   // Fills every parameter from `value(param, full_tensor)` (initialisation or a checkpoint): called once
   // per parameter with a full-shaped tensor to fill; the engine keeps what this rank holds.
@@ -58,12 +77,18 @@ class ZeroEngine final : public GradSink {
   // rank must call it).
   void visit_full(const std::function<void(const ParamInfo&, const at::Tensor&)>& use);
 
-  // One optimizer step: begin_step, then per micro-batch begin_microbatch ... backward ... end_microbatch,
-  // then end_step (waits for the gradient reductions) before the optimizer.
+  // One optimizer step: begin_step, then per pass that computes weight gradients (the backward of a
+  // micro-batch through a model chunk, or its W pass) begin_grads(chunk, last) ... end_grads(chunk), then
+  // end_step (waits for the gradient reductions) before the optimizer. `last`: the chunk's final such pass
+  // of the step (ZeRO-0/1 reduce then). While `w_pass` is set (the W pass of a zero-bubble schedule), a
+  // unit is finished as soon as its last gradient arrives (there is no boundary node).
   void begin_step();
-  void begin_microbatch(bool last);
-  void end_microbatch();
+  void begin_grads(int chunk, bool last, bool w_pass = false);
+  void end_grads(int chunk);
   void end_step();
+  // The unit's parameters made usable: ZeRO-3 gathers them, QLoRA dequantises the frozen ones (no-op
+  // otherwise, or when the unit is ready already).
+  void gather(int unit);
   void after_optimizer();  // ZeRO-1/2: all-gather the updated parameter chunks
 
   // The optimizer's view of one unit on this rank: the fp32 values it updates (parameters, or master
@@ -96,19 +121,29 @@ class ZeroEngine final : public GradSink {
 
  private:
   struct Unit;
-  void gather(int unit);
   void finish_unit(int unit);
+  void sum_partial_grads(Unit& u);
   at::TensorOptions opts(at::ScalarType t) const { return at::TensorOptions().dtype(t).device(opt_.device); }
 
   const ModelLayout& layout_;
   Communicator& dp_;
   ZeroEngineOptions opt_;
+  Communicator* tp_ = nullptr;
+  Communicator* kv_ = nullptr;
   std::vector<std::unique_ptr<Unit>> units_;
   std::vector<std::pair<int, int>> slots_;  // slot id -> (unit, param index)
   at::Tensor gather_buf_, bucket_, rs_out_;
+  at::Tensor shared_bucket_, shared_gather_;  // ZeRO-2/3, ZeRO-3: the shared unit's own
+  at::Tensor dequant_buf_, shared_dequant_;    // QLoRA: frozen parameters of the unit running (and the shared)
+  int dequantised_ = -1;
+  bool shared_dequantised_ = false;
+  void dequantise(int unit);
+  bool shared_gathered_ = false;
+  std::vector<bool> counts_;  // per slot: whether its arrivals count (not for aliases)
   int gathered_ = -1;     // ZeRO-3: unit whose parameters the gather buffer holds
   int bucket_unit_ = -1;  // ZeRO-2/3: unit whose gradients the bucket accumulates
-  bool last_micro_ = true;
+  bool last_micro_ = true;  // of the chunk in begin_grads
+  bool w_pass_ = false;
   std::vector<std::unique_ptr<PendingOp>> pending_;
 };
 

@@ -54,7 +54,7 @@ class Functions : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(Functions, LinearWithLoraMatchesAutogradOfTheFormula) {
+TEST_F(Functions, ColumnLinearWithLoraMatchesAutogradOfTheFormula) {
   const int64_t T = 6, in = 5, out = 4, r = 3;
   const double scale = 16.0 / r;
   at::Tensor x = leaf({T, in}), w = leaf({out, in}), b = leaf({out}), a = leaf({r, in}), bb = leaf({out, r});
@@ -64,8 +64,17 @@ TEST_F(Functions, LinearWithLoraMatchesAutogradOfTheFormula) {
   const at::Tensor dx = grad_of(x), dw = grad_of(w), db = grad_of(b), da = grad_of(a), dbb = grad_of(bb);
   x.mutable_grad().reset();
   TestSink sink;
-  LinearArgs args{sink.add(w), sink.add(b), sink.add(a), sink.add(bb), scale};
-  const at::Tensor y = linear(&sink, x, w.detach().requires_grad_(true), b.detach(), a.detach(), bb.detach(), args);
+  Projection p;
+  p.w_slot = sink.add(w);
+  p.b_slot = sink.add(b);
+  p.a_slot = sink.add(a);
+  p.bb_slot = sink.add(bb);
+  p.scale = scale;
+  p.w = w.detach().requires_grad_(true);
+  p.bias = b.detach();
+  p.lora_a = a.detach();
+  p.lora_b = bb.detach();
+  const at::Tensor y = column_linear(&sink, TpGroup{}, x, {p})[0];
   expect_close(y, x.mm(w.t()) + b + scale * x.mm(a.t()).mm(bb.t()), "forward");
   backprop(y, rnd);
   expect_close(x.grad(), dx, "dx");
@@ -80,10 +89,10 @@ TEST_F(Functions, LinearAccumulatesIntoTheSlotAcrossCalls) {
   // Gradient accumulation: a second backward adds to the slot rather than overwriting it.
   at::Tensor x = at::randn({4, 3}, kD).requires_grad_(true), w = leaf({2, 3});
   TestSink sink;
-  LinearArgs args;
-  args.w = sink.add(w);
-  for (int i = 0; i < 2; ++i)
-    linear(&sink, x, w.detach().requires_grad_(true), {}, {}, {}, args).sum().backward();
+  Projection p;
+  p.w_slot = sink.add(w);
+  p.w = w.detach().requires_grad_(true);
+  for (int i = 0; i < 2; ++i) column_linear(&sink, TpGroup{}, x, {p})[0].sum().backward();
   // d/dW sum(x W^T) = column sums of x per output row; twice.
   expect_close(sink.grads[0], 2 * x.detach().sum(0).expand({2, 3}), "dW after two micro-batches");
   EXPECT_EQ(sink.arrivals[0], 2);
@@ -214,7 +223,42 @@ TEST_F(Functions, EmbeddingWithLearnedPositions) {
   const at::Tensor dw = grad_of(w), dp = grad_of(p);
   TestSink sink;
   const int64_t ws = sink.add(w), ps = sink.add(p);
-  backprop(embedding(&sink, ids, w.detach().requires_grad_(true), ws, p.detach().requires_grad_(true), ps, s), rnd);
+  EmbeddingArgs a;
+  a.w = w.detach().requires_grad_(true);
+  a.w_slot = ws;
+  a.pos = p.detach().requires_grad_(true);
+  a.pos_slot = ps;
+  a.seq_len = s;
+  backprop(embedding(&sink, TpGroup{}, ids, a), rnd);
   expect_close(sink.grads[0], dw, "d embedding");
   expect_close(sink.grads[1], dp, "d positions");
+}
+
+TEST_F(Functions, DropoutMasksAreAPureFunctionOfTheGlobalCoordinates) {
+  // Sequence parallelism gives rank r rows [r T/tp, (r+1) T/tp) of the micro-batch's tokens: its mask must
+  // be those rows of the whole mask, so that any layout draws the reference's masks.
+  DropoutKey k;
+  k.p = 0.5;
+  k.seed = 3;
+  k.step = 2;
+  k.site = 7;
+  k.sequences = {10, 11};
+  k.seq_len = 16;
+  const at::Tensor whole = dropout_mask(k, 0, 32, 64);
+  EXPECT_TRUE(at::equal(dropout_mask(k, 16, 16, 64), whole.narrow(0, 16, 16)));
+  EXPECT_TRUE(at::equal(dropout_mask(k, 0, 32, 64), whole));  // the same again
+  // Another step, site or sequence draws another mask.
+  DropoutKey other = k;
+  other.step = 3;
+  EXPECT_FALSE(at::equal(dropout_mask(other, 0, 32, 64), whole));
+  other = k;
+  other.sequences = {11, 12};
+  EXPECT_TRUE(at::equal(dropout_mask(other, 0, 16, 64), whole.narrow(0, 16, 16)));  // sequence 11 again
+  // 2,048 draws at p = 0.5: the dropped fraction within 5 standard deviations (sqrt(2048/4) / 2048 = 1.1%).
+  const double dropped = whole.to(at::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.5, 5 * 0.011);
+  // Dropout scales what it keeps by 1 / (1 - p): the expectation is the input's.
+  const at::Tensor x = at::ones({32, 64}, kD);
+  const at::Tensor y = dropout(x, k, 0);
+  EXPECT_TRUE(at::equal(y, at::where(whole, at::zeros_like(x), at::full_like(x, 2.0))));
 }

@@ -28,11 +28,13 @@
 #include "paraplan/store.hpp"
 #include "process_util.hpp"
 #include "run_util.hpp"
+#include "weights_util.hpp"
 
 extern char** environ;
 
 using namespace paraplan::planner;
 using paraplan::test::cli;
+using paraplan::test::expect_same_weights;
 using paraplan::test::expect_failed_run;
 using paraplan::test::free_port;
 using paraplan::test::shell;
@@ -42,42 +44,6 @@ namespace fs = std::filesystem;
 namespace exec = paraplan::exec;
 
 namespace {
-
-std::map<std::string, std::vector<float>> read_weights(const fs::path& dir, const std::string& file = "") {
-  std::map<std::string, std::vector<float>> out;
-  auto add = [&](const exec::SafetensorsFile& f, const exec::TensorEntry& e) {
-    std::vector<float> v(static_cast<size_t>(e.numel()));
-    f.read(e, v.data());
-    out[e.name] = std::move(v);
-  };
-  if (!file.empty()) {
-    exec::SafetensorsFile f((dir / file).string());
-    for (const auto& e : f.tensors()) add(f, e);
-    return out;
-  }
-  exec::HfWeights w(dir.string());
-  for (const std::string& n : w.names()) {
-    const exec::SafetensorsFile* f = nullptr;
-    const exec::TensorEntry* e = w.find(n, &f);
-    add(*f, *e);
-  }
-  return out;
-}
-
-// Final weights of two runs that differ only in summation order. AdamW moves each element by at most
-// about lr per step (|m / sqrt(v)| <= 1), and near-zero gradient components, where rounding differs most,
-// are divided by sqrt(v) + eps: so "the same weights" is a bound in units of one step, here 1% of lr.
-void expect_same_weights(const fs::path& a, const fs::path& b, double lr, const std::string& file = "") {
-  const auto wa = read_weights(a, file), wb = read_weights(b, file);
-  ASSERT_EQ(wa.size(), wb.size());
-  ASSERT_FALSE(wa.empty());
-  for (const auto& [name, ref] : wb) {
-    const auto& got = wa.at(name);
-    double diff = 0;
-    for (size_t i = 0; i < ref.size(); ++i) diff = std::max(diff, std::abs(static_cast<double>(got[i]) - ref[i]));
-    EXPECT_LE(diff, 0.01 * lr) << name << ": max |difference| " << diff;
-  }
-}
 
 // What the planner predicts for one rank of the plan, with the executor's profile.
 std::map<std::string, double> predicted(const std::string& plan_file) {
@@ -120,31 +86,8 @@ TEST_P(DataParallel, MatchesTheSingleProcessRunAndThePlannersMemory) {
   const std::string ref = write_plan(dir, "reference", 1, 0, c.lora, global);
   const std::string plan = write_plan(dir, "plan", c.dp, c.zero, c.lora, global);
   const std::string db = (dir / "runs.sqlite").string();
-  const std::string common = " --db " + db + " --steps 5 --lr 0.01 --threads 1 ";
-  const std::string save = c.lora ? " --save-adapter " : " --save ";
-  auto r = shell(cli("run " + ref + common + save + (dir / "ref-out").string()));
-  ASSERT_EQ(r.code, 0) << r.out;
-  r = shell(cli("run " + plan + common + save + (dir / "out").string()));
-  ASSERT_EQ(r.code, 0) << r.out;
-
+  paraplan::test::expect_same_training(dir, ref, plan, c.dp, c.lora, db);
   Store store(db);
-  ASSERT_EQ(store.runs().size(), 2u);
-  EXPECT_EQ(store.run(1)->status, RunStatus::succeeded);
-  EXPECT_EQ(store.run(2)->status, RunStatus::succeeded);
-  std::map<int, double> ref_loss;
-  for (const StepRecord& s : store.steps(1)) ref_loss[s.step] = s.loss;
-  ASSERT_EQ(ref_loss.size(), 5u);
-  EXPECT_LT(ref_loss[5], ref_loss[1]) << "the reference did not learn";
-  const auto steps = store.steps(2);
-  ASSERT_EQ(steps.size(), static_cast<size_t>(5 * c.dp));
-  for (const StepRecord& s : steps)
-    EXPECT_NEAR(s.loss, ref_loss[s.step], 1e-5 * std::abs(ref_loss[s.step])) << "rank " << s.rank << " step " << s.step;
-
-  if (c.lora)
-    expect_same_weights(dir / "out", dir / "ref-out", 0.01, "adapter_model.safetensors");
-  else
-    expect_same_weights(dir / "out", dir / "ref-out", 0.01);
-
   expect_memory_as_predicted(store, 2, plan, c.dp);
 }
 
@@ -315,21 +258,22 @@ TEST(RunErrors, WorldSizeDisagreesWithTheEnvironment) {
 TEST(RunErrors, UnsupportedParallelismNamesTheField) {
   const fs::path dir = test_dir();
   const auto r = shell(cli("run " + write_plan(dir, "plan", 2, 0, false, 4) +
-                                " --set parallel.tp=2 --set cluster.gpus=4 --db ''"));
+                                " --set parallel.cp=2 --set cluster.gpus=4 --db ''"));
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("parallel.tp = 2: the executor runs data parallelism (dp, zero 0-3) and LoRA; "
-                       "tensor/pipeline/context/expert parallelism are not implemented in the executor yet"),
+  EXPECT_NE(r.out.find("parallel.cp = 2: context and expert parallelism are not implemented in the executor"),
             std::string::npos)
       << r.out;
 }
 
-TEST(RunErrors, TiedEmbeddingsWithZero2AreRefusedNamingTheField) {
-  // Before this rule the worker stopped inside the first backward with "unit 3 needs the gradient
-  // bucket while unit 0 still holds it".
+TEST(RunErrors, TiedEmbeddingsOnTwoStagesWithZero2AreRefusedNamingTheField) {
+  // The head's stage keeps a copy of the tied table, summed whole with the embedding's gradient: ZeRO-2
+  // would shard the two differently.
   const fs::path dir = test_dir();
-  const auto r = shell(cli("run " + write_plan(dir, "plan", 1, 2, false, 2, 32, true, true) + " --db ''"));
+  const auto r = shell(cli("run " + write_plan(dir, "plan", 1, 2, false, 4, 32, true, true) +
+                           " --set parallel.pp=2 --set cluster.gpus=2 --db ''"));
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("model.tied_embeddings = true: tied embeddings with parallel.zero = 2 are not implemented yet"),
+  EXPECT_NE(r.out.find("model.tied_embeddings = true: tied embeddings with the head on another pipeline stage than "
+                       "the embedding keep a copy of the table there, and parallel.zero = 2 shards it differently"),
             std::string::npos)
       << r.out;
 }
@@ -340,9 +284,9 @@ TEST(RunErrors, ARefusedPlanIsAFailedRunInTheStore) {
   const fs::path dir = test_dir();
   const std::string db = (dir / "runs.sqlite").string();
   const auto r = shell(cli("run " + write_plan(dir, "plan", 2, 0, false, 4) +
-                           " --set parallel.tp=2 --set cluster.gpus=4 --db " + db));
+                           " --set parallel.cp=2 --set cluster.gpus=4 --db " + db));
   EXPECT_EQ(r.code, 2) << r.out;
-  expect_failed_run(db, "parallel.tp = 2: the executor runs data parallelism");
+  expect_failed_run(db, "parallel.cp = 2: context and expert parallelism are not implemented");
   EXPECT_NE(Store(db).runs().back().run.plan_json.find("\"parallel\""), std::string::npos);
 }
 

@@ -1,6 +1,7 @@
 // The "paraplan" framework profile: the planner's model of paraplan's own executor, against values
-// derived by hand from the executor's kernels (executor/src/functions.cpp, engine.cpp). The executor's
-// tests then compare these predictions with the counting allocator (tests/executor/test_runs.cpp).
+// derived by hand from the executor's kernels (executor/src/*_fn.cpp, model.cpp, pipeline_runner.cpp).
+// The executor's tests then compare these predictions with the counting allocator
+// (tests/executor/test_runs.cpp, test_model_parallel.cpp).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -30,42 +31,50 @@ StageMemory tiny(int dp, int zero, const std::string& lora = "null", int seq = 3
 // q, k, v after RoPE 16,384 + 8,192 + 8,192; log-sum-exp 4 heads * 64 * 4 = 1,024; o_proj input 16,384;
 // mlp_norm 16,640; gate/up input 16,384; gate and up 2 * 64*160*4 = 81,920; down input 40,960.
 constexpr double kLayer = 16640 + 16384 + 32768 + 1024 + 16384 + 16640 + 16384 + 81920 + 40960;  // 239,104
-// Embedding: int64 ids and targets 2 * 64 * 8; cos, sin 2 * 32*8*4; causal mask 32*32 bools.
-constexpr double kEmbedding = 1024 + 2048 + 1024;
+// The micro-batch's int64 ids and targets 2 * 64 * 8 (the embedding keeps the ids, the loss the targets).
+constexpr double kIds = 512, kTargets = 512;
+// Buffers made once: RoPE cos, sin 2 * 32*8*4 and the causal mask 32*32 bools.
+constexpr double kTables = 2048 + 1024;
 // Head: final norm 16,640; lm_head input 16,384; logits 64*256*4 = 65,536 and their log-sum-exp 256.
 constexpr double kHead = 16640 + 16384 + 65536 + 256;
-// At the loss backward: the fp32 logit gradient 65,536, the [T, 1] of -1 (256), the loss and its seed.
-constexpr double kLossBackward = 65536 + 256 + 8;
+// At the loss backward: autograd's seed gradient (the loss itself was read and dropped after the
+// forward), the fp32 logit gradient 65,536 and the [T, 1] of -1 scattered at the targets (256).
+constexpr double kLossBackward = 4 + 65536 + 256;
 
 }  // namespace
 
 TEST(ExecutorProfile, ActivationPeakIsTheLossBackward) {
   const StageMemory st = tiny(1, 0);
-  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, 2 * kLayer + kEmbedding + kHead);  // 581,120
-  EXPECT_DOUBLE_EQ(st.activations_bytes, 2 * kLayer + kEmbedding + kHead + kLossBackward);  // 646,920
+  EXPECT_DOUBLE_EQ(st.activations_bytes, 2 * kLayer + kIds + kTargets + kHead + kLossBackward);  // 643,844
   EXPECT_DOUBLE_EQ(st.weights_bytes, 119104.0 * 4);
   EXPECT_DOUBLE_EQ(st.optimizer_bytes, 119104.0 * 8);
-  EXPECT_DOUBLE_EQ(st.buffers_bytes, 0);
+  EXPECT_DOUBLE_EQ(st.buffers_bytes, kTables);
   EXPECT_DOUBLE_EQ(st.overhead_bytes, 0);  // CPU workers: no CUDA context, no NCCL
 }
 
 TEST(ExecutorProfile, ZeroBuffersAreTheLargestUnit) {
   // Units: embedding 16,384, layer 43,136, head 16,448 parameters. ZeRO-2: a gradient bucket of the
   // largest unit and its 1/dp reduce-scatter chunk; ZeRO-3 adds the gather buffer of the largest unit.
-  EXPECT_DOUBLE_EQ(tiny(2, 1).buffers_bytes, 0);
-  EXPECT_DOUBLE_EQ(tiny(2, 2).buffers_bytes, 43136.0 * 4 * 1.5);
-  EXPECT_DOUBLE_EQ(tiny(2, 3).buffers_bytes, 43136.0 * 4 * 1.5 + 43136.0 * 4);
-  EXPECT_DOUBLE_EQ(tiny(4, 3).buffers_bytes, 43136.0 * 4 * 1.25 + 43136.0 * 4);
+  EXPECT_DOUBLE_EQ(tiny(2, 1).buffers_bytes, kTables);
+  EXPECT_DOUBLE_EQ(tiny(2, 2).buffers_bytes, kTables + 43136.0 * 4 * 1.5);
+  EXPECT_DOUBLE_EQ(tiny(2, 3).buffers_bytes, kTables + 43136.0 * 4 * 1.5 + 43136.0 * 4);
+  EXPECT_DOUBLE_EQ(tiny(4, 3).buffers_bytes, kTables + 43136.0 * 4 * 1.25 + 43136.0 * 4);
   EXPECT_DOUBLE_EQ(tiny(2, 3).weights_bytes, 119104.0 * 4 / 2);
 }
 
 TEST(ExecutorProfile, LoraKeepsAdapterInputsAndNothingBeforeTheFirstAdapter) {
   // r = 4 on q, v and down: each adapter keeps x A^T, 64*4*4 = 1,024 B. Nothing before layer 0's first
-  // adapter needs a gradient, so layer 0's attn_norm keeps nothing (16,640 B less).
+  // adapter needs a gradient, so layer 0's attn_norm keeps nothing (16,640 B less), and the frozen
+  // embedding keeps no ids (they go when the forward drops the micro-batch).
   const StageMemory st = tiny(1, 0, R"({"rank": 4, "alpha": 8, "base": "fp32", "targets": ["q_proj", "v_proj", "down_proj"]})");
-  const double saved = 2 * (kLayer + 3 * 1024) - 16640 + kEmbedding + kHead;
-  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, saved);
-  EXPECT_DOUBLE_EQ(st.activations_bytes, saved + kLossBackward);
+  const double layers = 2 * (kLayer + 3 * 1024) - 16640;
+  // The peak is now the loss forward, still holding the ids: at::logsumexp keeps the row max [T, 1]
+  // (256) and its result (256) beside logits - max (65,536); the head has kept the final norm's input
+  // and rstd, the lm_head input and the logits, not yet their log-sum-exp.
+  const double loss_forward = layers + kIds + kTargets + (16640 + 16384 + 65536) + 256 + 65536 + 256;
+  EXPECT_DOUBLE_EQ(loss_forward, 633344.0);
+  EXPECT_GT(loss_forward, layers + kTargets + kHead + kLossBackward);  // the loss backward: 632,836
+  EXPECT_DOUBLE_EQ(st.activations_bytes, loss_forward);
   // Trainable: per layer q 4*(64+64) + v 4*(64+32) + down 4*(160+64) = 1,792.
   EXPECT_DOUBLE_EQ(st.gradients_bytes, 2 * 1792.0 * 4);
   EXPECT_DOUBLE_EQ(st.weights_bytes, (119104.0 + 2 * 1792) * 4);
@@ -74,19 +83,19 @@ TEST(ExecutorProfile, LoraKeepsAdapterInputsAndNothingBeforeTheFirstAdapter) {
 TEST(ExecutorProfile, AtSeq128TheLastLayersAttentionBackwardIsThePeak) {
   // seq 128 x micro-batch 2: T = 256 tokens, S = 2 * 4 heads * 128 * 128 = 131,072 scores.
   const StageMemory st = tiny(1, 0, "null", 128);
-  // Saved: each T-proportional tensor of kLayer and kHead four times as large; the log-sum-exps
-  // (4 * 4 * 256 = 4,096 per layer, 4 * 256 = 1,024 in the loss) likewise. Embedding: ids and targets
-  // 2 * 256 * 8 = 4,096; cos, sin 2 * 128*8*4 = 8,192; the causal mask 128*128 = 16,384.
-  const double layer = 4 * kLayer, head = 4 * kHead, embedding = 4096 + 8192 + 16384;
-  EXPECT_DOUBLE_EQ(st.saved_activation_bytes, 2 * layer + embedding + head);  // 2,336,768
-  // The backward of the last layer's attention: everything before that layer is saved (embedding,
-  // layer 0), the head's tensors are freed, the loss (4 B) and autograd's seed gradient (4 B) are alive;
-  // the last layer keeps attn_norm 66,560, the q/k/v input 65,536, q, k, v 131,072 and the
-  // log-sum-exp 4,096; AttentionFn::backward holds the residual gradient 256*64*4 = 65,536, the
-  // regrouped q, k, v, dO and their gradients 256*4*(5*64 + 3*32) = 425,984, P and dP 2 * 4 * S =
-  // 1,048,576 and the row sums 4 * 4 * 256 = 4,096. The loss backward (2,599,944 B) stays below it.
-  const double attention_backward = (embedding + layer + 8) + (66560 + 65536 + 131072 + 4096) +
+  // Each T-proportional tensor of kLayer four times as large; the log-sum-exps (4 * 4 * 256 = 4,096 per
+  // layer) likewise. The ids 2 * 256 * 8 = 2,048 (the targets went with the loss backward's node).
+  const double layer = 4 * kLayer, ids = 2048;
+  // The backward of the last layer's attention: everything before that layer is saved (ids, layer 0),
+  // the head's tensors are freed, autograd's seed gradient (4 B) is alive; the last layer keeps
+  // attn_norm 66,560, the q/k/v input 65,536, q, k, v 131,072 and the log-sum-exp 4,096;
+  // AttentionFn::backward holds the residual gradient 256*64*4 = 65,536, the regrouped q, k, v, dO and
+  // their gradients 256*4*(5*64 + 3*32) = 425,984, P and dP 2 * 4 * S = 1,048,576 and the row sums
+  // 4 * 4 * 256 = 4,096.
+  const double attention_backward = (ids + layer + 4) + (66560 + 65536 + 131072 + 4096) +
                                     (65536 + 425984 + 1048576 + 4096);
-  EXPECT_DOUBLE_EQ(attention_backward, 2796552.0);
+  EXPECT_DOUBLE_EQ(attention_backward, 2769924.0);
   EXPECT_DOUBLE_EQ(st.activations_bytes, attention_backward);
+  // The tables: cos, sin 2 * 128*8*4 = 8,192 and the causal mask 128*128 = 16,384.
+  EXPECT_DOUBLE_EQ(st.buffers_bytes, 8192 + 16384);
 }

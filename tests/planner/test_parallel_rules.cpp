@@ -44,10 +44,11 @@ bool refused_on(const Plan& p, const std::string& field) {
 }  // namespace
 
 TEST(ParallelRules, DegreesDerivedByHand) {
-  // LLaMA-3-8B: 32 heads, 8 key/value heads, ffn 14,336 = 2^11 x 7. On 64 GPUs tp must divide 8
-  // (kv heads): {1, 2, 4, 8}; 16 divides 32 heads and 14,336 but not 8 kv heads.
+  // LLaMA-3-8B: 32 heads, 8 key/value heads, ffn 14,336 = 2^11 x 7. On 64 GPUs tp must divide the 32
+  // heads and 14,336, and divide the 8 kv heads or be a multiple of them (then each rank holds one kv
+  // head, replicated): {1, 2, 4, 8, 16, 32}; 64 does not divide 32 heads.
   const ModelSpec llama = model_preset("llama3-8b");
-  EXPECT_EQ(tp_degrees(llama, 64), (std::vector<int>{1, 2, 4, 8}));
+  EXPECT_EQ(tp_degrees(llama, 64), (std::vector<int>{1, 2, 4, 8, 16, 32}));
   // 32 layers: every divisor of 64 up to 32.
   EXPECT_EQ(pp_degrees(llama, 64), (std::vector<int>{1, 2, 4, 8, 16, 32}));
   // Dense model: expert parallelism is 1.

@@ -113,8 +113,10 @@ TEST(PlanFormat, EveryRuleHasAMessage) {
       {{"cluster.gpus=16"}, "cluster.gpus = 16: must equal dp*tp*pp*cp = 8*1*1*1 = 8"},
       {{"parallel.tp=3", "parallel.dp=1", "cluster.gpus=3", "training.global_batch=8"},
        "parallel.tp = 3: must divide model.heads (32)"},
-      {{"parallel.tp=16", "parallel.dp=1", "cluster.gpus=16", "training.global_batch=8"},
-       "parallel.tp = 16: must divide model.kv_heads (8)"},
+      // 24 heads, 6 key/value heads: tp 4 divides the heads, but neither divides nor is a multiple of 6.
+      {{R"(model={"layers": 32, "hidden": 3072, "heads": 24, "kv_heads": 6, "head_dim": 128, "ffn_hidden": 8192, "vocab": 32000})",
+        "parallel.tp=4", "parallel.dp=2", "training.global_batch=8"},
+       "parallel.tp = 4: must divide model.kv_heads (6) or be a multiple of it"},
       {{"parallel.pp=32", "parallel.virtual_stages=2", "parallel.pp_schedule=interleaved", "parallel.dp=1",
         "cluster.gpus=32", "cluster.gpus_per_node=8", "training.global_batch=64"},
        "parallel.pp = 32: pp*virtual_stages (64) must be <= model.layers (32)"},

@@ -11,6 +11,7 @@
 #include "paraplan/bytes_per_param.hpp"
 #include "paraplan/context.hpp"
 #include "paraplan/executor_ops.hpp"
+#include "executor_stage.hpp"
 #include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
@@ -131,7 +132,7 @@ class MemoryModel {
     StageMemory st;
     double saved_per_mb = 0;    // layers and embedding, one micro-batch
     double saved_head = 0;      // the head's, one micro-batch
-    double executor_saved = -1; // paraplan's executor: its exact saved bytes (no pipeline)
+
     bool same_as(const StageLayers& l, bool emb, bool head) const {
       return st.dense_layers == l.dense && st.moe_layers == l.moe && st.has_embedding == emb && st.has_head == head;
     }
@@ -170,11 +171,6 @@ class MemoryModel {
     if (st.moe_layers > 0)
       working = std::max(working, w.moe_layer.bwd_working_bytes + w.moe_layer.recompute_working_bytes[rc_]);
     if (st.has_head) working = std::max(working, w.head.bwd_working_bytes);
-    if (fw.exact_executor) {
-      const ExecutorActivations a = executor_activations(plan_, w, st.dense_layers, st.has_embedding, st.has_head);
-      f.executor_saved = a.saved;
-      working = a.working;
-    }
     st.working_bytes = working;
 
     // --- communication buffers ---
@@ -204,7 +200,6 @@ class MemoryModel {
         }
       }
     }
-    if (fw.exact_executor) st.buffers_bytes = executor_buffers(plan_, ctx_.embedding, ctx_.dense, ctx_.head, wb_, gb_);
     st.buffers_bytes += p2p_buffers_;
     return f;
   }
@@ -224,10 +219,18 @@ class MemoryModel {
     if (p > 1 && par.pp_schedule == PipelineSchedule::gpipe) head_inflight = static_cast<double>(m_);
     if (p > 1 && (par.pp_schedule == PipelineSchedule::zb_h1 || par.pp_schedule == PipelineSchedule::zbv))
       head_inflight = st.inflight_microbatches;
-    const double saved = f.executor_saved >= 0 ? f.executor_saved
-                                               : st.inflight_microbatches * f.saved_per_mb + head_inflight * f.saved_head;
+    const double saved = st.inflight_microbatches * f.saved_per_mb + head_inflight * f.saved_head;
     st.saved_activation_bytes = saved;
     st.activations_bytes = saved + st.working_bytes;
+    if (fw.exact_executor) {
+      // paraplan's executor: its schedule walked tensor by tensor (executor_stage.hpp); the peak is one
+      // instant, so it is all "saved" and no separate working set is added.
+      const ExecutorStage e = executor_stage(plan_, s, ctx_.embedding, ctx_.dense, ctx_.head, wb_, gb_);
+      st.saved_activation_bytes = st.activations_bytes = e.activations();
+      st.working_bytes = 0;
+      st.buffers_bytes = e.buffers();
+      if (e.nf4_weights >= 0) st.weights_bytes = e.nf4_weights;
+    }
 
     // --- per-process overheads (GPU only) ---
     if (!plan_.cluster.gpu.is_cpu) {

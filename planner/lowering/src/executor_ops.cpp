@@ -111,42 +111,9 @@ void head_op(Op& op, const Dims& x) {
   } else if (is(op, "cross_entropy")) {
     op.saved_bytes = d * T * x.V + 4 * T;  // logits in the compute dtype, fp32 log-sum-exp (CrossEntropyFn)
     // fp32 d logits (and its 16-bit copy), the [T, 1] of -1 scattered at the targets (the loss and its
-    // seed are alive through the whole backward: kLossAndSeedBytes).
+    // seed are alive through the whole backward).
     op.bwd_working_bytes = 4 * T * x.V + (d < 4 ? d * T * x.V : 0) + 4 * T;
   }
-}
-
-// Per-op saved bytes of a layer whose inputs do not require gradients up to its first adapter (the
-// first layer under LoRA: the embedding is frozen, so autograd records nothing before it).
-std::vector<double> layer_saved(const Block& layer, bool frozen_prefix) {
-  std::vector<double> out;
-  bool grad_flows = !frozen_prefix;
-  for (const Op& op : layer.ops) {
-    if (op.lora_flops > 0) grad_flows = true;
-    out.push_back(grad_flows ? op.saved_bytes : 0);
-  }
-  return out;
-}
-
-// Alive from the first backward op to the last: the 0-dim fp32 loss that Trainer::step holds and the
-// autograd engine's seed gradient, ones_like(loss), which its GraphRoot node keeps until the backward
-// ends (CrossEntropyFn returns an fp32 loss whatever the compute dtype): 4 + 4 bytes.
-constexpr double kLossAndSeedBytes = 8;
-
-double sum(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s;
-}
-
-// max over ops, last to first, of (alive before the block + the block's saved up to op k + working of k).
-double backward_peak(const Block& blk, const std::vector<double>& saved, double alive_before) {
-  double peak = 0, prefix = sum(saved);
-  for (size_t k = blk.ops.size(); k-- > 0;) {
-    peak = std::max(peak, alive_before + prefix + blk.ops[k].bwd_working_bytes);
-    prefix -= saved[k];
-  }
-  return peak;
 }
 
 }  // namespace
@@ -157,61 +124,14 @@ void apply_executor_ops(Workload& w, const Plan& plan) {
   for (Op& op : w.head.ops) head_op(op, x);
   for (Op& op : w.embedding.ops) {
     if (!is(op, "embedding")) continue;
-    // The trainer holds the micro-batch's int64 ids and targets until its backward ends; the model its
-    // RoPE tables cos, sin [s, head_dim / 2] and the causal mask [s, s] of bools (executor/src/model.cpp).
-    const double tables = (plan.model.position_embedding == PositionEmbedding::rope
-                               ? x.d * x.s * static_cast<double>(plan.model.head_dim)
-                               : 0) +
-                          x.s * x.s;
-    op.saved_bytes = 16 * x.T + tables;
+    // The micro-batch's int64 ids and targets (the RoPE tables and the causal mask are buffers, made
+    // once: executor/src/model.cpp).
+    op.saved_bytes = 16 * x.T;
     op.bwd_working_bytes = x.d * x.T * x.h;  // d embedding output; EmbeddingFn adds it into the gradient in place
   }
   w.dense_layer.finish(x.d * x.T * x.h);
   w.head.finish(-1);
   w.embedding.finish(-1);
-}
-
-ExecutorActivations executor_activations(const Plan& plan, const Workload& w, int layers, bool has_embedding,
-                                         bool has_head) {
-  const bool lora = plan.training.lora.has_value();
-  const std::vector<double> first = layer_saved(w.dense_layer, lora), other = layer_saved(w.dense_layer, false);
-  const double emb = has_embedding ? w.embedding.saved_bytes[0] : 0;
-  const double head = has_head ? w.head.saved_bytes[0] : 0;
-  const double layer_sum = layers > 0 ? sum(first) + (layers - 1) * sum(other) : 0;
-  ExecutorActivations a;
-  a.saved = emb + layer_sum + head;
-  const double root = has_head ? kLossAndSeedBytes : 0;  // a stage without the head has no loss
-  double peak = a.saved;
-  if (has_head) {
-    peak = std::max(peak, backward_peak(w.head, [&] {
-                      std::vector<double> s;
-                      for (const Op& op : w.head.ops) s.push_back(op.saved_bytes);
-                      return s;
-                    }(), a.saved - head + root));
-    // The loss forward (at::logsumexp) holds an fp32 [T, V] difference and [T] maxima beside the logits,
-    // and, for 16-bit logits, their fp32 copy (CrossEntropyFn::forward).
-    const double tv = w.tokens * static_cast<double>(w.padded_vocab) / w.shape.tp;
-    peak = std::max(peak, a.saved + (w.act_bytes < 4 ? 4 * tv : 0) + 4 * tv + 4 * w.tokens);
-  }
-  if (layers > 0) {
-    // The last layer runs its backward first, with every earlier layer's activations still alive.
-    const std::vector<double>& last = layers == 1 ? first : other;
-    peak = std::max(peak, backward_peak(w.dense_layer, last, a.saved - head - sum(last) + root));
-  }
-  if (has_embedding) peak = std::max(peak, emb + w.embedding.bwd_working_bytes + root);
-  a.working = peak - a.saved;
-  return a;
-}
-
-double executor_buffers(const Plan& plan, const RankParams& embedding, const RankParams& layer, const RankParams& head,
-                        double wb, double gb) {
-  const int zero = plan.parallel.zero;
-  if (zero < 2) return 0;  // ZeRO 0-1 reduce and gather in place on the flat buffers
-  const double n = plan.parallel.dp;
-  const double trainable = std::max({embedding.trainable(), layer.trainable(), head.trainable()});
-  double bytes = trainable * gb * (1 + 1 / n);  // bucket_ and rs_out_ (Engine constructor)
-  if (zero == 3) bytes += std::max({embedding.total(), layer.total(), head.total()}) * wb;  // gather_buf_
-  return bytes;
 }
 
 }  // namespace paraplan::planner

@@ -146,6 +146,8 @@ struct Builder {
     // Widths of q, k, v and of the attention output, summed over heads. GQA: k and v have kv_heads
     // heads, the output has all query heads.
     double qw = static_cast<double>(m.q_dim()), kw = static_cast<double>(m.kv_dim()), vw = kw, ow = qw;
+    // Fewer key/value heads than tp: one per rank, replicated (kv_replicated_rows).
+    if (!m.mla && m.kv_heads < t) kw = vw = t * static_cast<double>(m.head_dim);
     if (m.mla) {
       kw = qw;  // MLA: k = [k_nope | k_rope] per head after kv_b and the rope concat
       vw = ow = static_cast<double>(m.heads * m.mla->v_head_dim);
@@ -391,6 +393,21 @@ Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const Work
   w.params.embedding.other.tp_sharded = vh;
   if (!plan.model.tied_embeddings) w.params.head.other.tp_sharded = vh;
   if (plan.model.tied_embeddings) w.params.tied_head_copy.other.tp_sharded = vh;
+  // Fewer key/value heads than tp: each rank holds one, shared by tp / kv_heads ranks (vLLM
+  // QKVParallelLinear, num_kv_head_replicas = tp / kv_heads; the executor's layout.cpp kv_heads_of).
+  // The replicas count as tp_sharded rows, so that tp_sharded / tp is one head's rows per rank.
+  const ModelSpec& m = plan.model;
+  if (!m.mla && m.kv_heads < shape.tp) {
+    const int64_t extra = static_cast<int64_t>(shape.tp - m.kv_heads) * m.head_dim;  // k or v rows added
+    auto add = [&](BlockParams& bp) {
+      bp.linear.tp_sharded += 2 * extra * m.hidden;
+      if (m.bias != Bias::none) bp.other.tp_sharded += 2 * extra;
+      for (LoraTarget t : {kKProj, kVProj})
+        if (plan.training.lora && plan.training.lora->has(t)) bp.lora.tp_sharded += plan.training.lora->rank * extra;
+    };
+    add(w.params.dense_layer);
+    if (m.moe) add(w.params.moe_layer);
+  }
 
   Dims x;
   x.b = shape.micro_batch;

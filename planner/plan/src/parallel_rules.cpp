@@ -43,9 +43,13 @@ void check_world(const ParallelPlan& p, const ClusterSpec& c, Violations& e) {
 void check_tp(const ModelSpec& m, int tp, Violations& e) {
   if (m.heads % tp != 0)
     e.add("parallel.tp", s(tp), "must divide model.heads (" + s(m.heads) + "): TP splits attention by heads");
-  if (!m.mla && m.kv_heads % tp != 0)
+  // TP splits key/value heads (Megatron num_query_groups); with fewer kv heads than tp each rank holds
+  // one, replicated on tp / kv_heads ranks (vLLM QKVParallelLinear num_kv_head_replicas; Megatron-Core
+  // itself asserts tp | num_query_groups), so tp must divide kv_heads or be a multiple of it.
+  if (!m.mla && m.kv_heads % tp != 0 && tp % m.kv_heads != 0)
     e.add("parallel.tp", s(tp),
-          "must divide model.kv_heads (" + s(m.kv_heads) + "): TP splits key/value heads (Megatron num_query_groups)");
+          "must divide model.kv_heads (" + s(m.kv_heads) + ") or be a multiple of it (key/value heads are split "
+          "over tp, or replicated on tp / kv_heads ranks when there are fewer)");
   if (m.ffn_hidden % tp != 0) e.add("parallel.tp", s(tp), "must divide model.ffn_hidden (" + s(m.ffn_hidden) + ")");
   if (m.moe && m.moe->ffn_hidden % tp != 0)
     e.add("parallel.tp", s(tp), "must divide model.moe.ffn_hidden (" + s(m.moe->ffn_hidden) + ")");

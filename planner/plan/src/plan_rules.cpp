@@ -60,8 +60,8 @@ void validate_plan(const Plan& plan, Violations& e) {
     if (t.lora->rank > m.hidden)
       e.add("training.lora.rank", s(t.lora->rank), "must be <= model.hidden (" + s(m.hidden) +
                                                        "): a LoRA update's rank cannot exceed its layer's width");
-    if (t.lora->base == LoraBase::nf4 && t.precision == Precision::fp32)
-      e.add("training.lora.base", "nf4", "QLoRA computes in 16 bits: set training.precision to bf16 or fp16");
+    // NF4 weights are dequantised to the compute dtype for each matmul (bitsandbytes Linear4bit,
+    // bnb_4bit_compute_dtype: bf16, fp16 or float32), so any training precision works with an NF4 base.
   }
 }
 

@@ -52,6 +52,14 @@ class Communicator {
   void broadcast(at::Tensor& t, int root);
   void send(const at::Tensor& t, int dst);
   void recv(at::Tensor& t, int src);
+  // Point-to-point with a message tag (pipeline stages: a tag per activation and gradient, so that a
+  // stage may receive in another order than its neighbour sends). send_tagged starts a send; it
+  // completes once dst has posted the matching receive (gloo and NCCL both wait for it), so a stage must
+  // not block on it before its own receives; t must stay alive until wait(), whose time is counted.
+  // Tags from 2^30 up (below, the backends count messages per peer). NCCL has no tags: it matches in
+  // order, so there the receiver must take messages in the order they were sent.
+  std::unique_ptr<PendingOp> send_tagged(const at::Tensor& t, int dst, int tag) { return do_send_tagged(t, dst, tag); }
+  void recv_tagged(at::Tensor& t, int src, int tag);
   // Sends `out` to dst while receiving `in` from src, both posted at once (ring steps, pipeline
   // neighbours that trade activations and gradients).
   void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src);
@@ -70,6 +78,8 @@ class Communicator {
   virtual void do_broadcast(at::Tensor& t, int root) = 0;
   virtual void do_send(const at::Tensor& t, int dst) = 0;
   virtual void do_recv(at::Tensor& t, int src) = 0;
+  virtual std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor& t, int dst, int tag) = 0;
+  virtual void do_recv_tagged(at::Tensor& t, int src, int tag) = 0;
   virtual void do_exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) = 0;
   virtual void do_barrier() = 0;
 
@@ -97,6 +107,12 @@ struct ProcessGroups {
   Communicator& gradients() { return of(planner::Axis::dp_cp); }  // ZeRO shards and reduces over it
   double blocked_seconds() const;
   void reset_blocked_seconds();
+  // A group of some of the ranks (collective among its members only): `name` is the same on every
+  // member and unique in the world, `me` this rank's index in it, `n` its size. A group of one talks to
+  // no one. Used for the ranks that share a key/value head under tensor parallelism.
+  std::shared_ptr<Communicator> subgroup(const std::string& name, int me, int n);
+  std::function<std::unique_ptr<Communicator>(const std::string& name, int me, int n)> make_subgroup;  // by the backend
+  std::vector<std::shared_ptr<Communicator>> extra;  // subgroups made so far (their blocked time counts)
   // Run-wide values rank 0 publishes (the run id); others block until it is there. Fake groups keep
   // them locally.
   virtual void publish(const std::string& key, const std::string& value) = 0;

@@ -27,6 +27,12 @@ bool install_counting_allocator();
 bool counting_allocator_installed();
 MemorySnapshot memory_snapshot();
 void reset_memory_peak();  // the peak restarts from the bytes alive now
+// A second peak, restarted independently of the first (the pipeline runner finds the op of a step's
+// peak with it).
+int64_t window_peak();
+// With PARAPLAN_MEMTRACE set, writes a marker into the allocation trace on stderr.
+void memory_mark(const char* what);
+void reset_window_peak();
 
 // Attributes allocations made by this thread while it lives.
 class CategoryScope {

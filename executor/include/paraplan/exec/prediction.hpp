@@ -23,7 +23,8 @@ struct Prediction {
 
 // The plan with training.framework set to the executor's profile.
 planner::Plan as_executor_plan(const planner::Plan& plan);
-Prediction predict_run(const planner::Plan& plan);
+// For pipeline stage `stage` (-1: the worst one).
+Prediction predict_run(const planner::Plan& plan, int stage = -1);
 
 // The planner's step-time prediction (planner/timing) for the executor's plan; nullopt when the model
 // gives none (the run then stores NULL).

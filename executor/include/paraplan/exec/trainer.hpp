@@ -1,5 +1,6 @@
 #pragma once
-// Training one plan on this rank: model, data, data-parallel engine, optimizer and measurement.
+// Training one plan on this rank: its stage and tensor-parallel slice of the model, data, the
+// data-parallel engine, the pipeline runner, the optimizer and measurement.
 // Public header without LibTorch (pimpl).
 #include <array>
 #include <cstdint>
@@ -32,6 +33,7 @@ struct StepStats {
   double loss = 0;           // global-batch mean cross-entropy, nats per token
   double step_s = 0;         // wall time of the step on this rank
   double comm_s = 0;         // blocked in communication
+  double pp_s = 0;           // of which blocked on the pipeline's sends and receives (mostly idle: the bubble)
   double tokens_per_s = 0;   // this rank's tokens per second
 };
 
@@ -43,18 +45,24 @@ struct MemoryStats {
 
 class Trainer {
  public:
-  // Builds everything; the groups' dp axis is the data-parallel group. Throws with a message naming
-  // the file, tensor or field when input is wrong.
+  // Builds everything; the groups give this rank's place (stage, tensor-parallel rank) and its tp, pp
+  // and data-parallel groups. Throws with a message naming the file, tensor or field when input is wrong.
   Trainer(const TrainOptions& options, ProcessGroups& groups);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
   StepStats step();                  // one optimizer step (all micro-batches); collective
+  // The pipeline ops this rank ran in the last step ("F0 F1 B0 ...": planner::to_string of the
+  // schedule's ops), its stage, and the op of the step's memory peak (-1 unmetered).
+  const std::string& schedule_log() const;
+  int stage() const;
+  int peak_op() const;
   MemoryStats memory() const;        // since the end of set-up
   int64_t trainable_params() const;  // whole model (not this rank's shard)
   int64_t tokens_per_step() const;   // this rank
-  // Logits [batch * seq, vocab] for token ids [batch, seq] (collective under ZeRO-3).
+  // Logits [batch * seq, vocab] for token ids [batch, seq] (collective under ZeRO-3). Only for a rank
+  // that holds the whole model (tp = pp = 1): throws otherwise.
   std::vector<float> logits(const std::vector<int64_t>& ids, int64_t batch, int64_t seq);
   // Collective; only dp rank 0 writes. max_shard_bytes splits the weights as transformers does.
   void save(const std::string& dir, uint64_t max_shard_bytes = 5ull << 30);
@@ -73,6 +81,7 @@ class Trainer {
   int steps_done() const;  // optimizer steps since the start of training (a resumed run included)
 
  private:
+  void save_kind(const std::string& dir, int kind, uint64_t max_shard_bytes);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

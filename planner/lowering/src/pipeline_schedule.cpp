@@ -18,17 +18,17 @@
 //   per stage, chunk s and 2p - 1 - s, so the forward goes down the stages and back up; the
 //   hand-crafted order as PyTorch implements it (torch/distributed/pipelining/schedules.py,
 //   ScheduleZBVZeroBubble), generated for max(m, 2p - 1) micro-batches and trimmed to m.
-#include "paraplan/sim/schedule.hpp"
+#include "paraplan/pipeline_schedule.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <fmt/format.h>
 
 #include "paraplan/error.hpp"
 
-namespace paraplan::sim {
+namespace paraplan::planner {
 
-using planner::PipelineSchedule;
-using planner::PlanError;
 
 int Schedule::model_chunk(int stage, int local) const {
   if (kind == PipelineSchedule::zbv) return local == 0 ? stage : 2 * p - 1 - stage;
@@ -149,7 +149,7 @@ Ops zbv(int p, long long m, int r) {
 }  // namespace
 
 Schedule make_schedule(PipelineSchedule kind, int p, int v, long long m) {
-  const std::string name = planner::to_string(kind);
+  const std::string name = to_string(kind);
   if (p < 1) throw PlanError("parallel.pp", std::to_string(p), "must be >= 1");
   if (m < 1)
     throw PlanError("training.global_batch", fmt::format("{} micro-batches", m),
@@ -194,6 +194,81 @@ Schedule make_schedule(PipelineSchedule kind, int p, int v, long long m) {
   return s;
 }
 
+std::vector<std::vector<int>> send_release(const Schedule& s) {
+  const int p = s.p, chunks = p * s.v;
+  const size_t np = static_cast<size_t>(p);
+  // Where each (type, model chunk, micro-batch) runs: its op index on its stage.
+  auto key = [&](OpType t, int chunk, long long mb) { return (static_cast<long long>(t) * chunks + chunk) * s.m + mb; };
+  std::vector<int> index(static_cast<size_t>(3 * chunks * s.m), -1);
+  for (int st = 0; st < p; ++st)
+    for (size_t k = 0; k < s.stages[static_cast<size_t>(st)].size(); ++k) {
+      const ScheduleOp& op = s.stages[static_cast<size_t>(st)][k];
+      index[static_cast<size_t>(key(op.type, s.model_chunk(st, op.chunk), op.mb))] = static_cast<int>(k);
+    }
+  // The message an op receives (F of chunk c > 0 from F of c - 1; B of c < last from B of c + 1), or none.
+  struct From {
+    int stage = -1, op = -1;
+  };
+  auto receives = [&](int st, const ScheduleOp& op) {
+    const int c = s.model_chunk(st, op.chunk);
+    From f;
+    if (op.type == OpType::F && c > 0) f.stage = s.stage_of(c - 1), f.op = index[static_cast<size_t>(key(OpType::F, c - 1, op.mb))];
+    if (op.type == OpType::B && c + 1 < chunks)
+      f.stage = s.stage_of(c + 1), f.op = index[static_cast<size_t>(key(OpType::B, c + 1, op.mb))];
+    return f;
+  };
+  // Vector clocks in a topological order (the schedule is valid: some stage can always proceed).
+  std::vector<std::vector<std::vector<int>>> clock(np);
+  for (int st = 0; st < p; ++st) clock[static_cast<size_t>(st)].resize(s.stages[static_cast<size_t>(st)].size());
+  std::vector<size_t> next(np, 0);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (int st = 0; st < p; ++st) {
+      const auto& ops = s.stages[static_cast<size_t>(st)];
+      size_t& k = next[static_cast<size_t>(st)];
+      while (k < ops.size()) {
+        const From f = receives(st, ops[k]);
+        if (f.stage >= 0 && static_cast<size_t>(f.op) >= next[static_cast<size_t>(f.stage)]) break;  // not sent yet
+        std::vector<int> c = k > 0 ? clock[static_cast<size_t>(st)][k - 1] : std::vector<int>(np, -1);
+        if (f.stage >= 0) {
+          const auto& sender = clock[static_cast<size_t>(f.stage)][static_cast<size_t>(f.op)];
+          for (size_t i = 0; i < np; ++i) c[i] = std::max(c[i], sender[i]);
+        }
+        c[static_cast<size_t>(st)] = static_cast<int>(k);
+        clock[static_cast<size_t>(st)][k] = std::move(c);
+        ++k;
+        progress = true;
+      }
+    }
+  }
+  for (int st = 0; st < p; ++st)
+    if (next[static_cast<size_t>(st)] != s.stages[static_cast<size_t>(st)].size())
+      throw std::logic_error("pipeline schedule " + std::string(to_string(s.kind)) + ": stage " + std::to_string(st) +
+                             " waits for a message that is never sent");
+  std::vector<std::vector<int>> out(np);
+  for (int st = 0; st < p; ++st) {
+    const auto& ops = s.stages[static_cast<size_t>(st)];
+    out[static_cast<size_t>(st)].assign(ops.size(), -1);
+    for (size_t k = 0; k < ops.size(); ++k) {
+      const ScheduleOp& op = ops[k];
+      const int c = s.model_chunk(st, op.chunk);
+      int to_stage = -1, to_op = -1;
+      if (op.type == OpType::F && c + 1 < chunks)
+        to_stage = s.stage_of(c + 1), to_op = index[static_cast<size_t>(key(OpType::F, c + 1, op.mb))];
+      if (op.type == OpType::B && c > 0) to_stage = s.stage_of(c - 1), to_op = index[static_cast<size_t>(key(OpType::B, c - 1, op.mb))];
+      if (to_stage < 0) continue;
+      int release = static_cast<int>(ops.size());
+      for (size_t x = k + 1; x < ops.size(); ++x)
+        if (clock[static_cast<size_t>(st)][x][static_cast<size_t>(to_stage)] >= to_op) {
+          release = static_cast<int>(x);
+          break;
+        }
+      out[static_cast<size_t>(st)][k] = release;
+    }
+  }
+  return out;
+}
+
 std::string to_string(const std::vector<ScheduleOp>& ops, int v) {
   std::string out;
   out.reserve(ops.size() * 6);
@@ -206,4 +281,4 @@ std::string to_string(const std::vector<ScheduleOp>& ops, int v) {
   return out;
 }
 
-}  // namespace paraplan::sim
+}  // namespace paraplan::planner
