@@ -20,26 +20,36 @@ namespace {
 
 struct Hw {
   double peak, hbm, e_gemm, e_attn, e_mem, overhead, host, sms, k_fill;
+  bool host_adds;  // a CPU worker: one thread issues and runs each kernel, so host and device times add
 };
 
 Hw hw_of(const Plan& plan) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
   return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-          e.kernel_overhead_s, e.host_launch_s, static_cast<double>(g.sm_count), e.gemm_k_fill};
+          e.kernel_overhead_s, e.host_overhead_s, static_cast<double>(g.sm_count), e.gemm_k_fill, g.is_cpu};
 }
 
 // A GEMM's math time with tile and wave quantization (NVIDIA Deep Learning Performance Guide, "Matrix
 // Multiplication Background": the output is cut into tiles, one per SM at a time, so a GEMM takes
-// ceil(tiles / SMs) waves of one tile's time): 128 x 128 output tiles; a tile's time is its k-loop plus
-// a fixed prologue/epilogue worth gemm_k_fill elements of k. Without an SM count, FLOPs at e_gemm.
+// ceil(tiles / SMs) waves of one tile's time). Like cuBLAS's heuristics, the tile is the fastest of
+// 128x128, 128x64 and 64x64; a smaller tile reuses each loaded element less, so its math rate is taken in
+// proportion to its arithmetic intensity tm tn / (tm + tn) (64 : 42.7 : 32), capped by the 128x128 rate.
+// A tile's time is its k-loop plus a fixed prologue/epilogue worth gemm_k_fill elements of k.
+// Without an SM count: FLOPs at e_gemm.
 double gemm_math(double m, double n, double k, double batch, const Hw& hw) {
   if (m <= 0 || n <= 0 || k <= 0) return 0;
   if (hw.sms <= 0) return 2 * m * n * k * batch / (hw.peak * hw.e_gemm);
-  constexpr double kTile = 128;
-  const double tiles = batch * std::ceil(m / kTile) * std::ceil(n / kTile);
-  const double waves = std::ceil(tiles / hw.sms);
-  return waves * 2 * kTile * kTile * (k + hw.k_fill) / (hw.peak / hw.sms * hw.e_gemm);
+  struct Tile { double tm, tn, rate; };
+  static constexpr Tile kTiles[] = {{128, 128, 1.0}, {128, 64, 42.6667 / 64}, {64, 64, 32.0 / 64}};
+  double best = 0;
+  for (const Tile& t : kTiles) {
+    const double tiles = batch * std::ceil(m / t.tm) * std::ceil(n / t.tn);
+    const double waves = std::ceil(tiles / hw.sms);
+    const double time = waves * 2 * t.tm * t.tn * (k + hw.k_fill) / (hw.peak / hw.sms * hw.e_gemm * t.rate);
+    if (best == 0 || time < best) best = time;
+  }
+  return best;
 }
 
 // Device time of the work of one or more kernels (no fixed cost): the roofline.
@@ -48,9 +58,6 @@ double gemm_work(double flops, double bytes, const Hw& hw) {
   return flops > 0 ? std::max(flops / (hw.peak * hw.e_gemm), bytes / (hw.hbm * hw.e_mem)) : 0;
 }
 double memory_time(double bytes, const Hw& hw) { return bytes > 0 ? memory_work(bytes, hw) + hw.overhead : 0; }
-double gemm_time(double flops, double bytes, const Hw& hw) {
-  return flops > 0 ? gemm_work(flops, bytes, hw) + hw.overhead : 0;
-}
 
 struct Links {
   Link tp, cp, ep;
@@ -181,11 +188,11 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
   t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b;
   t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
   t.recompute[static_cast<int>(Recompute::full)] = t.fwd + t.exposed_fwd;  // the forward again, comm included
-  // The host: forward kernels at host_launch_s each, backward ones (autograd's engine) at bwd_host_factor
+  // The host: forward kernels at host_overhead_s each, backward ones (autograd's engine) at bwd_host_factor
   // of it; a recomputed forward is issued again inside the backward.
   const double host_fwd = launches_fwd * hw.host, host_bwd = launches_bwd * hw.host * lp.bwd_host_factor;
   const double host_rec[3] = {0, attn_launches * hw.host, host_fwd};
-  auto excess = [&](double host, double device) { return lp.synchronous ? host : std::max(0.0, host - device); };
+  auto excess = [&](double host, double device) { return hw.host_adds ? host : std::max(0.0, host - device); };
   t.host_fwd = excess(host_fwd, t.fwd + t.exposed_fwd);
   for (int rc = 0; rc < 3; ++rc)
     t.host_bwd[rc] = excess(host_bwd + host_rec[rc], t.bwd_input + t.bwd_weight + t.exposed_bwd + t.recompute[rc]);
@@ -200,8 +207,9 @@ double gemm_efficiency(const Plan& plan, double m, double n, double k) {
   const Hw hw = hw_of(plan);
   const double flops = 2 * m * n * k;
   const double bytes = activation_bytes(plan.training.precision) * (m * k + k * n + m * n);
-  const double t = gemm_time(flops, bytes, hw);
-  return t > 0 ? flops / (hw.peak * t) : 0;
+  if (flops <= 0) return 0;
+  const double t = std::max(gemm_math(m, n, k, 1, hw), memory_work(bytes, hw)) + hw.overhead;
+  return flops / (hw.peak * t);
 }
 
 WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw) {

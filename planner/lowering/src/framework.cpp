@@ -120,7 +120,6 @@ LaunchProfile paraplan_launches() {
   l.moe = {4, 4};
   l.per_layer = {2, 2};
   l.bwd_host_factor = 1;
-  l.synchronous = true;
   return l;
 }
 

@@ -35,7 +35,8 @@ const std::vector<EfficiencyField>& efficiency_fields() {
       {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes", 0, 1},
       {"intra_node_hop_s", &Efficiency::intra_node_hop_s, "s", "latency per step (ring hop) of a collective inside a node", 0, 1},
       {"inter_node_hop_s", &Efficiency::inter_node_hop_s, "s", "latency per step (ring hop, tree level) across nodes", 0, 1},
-      {"host_launch_s", &Efficiency::host_launch_s, "s", "host time to issue one forward kernel (eager frameworks)", 0, 1},
+      {"host_overhead_s", &Efficiency::host_overhead_s, "s",
+       "host-side cost per kernel (dispatch, autograd): added on CPU workers, overlapped with the device on GPUs", 0, 1},
       {"microbatch_overhead_s", &Efficiency::microbatch_overhead_s, "s", "host time per micro-batch and stage outside kernels", 0, 1},
       {"step_overhead_s", &Efficiency::step_overhead_s, "s", "host time per optimizer step outside kernels", 0, 1},
   };

@@ -188,35 +188,4 @@ std::vector<PublishedRun> published_runs() {
   return published_runs_from_csv(text, "data/validation/published-step-time.csv");
 }
 
-std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs) {
-  std::vector<ValidationRow> out;
-  for (const PublishedRun& r : runs) {
-    ValidationRow v;
-    v.run = r;
-    v.predicted_step_s = estimate_time(r.plan).step_s;
-    v.published_step_s = r.published_step_s > 0
-                             ? r.published_step_s
-                             : r.reference_flops_per_step / (r.published_tflops_per_gpu * 1e12 * r.plan.cluster.gpus);
-    v.error = (v.predicted_step_s - v.published_step_s) / v.published_step_s;
-    out.push_back(v);
-  }
-  return out;
-}
-
-std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows) {
-  std::vector<SourceSummary> out;
-  for (const ValidationRow& r : rows) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const SourceSummary& s) { return s.source == r.run.source; });
-    if (it == out.end()) {
-      out.push_back({r.run.source});
-      it = out.end() - 1;
-    }
-    it->rows++;
-    it->mean_abs_error += std::fabs(r.error);
-    it->max_abs_error = std::max(it->max_abs_error, std::fabs(r.error));
-  }
-  for (auto& s : out) s.mean_abs_error /= s.rows;
-  return out;
-}
-
 }  // namespace paraplan::planner

@@ -4,9 +4,11 @@
 // (multi-head attention, 4h GeLU MLP, learned positions, tied embeddings, biases, vocabulary 50,257
 // padded to a multiple of 128 x tp), fp16 mixed precision with fp16 gradients, hidden and attention
 // dropout 0.1, unfused softmax attention, full activation recompute, 1F1B, the gradient all-reduce after
-// the backward without buckets ("use_gradient_bucket": false), 8 GPUs per node on NVLink. The GPU is
-// an A100 SXM4 40 GB (the configs say only "A100"; the memory size does not matter to the step time,
-// the HBM bandwidth it implies is one of the fitted efficiencies' units).
+// the backward without buckets ("use_gradient_bucket": false), 8 GPUs per node on NVLink. The configs
+// say only "A100": we take the A100 SXM4 80 GB preset (the memory size does not matter to the step
+// time; its HBM bandwidth is the unit of the fitted memory efficiency, so a 40 GB card's 1.56 TB/s would
+// only rescale that one fitted number).
+#include <cctype>
 #include <sstream>
 
 #include "paraplan/calibration.hpp"
@@ -29,14 +31,12 @@ std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const st
   std::string line;
   std::vector<PublishedRun> runs;
   Violations errors;
-  bool header = true;
   for (int n = 1; std::getline(in, line); ++n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
-    if (header) {  // GPUs,global batch,micro batch,hidden size,attention heads,# layers,sequence length,tp,dp,pp,time
-      header = false;
-      continue;
-    }
+    // The column names (GPUs, global batch, micro batch, hidden size, attention heads, # layers, sequence
+    // length, tp, dp, pp, iteration time (ms)) are a '#' line in this file; a bare header line is skipped too.
+    if (!std::isdigit(static_cast<unsigned char>(line[0]))) continue;
     std::vector<double> v;
     std::stringstream cells(line);
     for (std::string c; std::getline(cells, c, ',');) {
@@ -88,7 +88,7 @@ std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const st
     p.cluster.gpu = hardware_preset("a100-80gb");
     p.cluster.gpus = static_cast<int>(v[0]);
     p.cluster.gpus_per_node = 8;
-    p.cluster.calibration = builtin_calibration("published");
+    p.cluster.calibration = builtin_calibration("vtrain-a100");
     r.published_step_s = v[10] / 1000;
     Violations rules;
     validate_plan(p, rules);

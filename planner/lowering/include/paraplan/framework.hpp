@@ -50,7 +50,6 @@ struct LaunchProfile {
   // is added into the main-grad buffer by a separate kernel (read grad, read main grad, write main grad:
   // 3); 0 when the weight-gradient GEMM accumulates into it (gradient_accumulation_fusion).
   double grad_accumulation_passes = 0;
-  bool synchronous = false;    // CPU workers: a kernel runs when it is issued, host and device times add
 };
 
 struct FrameworkProfile {

@@ -25,7 +25,7 @@ struct Efficiency {
   double inter_node_hop_s = 0;      // per step across nodes (ring hop, tree level)
   // The host side (kernel-level model, op_time.cpp): the framework's launches are issued one after
   // another by the host while the device runs earlier ones; a pass takes the longer of the two.
-  double host_launch_s = 0;          // host time to issue one forward kernel from the framework (0: not modelled)
+  double host_overhead_s = 0;        // host-side cost per forward kernel (dispatch): added on CPU workers, overlapped on GPUs
   double microbatch_overhead_s = 0;  // host time per micro-batch and stage outside the kernels (schedule, p2p sync)
   double step_overhead_s = 0;        // host time per optimizer step outside the kernels (loop, loss scaler, logging)
   bool operator==(const Efficiency&) const = default;

@@ -27,6 +27,17 @@ struct SourceSummary {
   std::string source;
   int rows = 0;
   double mean_abs_error = 0, max_abs_error = 0;
+  double p90_abs_error = 0;  // the |error| that 90 % of the rows stay within (nearest rank)
+  double mean_error = 0;     // signed: the bias (negative: predicted too fast)
+};
+
+// The signed and absolute mean error of the rows sharing one value of a plan field (hidden size,
+// micro-batch, tp, pp, dp): a model that is right on average but wrong for small kernels or wide TP
+// shows it here.
+struct GroupBias {
+  std::string source, group;  // e.g. "vtrain-single", "tp=8"
+  int rows = 0;
+  double mean_error = 0, mean_abs_error = 0;
 };
 
 // The table compiled in from data/validation/published-step-time.csv.
@@ -39,7 +50,11 @@ std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const
 // settings they share in vtrain.cpp), and that file's format.
 std::vector<PublishedRun> vtrain_runs();
 std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const std::string& origin);
-std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs);
+// Predicts each run with its own calibration, or with `calibration` in place of every run's.
+std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs, const Calibration* calibration = nullptr);
 std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
+std::vector<GroupBias> bias_by_shape(const std::vector<ValidationRow>& rows);
+// Every source validate knows: the published table's and vTrain's rows.
+std::vector<PublishedRun> all_validation_runs();
 
 }  // namespace paraplan::planner
