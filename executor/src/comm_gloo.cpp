@@ -33,6 +33,7 @@ class GlooOp final : public PendingOp {
  public:
   GlooOp(WorkPtr w, Communicator* owner) : work_(std::move(w)), owner_(owner) {}
   void wait() override {
+    const OpScope scope(owner_->op_class(Communicator::kAllReduce));
     const auto t0 = std::chrono::steady_clock::now();
     work_->wait();
     owner_->add_blocked_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -4,6 +4,8 @@
 
 #include <torch/autograd.h>
 
+#include "paraplan/exec/op_timer.hpp"
+
 #include <cmath>
 #include <limits>
 
@@ -14,6 +16,11 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using OptTensor = c10::optional<at::Tensor>;
+
+// The classes the step's time is counted in (op_timer.hpp).
+constexpr const char* kGemm = "gemm";
+constexpr const char* kMemory = "memory";
+constexpr const char* kAttention = "attention";
 
 GradSink* sink_of(AutogradContext* ctx) { return reinterpret_cast<GradSink*>(ctx->saved_data["sink"].toInt()); }
 int64_t sink_id(GradSink* s) { return reinterpret_cast<int64_t>(s); }
@@ -45,6 +52,7 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const OptTensor& bias,
                             const OptTensor& a, const OptTensor& b, int64_t sink, int64_t ws, int64_t bs, int64_t as,
                             int64_t bbs, double scale) {
+    const OpScope scope(kGemm);
     at::Tensor y = bias ? at::addmm(*bias, x, w.t()) : at::mm(x, w.t());
     at::Tensor t;
     if (a) {
@@ -60,6 +68,7 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
   }
   // Alive at the peak of this backward: dy, dx, and with an adapter d(xA^T) [T, r].
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kGemm);
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &a = saved[2], &b = saved[3], &t = saved[4];
     const at::Tensor dy = grads[0].contiguous();
@@ -100,6 +109,7 @@ struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
   // Keeps the token ids.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& ids, const at::Tensor& w, const OptTensor& pos,
                             int64_t sink, int64_t ws, int64_t ps, int64_t seq_len) {
+    const OpScope scope(kMemory);
     at::Tensor out = w.index_select(0, ids);
     if (pos) out.view({-1, seq_len, w.size(1)}).add_(pos->narrow(0, 0, seq_len));
     ctx->save_for_backward({ids});
@@ -108,6 +118,7 @@ struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     const at::Tensor ids = ctx->get_saved_variables()[0];
     const at::Tensor dy = grads[0].contiguous();
     GradSink* sink = sink_of(ctx);
@@ -131,6 +142,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
   // Keeps x and the fp32 statistics: rstd [T, 1] (and the mean for LayerNorm).
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const OptTensor& bias,
                             int64_t sink, int64_t ws, int64_t bs, double eps) {
+    const OpScope scope(kMemory);
     const at::Tensor xf = wide(x);
     at::Tensor mean, rstd, y;
     if (bias) {
@@ -153,6 +165,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
   // d/dx of w*xhat: rstd * (w dy - xhat mean(w dy xhat)) (RMSNorm); LayerNorm also subtracts mean(w dy).
   // Alive at its peak: dy, xhat, dx and one [T, h] product.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &rstd = saved[2], &mean = saved[3];
     const at::Tensor dy = grads[0].contiguous();
@@ -201,6 +214,7 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
   // Keeps nothing: cos and sin are the micro-batch's tables.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                             int64_t heads, int64_t hd, int64_t s) {
+    const OpScope scope(kMemory);
     at::Tensor out = at::empty_like(x);
     rotate(x, out, cos, sin, heads, hd, s, 1.0);
     ctx->saved_data["cos"] = cos;
@@ -209,6 +223,7 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     const auto d = ctx->saved_data["dims"].toIntVector();
     const at::Tensor dy = grads[0].contiguous();
     at::Tensor dx = at::empty_like(dy);
@@ -250,6 +265,7 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
   // Keeps q, k, v and the fp32 log-sum-exp [b*H*s] (flash), or q, k, v and the probabilities (eager).
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& mask, int64_t b, int64_t s, int64_t h, int64_t kv, int64_t hd, bool flash) {
+    const OpScope scope(kAttention);
     const AttnDims d{b, s, h, kv, hd};
     at::Tensor p = scores(q_to_groups(q, d), kv_to_groups(k, d), mask, d);
     const at::Tensor m = at::amax(p, {-1}, true);
@@ -270,6 +286,7 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
   // (the softmax Jacobian; FlashAttention-2 Alg. 2 computes rowsum(P*dP) as rowsum(dO*O)). Alive at
   // its peak: P and dP [b*H, s, s] fp32 and the regrouped q, k, v, dO and their gradients.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kAttention);
     const auto saved = ctx->get_saved_variables();
     const auto dims = ctx->saved_data["dims"].toIntVector();
     const AttnDims d{dims[0], dims[1], dims[2], dims[3], dims[4]};
@@ -301,12 +318,14 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
 struct SwiGluFn : torch::autograd::Function<SwiGluFn> {
   // Keeps gate and up.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    const OpScope scope(kMemory);
     at::Tensor out = at::silu(gate).mul_(up);
     ctx->save_for_backward({gate, up});
     return out;
   }
   // d up = dy silu(g); d gate = dy up sigmoid(g) (1 + g (1 - sigmoid(g))).
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &gate = saved[0], &up = saved[1];
     const at::Tensor dy = grads[0];
@@ -319,10 +338,12 @@ struct SwiGluFn : torch::autograd::Function<SwiGluFn> {
 
 struct GeluFn : torch::autograd::Function<GeluFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x) {
+    const OpScope scope(kMemory);
     ctx->save_for_backward({x});
     return at::gelu(x, "tanh");
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     return {at::gelu_backward(grads[0], ctx->get_saved_variables()[0], "tanh")};
   }
 };
@@ -331,6 +352,7 @@ struct GeluFn : torch::autograd::Function<GeluFn> {
 struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
   // Keeps the logits, their fp32 log-sum-exp [T] and the targets.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& targets, double scale) {
+    const OpScope scope(kMemory);
     const at::Tensor lf = wide(logits);
     const at::Tensor lse = at::logsumexp(lf, {1}, false);
     const at::Tensor picked = lf.gather(1, targets.unsqueeze(1)).squeeze(1);
@@ -342,6 +364,7 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
   // d logits = (softmax(logits) - onehot(target)) * g * scale. Alive at its peak: the logits, their fp32
   // gradient [T, V] and, for 16-bit logits, its 16-bit copy.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &logits = saved[0], &targets = saved[1], &lse = saved[2];
     const double g = grads[0].item<double>() * ctx->saved_data["scale"].toDouble();

@@ -37,6 +37,14 @@ at::Device device_for(const Plan& plan, int local_rank) {
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }
 
+// Names each communicator after the group it serves, for the step's op classes (op_timer.hpp); a
+// communicator shared by two axes (dp_cp is dp when cp = 1) keeps the plainer name.
+void label_groups(ProcessGroups& g) {
+  if (g.world) g.world->set_label("world");
+  for (Axis a : {Axis::dp_cp, Axis::ep, Axis::pp, Axis::cp, Axis::tp, Axis::dp})
+    if (auto& c = g.axis[static_cast<int>(a)]; c && c->size() > 1) c->set_label(to_string(a));
+}
+
 }  // namespace
 
 struct Trainer::Impl {
@@ -98,6 +106,7 @@ struct Trainer::Impl {
     ao.decoupled = plan.training.optimizer == Optimizer::adamw;
     optimizer = std::make_unique<AdamW>(*engine, ao);
     micro_batches = plan.micro_batches();
+    label_groups(groups);
     synchronize(device);
     reset_peak(device);
   }
@@ -138,6 +147,7 @@ Trainer::~Trainer() = default;
 StepStats Trainer::step() {
   Impl& m = *impl_;
   const auto t0 = std::chrono::steady_clock::now();
+  op_timer_begin_step();
   m.groups.reset_blocked_seconds();
   const double scale = 1.0 / (static_cast<double>(m.plan.training.global_batch) * static_cast<double>(m.plan.training.seq_len));
   m.engine->begin_step();
@@ -151,7 +161,10 @@ StepStats Trainer::step() {
     loss_sum += loss.item<double>();
   }
   m.engine->end_step();
-  m.optimizer->step();
+  {
+    const OpScope optimizer("optimizer");
+    m.optimizer->step();
+  }
   // On CPU the sum lives in the trainer, not in a storage of its own: gloo's worker thread drops its
   // reference to an all-reduced tensor only after wait() has returned, so a fresh 8-byte tensor per
   // step could outlive the step by a scheduling delay and show up in the next step's peak.
@@ -168,6 +181,7 @@ StepStats Trainer::step() {
   s.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_s = m.groups.blocked_seconds();
   s.tokens_per_s = static_cast<double>(tokens_per_step()) / s.step_s;
+  s.op_times = op_timer_end_step(s.step_s);
   return s;
 }
 

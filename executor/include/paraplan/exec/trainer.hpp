@@ -12,6 +12,7 @@
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/layout.hpp"
 #include "paraplan/exec/memory_meter.hpp"
+#include "paraplan/exec/op_timer.hpp"
 #include "paraplan/plan.hpp"
 
 namespace paraplan::exec {
@@ -33,6 +34,7 @@ struct StepStats {
   double step_s = 0;         // wall time of the step on this rank
   double comm_s = 0;         // blocked in communication
   double tokens_per_s = 0;   // this rank's tokens per second
+  std::vector<OpTally> op_times;  // step_s by class of work (op_timer.hpp), idle last
 };
 
 struct MemoryStats {
