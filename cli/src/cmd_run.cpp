@@ -39,44 +39,7 @@ struct RunOptions {
   exec::RunOptions run;  // what the workers get too
 };
 
-std::string worker_path() {
-  if (const char* w = std::getenv("PARAPLAN_WORKER")) return w;
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "paraplan-worker").string();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
-// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
-// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
-// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
-std::string openblas_coretype() {
-  if (std::getenv("OPENBLAS_CORETYPE")) return "";
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    line += " ";
-    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
-    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
-    return "";
-  }
-  return "";
-}
-
-std::string hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
+std::string worker_path() { return sibling_executable("paraplan-worker", "PARAPLAN_WORKER"); }
 
 std::vector<std::string> worker_args(const RunOptions& o, int64_t run_id) {
   std::vector<std::string> a{"--plan", fs::absolute(o.file).string()};
@@ -130,7 +93,7 @@ void record_refused(const RunOptions& o, const PlanError& e) {
   r.world_size = 0;
   r.steps = o.run.steps;
   r.git_revision = git_revision();
-  r.host = hostname();
+  r.host = host_name();
   Store store(o.db);
   store.fail_run(store.create_run(r), e.what());
 }
@@ -207,7 +170,7 @@ int run_plan_checked(const RunOptions& o) {
                      .dump();
     r.software = nlohmann::json{{"paraplan", "0.1.0"}}.dump();
     r.git_revision = git_revision();
-    r.host = hostname();
+    r.host = host_name();
     r.predicted_peak_bytes = pred.peak_bytes;
     r.predicted_step_s = pred.step_s;
     run_id = store->create_run(r);
@@ -224,13 +187,7 @@ int run_plan_checked(const RunOptions& o) {
   if (wo.run.threads == 0) wo.run.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
   const int threads = wo.run.threads;
   const std::vector<std::string> args = worker_args(wo, run_id);
-  std::vector<std::pair<std::string, std::string>> thread_env{
-      {"OMP_NUM_THREADS", std::to_string(threads)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
-  if (const std::string core = openblas_coretype(); !core.empty()) thread_env.emplace_back("OPENBLAS_CORETYPE", core);
-  // ATen's OpenMP threads and OpenBLAS's pthreads are two pools on the same cores; GOMP's default
-  // active wait spins between parallel regions and starves the BLAS threads. Passive waiting: a step of
-  // bench_executor at 2 threads on 2 vCPUs takes 125 ms instead of 337 (docs/executor.md). Unless set.
-  if (!std::getenv("OMP_WAIT_POLICY")) thread_env.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
+  const std::vector<std::pair<std::string, std::string>> thread_env = worker_thread_env(threads);
 
   if (env) {
     // torchrun / srun: this process becomes the worker of this rank.
@@ -249,13 +206,10 @@ int run_plan_checked(const RunOptions& o) {
   const int port = free_local_port();
   for (int r = 0; r < local; ++r) {
     WorkerProcess w{exe, args, thread_env};
-    if (o.run.fake_rank < 0)
-      w.env.insert(w.env.end(), {{"RANK", std::to_string(r)},
-                                 {"WORLD_SIZE", std::to_string(world)},
-                                 {"LOCAL_RANK", std::to_string(r)},
-                                 {"LOCAL_WORLD_SIZE", std::to_string(world)},
-                                 {"MASTER_ADDR", "127.0.0.1"},
-                                 {"MASTER_PORT", std::to_string(port)}});
+    if (o.run.fake_rank < 0) {
+      const auto rank_env = local_rank_env(r, world, port);
+      w.env.insert(w.env.end(), rank_env.begin(), rank_env.end());
+    }
     w.env.emplace_back("PARAPLAN_LAUNCHER_PID", std::to_string(getpid()));  // this launcher records failures
     workers.push_back(std::move(w));
   }

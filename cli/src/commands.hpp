@@ -48,5 +48,6 @@ Command add_run_command(CLI::App& app);   // executor: train a plan (cmd_run.cpp
 Command add_runs_command(CLI::App& app);  // executor: the run store (cmd_runs.cpp)
 Command add_import_command(CLI::App& app);     // published runs into the store (cmd_import.cpp)
 Command add_calibrate_command(CLI::App& app);  // fit the time model to the store (cmd_calibrate.cpp)
+Command add_probe_command(CLI::App& app);      // measure this machine (cmd_probe.cpp, paraplan-probe)
 
 }  // namespace paraplan::cli

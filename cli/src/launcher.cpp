@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -214,6 +216,66 @@ std::string exec_worker(const WorkerProcess& w) {
   CStrings argv = argv_for(w), envp = environment_for(w);
   execve(w.exe.c_str(), argv.data(), envp.data());
   return "cannot run " + w.exe + ": " + std::strerror(errno);
+}
+
+std::string sibling_executable(const std::string& name, const char* env_var) {
+  if (const char* w = std::getenv(env_var)) return w;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / name).string();
+}
+
+namespace {
+
+// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
+// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
+// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
+// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
+std::string openblas_coretype() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return "";
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    line += " ";
+    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
+    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
+    return "";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads) {
+  std::vector<std::pair<std::string, std::string>> env{{"OMP_NUM_THREADS", std::to_string(threads)},
+                                                       {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
+  if (const std::string core = openblas_coretype(); !core.empty()) env.emplace_back("OPENBLAS_CORETYPE", core);
+  // ATen's OpenMP threads and OpenBLAS's pthreads are two pools on the same cores; GOMP's default
+  // active wait spins between parallel regions and starves the BLAS threads. Passive waiting: a step of
+  // bench_executor at 2 threads on 2 vCPUs takes 125 ms instead of 337 (docs/executor.md). Unless set.
+  if (!std::getenv("OMP_WAIT_POLICY")) env.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
+  return env;
+}
+
+std::vector<std::pair<std::string, std::string>> local_rank_env(int rank, int world, int port) {
+  return {{"RANK", std::to_string(rank)},         {"WORLD_SIZE", std::to_string(world)},
+          {"LOCAL_RANK", std::to_string(rank)},   {"LOCAL_WORLD_SIZE", std::to_string(world)},
+          {"MASTER_ADDR", "127.0.0.1"},           {"MASTER_PORT", std::to_string(port)}};
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
 }
 
 }  // namespace paraplan::cli

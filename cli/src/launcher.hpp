@@ -29,6 +29,19 @@ LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineH
 // A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
 int free_local_port();
 
+// A program installed next to this one (paraplan-worker, paraplan-probe), or the path in `env_var`.
+std::string sibling_executable(const std::string& name, const char* env_var);
+
+// The environment of a LibTorch worker with `threads` threads: OpenMP's and OpenBLAS's pools, OpenBLAS's
+// kernels for this CPU and passive OpenMP waiting (each unless already set; cmd_run.cpp says why).
+std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads);
+
+// The torchrun variables of rank `rank` of `world` processes on this machine (store on 127.0.0.1:port).
+std::vector<std::pair<std::string, std::string>> local_rank_env(int rank, int world, int port);
+
+std::string cpu_model();  // /proc/cpuinfo's model name
+std::string host_name();
+
 // Replaces this process with `w` (the torchrun / srun path: one worker, this rank). Returns only on
 // failure, with the reason.
 std::string exec_worker(const WorkerProcess& w);

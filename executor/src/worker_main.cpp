@@ -255,13 +255,5 @@ int main(int argc, char** argv) {
     std::cerr << who << ": --plan is required\n";
     return 2;
   }
-  try {
-    return a.abort.empty() ? run(a) : announce(a);
-  } catch (const planner::PlanError& e) {
-    for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << who << ": " << error_message(e) << "\n";
-    return 1;
-  }
+  return run_reporting_errors(who, [&] { return a.abort.empty() ? run(a) : announce(a); });
 }
