@@ -67,6 +67,10 @@ json run_json(const Store& store, const RunRecord& r, bool details) {
       ops.push_back({{"rank", t.rank}, {"step", t.step}, {"op_class", t.op_class}, {"seconds", t.seconds},
                      {"calls", t.calls}});
     j["op_times"] = ops;
+    json metrics = json::array();  // evaluation results (paraplan demo: test accuracy per epoch, ...)
+    for (const MetricRecord& m : store.metrics(r.id))
+      metrics.push_back({{"name", m.name}, {"step", m.step}, {"value", m.value}, {"unit", m.unit}});
+    j["metrics"] = metrics;
   }
   return j;
 }
@@ -117,6 +121,9 @@ void print_one(const Store& store, const RunRecord& r) {
     fmt::print("{:>5} {:<12} {:>14} {:>14} {:>9}\n", m.rank, m.category, mib(p), mib(m.measured_bytes),
                p > 0 ? fmt::format("{:+.2f}%", 100 * (m.measured_bytes - p) / p) : "-");
   }
+  const std::vector<MetricRecord> metrics = store.metrics(r.id);
+  if (!metrics.empty()) fmt::print("{:<26} {:>5} {:>16}  {}\n", "metric", "step", "value", "unit");
+  for (const MetricRecord& m : metrics) fmt::print("{:<26} {:>5} {:>16.6g}  {}\n", m.name, m.step, m.value, m.unit);
 }
 
 }  // namespace

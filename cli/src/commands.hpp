@@ -46,6 +46,7 @@ Command add_simulate_command(CLI::App& app);  // simulator: one step event by ev
 Command add_export_command(CLI::App& app);  // a plan in another tool's launch format (cmd_export.cpp)
 Command add_run_command(CLI::App& app);   // executor: train a plan (cmd_run.cpp)
 Command add_runs_command(CLI::App& app);  // executor: the run store (cmd_runs.cpp)
+Command add_demo_command(CLI::App& app);  // the textbook chapter's exercises and memory tour (cmd_demo.cpp)
 Command add_import_command(CLI::App& app);     // published runs into the store (cmd_import.cpp)
 Command add_calibrate_command(CLI::App& app);  // fit the time model to the store (cmd_calibrate.cpp)
 Command add_probe_command(CLI::App& app);      // measure this machine (cmd_probe.cpp, paraplan-probe)

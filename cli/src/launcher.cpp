@@ -96,6 +96,24 @@ void drain(Running& r, int rank, int which, const LineHandler& on_line, bool flu
   }
 }
 
+// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
+// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
+// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
+// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
+std::string openblas_coretype() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return "";
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    line += " ";
+    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
+    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
+    return "";
+  }
+  return "";
+}
+
 }  // namespace
 
 LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineHandler& on_line) {
@@ -224,28 +242,6 @@ std::string sibling_executable(const std::string& name, const char* env_var) {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return (self.parent_path() / name).string();
 }
-
-namespace {
-
-// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs (the development VM's Intel family 6 model 207)
-// and falls back to its Prescott (SSE3) kernels: single-thread sgemm 29 GFLOP/s instead of 133 with its
-// SkylakeX kernels (scripts/measure-cpu). Workers get OPENBLAS_CORETYPE from the CPU's flags unless it is
-// set: SkylakeX with AVX-512F, Haswell with AVX2 and FMA (OpenBLAS README, "Runtime CPU detection").
-std::string openblas_coretype() {
-  if (std::getenv("OPENBLAS_CORETYPE")) return "";
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    line += " ";
-    if (line.find(" avx512f ") != std::string::npos) return "SkylakeX";
-    if (line.find(" avx2 ") != std::string::npos && line.find(" fma ") != std::string::npos) return "Haswell";
-    return "";
-  }
-  return "";
-}
-
-}  // namespace
 
 std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads) {
   std::vector<std::pair<std::string, std::string>> env{{"OMP_NUM_THREADS", std::to_string(threads)},

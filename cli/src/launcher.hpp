@@ -32,8 +32,9 @@ int free_local_port();
 // A program installed next to this one (paraplan-worker, paraplan-probe), or the path in `env_var`.
 std::string sibling_executable(const std::string& name, const char* env_var);
 
-// The environment of a LibTorch worker with `threads` threads: OpenMP's and OpenBLAS's pools, OpenBLAS's
-// kernels for this CPU and passive OpenMP waiting (each unless already set; cmd_run.cpp says why).
+// The environment of a LibTorch worker with `threads` compute threads: OMP_NUM_THREADS,
+// OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE (from the CPU's flags, unless set) and OMP_WAIT_POLICY=PASSIVE
+// (unless set). paraplan run, paraplan demo and paraplan probe start their workers with it.
 std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads);
 
 // The torchrun variables of rank `rank` of `world` processes on this machine (store on 127.0.0.1:port).

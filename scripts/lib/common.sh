@@ -15,10 +15,10 @@ JOBS="${JOBS:-2}"
 PARAPLAN_PACKAGES=(
   build-essential cmake ninja-build lld pkg-config clang-14 libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev sqlite3 libeigen3-dev zlib1g-dev
   libtorch-dev libgloo-dev libopenblas0-pthread python3-torch
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist fortunes
 )
 
 install_packages() {

@@ -2,6 +2,9 @@
 // called directly on the same plan (the GUI must show exactly what the planner says), from the
 // paraplan CLI, or from the store the test writes.
 #include <QApplication>
+#include <QCheckBox>
+#include <QLineEdit>
+#include <QProgressBar>
 #include <QBarSet>
 #include <QChartView>
 #include <QComboBox>
@@ -21,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "inputs_panel.hpp"
+#include "exercise_panel.hpp"
 #include "learn_tab.hpp"
 #include "main_window.hpp"
 #include "memory_view.hpp"
@@ -298,6 +302,98 @@ class GuiTest : public QObject {
     // ZeRO-3 shards the bf16 weights too: 7/8 of 2 B x 8,030,261,248 params leave = 13.09 GiB.
     QCOMPARE(tab->deltas()->item(0, 3)->text(), QString("−13.09 GiB"));
     screenshot(window_.get(), "learn-tab-zero3");
+  }
+
+  // The tour's formula line: ZeRO-1 at dp = 8 keeps 2 + 4 + 12/8 = 7.5 B per parameter (teach/tour.hpp).
+  void learnTourShowsTheFormula() {
+    LearnTab* tab = window_->learnTab();
+    tab->goTo(4);
+    QVERIFY(tab->formula()->text().contains("2 + 4 + (4 + 8)/dp"));
+    QVERIFY(tab->formula()->text().contains("7.500 B x 8,030,261,248"));
+  }
+
+  // Exercise 1 from the Learn tab: a real `paraplan demo ddp-lenet` at 1 and 2 workers on 1,280 images,
+  // with progress, curves per worker count, the table and the runs in the store.
+  void learnExerciseOneRunsAndStores() {
+    if (!QFile::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+      QSKIP("the Debian package dataset-fashion-mnist is not installed");
+    QTemporaryDir dir;
+    qputenv("PARAPLAN_BIN", PARAPLAN_BIN);
+    LearnTab* tab = window_->learnTab();
+    window_->tabs()->setCurrentWidget(tab);
+    tab->pages()->setCurrentWidget(tab->lenetPanel());
+    ExercisePanel* p = tab->lenetPanel();
+    p->storePath()->setText(dir.filePath("runs.sqlite"));
+    p->listOption()->setText("1,2");
+    p->lengthOption()->setValue(1);
+    p->sampleOption()->setValue(1280);
+    QSignalSpy done(p, &ExercisePanel::finished);
+    p->start();
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.at(0).at(0).toInt(), 0);
+    QCOMPARE(p->progress()->value(), 1000);
+    QCOMPARE(p->results()->rowCount(), 2);  // one row per worker count
+    QCOMPARE(p->results()->item(1, 0)->text(), QString("2"));
+    QCOMPARE(p->runs()->rowCount(), 2);     // both runs in the store
+    QCOMPARE(p->chartSeries(0), 2);         // a loss curve per worker count
+    screenshot(window_.get(), "learn-exercise-1");
+    qunsetenv("PARAPLAN_BIN");
+  }
+
+  // Exercise 2, quick: pretraining, full fine-tuning and LoRA r = 4 of the 0.13 M-parameter model.
+  void learnExerciseTwoRunsAndStores() {
+    if (!QFile::exists("/usr/share/games/fortunes/fortunes")) QSKIP("the Debian package fortunes is not installed");
+    QTemporaryDir dir;
+    qputenv("PARAPLAN_BIN", PARAPLAN_BIN);
+    LearnTab* tab = window_->learnTab();
+    ExercisePanel* p = tab->loraPanel();
+    p->storePath()->setText(dir.filePath("runs.sqlite"));
+    p->listOption()->setText("4");
+    p->lengthOption()->setValue(3);
+    p->sampleOption()->setValue(4);
+    p->quickOption()->setChecked(true);
+    QVERIFY(p->arguments().contains("--quick"));
+    QSignalSpy done(p, &ExercisePanel::finished);
+    p->start();
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.at(0).at(0).toInt(), 0);
+    QCOMPARE(p->results()->rowCount(), 2);  // full fine-tuning, LoRA r=4
+    QCOMPARE(p->results()->item(1, 0)->text(), QString("LoRA r=4"));
+    QCOMPARE(p->results()->item(1, 1)->text(), QString("1,792"));  // 448 r (tests/teach/test_demo_cli.cpp)
+    QCOMPARE(p->runs()->rowCount(), 3);     // pretraining + two fine-tunings
+    QCOMPARE(p->chartSeries(1), 2);         // a fine-tuning loss curve per variant
+    window_->tabs()->setCurrentWidget(tab);
+    tab->pages()->setCurrentWidget(p);
+    screenshot(window_.get(), "learn-exercise-2");
+    qunsetenv("PARAPLAN_BIN");
+  }
+
+  // The Runs tab on a store of real runs (not a fixture): `paraplan demo ddp-lenet` at 1 and 2 workers
+  // and `paraplan run` of the chapter's recipe on tiny-llama, for the docs' screenshot.
+  void runsTabShowsRealRuns() {
+    if (!QFile::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+      QSKIP("the Debian package dataset-fashion-mnist is not installed");
+    QTemporaryDir dir;
+    const QString db = dir.filePath("runs.sqlite");
+    QProcess demo;
+    demo.start(PARAPLAN_BIN, {"demo", "ddp-lenet", "--workers", "1,2", "--epochs", "1", "--train-samples", "1280",
+                              "--db", db});
+    QVERIFY(demo.waitForFinished(120000));
+    QCOMPARE(demo.exitCode(), 0);
+    QProcess run;
+    run.start(PARAPLAN_BIN, {"run", QString(PARAPLAN_SOURCE_DIR) + "/data/examples/hf-recipe-llama3-8b.json", "--set",
+                             "model=tiny-llama", "--set", "cluster.gpu=cpu", "--set", "training.seq_len=32", "--set",
+                             "training.precision=fp32", "--set", "training.lora.base=fp32", "--set",
+                             "training.recompute=none", "--steps", "4", "--db", db});
+    QVERIFY(run.waitForFinished(120000));
+    QCOMPARE(run.exitCode(), 0);
+    RunsTab* tab = window_->runsTab();
+    window_->tabs()->setCurrentWidget(tab);
+    tab->openStore(db);
+    QCOMPARE(tab->runCount(), 3);
+    tab->table()->selectRow(2);
+    QApplication::processEvents();
+    screenshot(window_.get(), "runs-tab-real");
   }
 
   // The picture for the README: LLaMA-3.1-405B on 16,384 H100s over 16 interleaved pipeline stages.

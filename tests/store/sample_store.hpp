@@ -51,7 +51,12 @@ inline std::vector<planner::MemoryRecord> sample_memory(int64_t run, int rank) {
           {run, rank, "other", std::nullopt, 0.0}};
 }
 
-// Schema version 2: op-class timings of run 1, an imported run (run 4), a probe and a calibration.
+// Schema version 2 (issue 15): evaluation metrics of run 1. Version 3 (issue 13): op-class timings of run 1,
+// an imported run (run 4), a probe and a calibration.
+inline std::vector<planner::MetricRecord> sample_metrics(int64_t run) {
+  return {{run, "test_accuracy", 1, 0.8125, "fraction"}, {run, "test_accuracy", 2, 0.875, "fraction"},
+          {run, "epoch_s", 1, 12.5, "s"}};
+}
 inline std::vector<planner::OpTimeRecord> sample_op_times(int64_t run) {
   return {{run, 0, 2, "gemm", 0.015625, 24}, {run, 0, 2, "comm.all_reduce.dp", 0.0078125, 2},
           {run, 1, 2, "idle", 0.0009765625, 1}};
@@ -81,8 +86,9 @@ inline planner::ProbeRecord sample_probe() {
 }
 inline const char* kSampleProfile = R"({"name":"sample","parameters":{"gemm":{"value":0.5,"source":"fitted"}}})";
 
-// Writes the sample into a store (runs 1, 2 and 3, in that order; from schema version 2 also the
-// calibration data above, run 4 the imported one).
+// Writes the sample into a store (runs 1, 2 and 3, in that order; from schema version 3 also run 1's
+// metrics and the calibration data above, run 4 the imported one). The file of version 2 (written on main
+// before issue 13) has no rows in its metrics table.
 inline void write_sample(planner::Store& s) {
   const int64_t done = s.create_run(sample_new_run(1));
   s.set_running(done);
@@ -97,6 +103,7 @@ inline void write_sample(planner::Store& s) {
   const int64_t running = s.create_run(sample_new_run(3));
   s.set_running(running);
   s.add_step(sample_step(running, 1, 1));
+  s.add_metrics(sample_metrics(done));
   s.add_op_times(sample_op_times(done));
   s.import_runs({sample_imported()});
   s.add_probe(sample_probe(), sample_probe_results());

@@ -215,3 +215,26 @@ TEST(Store, ImportedRunsAreAddedOnceEach) {
   EXPECT_EQ(runs[1].origin, "imported");
   EXPECT_EQ(runs[1].status, RunStatus::succeeded);
 }
+
+// Migration 2 (issue 15): evaluation metrics per run, and steps written in one transaction.
+TEST(Store, MetricsAndBatchedStepsRoundTrip) {
+  Store s(temp_db("metrics.sqlite"));
+  const int64_t id = s.create_run(sample_run());
+  s.add_metrics({{id, "test_accuracy", 2, 0.875, "fraction"}, {id, "test_accuracy", 1, 0.8125, "fraction"},
+                 {id, "epoch_s", 1, 12.5, "s"}});
+  s.add_metrics({{id, "test_accuracy", 2, 0.9, "fraction"}});  // the same (name, step) is replaced
+  const auto m = s.metrics(id);
+  ASSERT_EQ(m.size(), 3u);  // ordered by name, then step
+  EXPECT_EQ(m[0].name, "epoch_s");
+  EXPECT_EQ(m[0].unit, "s");
+  EXPECT_EQ(m[1].name, "test_accuracy");
+  EXPECT_EQ(m[1].step, 1);
+  EXPECT_EQ(m[1].value, 0.8125);
+  EXPECT_EQ(m[2].value, 0.9);
+  EXPECT_TRUE(s.metrics(id + 1).empty());
+  s.add_steps({{id, 0, 1, 2.5, 0.5, 0.1, 100}, {id, 0, 2, 2.0, 0.25, 0.05, 200}});
+  const auto st = s.steps(id);
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[1].loss, 2.0);
+  EXPECT_EQ(st[1].tokens_per_s, 200);
+}

@@ -226,19 +226,30 @@ WHERE id = ?1 AND status != 'failed')sql")
   tx.commit();
 }
 
-void Store::add_step(const StepRecord& s) {
+void Store::add_step(const StepRecord& s) { add_steps({s}); }
+
+void Store::add_steps(const std::vector<StepRecord>& rows) {
   sql::Transaction tx(db_);
-  sql::Statement(db_,
-                 "INSERT OR REPLACE INTO steps (run_id, rank, step, loss, step_s, comm_s, tokens_per_s) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-      .bind(1, s.run_id)
-      .bind(2, s.rank)
-      .bind(3, s.step)
-      .bind(4, s.loss)
-      .bind(5, s.step_s)
-      .bind(6, s.comm_s)
-      .bind(7, s.tokens_per_s)
-      .run();
+  sql::Statement st(db_,
+                    "INSERT OR REPLACE INTO steps (run_id, rank, step, loss, step_s, comm_s, tokens_per_s) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  for (const StepRecord& s : rows) {
+    st.bind(1, s.run_id).bind(2, s.rank).bind(3, s.step).bind(4, s.loss).bind(5, s.step_s).bind(6, s.comm_s);
+    st.bind(7, s.tokens_per_s);
+    st.run();
+    st.reset();
+  }
+  tx.commit();
+}
+
+void Store::add_metrics(const std::vector<MetricRecord>& rows) {
+  sql::Transaction tx(db_);
+  sql::Statement st(db_, "INSERT OR REPLACE INTO metrics (run_id, name, step, value, unit) VALUES (?1, ?2, ?3, ?4, ?5)");
+  for (const MetricRecord& m : rows) {
+    st.bind(1, m.run_id).bind(2, m.name).bind(3, m.step).bind(4, m.value).bind(5, m.unit);
+    st.run();
+    st.reset();
+  }
   tx.commit();
 }
 
@@ -286,6 +297,15 @@ std::vector<MemoryRecord> Store::memory(int64_t run_id) const {
                                [](const sql::Statement& q) -> MemoryRecord {
                                  return {q.integer(0), static_cast<int>(q.integer(1)), q.text(2), q.optional_real(3),
                                          q.real(4)};
+                               });
+}
+
+std::vector<MetricRecord> Store::metrics(int64_t run_id) const {
+  return rows_of<MetricRecord>(db_, run_id,
+                               "SELECT run_id, name, step, value, unit FROM metrics WHERE run_id = ?1 "
+                               "ORDER BY name, step",
+                               [](const sql::Statement& q) -> MetricRecord {
+                                 return {q.integer(0), q.text(1), static_cast<int>(q.integer(2)), q.real(3), q.text(4)};
                                });
 }
 

@@ -1,5 +1,5 @@
 // The store's calibration data: per-op-class step timings, imported published runs, probes and
-// calibration profiles (schema version 2). Every write is one transaction, so an interrupted writer
+// calibration profiles (schema version 3). Every write is one transaction, so an interrupted writer
 // leaves all of it or none.
 #include <string>
 

@@ -50,7 +50,18 @@ CREATE TABLE memory (
   PRIMARY KEY (run_id, rank, category)
 );
 )sql"},
-    {2, "calibration data: where a run came from (executor or imported), per-op-class step timings, probes, "
+    {2, "metrics: evaluation results per run (the teaching demos' test accuracy, validation loss, task accuracy)",
+     R"sql(
+CREATE TABLE metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name   TEXT NOT NULL,
+  step   INTEGER NOT NULL,
+  value  REAL NOT NULL,
+  unit   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, name, step)
+);
+)sql"},
+    {3, "calibration data: where a run came from (executor or imported), per-op-class step timings, probes, "
         "calibration profiles",
      R"sql(
 ALTER TABLE runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'executor';

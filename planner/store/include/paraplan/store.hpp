@@ -65,6 +65,16 @@ struct MemoryRecord {
   double measured_bytes = 0;
 };
 
+// An evaluation result of a run: test accuracy after an epoch, validation loss, task accuracy (the
+// teaching demos, `paraplan demo`). step: the epoch or optimizer step it belongs to (0: the whole run).
+struct MetricRecord {
+  int64_t run_id = 0;
+  std::string name;  // e.g. "test_accuracy"
+  int step = 0;
+  double value = 0;
+  std::string unit;  // e.g. "fraction", "nats/token", "s"
+};
+
 // Time one rank spent in one class of work during one step (executor/src/op_timer.cpp): gemm, memory
 // (memory-bound kernels), attention, optimizer, comm.<collective>.<group> (blocked in it), idle (the
 // rest of the step: autograd, data, bookkeeping). The classes of a step add up to its step_s.
@@ -147,12 +157,15 @@ class Store {
   void finish_run(int64_t run_id);
 
   void add_step(const StepRecord& s);
+  void add_steps(const std::vector<StepRecord>& rows);  // one transaction for all
   void add_memory(const std::vector<MemoryRecord>& rows);
+  void add_metrics(const std::vector<MetricRecord>& rows);
 
   std::vector<RunRecord> runs() const;
   std::optional<RunRecord> run(int64_t run_id) const;
   std::vector<StepRecord> steps(int64_t run_id) const;
   std::vector<MemoryRecord> memory(int64_t run_id) const;
+  std::vector<MetricRecord> metrics(int64_t run_id) const;  // ordered by name, then step
 
   // Calibration data (store_measurements.cpp). Each call is one transaction: all of it or nothing.
   void add_op_times(const std::vector<OpTimeRecord>& rows);

@@ -1,0 +1,97 @@
+#include "paraplan/plot/chart_qt.hpp"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QLineSeries>
+#include <QLogValueAxis>
+#include <QValueAxis>
+
+#include <algorithm>
+#include <limits>
+
+namespace paraplan::plot {
+
+namespace {
+
+QString q(const std::string& s) { return QString::fromStdString(s); }
+
+}  // namespace
+
+QChart* make_chart(const teach::Chart& c) {
+  auto* chart = new QChart;
+  chart->setTitle(q(c.title));
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  if (c.kind == teach::Chart::Kind::bars) {
+    auto* series = new QBarSeries;
+    double top = 0;
+    for (const teach::Series& s : c.series) {
+      auto* set = new QBarSet(q(s.name));
+      for (double y : s.y) {
+        *set << y;
+        top = std::max(top, y);
+      }
+      series->append(set);
+    }
+    series->setLabelsVisible(true);
+    series->setLabelsFormat("@value");
+    series->setLabelsPrecision(4);
+    chart->addSeries(series);
+    auto* x = new QBarCategoryAxis;
+    for (const std::string& cat : c.categories) x->append(q(cat));
+    x->setTitleText(q(c.x_label));
+    auto* y = new QValueAxis;
+    y->setTitleText(q(c.y_label));
+    y->setRange(0, top > 0 ? top * 1.15 : 1);
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+    return chart;
+  }
+  double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
+  std::vector<QLineSeries*> lines;
+  for (const teach::Series& s : c.series) {
+    auto* line = new QLineSeries;
+    line->setName(q(s.name));
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      line->append(s.x[i], s.y[i]);
+      x0 = std::min(x0, s.x[i]);
+      x1 = std::max(x1, s.x[i]);
+      y0 = std::min(y0, s.y[i]);
+      y1 = std::max(y1, s.y[i]);
+    }
+    line->setPointsVisible(s.x.size() <= 30);  // a few points (per epoch) show as markers
+    chart->addSeries(line);
+    lines.push_back(line);
+  }
+  if (!(x1 >= x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1;
+  auto* x = new QValueAxis;
+  x->setTitleText(q(c.x_label));
+  x->setRange(x0, x1);
+  x->setLabelFormat("%.4g");
+  QAbstractAxis* y = nullptr;
+  if (c.log_y && y0 > 0) {
+    auto* ly = new QLogValueAxis;
+    ly->setRange(y0, y1);
+    y = ly;
+  } else {
+    auto* vy = new QValueAxis;
+    const double pad = 0.05 * (y1 - y0);
+    vy->setRange(y0 - pad, y1 + pad);
+    vy->setLabelFormat("%.4g");
+    y = vy;
+  }
+  y->setTitleText(q(c.y_label));
+  chart->addAxis(x, Qt::AlignBottom);
+  chart->addAxis(y, Qt::AlignLeft);
+  for (QLineSeries* l : lines) {
+    l->attachAxis(x);
+    l->attachAxis(y);
+  }
+  return chart;
+}
+
+}  // namespace paraplan::plot
