@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "format.hpp"
+#include "paraplan/calibration.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"
 
@@ -15,14 +16,25 @@ using namespace planner;
 
 Command add_validate_command(CLI::App& app) {
   auto json_out = std::make_shared<bool>(false);
+  auto calibration = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand(
       "validate",
       "Predict the step time of every published training run in data/validation (Narayanan et al. 2021\n"
       "Table 1; Korthikanti et al. 2022 Table 5) and print predicted vs published, the error per row and\n"
-      "the mean and max |error| per source. Every row uses the same hardware data and calibration.");
+      "the mean and max |error| per source. Every row uses the same hardware data and calibration\n"
+      "(--calibration NAME|FILE; default published).");
   sub->add_flag("--json", *json_out, "print JSON: rows and per-source summaries");
-  return {sub, [json_out] {
-            const std::vector<ValidationRow> rows = validate_runs(published_runs());
+  sub->add_option("--calibration", *calibration,
+                  "time-model calibration of every row: a built-in name (none, published; default published) or a "
+                  "profile file from `paraplan calibrate`")
+      ->type_name("NAME|FILE");
+  return {sub, [json_out, calibration] {
+            std::vector<PublishedRun> runs = published_runs();
+            if (!calibration->empty()) {
+              const Calibration cal = load_calibration(*calibration, "--calibration");
+              for (PublishedRun& r : runs) r.plan.cluster.calibration = cal;
+            }
+            const std::vector<ValidationRow> rows = validate_runs(runs);
             const std::vector<SourceSummary> sums = summarize(rows);
             if (*json_out) {
               nlohmann::json j = {{"rows", nlohmann::json::array()}, {"sources", nlohmann::json::array()}};
@@ -63,6 +75,7 @@ Command add_validate_command(CLI::App& app) {
                          percent(s.mean_abs_error, 2), percent(s.max_abs_error, 2));
             fmt::print("(Narayanan rows publish TFLOP/s per GPU; their step time is derived with the paper's Eq. 3 "
                        "FLOPs: t = F / (X * GPUs).)\n");
+            if (!runs.empty()) print_calibration(runs.front().plan.cluster.gpu, runs.front().plan.cluster.calibration);
             return 0;
           }};
 }

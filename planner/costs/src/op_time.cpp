@@ -18,13 +18,36 @@ namespace {
 
 struct Hw {
   double peak, hbm, e_gemm, e_attn, e_mem, overhead;
+  double host;     // host-side cost per kernel (Efficiency::host_overhead_s)
+  bool host_adds;  // a CPU worker: one thread runs the host's part and the kernel's, one after the other
 };
+
+// CPU workers sharing a machine's cores: with W workers on C < W cores each runs at C / W of its speed
+// (the operating system shares the cores evenly), on compute, memory traffic and per-kernel costs alike.
+// One worker always has a core (C < 1 would only rescale the peaks, which the efficiencies do).
+double core_share(const Plan& plan, const Efficiency& e) {
+  if (!plan.cluster.gpu.is_cpu || e.host_cores <= 0) return 1;
+  const double workers = std::min(plan.cluster.gpus, plan.cluster.gpus_per_node);
+  return std::min(1.0, std::max(1.0, e.host_cores) / workers);
+}
 
 Hw hw_of(const Plan& plan) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
-  return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-          e.kernel_overhead_s};
+  const double share = core_share(plan, e);
+  if (share == 1)  // the common case, kept free of arithmetic that could move a result by one bit
+    return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
+            e.kernel_overhead_s, e.host_overhead_s, g.is_cpu};
+  return {g.peak_flops(plan.training.precision) * share, g.hbm_bytes_per_s * share, e.gemm, e.attention, e.memory,
+          e.kernel_overhead_s / share, e.host_overhead_s / share, g.is_cpu};
+}
+
+// An op's kernels as the framework issues them: `kernels` launches whose device time is `device_s`.
+// On a CPU worker the host's part adds to the work; a GPU's host runs ahead of the device, so the
+// slower of the two sets the pace (the launch-bound regime of small kernels).
+double issue(double device_s, double kernels, const Hw& hw) {
+  if (device_s <= 0) return 0;
+  return hw.host_adds ? device_s + kernels * hw.host : std::max(device_s, kernels * hw.host);
 }
 
 double memory_time(double bytes, const Hw& hw) {
@@ -50,7 +73,7 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
     switch (op.kind) {
       case OpKind::gemm:
       case OpKind::router: {
-        f = gemm_time(op.flops, d * (op.m * op.k + op.k * op.n + op.m * op.n), hw);
+        f = issue(gemm_time(op.flops, d * (op.m * op.k + op.k * op.n + op.m * op.n), hw), 1, hw);
         bi = f;                          // activation gradient: same shape
         bw = op.weight_grad ? f : 0;     // weight gradient: same shape, trainable weights only
         t.gemm_fwd += f;
@@ -59,13 +82,13 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
       }
       case OpKind::attention: {
         if (op.flops > 0 && flash) {
-          f = op.flops / (hw.peak * hw.e_attn) + hw.overhead;
+          f = issue(op.flops / (hw.peak * hw.e_attn) + hw.overhead, 1, hw);
           bi = 2.5 * f;
         } else if (op.flops > 0) {
-          f = gemm_time(op.flops, op.io_bytes, hw) + hw.overhead;  // QK^T and AV as batched GEMMs
+          f = issue(gemm_time(op.flops, op.io_bytes, hw) + hw.overhead, 2, hw);  // QK^T and AV as batched GEMMs
           bi = 2 * f;
         } else {
-          f = memory_time(op.io_bytes, hw);
+          f = issue(memory_time(op.io_bytes, hw), 1, hw);
           bi = 2 * f;
         }
         t.attn_fwd += f;
@@ -74,14 +97,14 @@ BlockTime time_block(const Plan& plan, const Block& b, double d, const Hw& hw, c
         break;
       }
       default:  // memory-bound: the backward reads the incoming gradient and the saved input, writes one
-        f = memory_time(op.io_bytes, hw);
+        f = issue(memory_time(op.io_bytes, hw), 1, hw);
         bi = 2 * f;
         bw = op.weight_grad ? f : 0;  // embedding gradient scatter
         break;
     }
     if (op.lora_flops > 0) {
       // The adapter's two thin GEMMs (x.A and (xA).B); trainable, so both gradients.
-      const double lf = op.lora_flops / (hw.peak * hw.e_gemm) + 2 * hw.overhead;
+      const double lf = issue(op.lora_flops / (hw.peak * hw.e_gemm) + 2 * hw.overhead, 2, hw);
       f += lf;
       bi += lf;
       bw += lf;

@@ -24,14 +24,20 @@ const char* to_string(ParamSource s) {
 
 const std::vector<EfficiencyField>& efficiency_fields() {
   static const std::vector<EfficiencyField> fields{
-      {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)"},
-      {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward"},
-      {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels"},
-      {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel"},
-      {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)"},
-      {"intra_node_latency_s", &Efficiency::intra_node_latency_s, "s", "latency of a collective inside a node"},
-      {"inter_node", &Efficiency::inter_node, "fraction of link bandwidth", "collectives across nodes (bus bandwidth)"},
-      {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes"},
+      {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)", 1e-3, 1},
+      {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward", 1e-3, 1},
+      {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels", 1e-3, 1},
+      {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel", 0, 1},
+      {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)",
+       1e-3, 1},
+      {"intra_node_latency_s", &Efficiency::intra_node_latency_s, "s", "latency of a collective inside a node", 0, 1},
+      {"inter_node", &Efficiency::inter_node, "fraction of link bandwidth", "collectives across nodes (bus bandwidth)",
+       1e-3, 1},
+      {"inter_node_latency_s", &Efficiency::inter_node_latency_s, "s", "latency of a collective across nodes", 0, 1},
+      {"host_overhead_s", &Efficiency::host_overhead_s, "s",
+       "host-side cost per kernel (dispatch, autograd): added on CPU workers, overlapped with the device on GPUs", 0, 1},
+      {"host_cores", &Efficiency::host_cores, "cores",
+       "CPU workers: cores one machine's workers share (more workers than cores run slower); 0: a core each", 0, 1e6},
   };
   return fields;
 }

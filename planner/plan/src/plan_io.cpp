@@ -192,18 +192,11 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", g.host_link_bytes_per_s, 0, 1e15);
   g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", g.host_memory_bytes_per_s, 0, 1e15);
   if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
-    ObjectReader e(*ef, r.field("efficiency"), errors,
-                   {"gemm", "attention", "memory", "kernel_overhead_s", "intra_node", "intra_node_latency_s",
-                    "inter_node", "inter_node_latency_s"});
-    Efficiency& x = g.efficiency;
-    x.gemm = e.number("gemm", x.gemm, 1e-3, 1);
-    x.attention = e.number("attention", x.attention, 1e-3, 1);
-    x.memory = e.number("memory", x.memory, 1e-3, 1);
-    x.kernel_overhead_s = e.number("kernel_overhead_s", x.kernel_overhead_s, 0, 1);
-    x.intra_node = e.number("intra_node", x.intra_node, 1e-3, 1);
-    x.intra_node_latency_s = e.number("intra_node_latency_s", x.intra_node_latency_s, 0, 1);
-    x.inter_node = e.number("inter_node", x.inter_node, 1e-3, 1);
-    x.inter_node_latency_s = e.number("inter_node_latency_s", x.inter_node_latency_s, 0, 1);
+    std::vector<std::string> names;
+    for (const EfficiencyField& f : efficiency_fields()) names.push_back(f.name);
+    ObjectReader e(*ef, r.field("efficiency"), errors, names);
+    for (const EfficiencyField& f : efficiency_fields())
+      g.efficiency.*f.member = e.number(f.name, g.efficiency.*f.member, f.min, f.max);
   }
   for (const char* k : {"memory_bytes", "peak_flops", "hbm_bytes_per_s"})
     if (!r.has(k)) errors.add(r.field(k), "", "is required for a custom GPU");
@@ -474,6 +467,8 @@ json model_to_json(const ModelSpec& m) {
 }
 
 json gpu_to_json(const GpuSpec& g) {
+  json efficiency = json::object();
+  for (const EfficiencyField& f : efficiency_fields()) efficiency[f.name] = g.efficiency.*f.member;
   return {{"id", g.id},
           {"name", g.name},
           {"is_cpu", g.is_cpu},
@@ -486,15 +481,7 @@ json gpu_to_json(const GpuSpec& g) {
           {"inter_node_bytes_per_s", g.inter_node_bytes_per_s},
           {"host_link_bytes_per_s", g.host_link_bytes_per_s},
           {"host_memory_bytes_per_s", g.host_memory_bytes_per_s},
-          {"efficiency",
-           {{"gemm", g.efficiency.gemm},
-            {"attention", g.efficiency.attention},
-            {"memory", g.efficiency.memory},
-            {"kernel_overhead_s", g.efficiency.kernel_overhead_s},
-            {"intra_node", g.efficiency.intra_node},
-            {"intra_node_latency_s", g.efficiency.intra_node_latency_s},
-            {"inter_node", g.efficiency.inter_node},
-            {"inter_node_latency_s", g.efficiency.inter_node_latency_s}}}};
+          {"efficiency", efficiency}};
 }
 
 json plan_to_json(const Plan& p) {

@@ -20,6 +20,14 @@ struct Efficiency {
   double intra_node_latency_s = 0;  // per collective
   double inter_node = 1;            // collectives across nodes
   double inter_node_latency_s = 0;
+  // The framework's host-side cost per kernel the time model counts (dispatch, autograd bookkeeping, the
+  // small extra kernels one op of the model launches). A CPU worker's one thread does it besides the
+  // kernel's work, so it adds; a GPU's host issues ahead of the device, so a kernel costs the larger of
+  // the two (op_time.cpp). 0: none.
+  double host_overhead_s = 0;
+  // CPU workers: cores that the workers on one machine share. With more workers than cores each runs at
+  // cores / workers of its speed (compute, memory traffic and per-kernel costs). 0: a core per worker.
+  double host_cores = 0;
   bool operator==(const Efficiency&) const = default;
 };
 
