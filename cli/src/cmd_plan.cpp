@@ -106,6 +106,7 @@ GPU's memory. Example:
   paraplan plan data/examples/llama3-8b.json --set parallel.zero=1 --set training.micro_batch=2)");
   add_plan_file(*sub, opt->file);
   add_overrides(*sub, opt->overrides, "parallel.tp=4 --set training.lora.rank=16");
+  add_calibration_option(*sub, opt->overrides);
   sub->add_flag("--json", opt->json, "print a JSON object (plan, model, memory, time) instead of tables");
   sub->add_flag("--causal-flops", opt->causal,
                 "count causal attention as half its FLOPs in MFU/HFU (default: in full, as PaLM and published Megatron MFUs)");
@@ -125,6 +126,7 @@ GPU's memory. Example:
             } else {
               print_table(plan, mem);
               print_time(plan, time, opt->tokens);
+              print_calibration(plan.cluster.gpu, plan.cluster.calibration);
             }
             return 0;
           }};

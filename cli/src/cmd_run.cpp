@@ -41,26 +41,7 @@ struct RunOptions {
   exec::RunOptions run;  // what the workers get too
 };
 
-std::string worker_path() {
-  if (const char* w = std::getenv("PARAPLAN_WORKER")) return w;
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "paraplan-worker").string();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-std::string hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
+std::string worker_path() { return sibling_executable("paraplan-worker", "PARAPLAN_WORKER"); }
 
 std::vector<std::string> worker_args(const RunOptions& o, int64_t run_id) {
   std::vector<std::string> a{"--plan", fs::absolute(o.file).string()};
@@ -159,7 +140,7 @@ void record_refused(const RunOptions& o, const PlanError& e) {
   r.world_size = 0;
   r.steps = o.run.steps;
   r.git_revision = git_revision();
-  r.host = hostname();
+  r.host = host_name();
   Store store(o.db);
   store.fail_run(store.create_run(r), e.what());
 }
@@ -236,7 +217,7 @@ int run_plan_checked(const RunOptions& o) {
                      .dump();
     r.software = nlohmann::json{{"paraplan", "0.1.0"}}.dump();
     r.git_revision = git_revision();
-    r.host = hostname();
+    r.host = host_name();
     r.predicted_peak_bytes = pred.peak_bytes;
     r.predicted_step_s = pred.step_s;
     run_id = store->create_run(r);
@@ -272,13 +253,10 @@ int run_plan_checked(const RunOptions& o) {
   const int port = free_local_port();
   for (int r = 0; r < local; ++r) {
     WorkerProcess w{exe, args, thread_env};
-    if (o.run.fake_rank < 0)
-      w.env.insert(w.env.end(), {{"RANK", std::to_string(r)},
-                                 {"WORLD_SIZE", std::to_string(world)},
-                                 {"LOCAL_RANK", std::to_string(r)},
-                                 {"LOCAL_WORLD_SIZE", std::to_string(world)},
-                                 {"MASTER_ADDR", "127.0.0.1"},
-                                 {"MASTER_PORT", std::to_string(port)}});
+    if (o.run.fake_rank < 0) {
+      const auto rank_env = local_rank_env(r, world, port);
+      w.env.insert(w.env.end(), rank_env.begin(), rank_env.end());
+    }
     w.env.emplace_back("PARAPLAN_LAUNCHER_PID", std::to_string(getpid()));  // this launcher records failures
     workers.push_back(std::move(w));
   }

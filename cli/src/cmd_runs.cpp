@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -48,7 +49,9 @@ json run_json(const Store& store, const RunRecord& r, bool details) {
             {"measured_step_s", optional(r.measured_step_s)},
             {"measured_tokens_per_s", optional(r.measured_tokens_per_s)},
             {"measured_comm_s", optional(r.measured_comm_s)},
-            {"error", r.error}};
+            {"error", r.error},
+            {"origin", r.origin},
+            {"source", r.source}};
   if (details) {
     json mem = json::array(), steps = json::array();
     for (const MemoryRecord& m : store.memory(r.id))
@@ -59,6 +62,11 @@ json run_json(const Store& store, const RunRecord& r, bool details) {
                        {"tokens_per_s", s.tokens_per_s}});
     j["memory"] = mem;
     j["step_rows"] = steps;
+    json ops = json::array();
+    for (const OpTimeRecord& t : store.op_times(r.id))
+      ops.push_back({{"rank", t.rank}, {"step", t.step}, {"op_class", t.op_class}, {"seconds", t.seconds},
+                     {"calls", t.calls}});
+    j["op_times"] = ops;
     json metrics = json::array();  // evaluation results (paraplan demo: test accuracy per epoch, ...)
     for (const MetricRecord& m : store.metrics(r.id))
       metrics.push_back({{"name", m.name}, {"step", m.step}, {"value", m.value}, {"unit", m.unit}});
@@ -82,6 +90,7 @@ void print_table(const std::vector<RunRecord>& runs) {
                s_or_dash(r.run.predicted_step_s), s_or_dash(r.measured_step_s),
                r.measured_tokens_per_s ? fmt::format("{:.0f}", *r.measured_tokens_per_s) : "-");
     if (r.status == RunStatus::failed) fmt::print("     error: {}\n", r.error);
+    if (r.origin != "executor") fmt::print("     {}: {}\n", r.origin, r.source);
   }
   fmt::print("MiB = 2^20 B; peak: the largest rank's allocated bytes; error: measured vs predicted; step times in s\n");
 }
@@ -94,6 +103,18 @@ void print_one(const Store& store, const RunRecord& r) {
   for (const StepRecord& s : store.steps(r.id))
     fmt::print("{:>5} {:>5} {:>14.6f} {:>10.4f} {:>10.4f} {:>11.0f}\n", s.step, s.rank, s.loss, s.step_s, s.comm_s,
                s.tokens_per_s);
+  // Where the steps' time went (after the first step), rank by rank: the mean per step of each class.
+  std::map<std::pair<int, std::string>, std::pair<double, int>> ops;
+  for (const OpTimeRecord& t : store.op_times(r.id))
+    if (t.step > 1) {
+      auto& v = ops[{t.rank, t.op_class}];
+      v.first += t.seconds;
+      v.second += 1;
+    }
+  if (!ops.empty()) {
+    fmt::print("{:>5} {:<28} {:>12}   (mean per step after the first)\n", "rank", "time in", "ms per step");
+    for (const auto& [k, v] : ops) fmt::print("{:>5} {:<28} {:>12.3f}\n", k.first, k.second, 1e3 * v.first / v.second);
+  }
   fmt::print("{:>5} {:<12} {:>14} {:>14} {:>9}\n", "rank", "memory", "predicted MiB", "measured MiB", "error");
   for (const MemoryRecord& m : store.memory(r.id)) {
     const double p = m.predicted_bytes.value_or(0);

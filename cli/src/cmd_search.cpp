@@ -116,6 +116,7 @@ docs/search.md. Example:
   paraplan search data/examples/llama3-8b.json --write plans/   # then: paraplan plan plans/rank-01.json)");
   add_plan_file(*sub, o->file);
   add_overrides(*sub, o->overrides, "training.seq_len=4096");
+  add_calibration_option(*sub, o->overrides);
   sub->add_option("--gpus", o->gpus, "cluster size to search (default: cluster.gpus of the plan)")->check(CLI::PositiveNumber);
   sub->add_option("--top", o->top, "how many of the best plans to show (default 10)")->check(CLI::Range(1, 100000));
   sub->add_option("--sort", o->sort,
@@ -179,6 +180,7 @@ docs/search.md. Example:
             fmt::print("\nPareto front — no other plan has both lower peak memory and a shorter step:\n");
             print_rows(r.pareto);
             if (!o->write_dir.empty()) fmt::print("\nWrote {} plan files to {}/\n", r.top.size(), o->write_dir);
+            print_calibration(base.cluster.gpu, base.cluster.calibration);
             return 0;
           }};
 }

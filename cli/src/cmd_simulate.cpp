@@ -110,6 +110,7 @@ peak memory beside the planner's. Example:
   (open step.json in https://ui.perfetto.dev))");
   add_plan_file(*sub, o->file);
   add_overrides(*sub, o->overrides, "parallel.pp_schedule=zbv");
+  add_calibration_option(*sub, o->overrides);
   sub->add_option("--trace", o->trace, "write a Chrome-trace JSON (Perfetto): a process per stage, a thread per stream");
   sub->add_option("--memory", o->memory, "write memory over time per stage as CSV (bytes)");
   sub->add_flag("--json", o->json, "print {step_s, bubble_s, exposed_comm_s, per_stage: [...]} instead of tables");
@@ -135,6 +136,7 @@ peak memory beside the planner's. Example:
             print_summary(plan, r, estimate_memory(plan), estimate_time(plan), wall);
             if (!o->trace.empty()) fmt::print("Trace: {} (open in https://ui.perfetto.dev)\n", o->trace);
             if (!o->memory.empty()) fmt::print("Memory over time: {}\n", o->memory);
+            print_calibration(plan.cluster.gpu, plan.cluster.calibration);
             return 0;
           }};
 }

@@ -3,11 +3,13 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "commands.hpp"
 #include "format.hpp"
+#include "paraplan/calibration.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"
@@ -22,6 +24,7 @@ struct ValidateOptions {
   bool json = false;
   bool all_rows = false;
   std::string sources;  // comma-separated; empty: every source
+  std::string calibration;  // in place of every row's own profile; empty: keep them
 };
 
 // Sources of more rows than this print their errors by plan shape instead of row by row (--rows: all).
@@ -109,14 +112,23 @@ the two papers, "vtrain-a100" for vTrain); those profiles were fitted on these s
 printed here are fit errors, not prediction errors: docs/validation.md gives the held-out figures.
 Prints each row (sources of more than 50 rows: the error by plan shape instead; --rows prints them all)
 and per source the mean, p90 and max |error| and the mean signed error (negative: predicted too fast).
-Examples:
+--calibration NAME|FILE predicts every row with that profile instead (e.g. a profile of your own from
+`paraplan calibrate`, or "none": the hardware's datasheet values alone). Examples:
   paraplan validate
-  paraplan validate --source vtrain-single --json > vtrain.json)");
+  paraplan validate --source vtrain-single --json > vtrain.json
+  paraplan validate --calibration none)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
   sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single)");
+  sub->add_option("--calibration", o->calibration,
+                  "predict every row with this time-model calibration: a built-in name (none, published, "
+                  "vtrain-a100, ...) or a profile file from `paraplan calibrate`; default: each source's own")
+      ->type_name("NAME|FILE");
   return {sub, [o] {
-            const std::vector<ValidationRow> rows = validate_runs(chosen_runs(o->sources));
+            std::optional<Calibration> cal;
+            if (!o->calibration.empty()) cal = load_calibration(o->calibration, "--calibration");
+            const std::vector<PublishedRun> runs = chosen_runs(o->sources);
+            const std::vector<ValidationRow> rows = validate_runs(runs, cal ? &*cal : nullptr);
             const std::vector<SourceSummary> sums = summarize(rows);
             std::vector<GroupBias> groups = bias_by_shape(rows);
             std::set<std::string> inline_sources;
@@ -140,8 +152,13 @@ Examples:
               fmt::print("{:<17} {:>4} rows: mean |error| {}, p90 {}, max {}, mean error {:+.1f}%\n", s.source, s.rows,
                          percent(s.mean_abs_error, 2), percent(s.p90_abs_error, 2), percent(s.max_abs_error, 2),
                          100 * s.mean_error);
-            fmt::print("(fit errors: each source's profile was fitted on its rows. Narayanan rows publish TFLOP/s per GPU;\n"
-                       "their step time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n");
+            if (cal)
+              fmt::print("(every row predicted with calibration {}. Narayanan rows publish TFLOP/s per GPU; their step\n"
+                         "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n", cal->name);
+            else
+              fmt::print("(fit errors: each source's profile was fitted on its rows. Narayanan rows publish TFLOP/s per GPU;\n"
+                         "their step time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n");
+            if (cal && !runs.empty()) print_calibration(runs.front().plan.cluster.gpu, *cal);
             return 0;
           }};
 }

@@ -25,6 +25,17 @@ std::pair<CLI::App*, std::shared_ptr<Options>> subcommand(CLI::App& app, const c
 // (`example` shows one, e.g. "parallel.zero=3").
 void add_plan_file(CLI::App& sub, std::string& file);
 void add_overrides(CLI::App& sub, std::vector<std::string>& overrides, const std::string& example);
+// --calibration NAME|FILE: the same as --set cluster.calibration=NAME|FILE, a file relative to here.
+void add_calibration_option(CLI::App& sub, std::vector<std::string>& overrides);
+}  // namespace paraplan::cli
+namespace paraplan::planner {
+struct GpuSpec;
+struct Calibration;
+}  // namespace paraplan::planner
+namespace paraplan::cli {
+// Which calibration profile the predictions used, and each time-model parameter of the device under
+// it: its value and whether it came from a fit, a measurement or the datasheet (calibration_print.cpp).
+void print_calibration(const planner::GpuSpec& gpu, const planner::Calibration& cal);
 
 Command add_plan_command(CLI::App& app);
 Command add_models_command(CLI::App& app);
@@ -36,5 +47,8 @@ Command add_export_command(CLI::App& app);  // a plan in another tool's launch f
 Command add_run_command(CLI::App& app);   // executor: train a plan (cmd_run.cpp)
 Command add_runs_command(CLI::App& app);  // executor: the run store (cmd_runs.cpp)
 Command add_demo_command(CLI::App& app);  // the textbook chapter's exercises and memory tour (cmd_demo.cpp)
+Command add_import_command(CLI::App& app);     // published runs into the store (cmd_import.cpp)
+Command add_calibrate_command(CLI::App& app);  // fit the time model to the store (cmd_calibrate.cpp)
+Command add_probe_command(CLI::App& app);      // measure this machine (cmd_probe.cpp, paraplan-probe)
 
 }  // namespace paraplan::cli

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -235,6 +236,13 @@ std::string exec_worker(const WorkerProcess& w) {
   return "cannot run " + w.exe + ": " + std::strerror(errno);
 }
 
+std::string sibling_executable(const std::string& name, const char* env_var) {
+  if (const char* w = std::getenv(env_var)) return w;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / name).string();
+}
+
 std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads) {
   std::vector<std::pair<std::string, std::string>> env{{"OMP_NUM_THREADS", std::to_string(threads)},
                                                        {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
@@ -244,6 +252,26 @@ std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads) 
   // bench_executor at 2 threads on 2 vCPUs takes 125 ms instead of 337 (docs/executor.md). Unless set.
   if (!std::getenv("OMP_WAIT_POLICY")) env.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
   return env;
+}
+
+std::vector<std::pair<std::string, std::string>> local_rank_env(int rank, int world, int port) {
+  return {{"RANK", std::to_string(rank)},         {"WORLD_SIZE", std::to_string(world)},
+          {"LOCAL_RANK", std::to_string(rank)},   {"LOCAL_WORLD_SIZE", std::to_string(world)},
+          {"MASTER_ADDR", "127.0.0.1"},           {"MASTER_PORT", std::to_string(port)}};
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
 }
 
 }  // namespace paraplan::cli

@@ -29,10 +29,19 @@ LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineH
 // A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
 int free_local_port();
 
+// A program installed next to this one (paraplan-worker, paraplan-probe), or the path in `env_var`.
+std::string sibling_executable(const std::string& name, const char* env_var);
+
 // The environment of a LibTorch worker with `threads` compute threads: OMP_NUM_THREADS,
 // OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE (from the CPU's flags, unless set) and OMP_WAIT_POLICY=PASSIVE
-// (unless set). paraplan run and paraplan demo start their workers with it.
+// (unless set). paraplan run, paraplan demo and paraplan probe start their workers with it.
 std::vector<std::pair<std::string, std::string>> worker_thread_env(int threads);
+
+// The torchrun variables of rank `rank` of `world` processes on this machine (store on 127.0.0.1:port).
+std::vector<std::pair<std::string, std::string>> local_rank_env(int rank, int world, int port);
+
+std::string cpu_model();  // /proc/cpuinfo's model name
+std::string host_name();
 
 // Replaces this process with `w` (the torchrun / srun path: one worker, this rank). Returns only on
 // failure, with the reason.

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
                                            cli::add_simulate_command(app),
                                            cli::add_models_command(app), cli::add_hardware_command(app),
                                            cli::add_run_command(app), cli::add_runs_command(app),
+                                           cli::add_import_command(app), cli::add_calibrate_command(app),
+                                           cli::add_probe_command(app),
                                            cli::add_demo_command(app)};
   // A first word that is neither an option nor a command: say which word and what the commands are
   // (CLI11 alone would only say that a subcommand is required).

@@ -10,6 +10,7 @@
 #include "splitmix.hpp"
 #include "paraplan/exec/memory_meter.hpp"
 #include "tp_comm.hpp"
+#include "op_classes.hpp"
 
 namespace paraplan::exec {
 
@@ -99,6 +100,7 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& mask, std::vector<int64_t> dims, std::vector<int64_t> key_ints,
                             double p_drop) {
+    const OpScope scope(kAttention);
     const AttnDims d{dims[0], dims[1], dims[2], dims[3], dims[4]};
     const bool flash = dims[5] != 0, recompute = dims[6] != 0;
     const DropoutKey key = unpack(key_ints, p_drop, d.s);
@@ -131,6 +133,7 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
   // as rowsum(dO*O)). Alive at its peak: P and dP [b*H, s, s] fp32 (and the dropped-out P and the mask
   // with dropout) and the regrouped q, k, v, dO and their gradients.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kAttention);
     memory_mark("bwd attention");
     const auto saved = ctx->get_saved_variables();
     const auto dims = ctx->saved_data["dims"].toIntVector();

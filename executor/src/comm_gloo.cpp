@@ -32,8 +32,9 @@ using WorkPtr = c10::intrusive_ptr<c10d::Work>;
 
 class GlooOp final : public PendingOp {
  public:
-  GlooOp(WorkPtr w, Communicator* owner) : work_(std::move(w)), owner_(owner) {}
+  GlooOp(WorkPtr w, Communicator* owner, Communicator::Op op) : work_(std::move(w)), owner_(owner), op_(op) {}
   void wait() override {
+    const OpScope scope(owner_->op_class(op_));
     const auto t0 = std::chrono::steady_clock::now();
     work_->wait();
     owner_->add_blocked_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -42,6 +43,7 @@ class GlooOp final : public PendingOp {
  private:
   WorkPtr work_;
   Communicator* owner_;
+  Communicator::Op op_;  // the class its wait is counted in
 };
 
 class StagedDone final : public PendingOp {
@@ -72,7 +74,7 @@ class GlooCommunicator final : public Communicator {
       return std::make_unique<StagedDone>();
     }
     std::vector<at::Tensor> v{t};
-    return std::make_unique<GlooOp>(pg_->allreduce(v), this);
+    return std::make_unique<GlooOp>(pg_->allreduce(v), this, kAllReduce);
   }
 
   // CUDA tensors (ranks sharing one GPU, PARAPLAN_GPU_COMM=gloo: NCCL refuses two ranks on one device):
@@ -156,7 +158,7 @@ class GlooCommunicator final : public Communicator {
   }
   std::unique_ptr<PendingOp> do_send_tagged(const at::Tensor& t, int dst, int tag) override {
     std::vector<at::Tensor> v{t.is_cuda() ? t.to(at::kCPU) : t};  // the work keeps the host copy
-    return std::make_unique<GlooOp>(pg_->send(v, dst, tag), this);
+    return std::make_unique<GlooOp>(pg_->send(v, dst, tag), this, kSendRecv);
   }
   void do_recv_tagged(at::Tensor& t, int src, int tag) override {
     staged(t, [&](at::Tensor& x) {

@@ -34,7 +34,7 @@ std::string error_message(const std::exception& e) {
 }
 
 void Communicator::allreduce(at::Tensor& t) {
-  timed([&] { do_allreduce(t); });
+  timed(kAllReduce, [&] { do_allreduce(t); });
 }
 
 std::unique_ptr<PendingOp> Communicator::do_allreduce_async(at::Tensor& t) {
@@ -44,7 +44,7 @@ std::unique_ptr<PendingOp> Communicator::do_allreduce_async(at::Tensor& t) {
 
 void Communicator::allgather(at::Tensor& flat) {
   check_chunks(flat, size(), "allgather");
-  timed([&] { do_allgather(flat); });
+  timed(kAllGather, [&] { do_allgather(flat); });
 }
 
 void Communicator::reduce_scatter(at::Tensor& flat, at::Tensor& out) {
@@ -52,42 +52,51 @@ void Communicator::reduce_scatter(at::Tensor& flat, at::Tensor& out) {
   if (out.numel() * size() != flat.numel())
     throw std::invalid_argument("reduce_scatter: output holds " + std::to_string(out.numel()) + " elements, chunk is " +
                                 std::to_string(flat.numel() / size()));
-  timed([&] { do_reduce_scatter(flat, out); });
+  timed(kReduceScatter, [&] { do_reduce_scatter(flat, out); });
 }
 
 void Communicator::broadcast(at::Tensor& t, int root) {
-  timed([&] { do_broadcast(t, root); });
+  timed(kBroadcast, [&] { do_broadcast(t, root); });
 }
 
 void Communicator::send(const at::Tensor& t, int dst) {
-  timed([&] { do_send(t, dst); });
+  timed(kSendRecv, [&] { do_send(t, dst); });
 }
 
 void Communicator::recv(at::Tensor& t, int src) {
-  timed([&] { do_recv(t, src); });
+  timed(kSendRecv, [&] { do_recv(t, src); });
 }
 
 void Communicator::recv_tagged(at::Tensor& t, int src, int tag) {
-  timed([&] { do_recv_tagged(t, src, tag); });
+  timed(kSendRecv, [&] { do_recv_tagged(t, src, tag); });
 }
 
 void Communicator::exchange(const at::Tensor& out, int dst, at::Tensor& in, int src) {
-  timed([&] { do_exchange(out, dst, in, src); });
+  timed(kSendRecv, [&] { do_exchange(out, dst, in, src); });
 }
 
 void Communicator::barrier() {
-  timed([&] { do_barrier(); });
+  timed(kBarrier, [&] { do_barrier(); });
+}
+
+void Communicator::set_label(const std::string& label) {
+  const char* names[kOps] = {"all_reduce", "all_gather", "reduce_scatter", "broadcast", "send_recv", "barrier"};
+  for (int i = 0; i < kOps; ++i) classes_[i] = std::string("comm.") + names[i] + "." + label;
 }
 
 double ProcessGroups::blocked_seconds() const {
-  double s = world ? world->blocked_seconds() : 0;
+  // Each communicator counts once: axes with the same ranks share one (dp_cp is dp when cp = 1), and an
+  // axis that spans the world may be the world's own.
   std::vector<const Communicator*> seen;
-  for (const auto& a : axis) {
-    if (!a || a.get() == world.get() || std::find(seen.begin(), seen.end(), a.get()) != seen.end()) continue;
-    seen.push_back(a.get());  // dp_cp shares dp's communicator when cp = 1: count it once
-    s += a->blocked_seconds();
-  }
-  for (const auto& e : extra) s += e->blocked_seconds();
+  double s = 0;
+  auto add = [&](const Communicator* c) {
+    if (!c || std::find(seen.begin(), seen.end(), c) != seen.end()) return;
+    seen.push_back(c);
+    s += c->blocked_seconds();
+  };
+  add(world.get());
+  for (const auto& a : axis) add(a.get());
+  for (const auto& e : extra) add(e.get());  // subgroups (shared key/value heads, tied embeddings)
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "tp_comm.hpp"
+#include "op_classes.hpp"
 
 namespace paraplan::exec {
 
@@ -30,6 +31,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
   // Keeps x and the fp32 statistics: rstd [T, 1] (and the mean for LayerNorm).
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const OptTensor& bias,
                             int64_t sink, int64_t ws, int64_t bs, double eps) {
+    const OpScope scope(kMemory);
     const at::Tensor xf = wide(x);
     at::Tensor mean, rstd, y;
     if (bias) {
@@ -52,6 +54,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
   // d/dx of w*xhat: rstd * (w dy - xhat mean(w dy xhat)) (RMSNorm); LayerNorm also subtracts mean(w dy).
   // Alive at its peak: dy, xhat, dx and one [T, h] product.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd norm");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &rstd = saved[2], &mean = saved[3];
@@ -74,7 +77,7 @@ struct NormFn : torch::autograd::Function<NormFn> {
       weight_grads(dy, xhat);
     } else if (slots[0] != kNoSlot || slots[1] != kNoSlot) {
       // The W pass: x, the statistics and dy stay alive until then; xhat is made again there.
-      sink->weight_grad([weight_grads, x, rstd, mean, dy] {
+      sink->weight_grad(kMemory, [weight_grads, x, rstd, mean, dy] {
         const at::Tensor w_xf = wide(x);
         weight_grads(dy, mean.defined() ? (w_xf - mean).mul_(rstd) : w_xf * rstd);
       });
@@ -112,6 +115,7 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
   // Keeps nothing: cos and sin are the micro-batch's tables.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                             int64_t heads, int64_t hd, int64_t s) {
+    const OpScope scope(kMemory);
     at::Tensor out = at::empty_like(x);
     rotate(x, out, cos, sin, heads, hd, s, 1.0);
     ctx->saved_data["cos"] = cos;
@@ -120,6 +124,7 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd rope");
     const auto d = ctx->saved_data["dims"].toIntVector();
     const at::Tensor dy = grads[0].contiguous();
@@ -133,12 +138,14 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
 struct SwiGluFn : torch::autograd::Function<SwiGluFn> {
   // Keeps gate and up.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    const OpScope scope(kMemory);
     at::Tensor out = at::silu(gate).mul_(up);
     ctx->save_for_backward({gate, up});
     return out;
   }
   // d up = dy silu(g); d gate = dy up sigmoid(g) (1 + g (1 - sigmoid(g))).
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd swiglu");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &gate = saved[0], &up = saved[1];
@@ -152,10 +159,12 @@ struct SwiGluFn : torch::autograd::Function<SwiGluFn> {
 
 struct GeluFn : torch::autograd::Function<GeluFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x) {
+    const OpScope scope(kMemory);
     ctx->save_for_backward({x});
     return at::gelu(x, "tanh");
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd gelu");
     return {at::gelu_backward(grads[0], ctx->get_saved_variables()[0], "tanh")};
   }
@@ -196,6 +205,7 @@ struct DropoutFn : torch::autograd::Function<DropoutFn> {
   // Keeps its mask [rows, width], 1 byte per element.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, std::vector<int64_t> key, double p,
                             int64_t first_row) {
+    const OpScope scope(kMemory);
     at::Tensor drop = dropout_mask(unpack_key(key, p), first_row, x.size(0), x.size(1));
     if (!x.device().is_cpu()) drop = drop.to(x.device());
     at::Tensor y = x.mul(1.0 / (1.0 - p));
@@ -206,6 +216,7 @@ struct DropoutFn : torch::autograd::Function<DropoutFn> {
   }
   // Alive: dy and dx.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd dropout");
     const at::Tensor drop = ctx->get_saved_variables()[0];
     at::Tensor dx = grads[0].mul(1.0 / (1.0 - ctx->saved_data["p"].toDouble()));

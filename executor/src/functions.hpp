@@ -11,6 +11,8 @@
 #include <functional>
 #include <vector>
 
+#include "paraplan/exec/op_timer.hpp"
+
 namespace paraplan::exec {
 
 class Communicator;
@@ -26,10 +28,14 @@ class GradSink {
   virtual void enter_unit_forward(int unit) = 0;   // before unit `unit` runs forward
   virtual void leave_unit_backward(int unit) = 0;  // after unit `unit`'s backward, before unit-1's
   // Weight gradients: computed at once, or, while a queue is set (the B pass of a zero-bubble schedule,
-  // Qi et al. 2023 §2), kept with the tensors they need for the W pass.
-  void weight_grad(std::function<void()> fn) {
+  // Qi et al. 2023 §2), kept with the tensors they need for the W pass, where their time is counted in
+  // `op_class` (op_classes.hpp) as it is inside the backward that made them.
+  void weight_grad(const char* op_class, std::function<void()> fn) {
     if (deferred_)
-      deferred_->push_back(std::move(fn));
+      deferred_->push_back([op_class, fn = std::move(fn)] {
+        const OpScope scope(op_class);
+        fn();
+      });
     else
       fn();
   }

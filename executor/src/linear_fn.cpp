@@ -9,6 +9,7 @@
 #include "paraplan/exec/memory_meter.hpp"
 #include "paraplan/exec/communicator.hpp"
 #include "tp_comm.hpp"
+#include "op_classes.hpp"
 
 namespace paraplan::exec {
 
@@ -73,6 +74,7 @@ struct ColumnFn : torch::autograd::Function<ColumnFn> {
   // parameters. The gathered input under SP is a temporary of the forward.
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params, int64_t sink,
                                std::vector<int64_t> desc, std::vector<double> scales, std::vector<int64_t> tpv) {
+    const OpScope scope(kGemm);
     const TpGroup tp = unpack_tp(tpv);
     const at::Tensor xg = tp.sequence_parallel() ? tp_gather_rows(tp, x) : x;
     variable_list out;
@@ -107,6 +109,7 @@ struct ColumnFn : torch::autograd::Function<ColumnFn> {
   // dW_i += dy_i^T x, db_i += colsum(dy_i), dB_i += scale dy_i^T (xA^T)_i, dA_i += d(xA^T)_i^T x, with x
   // gathered again under SP.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kGemm);
     memory_mark("bwd column");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor x = saved[0];
@@ -141,7 +144,7 @@ struct ColumnFn : torch::autograd::Function<ColumnFn> {
       ts[i] = saved[4 + 4 * i];
       for (int f = 2; f < 6; ++f) trainable = trainable || desc[i * kFields + f] != kNoSlot;
     }
-    if (trainable) sink->weight_grad([sink, tp, x, dy, dt, ts, desc, scales] {
+    if (trainable) sink->weight_grad(kGemm, [sink, tp, x, dy, dt, ts, desc, scales] {
       const at::Tensor xg = tp.sequence_parallel() ? tp_gather_rows(tp, x) : x;
       for (size_t i = 0; i < dy.size(); ++i) {
         if (!dy[i].defined()) continue;
@@ -180,6 +183,7 @@ struct RowFn : torch::autograd::Function<RowFn> {
                             const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& a,
                             const c10::optional<at::Tensor>& b, int64_t sink, std::vector<int64_t> slots, double scale,
                             std::vector<int64_t> tpv) {
+    const OpScope scope(kGemm);
     const TpGroup tp = unpack_tp(tpv);
     at::Tensor y = at::mm(x, w.t());
     if (tp.sequence_parallel())
@@ -205,6 +209,7 @@ struct RowFn : torch::autograd::Function<RowFn> {
   // copy), d(xA^T) [T, r] and dx [T, in / tp]. W: dW += dy^T x, db += colsum(dy) (of this rank's
   // tokens under SP), dB += scale dy^T (xA^T), dA += d(xA^T)^T x.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kGemm);
     memory_mark("bwd row");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &a = saved[2], &b = saved[3], &t = saved[4];
@@ -223,7 +228,7 @@ struct RowFn : torch::autograd::Function<RowFn> {
     }
     const int64_t own_rows = dy.size(0);
     const bool trainable = slots[0] != kNoSlot || slots[1] != kNoSlot || slots[2] != kNoSlot || slots[3] != kNoSlot;
-    if (trainable) sink->weight_grad([sink, tp, x, dyg, dt, t, slots, scale, own_rows] {
+    if (trainable) sink->weight_grad(kGemm, [sink, tp, x, dyg, dt, t, slots, scale, own_rows] {
       if (slots[0] != kNoSlot) {
         accumulate_mm(sink->slot(slots[0]), dyg.t(), x);
         sink->arrived(slots[0]);

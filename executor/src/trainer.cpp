@@ -42,6 +42,14 @@ at::Device device_for(const Plan& plan, int local_rank) {
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }
 
+// Names each communicator after the group it serves, for the step's op classes (op_timer.hpp); a
+// communicator shared by two axes (dp_cp is dp when cp = 1) keeps the plainer name.
+void label_groups(ProcessGroups& g) {
+  if (g.world) g.world->set_label("world");
+  for (Axis a : {Axis::dp_cp, Axis::ep, Axis::pp, Axis::cp, Axis::tp, Axis::dp})
+    if (auto& c = g.axis[static_cast<int>(a)]; c && c->size() > 1) c->set_label(to_string(a));
+}
+
 }  // namespace
 
 // Where this rank sits on the grid: its pipeline stage, its tensor-parallel rank.
@@ -101,6 +109,7 @@ struct Trainer::Impl {
       kv_group = groups.subgroup("kv/" + std::to_string(groups.grid.group_id(Axis::tp, groups.rank)) + "/" +
                                      std::to_string(kv.first),
                                  pos.tp_rank % kv.replicas, kv.replicas);
+    if (kv_group) kv_group->set_label("kv");  // its time: comm.<collective>.kv (op_timer.hpp)
     // Tied embeddings: the embedding unit is shared with the head when this rank holds both; with the two
     // on different stages, the first and the head's stage sum their copies' gradients (Megatron's
     // embedding group: the same data-parallel and tensor-parallel position on both stages).
@@ -116,6 +125,7 @@ struct Trainer::Impl {
         tied_group = groups.subgroup("emb/" + std::to_string(groups.grid.index_in_group(Axis::dp, groups.rank)) + "/" +
                                          std::to_string(pos.tp_rank),
                                      pos.stage == 0 ? 0 : 1, 2);
+        tied_group->set_label("tied_embedding");
         tied_unit = pos.stage == 0 ? embedding_unit : head_unit;
         const auto& params = layout.units[static_cast<size_t>(tied_unit)].params;
         for (size_t i = 0; i < params.size(); ++i)
@@ -136,6 +146,7 @@ struct Trainer::Impl {
     ao.decoupled = plan.training.optimizer == Optimizer::adamw;
     optimizer = std::make_unique<AdamW>(*engine, ao);
     micro_batches = plan.micro_batches();
+    label_groups(groups);
     synchronize(device);
     reset_peak(device);
   }
@@ -204,6 +215,7 @@ Trainer::~Trainer() = default;
 StepStats Trainer::step() {
   Impl& m = *impl_;
   const auto t0 = std::chrono::steady_clock::now();
+  op_timer_begin_step();
   m.groups.reset_blocked_seconds();
   const double scale = 1.0 / (static_cast<double>(m.plan.training.global_batch) * static_cast<double>(m.plan.training.seq_len));
   m.engine->begin_step();
@@ -215,7 +227,10 @@ StepStats Trainer::step() {
     CategoryScope cat(MemCategory::buffers);
     m.tied_group->allreduce(g);
   }
-  m.optimizer->step();
+  {
+    const OpScope optimizer("optimizer");
+    m.optimizer->step();
+  }
   // On CPU the sum lives in the trainer, not in a storage of its own: gloo's worker thread drops its
   // reference to an all-reduced tensor only after wait() has returned, so a fresh 8-byte tensor per
   // step could outlive the step by a scheduling delay and show up in the next step's peak. The loss is
@@ -239,6 +254,7 @@ StepStats Trainer::step() {
   // counts its share, so that the ranks' rates add up to the run's.
   const double sharers = static_cast<double>(m.plan.parallel.tp) * m.plan.parallel.pp;
   s.tokens_per_s = static_cast<double>(tokens_per_step()) / sharers / s.step_s;
+  s.op_times = op_timer_end_step(s.step_s);
   return s;
 }
 

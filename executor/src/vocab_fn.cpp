@@ -7,6 +7,7 @@
 #include "paraplan/exec/memory_meter.hpp"
 #include "paraplan/exec/communicator.hpp"
 #include "tp_comm.hpp"
+#include "op_classes.hpp"
 
 namespace paraplan::exec {
 
@@ -43,6 +44,7 @@ struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& ids, const at::Tensor& w,
                             const c10::optional<at::Tensor>& pos, int64_t sink, std::vector<int64_t> args,
                             std::vector<int64_t> tpv) {
+    const OpScope scope(kMemory);
     const TpGroup tp = unpack_tp(tpv);
     const int64_t seq_len = args[2], start = args[3];
     at::Tensor out;
@@ -72,6 +74,7 @@ struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
   // Alive: dy (and its gathered copy under SP); under TP the masked copy of dy [T, h] added into the
   // table's gradient.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd embedding");
     const at::Tensor ids = ctx->get_saved_variables()[0];
     const at::Tensor dy = grads[0].contiguous();
@@ -80,7 +83,7 @@ struct EmbeddingFn : torch::autograd::Function<EmbeddingFn> {
     const TpGroup tp = unpack_tp(ctx->saved_data["tp"].toIntVector());
     const at::Tensor dyg = tp.sequence_parallel() ? tp_gather_rows(tp, dy) : dy;
     const int64_t own_rows = dy.size(0);
-    if (args[0] != kNoSlot || args[1] != kNoSlot) sink->weight_grad([sink, tp, ids, dyg, args, own_rows] {
+    if (args[0] != kNoSlot || args[1] != kNoSlot) sink->weight_grad(kMemory, [sink, tp, ids, dyg, args, own_rows] {
       const int64_t w_slot = args[0], pos_slot = args[1], s = args[2], start = args[3];
       if (w_slot != kNoSlot) {
         at::Tensor g = sink->slot(w_slot);
@@ -114,6 +117,7 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
   // that holds it, is summed over the group.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& targets, double scale,
                             std::vector<int64_t> args, std::vector<int64_t> tpv) {
+    const OpScope scope(kMemory);
     const TpGroup tp = unpack_tp(tpv);
     const int64_t start = args[0], valid = args[1], T = logits.size(0);
     const at::Tensor lf = wide(logits);
@@ -144,6 +148,7 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn> {
   // d logits = (softmax(logits) - onehot(target)) * g * scale, zero on padding columns. Alive at its peak:
   // the logits, their fp32 gradient [T, V / tp] and, for 16-bit logits, its 16-bit copy.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const OpScope scope(kMemory);
     memory_mark("bwd loss");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &logits = saved[0], &targets = saved[1], &lse = saved[2];

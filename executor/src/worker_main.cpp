@@ -195,7 +195,12 @@ int run(const Args& a) {
                                "{:.0f} tokens/s\n",
                                rank, s.step, a.run.steps, s.loss, s.step_s, s.comm_s, s.tokens_per_s)
                 << std::flush;
-      if (store) store->add_step({run_id, rank, s.step, s.loss, s.step_s, s.comm_s, s.tokens_per_s});
+      if (store) {
+        store->add_step({run_id, rank, s.step, s.loss, s.step_s, s.comm_s, s.tokens_per_s});
+        std::vector<planner::OpTimeRecord> ops;
+        for (const OpTally& t : s.op_times) ops.push_back({run_id, rank, s.step, t.op_class, t.seconds, t.calls});
+        store->add_op_times(ops);
+      }
       if (!checkpoints.empty() && s.step % a.run.checkpoint_every == 0) {
         const std::string dir = trainer.write_checkpoint(checkpoints);
         std::cout << fmt::format("rank {} checkpoint of step {} written to {}\n", rank, s.step, dir) << std::flush;
@@ -274,13 +279,5 @@ int main(int argc, char** argv) {
     std::cerr << who << ": --plan is required\n";
     return 2;
   }
-  try {
-    return a.abort.empty() ? run(a) : announce(a);
-  } catch (const planner::PlanError& e) {
-    for (const auto& v : e.violations()) std::cerr << who << ": invalid input: " << v.to_string() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << who << ": " << error_message(e) << "\n";
-    return 1;
-  }
+  return run_reporting_errors(who, [&] { return a.abort.empty() ? run(a) : announce(a); });
 }

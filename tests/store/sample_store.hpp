@@ -51,7 +51,44 @@ inline std::vector<planner::MemoryRecord> sample_memory(int64_t run, int rank) {
           {run, rank, "other", std::nullopt, 0.0}};
 }
 
-// Writes the sample into a store (runs 1, 2 and 3, in that order).
+// Schema version 2 (issue 15): evaluation metrics of run 1. Version 3 (issue 13): op-class timings of run 1,
+// an imported run (run 4), a probe and a calibration.
+inline std::vector<planner::MetricRecord> sample_metrics(int64_t run) {
+  return {{run, "test_accuracy", 1, 0.8125, "fraction"}, {run, "test_accuracy", 2, 0.875, "fraction"},
+          {run, "epoch_s", 1, 12.5, "s"}};
+}
+inline std::vector<planner::OpTimeRecord> sample_op_times(int64_t run) {
+  return {{run, 0, 2, "gemm", 0.015625, 24}, {run, 0, 2, "comm.all_reduce.dp", 0.0078125, 2},
+          {run, 1, 2, "idle", 0.0009765625, 1}};
+}
+inline planner::ImportedRun sample_imported() {
+  planner::ImportedRun r;
+  r.run = sample_new_run(4);
+  r.run.name = "imported gpt-22b";
+  r.run.steps = 0;
+  r.source = "published-step-time.csv:13 (korthikanti22-t5)";
+  r.measured_step_s = 1.42;
+  return r;
+}
+inline std::vector<planner::ProbeResult> sample_probe_results() {
+  return {{"gemm", "fp32", 256, 256, 256, 0, 1, 0.000244140625, 20},
+          {"all_reduce", "fp32", 0, 0, 0, 1048576, 2, 0.001953125, 10}};
+}
+inline planner::ProbeRecord sample_probe() {
+  planner::ProbeRecord p;
+  p.device = "cpu";
+  p.hardware = R"({"cpu_model":"sample"})";
+  p.software = R"({"libtorch":"1.13.1"})";
+  p.git_revision = "0123456789ab";
+  p.host = "sample-host";
+  p.seconds = 42.5;
+  return p;
+}
+inline const char* kSampleProfile = R"({"name":"sample","parameters":{"gemm":{"value":0.5,"source":"fitted"}}})";
+
+// Writes the sample into a store (runs 1, 2 and 3, in that order; from schema version 3 also run 1's
+// metrics and the calibration data above, run 4 the imported one). The file of version 2 (written on main
+// before issue 13) has no rows in its metrics table.
 inline void write_sample(planner::Store& s) {
   const int64_t done = s.create_run(sample_new_run(1));
   s.set_running(done);
@@ -66,6 +103,11 @@ inline void write_sample(planner::Store& s) {
   const int64_t running = s.create_run(sample_new_run(3));
   s.set_running(running);
   s.add_step(sample_step(running, 1, 1));
+  s.add_metrics(sample_metrics(done));
+  s.add_op_times(sample_op_times(done));
+  s.import_runs({sample_imported()});
+  s.add_probe(sample_probe(), sample_probe_results());
+  s.add_calibration("sample", "cpu", kSampleProfile);
 }
 
 }  // namespace paraplan::test

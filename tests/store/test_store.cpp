@@ -196,6 +196,26 @@ TEST(Store, EightProcessesOpeningOneNewFileAtOnceAllSucceedTwentyTimes) {
   }
 }
 
+// Issue 13: importing the same published rows twice adds them once (the source names the row).
+TEST(Store, ImportedRunsAreAddedOnceEach) {
+  const std::string path = temp_db("import.sqlite");
+  Store s(path);
+  ImportedRun a = paraplan::test::sample_imported(), b = a;
+  b.source = "published-step-time.csv:14 (korthikanti22-t5)";
+  b.measured_step_s = 1.10;
+  const ImportOutcome first = s.import_runs({a, b});
+  EXPECT_EQ(first.added, 2);
+  EXPECT_EQ(first.already_there, 0);
+  const ImportOutcome again = s.import_runs({b, a});
+  EXPECT_EQ(again.added, 0);
+  EXPECT_EQ(again.already_there, 2);
+  const auto runs = s.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1].measured_step_s, 1.10);
+  EXPECT_EQ(runs[1].origin, "imported");
+  EXPECT_EQ(runs[1].status, RunStatus::succeeded);
+}
+
 // Migration 2 (issue 15): evaluation metrics per run, and steps written in one transaction.
 TEST(Store, MetricsAndBatchedStepsRoundTrip) {
   Store s(temp_db("metrics.sqlite"));

@@ -59,12 +59,66 @@ std::map<std::string, std::vector<std::string>> columns(const std::string& path)
   return out;
 }
 
-void expect_sample(Store& s) {
+// The metrics and calibration data of a file written at schema version 3 or later; none in an older one
+// (store-v2.sqlite has the metrics table of migration 2, empty).
+void expect_calibration_sample(Store& s, int version) {
+  using namespace paraplan::test;
+  const auto runs = s.runs();
+  for (size_t i = 0; i < 3 && i < runs.size(); ++i) EXPECT_EQ(runs[i].origin, "executor");
+  if (version < 3) {
+    EXPECT_EQ(runs.size(), 3u);
+    EXPECT_TRUE(s.metrics(1).empty());
+    EXPECT_TRUE(s.op_times(1).empty());
+    EXPECT_TRUE(s.probes().empty());
+    EXPECT_TRUE(s.calibrations().empty());
+    return;
+  }
+  ASSERT_EQ(runs.size(), 4u);
+  const auto metrics = s.metrics(1);  // ordered by name, then step
+  ASSERT_EQ(metrics.size(), 3u);
+  EXPECT_EQ(metrics[0].name, "epoch_s");
+  EXPECT_EQ(metrics[0].value, 12.5);
+  EXPECT_EQ(metrics[2].value, 0.875);
+  EXPECT_EQ(metrics[2].unit, "fraction");
+  const RunRecord& imported = runs[3];
+  EXPECT_EQ(imported.origin, "imported");
+  EXPECT_EQ(imported.source, sample_imported().source);
+  EXPECT_EQ(imported.status, RunStatus::succeeded);
+  EXPECT_EQ(imported.measured_step_s, 1.42);
+  EXPECT_EQ(imported.run.name, "imported gpt-22b");
+  const auto ops = s.op_times(1);
+  const auto want_ops = sample_op_times(1);
+  ASSERT_EQ(ops.size(), want_ops.size());
+  for (const OpTimeRecord& w : want_ops) {
+    bool found = false;
+    for (const OpTimeRecord& o : ops)
+      if (o.rank == w.rank && o.step == w.step && o.op_class == w.op_class) {
+        found = true;
+        EXPECT_EQ(o.seconds, w.seconds);
+        EXPECT_EQ(o.calls, w.calls);
+      }
+    EXPECT_TRUE(found) << w.op_class;
+  }
+  const auto probes = s.probes();
+  ASSERT_EQ(probes.size(), 1u);
+  EXPECT_EQ(probes[0].device, "cpu");
+  EXPECT_EQ(probes[0].host, "sample-host");
+  EXPECT_EQ(probes[0].seconds, 42.5);
+  EXPECT_EQ(s.probe_results(probes[0].id), sample_probe_results());
+  const auto cals = s.calibrations();
+  ASSERT_EQ(cals.size(), 1u);
+  EXPECT_EQ(cals[0].name, "sample");
+  EXPECT_EQ(cals[0].profile_json, kSampleProfile);
+}
+
+void expect_sample(Store& s, int version) {
   using paraplan::test::sample_memory;
   using paraplan::test::sample_new_run;
   using paraplan::test::sample_step;
-  const auto runs = s.runs();
-  ASSERT_EQ(runs.size(), 3u);
+  expect_calibration_sample(s, version);
+  auto runs = s.runs();
+  ASSERT_GE(runs.size(), 3u);
+  runs.resize(3);
   const RunStatus status[] = {RunStatus::succeeded, RunStatus::failed, RunStatus::running};
   for (int i = 1; i <= 3; ++i) {
     const RunRecord& r = runs[static_cast<size_t>(i - 1)];
@@ -116,6 +170,43 @@ void expect_sample(Store& s) {
   EXPECT_EQ(s.steps(3)[0].rank, 1);
 }
 
+// What a migration must keep: every table of a file, its column names, and each row as the text of those
+// columns (SQL quote(), so NULL, 0 and '' differ), in rowid order. Read through SQLite, not the Store.
+struct Table {
+  std::vector<std::string> columns, rows;
+};
+std::vector<std::string> table_rows(const std::string& path, const std::string& table,
+                                    const std::vector<std::string>& cols) {
+  std::string list;
+  for (const std::string& c : cols) list += (list.empty() ? "" : " || '|' || ") + ("quote(\"" + c + "\")");
+  return query(path, ("SELECT " + list + " FROM \"" + table + "\" ORDER BY rowid").c_str());
+}
+std::map<std::string, Table> contents(const std::string& path) {
+  std::map<std::string, Table> out;
+  for (const std::string& t : query(path, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")) {
+    Table& tab = out[t];
+    tab.columns = query(path, ("SELECT name FROM pragma_table_info('" + t + "')").c_str());
+    tab.rows = table_rows(path, t, tab.columns);
+  }
+  return out;
+}
+
+// Every table, column and row of `before` is in the migrated file `after`, unchanged; a migration adds
+// columns and tables, and rows only to schema_version.
+void expect_everything_kept(const std::map<std::string, Table>& before, const std::string& after) {
+  const auto now = contents(after);
+  for (const auto& [table, old] : before) {
+    SCOPED_TRACE("table " + table);
+    ASSERT_EQ(now.count(table), 1u) << "dropped";
+    std::vector<std::string> rows = table_rows(after, table, old.columns);
+    if (table == "schema_version") {
+      ASSERT_GE(rows.size(), old.rows.size());
+      rows.resize(old.rows.size());
+    }
+    EXPECT_EQ(rows, old.rows);
+  }
+}
+
 }  // namespace
 
 // Every schema version that ever shipped has a file in tests/store/data, written by make_store_file when
@@ -136,13 +227,15 @@ TEST(StoreMigrations, AFileOfEveryEarlierSchemaVersionMigratesAndKeepsItsRows) {
     const std::string copy = temp_db("v" + std::to_string(v) + ".sqlite");
     fs::copy_file(src, copy);
     EXPECT_EQ(query(copy, "SELECT MAX(version) FROM schema_version"), std::vector<std::string>{std::to_string(v)});
+    const auto before = contents(copy);
     {
       Store s(copy);
       EXPECT_EQ(s.schema_version(), latest);
-      expect_sample(s);
+      expect_sample(s, v);
     }
     EXPECT_EQ(columns(copy), want_columns);
     EXPECT_EQ(query(copy, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
+    expect_everything_kept(before, copy);
   }
   EXPECT_FALSE(fs::exists(fs::path(STORE_DATA_DIR) / ("store-v" + std::to_string(latest + 1) + ".sqlite")))
       << "a test file newer than this build's schema";
@@ -314,4 +407,38 @@ TEST(StoreCrash, WritersKilledAtRandomMomentsLeaveAnIntactStoreWithEveryCommitte
   }
   EXPECT_GT(finished, kKills / 2) << "the writers hardly committed anything: the test would prove little";
   RecordProperty("committed_writes", static_cast<int>(committed.size()));
+}
+
+// Issue 13 over issue 15: a store of schema 2 (main's store-v2.sqlite, with metrics added to it here as
+// paraplan demo writes them) migrates to 3 keeping its metrics and runs; its runs become executor runs and
+// the calibration tables start empty.
+TEST(StoreMigrations, AVersionTwoStoreWithMetricsMigratesToThreeLosingNothing) {
+  const std::string copy = temp_db("v2-metrics.sqlite");
+  fs::copy_file(fs::path(STORE_DATA_DIR) / "store-v2.sqlite", copy);
+  ASSERT_EQ(query(copy, "SELECT MAX(version) FROM schema_version"), std::vector<std::string>{"2"});
+  ASSERT_TRUE(query(copy, "INSERT INTO metrics VALUES (1, 'test_accuracy', 1, 0.8125, 'fraction'), "
+                          "(1, 'test_accuracy', 2, 0.875, 'fraction'), (2, 'validation_loss', 0, 2.5, 'nats/token')")
+                  .empty());
+  const auto before = contents(copy);
+  ASSERT_EQ(before.at("metrics").rows.size(), 3u);
+  {
+    Store s(copy);
+    EXPECT_GE(s.schema_version(), 3);
+    const auto m = s.metrics(1);
+    ASSERT_EQ(m.size(), 2u);
+    EXPECT_EQ(m[1].value, 0.875);
+    ASSERT_EQ(s.metrics(2).size(), 1u);
+    EXPECT_EQ(s.metrics(2)[0].unit, "nats/token");
+    const auto runs = s.runs();
+    ASSERT_EQ(runs.size(), 3u);
+    for (const RunRecord& r : runs) {
+      EXPECT_EQ(r.origin, "executor");
+      EXPECT_EQ(r.source, "");
+    }
+    EXPECT_TRUE(s.op_times(1).empty());
+    EXPECT_TRUE(s.probes().empty());
+    EXPECT_TRUE(s.calibrations().empty());
+  }
+  expect_everything_kept(before, copy);
+  EXPECT_EQ(query(copy, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
 }

@@ -23,11 +23,25 @@ struct Hw {
   bool host_adds;  // a CPU worker: one thread issues and runs each kernel, so host and device times add
 };
 
+// CPU workers sharing a machine's cores: with W workers on C < W cores each runs at C / W of its speed
+// (the operating system shares the cores evenly), on compute, memory traffic and per-kernel costs alike.
+// One worker always has a core (C < 1 would only rescale the peaks, which the efficiencies do).
+double core_share(const Plan& plan, const Efficiency& e) {
+  if (!plan.cluster.gpu.is_cpu || e.host_cores <= 0) return 1;
+  const double workers = std::min(plan.cluster.gpus, plan.cluster.gpus_per_node);
+  return std::min(1.0, std::max(1.0, e.host_cores) / workers);
+}
+
 Hw hw_of(const Plan& plan) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
-  return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-          e.kernel_overhead_s, e.host_overhead_s, static_cast<double>(g.sm_count), e.gemm_k_fill, g.is_cpu};
+  const double share = core_share(plan, e);
+  if (share == 1)  // the common case, kept free of arithmetic that could move a result by one bit
+    return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
+            e.kernel_overhead_s, e.host_overhead_s, static_cast<double>(g.sm_count), e.gemm_k_fill, g.is_cpu};
+  return {g.peak_flops(plan.training.precision) * share, g.hbm_bytes_per_s * share, e.gemm, e.attention, e.memory,
+          e.kernel_overhead_s / share, e.host_overhead_s / share, static_cast<double>(g.sm_count), e.gemm_k_fill,
+          g.is_cpu};
 }
 
 // A GEMM's math time with tile and wave quantization (NVIDIA Deep Learning Performance Guide, "Matrix

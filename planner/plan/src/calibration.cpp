@@ -39,6 +39,8 @@ const std::vector<EfficiencyField>& efficiency_fields() {
        "host-side cost per kernel (dispatch, autograd): added on CPU workers, overlapped with the device on GPUs", 0, 1},
       {"microbatch_overhead_s", &Efficiency::microbatch_overhead_s, "s", "host time per micro-batch and stage outside kernels", 0, 1},
       {"step_overhead_s", &Efficiency::step_overhead_s, "s", "host time per optimizer step outside kernels", 0, 1},
+      {"host_cores", &Efficiency::host_cores, "cores",
+       "CPU workers: cores one machine's workers share (more workers than cores run slower); 0: a core each", 0, 1e6},
   };
   return fields;
 }

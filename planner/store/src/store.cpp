@@ -24,7 +24,7 @@ RunStatus status_from(const std::string& s) {
 constexpr const char* kRunColumns =
     "id, status, created_at, COALESCE(finished_at, ''), name, plan_json, world_size, steps, hardware, software, "
     "git_revision, host, predicted_peak_bytes, predicted_step_s, measured_peak_bytes, measured_step_s, "
-    "measured_tokens_per_s, measured_comm_s, error";
+    "measured_tokens_per_s, measured_comm_s, error, origin, source";
 
 RunRecord read_run(const sql::Statement& s) {
   RunRecord r;
@@ -47,6 +47,8 @@ RunRecord read_run(const sql::Statement& s) {
   r.measured_tokens_per_s = s.optional_real(16);
   r.measured_comm_s = s.optional_real(17);
   r.error = s.text(18);
+  r.origin = s.text(19);
+  r.source = s.text(20);
   return r;
 }
 

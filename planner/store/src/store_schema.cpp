@@ -61,6 +61,52 @@ CREATE TABLE metrics (
   PRIMARY KEY (run_id, name, step)
 );
 )sql"},
+    {3, "calibration data: where a run came from (executor or imported), per-op-class step timings, probes, "
+        "calibration profiles",
+     R"sql(
+ALTER TABLE runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'executor';
+ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE TABLE op_times (
+  run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  rank     INTEGER NOT NULL,
+  step     INTEGER NOT NULL,
+  op_class TEXT NOT NULL,
+  seconds  REAL NOT NULL,
+  calls    INTEGER NOT NULL,
+  PRIMARY KEY (run_id, rank, step, op_class)
+);
+CREATE TABLE probes (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  device       TEXT NOT NULL,
+  hardware     TEXT NOT NULL DEFAULT '{}',
+  software     TEXT NOT NULL DEFAULT '{}',
+  git_revision TEXT NOT NULL DEFAULT '',
+  host         TEXT NOT NULL DEFAULT '',
+  seconds      REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE probe_results (
+  probe_id INTEGER NOT NULL REFERENCES probes(id) ON DELETE CASCADE,
+  seq      INTEGER NOT NULL,
+  kind     TEXT NOT NULL,
+  dtype    TEXT NOT NULL DEFAULT '',
+  m        REAL NOT NULL DEFAULT 0,
+  n        REAL NOT NULL DEFAULT 0,
+  k        REAL NOT NULL DEFAULT 0,
+  bytes    REAL NOT NULL DEFAULT 0,
+  ranks    INTEGER NOT NULL DEFAULT 1,
+  seconds  REAL NOT NULL,
+  repeats  INTEGER NOT NULL,
+  PRIMARY KEY (probe_id, seq)
+);
+CREATE TABLE calibrations (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  name       TEXT NOT NULL,
+  device     TEXT NOT NULL,
+  profile    TEXT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

@@ -175,6 +175,7 @@ std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const
                  "must have one cell per header column (" + std::to_string(header.size()) + ")");
     for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row.cells[header[i]] = cells[i];
     runs.push_back(read_run(row));
+    runs.back().line = n;
   }
   errors.throw_if_any();
   return runs;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "paraplan/exec/launch_env.hpp"
+#include "paraplan/exec/op_timer.hpp"
 #include "paraplan/rank_grid.hpp"
 
 namespace at {
@@ -65,6 +66,12 @@ class Communicator {
   void exchange(const at::Tensor& out, int dst, at::Tensor& in, int src);
   void barrier();
 
+  // The group this communicator serves ("dp", "tp", ..., "world"): its calls are timed as the op class
+  // comm.<collective>.<label> (op_timer.hpp).
+  void set_label(const std::string& label);
+  enum Op { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kSendRecv, kBarrier, kOps };
+  const char* op_class(Op op) const { return classes_[op].c_str(); }
+
   // Seconds this rank spent blocked in the calls above (exposed communication).
   double blocked_seconds() const { return blocked_s_; }
   void reset_blocked_seconds() { blocked_s_ = 0; }
@@ -84,14 +91,17 @@ class Communicator {
   virtual void do_barrier() = 0;
 
  private:
-  // Adds the time of one blocking call to blocked_s_.
+  // Adds the time of one blocking call to blocked_s_, and to its op class.
   template <class F>
-  void timed(F&& f) {
+  void timed(Op op, F&& f) {
+    const OpScope scope(op_class(op));
     const auto t0 = std::chrono::steady_clock::now();
     f();
     blocked_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   double blocked_s_ = 0;
+  std::string classes_[kOps] = {"comm.all_reduce.world", "comm.all_gather.world", "comm.reduce_scatter.world",
+                                "comm.broadcast.world",  "comm.send_recv.world",  "comm.barrier.world"};
 };
 
 // A communicator for each group of the planner's rank grid (rank_grid.hpp: tp, cp, ep, dp, pp and the

@@ -13,6 +13,7 @@
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/layout.hpp"
 #include "paraplan/exec/memory_meter.hpp"
+#include "paraplan/exec/op_timer.hpp"
 #include "paraplan/plan.hpp"
 
 namespace paraplan::exec {
@@ -35,6 +36,7 @@ struct StepStats {
   double comm_s = 0;         // blocked in communication
   double pp_s = 0;           // of which blocked on the pipeline's sends and receives (mostly idle: the bubble)
   double tokens_per_s = 0;   // this rank's tokens per second
+  std::vector<OpTally> op_times;  // step_s by class of work (op_timer.hpp), idle last
 };
 
 struct MemoryStats {

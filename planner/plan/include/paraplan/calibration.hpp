@@ -23,7 +23,7 @@ struct EfficiencyField {
   double Efficiency::*member;
   const char* unit;     // "fraction of peak", "s", ...
   const char* meaning;
-  double min, max;      // the range a hardware file or a profile may give
+  double min = 0, max = 1;  // the range a hardware file may give (data/hardware/*.json "efficiency")
 };
 const std::vector<EfficiencyField>& efficiency_fields();
 

@@ -23,11 +23,16 @@ struct Efficiency {
   double inter_node_latency_s = 0;
   double intra_node_hop_s = 0;      // per step of a collective's algorithm inside a node (ring hop)
   double inter_node_hop_s = 0;      // per step across nodes (ring hop, tree level)
-  // The host side (kernel-level model, op_time.cpp): the framework's launches are issued one after
-  // another by the host while the device runs earlier ones; a pass takes the longer of the two.
-  double host_overhead_s = 0;        // host-side cost per forward kernel (dispatch): added on CPU workers, overlapped on GPUs
+  // The framework's host-side cost per kernel the time model counts (dispatch, autograd bookkeeping, the
+  // small extra kernels one op of the model launches). A CPU worker's one thread does it besides the
+  // kernel's work, so it adds; a GPU's host issues ahead of the device, so a kernel costs the larger of
+  // the two (op_time.cpp). 0: none.
+  double host_overhead_s = 0;
   double microbatch_overhead_s = 0;  // host time per micro-batch and stage outside the kernels (schedule, p2p sync)
   double step_overhead_s = 0;        // host time per optimizer step outside the kernels (loop, loss scaler, logging)
+  // CPU workers: cores that the workers on one machine share. With more workers than cores each runs at
+  // cores / workers of its speed (compute, memory traffic and per-kernel costs). 0: a core per worker.
+  double host_cores = 0;
   bool operator==(const Efficiency&) const = default;
 };
 

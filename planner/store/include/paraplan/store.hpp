@@ -41,6 +41,10 @@ struct RunRecord {
   std::optional<double> measured_tokens_per_s; // tokens of all ranks per measured step second
   std::optional<double> measured_comm_s;       // mean exposed communication per step, slowest rank
   std::string error;                           // the first failure's message
+  // Where the row came from: "executor" (`paraplan run`) or "imported" (`paraplan import`, a published
+  // measurement; `source` then says which file, line and publication).
+  std::string origin = "executor";
+  std::string source;
 };
 
 struct StepRecord {
@@ -69,6 +73,55 @@ struct MetricRecord {
   int step = 0;
   double value = 0;
   std::string unit;  // e.g. "fraction", "nats/token", "s"
+};
+
+// Time one rank spent in one class of work during one step (executor/src/op_timer.cpp): gemm, memory
+// (memory-bound kernels), attention, optimizer, comm.<collective>.<group> (blocked in it), idle (the
+// rest of the step: autograd, data, bookkeeping). The classes of a step add up to its step_s.
+struct OpTimeRecord {
+  int64_t run_id = 0;
+  int rank = 0;
+  int step = 0;
+  std::string op_class;
+  double seconds = 0;
+  int64_t calls = 0;
+};
+
+// A published measurement to import: the plan as it ran, the step time and where it was published.
+struct ImportedRun {
+  NewRun run;                // plan_json, name, world_size, hardware, software, predicted_step_s
+  std::string source;        // "<file>:<line> (<source column>)", unique per row
+  double measured_step_s = 0;
+};
+struct ImportOutcome {
+  int added = 0, already_there = 0;  // rows whose source was imported before are not added twice
+};
+
+// One `paraplan probe` of a device: what ran, where, and how long it took.
+struct ProbeRecord {
+  int64_t id = 0;
+  std::string created_at;  // UTC, ISO 8601
+  std::string device;      // hardware preset the probe measured (cpu, h100-sxm-80gb, ...)
+  std::string hardware, software, git_revision, host;
+  double seconds = 0;      // wall time of the whole probe
+};
+// One measurement of a probe: kind gemm (m, n, k, dtype), memory (bytes read + written by one kernel),
+// kernel (a tiny kernel: its fixed cost), all_reduce / all_gather / reduce_scatter / send_recv (bytes =
+// nccl-tests' size of the whole buffer, over `ranks` processes). `seconds` is one operation's time (the
+// median of `repeats`).
+struct ProbeResult {
+  std::string kind, dtype;
+  double m = 0, n = 0, k = 0, bytes = 0;
+  int ranks = 1;
+  double seconds = 0;
+  int repeats = 0;
+  bool operator==(const ProbeResult&) const = default;
+};
+
+struct CalibrationRecord {
+  int64_t id = 0;
+  std::string created_at, name, device;
+  std::string profile_json;  // the profile file's document (calibration.hpp), fit rows and residuals included
 };
 
 // A schema change: applied once, in order, inside one transaction with the version bump.
@@ -113,6 +166,17 @@ class Store {
   std::vector<StepRecord> steps(int64_t run_id) const;
   std::vector<MemoryRecord> memory(int64_t run_id) const;
   std::vector<MetricRecord> metrics(int64_t run_id) const;  // ordered by name, then step
+
+  // Calibration data (store_measurements.cpp). Each call is one transaction: all of it or nothing.
+  void add_op_times(const std::vector<OpTimeRecord>& rows);
+  std::vector<OpTimeRecord> op_times(int64_t run_id) const;
+  // Imported runs become succeeded runs of origin "imported" with their measured step time.
+  ImportOutcome import_runs(const std::vector<ImportedRun>& rows);
+  int64_t add_probe(const ProbeRecord& probe, const std::vector<ProbeResult>& results);
+  std::vector<ProbeRecord> probes() const;
+  std::vector<ProbeResult> probe_results(int64_t probe_id) const;
+  int64_t add_calibration(const std::string& name, const std::string& device, const std::string& profile_json);
+  std::vector<CalibrationRecord> calibrations() const;
 
  private:
   void migrate(std::span<const Migration> migrations);

@@ -14,6 +14,7 @@ struct PublishedRun {
   double published_step_s = 0;            // measured iteration time (0 when only TFLOP/s was published)
   double published_tflops_per_gpu = 0;    // 0 when only the time was published
   double reference_flops_per_step = 0;    // FLOPs the paper's TFLOP/s are computed with
+  int line = 0;                           // its line in the table (1-based)
 };
 
 struct ValidationRow {

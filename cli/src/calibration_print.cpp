@@ -1,0 +1,28 @@
+// The calibration a prediction used: which profile, and per time-model parameter its value and origin.
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "paraplan/calibration.hpp"
+
+namespace paraplan::cli {
+
+using namespace planner;
+
+void print_calibration(const GpuSpec& gpu, const Calibration& cal) {
+  const Efficiency e = effective_efficiency(gpu, cal);
+  const std::vector<ParamSource> src = parameter_sources(cal);
+  fmt::print("\nTime-model parameters of {} under calibration \"{}\"{}{}\n", gpu.id.empty() ? gpu.name : gpu.id,
+             cal.name, cal.origin.empty() || cal.origin == cal.name ? "" : " (" + cal.origin + ")",
+             cal.provenance.empty() ? "" : ":\n  " + cal.provenance);
+  const auto& fields = efficiency_fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const EfficiencyField& f = fields[i];
+    const double v = e.*f.member;
+    const std::string unit = f.unit;
+    fmt::print("  {:<22} {:>10}  {:<9} {}\n", f.name, unit == "s" ? seconds(v) : fmt::format("{:.4g}", v),
+               to_string(src[i]), unit == "s" ? "" : unit);
+  }
+}
+
+}  // namespace paraplan::cli

@@ -1,0 +1,187 @@
+// paraplan calibrate [--db FILE] [--name NAME] [--use runs,probes,imported] [--gpu ID] [--report]: fits the
+// time model's parameters to what the store measured and writes the profile (store + JSON file).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "paraplan/calibration_report.hpp"
+#include "paraplan/error.hpp"
+
+namespace paraplan::cli {
+
+using namespace planner;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CalibrateCliOptions {
+  std::string db = "runs.sqlite";
+  std::string name = "calibrated";
+  std::string use = "runs,probes,imported";
+  std::string gpu;
+  std::string out;  // default NAME.json
+  int folds = 5;
+  bool report = false;
+  std::string profile;  // --calibration: report on this profile instead of fitting one
+  bool json_out = false;
+};
+
+// Written beside, then renamed over: a reader never sees half a file.
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw PlanError("--out", path, "cannot be written");
+    f << text;
+    if (!f.flush()) throw PlanError("--out", path, "cannot be written (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string value_text(double v, const std::string& unit) {
+  if (unit == "s") return seconds(v);
+  return fmt::format("{:.4g}", v);
+}
+
+void print_parameters(const FitResult& fit) {
+  fmt::print("{:<22} {:>10} {:>10} {:>10} {:>5}  {:<9} {}\n", "parameter", "datasheet", "value", "+/-1sd", "rows",
+             "source", "unit");
+  for (const FittedParam& p : fit.params) {
+    const std::string unit = p.field->unit;
+    fmt::print("{:<22} {:>10} {:>10} {:>10} {:>5}  {:<9} {}\n", p.field->name, value_text(p.datasheet, unit),
+               value_text(p.value, unit), p.fitted ? percent(p.rel_sigma) : p.rows ? "not pinned" : "", p.rows, to_string(p.source), unit);
+  }
+}
+
+std::string summary_text(const json& s) {
+  return fmt::format("{} / {} / {}", percent(s["mean_abs_error"].get<double>()), percent(s["median_abs_error"].get<double>()),
+                     percent(s["max_abs_error"].get<double>()));
+}
+
+void print_errors(const json& report, int folds) {
+  fmt::print("\n|predicted / measured - 1|, mean / median / max:\n{:<9} {:>5}  {:<26} {:<26} {}\n", "rows", "n",
+             "before (plan's calibration)", "after (this profile)", folds ? fmt::format("held out ({}-fold)", folds) : "");
+  for (const auto& [kind, s] : report["summary"]["step_time"].items())
+    fmt::print("{:<9} {:>5}  {:<26} {:<26} {}\n", kind, s["before"]["rows"].get<int>(), summary_text(s["before"]),
+               summary_text(s["after"]), s.contains("held_out") ? summary_text(s["held_out"]) : "");
+  const json& mem = report["summary"]["memory"];
+  if (mem["rows"].get<int>() > 0)
+    fmt::print("memory of executor runs (worst rank, {} categories): mean / median / max |error| {} (the same before "
+               "and after: calibration moves times only)\n",
+               mem["rows"].get<int>(), summary_text(mem));
+}
+
+void print_rows(const json& report) {
+  fmt::print("\n{:<40} {:<30} {:>11} {:>11} {:>8} {:>11} {:>8} {:>11}\n", "row", "what", "measured", "before", "error",
+             "after", "error", "held out");
+  for (const json& r : report["rows"]) {
+    const double m = r["measured_s"].get<double>();
+    std::string label = r["label"].get<std::string>();
+    if (label.size() > 30) label = label.substr(0, 29) + "~";
+    std::string id = r["id"].get<std::string>();
+    if (id.size() > 40) id = id.substr(0, 39) + "~";
+    fmt::print("{:<40} {:<30} {:>11} {:>11} {:>+7.1f}% {:>11} {:>+7.1f}% {:>11}\n", id, label, seconds(m),
+               seconds(r["before_s"].get<double>()), 100 * r["before_error"].get<double>(),
+               seconds(r["after_s"].get<double>()), 100 * r["after_error"].get<double>(),
+               r.contains("held_out_s") ? seconds(r["held_out_s"].get<double>()) : "");
+  }
+}
+
+int run_calibrate(const CalibrateCliOptions& o) {
+  if (!fs::exists(o.db))
+    throw PlanError("--db", o.db, "no such run store: `paraplan run`, `paraplan probe` and `paraplan import` write one");
+  const std::set<MeasurementKind> use = parse_measurement_kinds(o.use);
+  Store store(o.db);
+  const MeasurementSet set = read_measurements(store, use);
+  const std::string base = o.out.empty() ? o.name + ".json" : o.out;
+
+  if (!o.profile.empty()) {  // a report on an existing profile: nothing fitted, nothing stored
+    if (!o.report) throw PlanError("--calibration", o.profile, "needs --report (it reports on a profile instead of fitting one)");
+    const Calibration cal = load_calibration(o.profile, "--calibration");
+    CalibrateOptions co;
+    co.device = o.gpu;
+    const std::string device = calibrate(set, co).device;  // the same device rules as a fit
+    const json report = calibration_report(store, evaluate_rows(set, device, cal), cal, device);
+    const std::string stem = fs::path(base).replace_extension("").string() + "-report";
+    write_file(stem + ".json", report.dump(1) + "\n");
+    write_file(stem + ".csv", calibration_report_csv(report));
+    if (o.json_out) {
+      std::cout << report.dump(2) << "\n";
+      return 0;
+    }
+    fmt::print("profile \"{}\" on {} rows of {} from {}\n", cal.name, report["rows"].size(), device, o.db);
+    print_rows(report);
+    print_errors(report, 0);
+    fmt::print("\nreport data: {0}.json, {0}.csv (plot: paraplan-gui --report {0}.json --png {0}.png)\n", stem);
+    return 0;
+  }
+
+  CalibrateOptions co;
+  co.name = o.name;
+  co.device = o.gpu;
+  co.folds = o.folds;
+  const CalibrationOutcome out = calibrate(set, co, fs::absolute(o.db).string());
+  json doc = out.document;
+  write_file(base, doc.dump(2) + "\n");
+  const int64_t id = store.add_calibration(o.name, out.device, doc.dump());
+  std::vector<CalibratedRow> rows = out.rows;
+  const json report = calibration_report(store, rows, out.profile, out.device);
+  std::string stem;
+  if (o.report) {
+    stem = fs::path(base).replace_extension("").string() + "-report";
+    write_file(stem + ".json", report.dump(1) + "\n");
+    write_file(stem + ".csv", calibration_report_csv(report));
+  }
+  if (o.json_out) {
+    std::cout << (o.report ? json{{"profile", doc}, {"report", report}} : doc).dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("calibrated {} from {}: {} row(s) ({}), {} skipped\n", out.device, o.db, out.rows.size(), o.use,
+             set.skipped.size());
+  for (const std::string& s : set.skipped) fmt::print("  skipped {}\n", s);
+  for (const std::string& s : out.fit.dropped) fmt::print("  not fitted: {}\n", s);
+  fmt::print("Levenberg-Marquardt: {} iteration(s), {}, rms log residual {:.4f}\n\n", out.fit.iterations,
+             out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual);
+  print_parameters(out.fit);
+  if (o.report) print_rows(report);
+  print_errors(report, out.folds);
+  fmt::print("\nprofile \"{}\" written to {} and to {} (calibration {}); use it: --calibration {}\n", o.name, base, o.db,
+             id, base);
+  if (o.report)
+    fmt::print("report data: {0}.json, {0}.csv (plot: paraplan-gui --report {0}.json --png {0}.png)\n", stem);
+  return 0;
+}
+
+}  // namespace
+
+Command add_calibrate_command(CLI::App& app) {
+  auto [sub, o] = subcommand<CalibrateCliOptions>(app, "calibrate", R"(Fit the time model's parameters (the GPU's efficiencies, per-kernel and host costs, collective
+bandwidth and latency; `paraplan hardware ID` lists them) to what the run store measured: executor
+runs (`paraplan run`), probes (`paraplan probe`) and imported published runs (`paraplan import`).
+Least squares on log(predicted/measured) by Levenberg-Marquardt; parameters the data do not constrain
+keep their datasheet value. Writes the profile to the store and to a JSON file that plan, search,
+simulate and validate take with --calibration FILE.json, with the fit's rows, residuals and a k-fold
+cross-validated (held-out) error. Examples:
+  paraplan calibrate --db runs.sqlite --name cpu-here             # writes cpu-here.json
+  paraplan calibrate --db runs.sqlite --use probes --report       # also predicted vs measured per row
+  paraplan calibrate --report --calibration cpu-here.json          # report on a profile, fit nothing
+  paraplan import data/validation/published-step-time.csv && paraplan calibrate --use imported --gpu a100-80gb)");
+  sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
+  sub->add_option("--name", o->name, "name of the profile (default \"calibrated\")");
+  sub->add_option("--use", o->use, "which measurements: a comma-separated subset of runs,probes,imported (default all)");
+  sub->add_option("--gpu", o->gpu, "the device to calibrate (a hardware preset id) when the store holds several");
+  sub->add_option("--out", o->out, "the profile file to write (default NAME.json)");
+  sub->add_option("--folds", o->folds, "k of the k-fold cross-validation (default 5)")->check(CLI::Range(2, 100));
+  sub->add_flag("--report", o->report,
+                "print predicted vs measured for every row, before and after, and write NAME-report.json/.csv");
+  sub->add_option("--calibration", o->profile, "with --report: report on this profile (a name or a .json file) instead of fitting");
+  sub->add_flag("--json", o->json_out, "print the profile document (with --report: and the report) as JSON");
+  return {sub, [o] { return run_calibrate(*o); }};
+}
+
+}  // namespace paraplan::cli

@@ -1,0 +1,63 @@
+// paraplan import FILE.csv [--db FILE]: published measured step times into the run store, so that they
+// and the executor's own runs go through the same fit (paraplan calibrate --use imported).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "paraplan/error.hpp"
+#include "paraplan/import.hpp"
+
+namespace paraplan::cli {
+
+using namespace planner;
+
+namespace {
+
+struct ImportOptions {
+  std::string file;
+  std::string db = "runs.sqlite";
+};
+
+int import_file(const ImportOptions& o) {
+  std::ifstream in(o.file);
+  if (!in) throw PlanError("file", o.file, "cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  // Every cell is checked before anything is stored: a bad row leaves the store as it was.
+  const std::vector<ImportedRun> rows = imported_runs_from_csv(text.str(), o.file);
+  if (rows.empty()) throw PlanError("file", o.file, "holds a header but no rows to import");
+  Store store(o.db);
+  const ImportOutcome done = store.import_runs(rows);
+  double lo = rows.front().measured_step_s, hi = lo;
+  for (const ImportedRun& r : rows) {
+    lo = std::min(lo, r.measured_step_s);
+    hi = std::max(hi, r.measured_step_s);
+  }
+  fmt::print("imported {} row(s) of {} into {} ({} already there), measured step times {} to {}\n", done.added,
+             o.file, o.db, done.already_there, seconds(lo), seconds(hi));
+  fmt::print("use them: paraplan calibrate --db {} --use imported --gpu <device>   (paraplan runs --db {} lists them)\n",
+             o.db, o.db);
+  return 0;
+}
+
+}  // namespace
+
+Command add_import_command(CLI::App& app) {
+  auto [sub, o] = subcommand<ImportOptions>(app, "import", R"(Import published measured step times into the run store, as runs of origin "imported" that
+`paraplan calibrate` fits together with the executor's own runs and probes. FILE.csv has the format of
+data/validation/published-step-time.csv: a header line, '#' comments, and per row source, model
+(a preset), gpu (a preset), gpus, tp, pp, dp, seq, global_batch, and published_step_s or
+published_tflops_per_gpu (optional: micro_batch, virtual_stages, recompute, sequence_parallel,
+precision, and layers/hidden/heads/vocab, which must match the preset). Every cell is checked first:
+a bad cell names the line and column and nothing is stored. A row imported before is not added twice.
+  paraplan import data/validation/published-step-time.csv --db runs.sqlite)");
+  sub->add_option("file", o->file, "CSV file of published runs")->required()->check(CLI::ExistingFile);
+  sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
+  return {sub, [o] { return import_file(*o); }};
+}
+
+}  // namespace paraplan::cli

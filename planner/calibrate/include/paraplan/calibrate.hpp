@@ -1,0 +1,53 @@
+#pragma once
+// `paraplan calibrate`: the measurements of one device fitted into a calibration profile (fit.hpp),
+// with its k-fold cross-validated error, and the profile document that data/calibration holds
+// (calibration.hpp's format plus the fit's provenance: rows, residuals, held-out errors).
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paraplan/fit.hpp"
+#include "paraplan/measurements.hpp"
+
+namespace paraplan::planner {
+
+struct CalibrateOptions {
+  std::string name = "calibrated";
+  std::string device;  // hardware preset id; empty: the one device of the usable rows
+  int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows)
+};
+
+// Errors (predicted / measured - 1) of a set of rows.
+struct ErrorSummary {
+  int rows = 0;
+  double mean_abs = 0, median_abs = 0, max_abs = 0;
+};
+ErrorSummary summarize_errors(const std::vector<double>& errors);
+
+struct CalibratedRow {
+  const Measurement* m = nullptr;
+  double before_s = 0;                // with the calibration the plan names (probes: none)
+  double after_s = 0;                 // with the fitted profile
+  std::optional<double> held_out_s;   // fitted without this row's fold
+};
+
+struct CalibrationOutcome {
+  std::string device;
+  Calibration profile;              // name, provenance and the fitted / measured parameters
+  FitResult fit;
+  std::vector<CalibratedRow> rows;  // every row of the device, in the set's order (pointing into the set)
+  int folds = 0;                    // 0: too few rows to cross-validate
+  nlohmann::json document;          // the profile file: calibration_to_json + fit rows, residuals, held-out errors
+};
+
+// Fits the rows of one device. Throws PlanError naming `--db`/`--gpu` when there is nothing to fit:
+// no usable rows (with the reasons the skipped ones were skipped), rows of several devices and no
+// device chosen, or rows that constrain no parameter.
+CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& options,
+                             const std::string& store_path = "");
+
+// The calibration a row's plan names (its prediction before calibrating); probes: none.
+Calibration calibration_before(const Measurement& m);
+
+}  // namespace paraplan::planner

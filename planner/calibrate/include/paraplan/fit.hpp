@@ -1,0 +1,52 @@
+#pragma once
+// Fitting the time model's parameters (the Efficiency fields, efficiency_fields()) to measured times:
+// least squares on log(predicted / measured) over the logarithms of the parameters, by Levenberg-
+// Marquardt with a numeric Jacobian. Any subset of the fields can be fitted: those the rows do not
+// constrain keep the hardware's (datasheet) value and are marked so.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "paraplan/calibration.hpp"
+#include "paraplan/measurements.hpp"
+
+namespace paraplan::planner {
+
+struct FittedParam {
+  const EfficiencyField* field = nullptr;
+  double datasheet = 0;  // the hardware's value (data/hardware)
+  double value = 0;      // after the fit; the datasheet value when not fitted
+  bool fitted = false;
+  // fitted: step times (runs, imported) constrain it; measured: probes alone; datasheet: nothing does,
+  // or the rows move it but pin it to no better than a factor e (rows > 0, rel_sigma > 1).
+  ParamSource source = ParamSource::datasheet;
+  int rows = 0;          // rows whose prediction it moves by more than 0.1% when 10x or 0.1x
+  double rel_sigma = 0;  // one standard deviation of its logarithm (~ relative) from the data (0: no data)
+};
+
+struct FitResult {
+  std::vector<FittedParam> params;  // in efficiency_fields() order
+  Calibration calibration;          // the fitted parameters as values (name and provenance left to the caller)
+  double rms_log_residual = 0;      // weighted root mean square of log(predicted / measured)
+  int iterations = 0;
+  bool converged = false;
+  std::vector<std::string> dropped;  // rows the model cannot predict (a prediction of 0), not fitted
+};
+
+struct FitOptions {
+  int max_iterations = 200;
+  // Each kind of row (step times, and each kind of probe) weighs the same in total, so that a grid of
+  // many GEMM shapes does not outvote a handful of runs.
+  bool balance_kinds = true;
+  // Only these fields (efficiency_fields() names); empty: every field the rows constrain, except on a CPU
+  // the GPU kernel model's finer ones (fit.cpp fitted_by_default).
+  std::set<std::string> fields;
+};
+
+// Fits the fields the rows constrain, starting from the hardware's values (a field whose hardware
+// value is 0 starts from a typical magnitude: 1 us for times, 2 cores, 0.5 for fractions), with a weak
+// pull towards them; a field the fit pins to no better than a factor e keeps its datasheet value and
+// the rest is refitted. All rows must be of the device `gpu`.
+FitResult fit_parameters(const std::vector<Measurement>& rows, const GpuSpec& gpu, const FitOptions& options = {});
+
+}  // namespace paraplan::planner

@@ -1,0 +1,17 @@
+#pragma once
+// `paraplan import FILE.csv`: published measurements (the format of data/validation/published-step-
+// time.csv) as runs of the store, so that they go through the same fit as the executor's own.
+#include <string>
+#include <vector>
+
+#include "paraplan/store.hpp"
+
+namespace paraplan::planner {
+
+// Every row of the table as an imported run: its plan as the paper ran it, the measured step time (or
+// the one derived from the published TFLOP/s), the planner's prediction with the plan's calibration,
+// and its source "<file name>:<line> (<source column>)". A bad cell anywhere throws PlanError naming
+// every one ("<file>:<line>: <column>"), before anything is stored.
+std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const std::string& origin);
+
+}  // namespace paraplan::planner

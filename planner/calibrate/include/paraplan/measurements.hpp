@@ -1,0 +1,56 @@
+#pragma once
+// What a calibration is fitted to: measured times of three kinds — executor runs (step times of
+// `paraplan run`), imported published runs (`paraplan import`) and probes of a device (`paraplan
+// probe`) — each with the plan or device it measured, and how the time model predicts it.
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "paraplan/plan.hpp"
+#include "paraplan/store.hpp"
+
+namespace paraplan::planner {
+
+enum class MeasurementKind { run, imported, probe };
+const char* to_string(MeasurementKind k);  // "runs", "imported", "probes" (the words of --use)
+// "runs,probes,imported" (any order, any subset); a PlanError naming `field` for an unknown word.
+std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const std::string& field = "--use");
+
+struct Measurement {
+  MeasurementKind kind = MeasurementKind::run;
+  std::string id;      // "run 12", "imported run 14 (published-step-time.csv:3 (narayanan21-t1))", "probe 3 #7"
+  std::string what;    // "step" for runs; the probe's kind (gemm, memory, kernel, all_reduce, ...)
+  std::string device;  // hardware preset id (cluster.gpu.id)
+  Plan plan;           // the run's plan; for a probe the device (cluster.gpu, training.precision)
+  ProbeResult probe;   // probes only
+  double measured_s = 0;
+  int64_t run_id = 0;  // runs and imported runs: the store's id
+  std::string label;   // a short human description: the run's name, or the probe's shape
+  std::string calibration;         // the calibration the stored plan named (its prediction before calibrating)
+  std::string hardware, software;  // the store's JSON of the machine and the software that measured it
+};
+
+struct MeasurementSet {
+  std::vector<Measurement> rows;
+  std::vector<std::string> skipped;  // "run 3: failed", ...: stored rows a fit cannot use, and why
+};
+
+// Every usable row of the kinds in `use`. A run counts when it succeeded with at least one step on
+// every rank of its plan (a --fake-rank run measures one rank alone and is skipped); its measured step
+// is the median over steps (after the first, unless it is the only one) of the slowest rank's step
+// time, which an interruption by another process moves less than the mean.
+MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use);
+
+// The step time of a run's steps as read_measurements takes it (steps of all ranks of one run).
+std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps);
+
+// A plan that stands for a device in a probe's prediction (`dtype` as training.precision).
+Plan device_plan(const std::string& device, const std::string& dtype);
+
+// What the time model predicts for `m`, in seconds, with the calibration `cal` in place of the plan's:
+// step time (estimate_time) for runs; for probes a GEMM (gemm_efficiency), one memory-bound kernel
+// (memory_bound_time; "kernel" probes are tiny ones), or one collective (collective_time) over local ranks.
+double predict(const Measurement& m, const Calibration& cal);
+
+}  // namespace paraplan::planner

@@ -1,0 +1,264 @@
+// Levenberg-Marquardt on log residuals over log parameters (Levenberg 1944, Marquardt 1963; the damped
+// normal equations (J^T W J + lambda diag(J^T W J)) delta = -J^T W r, Nocedal & Wright 2006 §10.3), with
+// a central-difference Jacobian. Logarithms make every parameter positive and every error relative.
+#include "paraplan/fit.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace paraplan::planner {
+
+namespace {
+
+constexpr double kLogMin = -27.6, kLogMax = 13.8;  // parameters within [1e-12, 1e6]
+constexpr double kStep = 1e-5;                     // Jacobian step in log space
+
+double start_value(const EfficiencyField& f, double datasheet) {
+  const std::string unit = f.unit;
+  if (unit == "cores") return std::max(datasheet, 2.0);  // off the kink at one core (op_time.cpp)
+  if (datasheet > 0) return datasheet;
+  if (unit == "s") return 1e-6;
+  return 0.5;
+}
+
+// The range a fit may move a parameter in, as logarithms: positive, and at least one core.
+std::pair<double, double> log_bounds(const EfficiencyField& f) {
+  return {std::string(f.unit) == "cores" ? 0.0 : kLogMin, kLogMax};
+}
+
+class Problem {
+ public:
+  Problem(const std::vector<const Measurement*>& rows, std::vector<const EfficiencyField*> fields, bool balance)
+      : rows_(rows), fields_(std::move(fields)), w_(static_cast<Eigen::Index>(rows.size())) {
+    std::map<std::string, int> count;
+    for (const Measurement* m : rows_) ++count[kind_key(*m)];
+    for (size_t i = 0; i < rows_.size(); ++i)
+      w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
+  }
+
+  static std::string kind_key(const Measurement& m) { return m.kind == MeasurementKind::probe ? m.what : "step"; }
+
+  Calibration calibration(const Eigen::VectorXd& theta) const {
+    Calibration c;
+    c.name = "fit";
+    for (size_t j = 0; j < fields_.size(); ++j)
+      c.params.push_back({fields_[j]->name, std::exp(theta[static_cast<Eigen::Index>(j)]), false, ParamSource::fitted, ""});
+    return c;
+  }
+
+  Eigen::VectorXd residuals(const Eigen::VectorXd& theta) const {
+    const Calibration c = calibration(theta);
+    Eigen::VectorXd r(static_cast<Eigen::Index>(rows_.size()));
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      const double p = predict(*rows_[i], c);
+      r[static_cast<Eigen::Index>(i)] = p > 0 ? std::log(p / rows_[i]->measured_s) : 50.0;  // 50: e^50 off
+    }
+    return r;
+  }
+
+  double cost(const Eigen::VectorXd& r) const { return (w_.array() * r.array().square()).sum(); }
+
+  Eigen::MatrixXd jacobian(const Eigen::VectorXd& theta) const {
+    Eigen::MatrixXd J(static_cast<Eigen::Index>(rows_.size()), theta.size());
+    for (Eigen::Index j = 0; j < theta.size(); ++j) {
+      Eigen::VectorXd up = theta, down = theta;
+      up[j] += kStep;
+      down[j] -= kStep;
+      J.col(j) = (residuals(up) - residuals(down)) / (2 * kStep);
+    }
+    return J;
+  }
+
+  const Eigen::VectorXd& weights() const { return w_; }
+
+  Eigen::VectorXd clamp(Eigen::VectorXd t) const {
+    for (size_t j = 0; j < fields_.size(); ++j) {
+      const auto [lo, hi] = log_bounds(*fields_[j]);
+      const auto jj = static_cast<Eigen::Index>(j);
+      t[jj] = std::clamp(t[jj], lo, hi);
+    }
+    return t;
+  }
+
+ private:
+  std::vector<const Measurement*> rows_;
+  std::vector<const EfficiencyField*> fields_;
+  Eigen::VectorXd w_;
+};
+
+// One Levenberg-Marquardt fit of the parameters `pb` names from `theta`: returns the fitted logarithms.
+struct Solved {
+  Eigen::VectorXd theta, r;
+  double cost = 0;
+  int iterations = 0;
+  bool converged = false;
+};
+
+Solved solve(const Problem& pb, Eigen::VectorXd theta, const Eigen::VectorXd& prior, int max_iterations) {
+  // A very weak pull of every parameter towards its start (a Gaussian prior in log space, weighing like a
+  // 0.003% rms error): a tie-breaker where the data leave a direction flat, which the caller then finds
+  // unpinned and resets to the datasheet value.
+  constexpr double kPrior = 1e-9;
+  const Eigen::VectorXd& w = pb.weights();
+  auto total = [&](const Eigen::VectorXd& r, const Eigen::VectorXd& t) {
+    return pb.cost(r) + kPrior * (t - prior).squaredNorm();
+  };
+  Solved s;
+  s.r = pb.residuals(theta);
+  s.cost = total(s.r, theta);
+  double lambda = 1e-3;
+  for (s.iterations = 0; s.iterations < max_iterations; ++s.iterations) {
+    const Eigen::MatrixXd J = pb.jacobian(theta);
+    Eigen::MatrixXd A = J.transpose() * w.asDiagonal() * J;
+    A.diagonal().array() += kPrior;
+    const Eigen::VectorXd g = J.transpose() * (w.array() * s.r.array()).matrix() + kPrior * (theta - prior);
+    bool stepped = false;
+    double gain = 0, move = 0;
+    while (lambda < 1e12) {
+      Eigen::MatrixXd D = A;
+      D.diagonal() += lambda * A.diagonal();
+      const Eigen::VectorXd next = pb.clamp(theta + D.ldlt().solve(-g));
+      const Eigen::VectorXd rn = pb.residuals(next);
+      const double cn = total(rn, next);
+      if (cn < s.cost) {
+        gain = (s.cost - cn) / std::max(s.cost, 1e-300);
+        move = (next - theta).cwiseAbs().maxCoeff();
+        theta = next;
+        s.r = rn;
+        s.cost = cn;
+        lambda = std::max(lambda / 3, 1e-12);
+        stepped = true;
+        break;
+      }
+      lambda *= 4;
+    }
+    if (!stepped || move < 1e-10 || gain < 1e-14) {
+      s.converged = true;
+      break;
+    }
+  }
+  s.theta = theta;
+  return s;
+}
+
+// One standard deviation of each parameter's logarithm from the data alone: sigma^2 (J^T W J)^-1, sigma^2
+// the weighted residual variance; a direction the data leave flat gets 1e6.
+Eigen::VectorXd log_sigma(const Problem& pb, const Solved& s) {
+  const Eigen::VectorXd& w = pb.weights();
+  const Eigen::MatrixXd J = pb.jacobian(s.theta);
+  const Eigen::Index n = s.r.size(), p = s.theta.size();
+  const double sigma2 = std::max(pb.cost(s.r), 1e-30) / w.sum() * static_cast<double>(n) /
+                        std::max<double>(1, static_cast<double>(n - p));
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(J.transpose() * w.asDiagonal() * J / w.sum());
+  const double top = std::max(eig.eigenvalues().maxCoeff(), 1e-300);
+  Eigen::VectorXd inv = eig.eigenvalues();
+  for (Eigen::Index i = 0; i < inv.size(); ++i) inv[i] = inv[i] > 1e-10 * top ? 1 / inv[i] : 1e12;
+  const Eigen::MatrixXd cov = sigma2 / static_cast<double>(n) * eig.eigenvectors() * inv.asDiagonal() *
+                              eig.eigenvectors().transpose();
+  return cov.diagonal().cwiseMax(0).cwiseSqrt().cwiseMin(1e6);
+}
+
+// The kernel-level GPU model's finer parameters (issue 14: a GEMM tile's fill, latency per ring step,
+// host time per micro-batch and per step) are, on CPU workers, not told apart by what a CPU sweep
+// measures from the host's cost per kernel and a collective's latency (every run of the sweep has two
+// micro-batches, a probe's collective few steps): fitting them too makes the fit degenerate. On a CPU
+// they keep their datasheet value (0) unless asked for by name.
+bool fitted_by_default(const EfficiencyField& f, const GpuSpec& gpu) {
+  if (!gpu.is_cpu) return true;
+  for (const char* fine : {"gemm_k_fill", "intra_node_hop_s", "inter_node_hop_s", "microbatch_overhead_s", "step_overhead_s"})
+    if (std::string(f.name) == fine) return false;
+  return true;
+}
+
+}  // namespace
+
+FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec& gpu, const FitOptions& options) {
+  FitResult out;
+  const auto& fields = efficiency_fields();
+  // Start: every field at its start value (the datasheet's, or a typical magnitude where that is 0).
+  Calibration start;
+  for (const EfficiencyField& f : fields)
+    start.params.push_back({f.name, start_value(f, gpu.efficiency.*f.member), false, ParamSource::fitted, ""});
+  std::vector<const Measurement*> rows;
+  std::vector<double> base;
+  for (const Measurement& m : all_rows) {
+    const double p = predict(m, start);
+    if (p > 0 && std::isfinite(p)) {
+      rows.push_back(&m);
+      base.push_back(p);
+    } else {
+      out.dropped.push_back(m.id + " (" + m.label + "): the time model predicts no time for it");
+    }
+  }
+  // Which rows each field moves: its value 10x or 0.1x changes their prediction by more than 0.1%.
+  std::vector<size_t> free;
+  for (size_t j = 0; j < fields.size(); ++j) {
+    FittedParam fp;
+    fp.field = &fields[j];
+    fp.datasheet = gpu.efficiency.*fields[j].member;
+    fp.value = fp.datasheet;
+    const bool asked = options.fields.empty() ? fitted_by_default(fields[j], gpu)
+                                              : options.fields.count(fields[j].name) > 0;
+    if (!asked) {
+      out.params.push_back(fp);
+      continue;
+    }
+    bool from_steps = false;
+    for (double factor : {10.0, 0.1}) {
+      Calibration c = start;
+      c.params[j].value *= factor;
+      int moved = 0;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (std::fabs(predict(*rows[i], c) / base[i] - 1) > 1e-3) {
+          ++moved;
+          from_steps = from_steps || rows[i]->kind != MeasurementKind::probe;
+        }
+      }
+      fp.rows = std::max(fp.rows, moved);
+    }
+    if (fp.rows > 0) {
+      fp.source = from_steps ? ParamSource::fitted : ParamSource::measured;
+      free.push_back(j);
+    }
+    out.params.push_back(fp);
+  }
+
+  // Fit; then a parameter the data pin to no better than a factor e (one standard deviation of its
+  // logarithm above 1) goes back to its datasheet value, the least pinned first, and the rest is refitted.
+  while (!free.empty() && !rows.empty()) {
+    std::vector<const EfficiencyField*> names;
+    Eigen::VectorXd theta(static_cast<Eigen::Index>(free.size()));
+    for (size_t k = 0; k < free.size(); ++k) {
+      names.push_back(&fields[free[k]]);
+      theta[static_cast<Eigen::Index>(k)] = std::log(start.params[free[k]].value);
+    }
+    const Problem pb(rows, names, options.balance_kinds);
+    const Solved s = solve(pb, theta, theta, options.max_iterations);
+    const Eigen::VectorXd sigma = log_sigma(pb, s);
+    Eigen::Index worst = 0;
+    const double worst_sigma = sigma.maxCoeff(&worst);
+    out.iterations += s.iterations;
+    if (worst_sigma > 1) {
+      out.params[free[static_cast<size_t>(worst)]].source = ParamSource::datasheet;
+      out.params[free[static_cast<size_t>(worst)]].rel_sigma = worst_sigma;
+      free.erase(free.begin() + worst);
+      continue;
+    }
+    out.converged = s.converged;
+    out.rms_log_residual = std::sqrt(pb.cost(s.r) / pb.weights().sum());
+    for (size_t k = 0; k < free.size(); ++k) {
+      FittedParam& fp = out.params[free[k]];
+      fp.fitted = true;
+      fp.value = std::exp(s.theta[static_cast<Eigen::Index>(k)]);
+      fp.rel_sigma = sigma[static_cast<Eigen::Index>(k)];
+    }
+    break;
+  }
+  for (const FittedParam& fp : out.params)
+    if (fp.fitted) out.calibration.params.push_back({fp.field->name, fp.value, false, fp.source, ""});
+  return out;
+}
+
+}  // namespace paraplan::planner

@@ -1,0 +1,34 @@
+// Published CSV rows -> imported runs (the validation table's reader checks every cell).
+#include "paraplan/import.hpp"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "paraplan/plan_io.hpp"
+#include "paraplan/validation.hpp"
+
+namespace paraplan::planner {
+
+std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const std::string& origin) {
+  const std::vector<PublishedRun> runs = published_runs_from_csv(text, origin);
+  const std::vector<ValidationRow> rows = validate_runs(runs);
+  const std::string file = std::filesystem::path(origin).filename().string();
+  std::vector<ImportedRun> out;
+  for (const ValidationRow& v : rows) {
+    const PublishedRun& r = v.run;
+    ImportedRun i;
+    i.run.plan_json = plan_to_json(r.plan).dump();
+    i.run.name = r.model + " " + r.source;
+    i.run.world_size = r.plan.cluster.gpus;
+    i.run.steps = 0;
+    i.run.hardware = nlohmann::json{{"gpu", r.plan.cluster.gpu.id}, {"gpu_name", r.plan.cluster.gpu.name}}.dump();
+    i.run.software = nlohmann::json{{"published", r.source}}.dump();
+    i.run.predicted_step_s = v.predicted_step_s;
+    i.source = file + ":" + std::to_string(r.line) + " (" + r.source + ")";
+    i.measured_step_s = v.published_step_s;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+}  // namespace paraplan::planner

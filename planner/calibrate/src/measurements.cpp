@@ -1,0 +1,215 @@
+// Rows of the run store as measurements a fit can use, and the time model's prediction of each.
+#include "paraplan/measurements.hpp"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "paraplan/calibration.hpp"
+#include "paraplan/comm.hpp"
+#include "paraplan/error.hpp"
+#include "paraplan/op_time.hpp"
+#include "paraplan/plan_io.hpp"
+#include "paraplan/presets.hpp"
+#include "paraplan/timing.hpp"
+
+namespace paraplan::planner {
+
+namespace {
+
+Precision precision_of(const std::string& dtype) {
+  if (dtype == "bf16") return Precision::bf16;
+  if (dtype == "fp16") return Precision::fp16;
+  if (dtype == "fp8") return Precision::fp8;
+  return Precision::fp32;
+}
+
+CommKind collective_of(const std::string& kind) {
+  if (kind == "all_gather") return CommKind::all_gather;
+  if (kind == "reduce_scatter") return CommKind::reduce_scatter;
+  if (kind == "all_to_all") return CommKind::all_to_all;
+  if (kind == "send_recv") return CommKind::send_recv;
+  return CommKind::all_reduce;
+}
+
+bool is_collective(const std::string& kind) {
+  return kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter" || kind == "all_to_all" ||
+         kind == "send_recv";
+}
+
+// The stored plan without its calibration (a profile file named by path may be gone; the fit replaces
+// the calibration anyway), and the calibration it named.
+Plan stored_plan(const std::string& plan_json, std::string& calibration) {
+  nlohmann::json doc = nlohmann::json::parse(plan_json);
+  if (doc.contains("cluster") && doc["cluster"].is_object()) {
+    if (doc["cluster"].contains("calibration") && doc["cluster"]["calibration"].is_string())
+      calibration = doc["cluster"]["calibration"].get<std::string>();
+    doc["cluster"].erase("calibration");
+  }
+  return plan_from_json(doc);
+}
+
+std::string probe_label(const ProbeResult& r) {
+  std::ostringstream s;
+  s << r.kind;
+  if (r.kind == "gemm")
+    s << " " << r.dtype << " " << r.m << "x" << r.n << "x" << r.k;
+  else if (is_collective(r.kind))
+    s << " " << r.bytes << " B over " << r.ranks << " ranks";
+  else
+    s << " " << r.bytes << " B";
+  return s.str();
+}
+
+}  // namespace
+
+const char* to_string(MeasurementKind k) {
+  switch (k) {
+    case MeasurementKind::run: return "runs";
+    case MeasurementKind::imported: return "imported";
+    case MeasurementKind::probe: return "probes";
+  }
+  return "?";
+}
+
+std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const std::string& field) {
+  std::set<MeasurementKind> out;
+  std::stringstream ss(list);
+  std::string word;
+  while (std::getline(ss, word, ',')) {
+    if (word == "runs") out.insert(MeasurementKind::run);
+    else if (word == "imported") out.insert(MeasurementKind::imported);
+    else if (word == "probes") out.insert(MeasurementKind::probe);
+    else throw PlanError(field, "\"" + word + "\"", "must be a comma-separated list of runs, probes, imported");
+  }
+  if (out.empty()) throw PlanError(field, "\"" + list + "\"", "names no kind of measurement (runs, probes, imported)");
+  return out;
+}
+
+std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) {
+  std::map<int, double> slowest;  // step -> slowest rank's time
+  for (const StepRecord& s : steps) slowest[s.step] = std::max(slowest[s.step], s.step_s);
+  std::vector<double> t;
+  for (const auto& [step, s] : slowest)
+    if (step > 1 || slowest.size() == 1) t.push_back(s);
+  if (t.empty()) return std::nullopt;
+  std::sort(t.begin(), t.end());
+  const size_t n = t.size();
+  return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+Plan device_plan(const std::string& device, const std::string& dtype) {
+  Plan p;
+  p.model = model_preset("tiny-llama");
+  p.cluster.gpu = hardware_preset(device);
+  p.cluster.gpus = 1;
+  p.cluster.gpus_per_node = 1;
+  p.training.precision = precision_of(dtype);
+  return p;
+}
+
+MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use) {
+  MeasurementSet out;
+  const bool runs = use.count(MeasurementKind::run) > 0, imported = use.count(MeasurementKind::imported) > 0;
+  if (runs || imported) {
+    for (const RunRecord& r : store.runs()) {
+      const bool is_imported = r.origin == "imported";
+      if (is_imported ? !imported : !runs) continue;
+      const std::string id = std::string(is_imported ? "imported run " : "run ") + std::to_string(r.id);
+      if (r.status != RunStatus::succeeded) {
+        out.skipped.push_back(id + ": " + to_string(r.status) + (r.error.empty() ? "" : " (" + r.error + ")"));
+        continue;
+      }
+      Measurement m;
+      m.kind = is_imported ? MeasurementKind::imported : MeasurementKind::run;
+      m.id = is_imported ? id + " (" + r.source + ")" : id;
+      m.what = "step";
+      m.run_id = r.id;
+      m.label = r.run.name;
+      m.hardware = r.run.hardware;
+      m.software = r.run.software;
+      try {
+        m.plan = stored_plan(r.run.plan_json, m.calibration);
+        if (m.calibration.empty()) m.calibration = m.plan.cluster.calibration.name;
+      } catch (const std::exception& e) {
+        out.skipped.push_back(id + ": its plan does not read back (" + std::string(e.what()) + ")");
+        continue;
+      }
+      if (is_imported) {
+        if (!r.measured_step_s || *r.measured_step_s <= 0) {
+          out.skipped.push_back(id + ": no measured step time");
+          continue;
+        }
+        m.measured_s = *r.measured_step_s;
+      } else {
+        m.plan.training.framework = Framework::paraplan;  // the executor's own kernels (exec::as_executor_plan)
+        if (r.run.world_size != m.plan.parallel.gpus()) {
+          out.skipped.push_back(id + ": ran " + std::to_string(r.run.world_size) + " of the plan's " +
+                                std::to_string(m.plan.parallel.gpus()) + " ranks (--fake-rank: no communication)");
+          continue;
+        }
+        const auto step = median_step_seconds(store.steps(r.id));
+        if (!step || *step <= 0) {
+          out.skipped.push_back(id + ": no steps stored");
+          continue;
+        }
+        m.measured_s = *step;
+      }
+      m.device = m.plan.cluster.gpu.id;
+      out.rows.push_back(std::move(m));
+    }
+  }
+  if (use.count(MeasurementKind::probe)) {
+    for (const ProbeRecord& p : store.probes()) {
+      int seq = 0;
+      for (const ProbeResult& r : store.probe_results(p.id)) {
+        ++seq;
+        const std::string id = "probe " + std::to_string(p.id) + " #" + std::to_string(seq);
+        if (!(r.seconds > 0)) {
+          out.skipped.push_back(id + ": no time measured");
+          continue;
+        }
+        Measurement m;
+        m.kind = MeasurementKind::probe;
+        m.id = id;
+        m.what = r.kind;
+        m.device = p.device;
+        m.probe = r;
+        m.measured_s = r.seconds;
+        m.label = probe_label(r);
+        m.calibration = "none";
+        m.hardware = p.hardware;
+        m.software = p.software;
+        try {
+          m.plan = device_plan(p.device, r.dtype);
+        } catch (const PlanError& e) {
+          out.skipped.push_back(id + ": " + e.what());
+          continue;
+        }
+        out.rows.push_back(std::move(m));
+      }
+    }
+  }
+  return out;
+}
+
+double predict(const Measurement& m, const Calibration& cal) {
+  Plan p = m.plan;
+  p.cluster.calibration = cal;
+  if (m.kind != MeasurementKind::probe) return estimate_time(p).step_s;
+  const ProbeResult& r = m.probe;
+  if (r.kind == "gemm") {
+    const double e = gemm_efficiency(p, r.m, r.n, r.k);
+    return e > 0 ? 2 * r.m * r.n * r.k / (p.cluster.gpu.peak_flops(p.training.precision) * e) : 0;
+  }
+  if (is_collective(r.kind)) {
+    // Local ranks: the link inside a node (comm.hpp's group_link for a group within one node).
+    const Efficiency e = effective_efficiency(p.cluster.gpu, cal);
+    const Link link{p.cluster.gpu.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, false};
+    return collective_time(collective_of(r.kind), r.bytes, r.ranks, link);
+  }
+  return memory_bound_time(p, r.bytes);  // memory and kernel probes
+}
+
+}  // namespace paraplan::planner

@@ -1,0 +1,141 @@
+// paraplan import, calibrate and --calibration end to end (issue 13): published rows imported once, a
+// bad cell named and nothing stored, a fitted profile written as a file that plan and validate take,
+// and an empty store refused with the reason.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "paraplan/store.hpp"
+#include "run_paraplan.hpp"
+
+namespace fs = std::filesystem;
+using clitest::run;
+using nlohmann::json;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("paraplan-cal-cli-" + std::to_string(getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string published_csv() { return std::string(PARAPLAN_SOURCE_DIR) + "/data/validation/published-step-time.csv"; }
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// The 18 published rows become 18 imported runs; importing again adds none.
+TEST(CliCalibrate, ImportAddsEachPublishedRowOnce) {
+  const fs::path dir = fresh_dir("import");
+  const std::string db = (dir / "runs.sqlite").string();
+  auto r = run("import " + published_csv() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("imported 18 row(s)"), std::string::npos) << r.out;
+  r = run("import " + published_csv() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("imported 0 row(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(18 already there)"), std::string::npos) << r.out;
+  paraplan::planner::Store store(db);
+  const auto runs = store.runs();
+  ASSERT_EQ(runs.size(), 18u);
+  // Korthikanti et al. 2022 Table 5, first row (gpt-22b, full recompute): 1.42 s as published.
+  bool found = false;
+  for (const auto& run : runs)
+    if (run.source == "published-step-time.csv:13 (korthikanti22-t5)") {
+      found = true;
+      EXPECT_EQ(run.origin, "imported");
+      EXPECT_DOUBLE_EQ(*run.measured_step_s, 1.42);
+    }
+  EXPECT_TRUE(found);
+}
+
+// Issue 13: a CSV with a bad field names the line and the column, and stores nothing.
+TEST(CliCalibrate, ImportOfABadRowNamesItAndStoresNothing) {
+  const fs::path dir = fresh_dir("bad-import");
+  const std::string db = (dir / "runs.sqlite").string();
+  const std::string csv = clitest::write_temp(
+      "paraplan-bad-import.csv",
+      "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,fast\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,,1.5\n");
+  const auto r = run("import " + csv + " --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("paraplan-bad-import.csv:3: published_step_s = fast: must be a number > 0"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("paraplan-bad-import.csv:4: global_batch: is required"), std::string::npos) << r.out;
+  // Nothing half-written: the first, good row is not in the store either.
+  if (fs::exists(db)) EXPECT_TRUE(paraplan::planner::Store(db).runs().empty());
+}
+
+// Issue 13: a store with no usable rows is refused with the reason; a store that does not exist too.
+TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
+  const fs::path dir = fresh_dir("empty");
+  const std::string db = (dir / "runs.sqlite").string();
+  auto r = run("calibrate --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--db = " + db + ": no such run store"), std::string::npos) << r.out;
+  { paraplan::planner::Store store(db); }
+  r = run("calibrate --db " + db + " --out " + (dir / "p.json").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--db: holds no usable measurement"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir / "p.json"));
+  r = run("calibrate --db " + db + " --use runs,gpus");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--use = \"gpus\": must be a comma-separated list of runs, probes, imported"), std::string::npos)
+      << r.out;
+}
+
+// Imported rows fitted into a profile file that `validate` and `plan` take with --calibration and name,
+// with each parameter's source.
+TEST(CliCalibrate, AFittedProfileIsAFileThatPredictionsName) {
+  const fs::path dir = fresh_dir("fit");
+  const std::string db = (dir / "runs.sqlite").string();
+  ASSERT_EQ(run("import " + published_csv() + " --db " + db).code, 0);
+  const fs::path profile = dir / "a100-fit.json";
+  auto r = run("calibrate --db " + db + " --use imported --name a100-fit --report --out " + profile.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("calibrated a100-80gb from"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("held out (5-fold)"), std::string::npos) << r.out;
+  const json doc = json::parse(read(profile));
+  EXPECT_EQ(doc["name"], "a100-fit");
+  EXPECT_EQ(doc["device"], "a100-80gb");
+  EXPECT_EQ(doc["fit"]["rows"].size(), 18u);
+  EXPECT_EQ(doc["cross_validation"]["folds"], 5);
+  EXPECT_EQ(doc["parameters"]["gemm"]["source"], "fitted");
+  EXPECT_FALSE(doc["parameters"].contains("attention"));  // no row runs FlashAttention: datasheet
+  const json report = json::parse(read(dir / "a100-fit-report.json"));
+  EXPECT_EQ(report["rows"].size(), 18u);
+  EXPECT_TRUE(fs::exists(dir / "a100-fit-report.csv"));
+  EXPECT_EQ(paraplan::planner::Store(db).calibrations().size(), 1u);
+
+  r = run("validate --calibration " + profile.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("under calibration \"a100-fit\" (" + profile.string() + ")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("attention"), std::string::npos) << r.out;
+  r = run("plan " + std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json --calibration " + profile.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("calibration \"a100-fit\""), std::string::npos) << r.out;
+  // gemm comes from the fit, attention from the H100's datasheet (the profile does not set it).
+  const auto gemm = r.out.find("  gemm "), attention = r.out.find("  attention ");
+  ASSERT_NE(gemm, std::string::npos);
+  ASSERT_NE(attention, std::string::npos);
+  EXPECT_NE(r.out.substr(gemm, r.out.find('\n', gemm) - gemm).find("fitted"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.substr(attention, r.out.find('\n', attention) - attention).find("datasheet"), std::string::npos)
+      << r.out;
+  r = run("plan " + std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json --calibration nonesuch");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("cluster.calibration = \"nonesuch\": is not a calibration"), std::string::npos) << r.out;
+}
