@@ -83,3 +83,17 @@ TEST(Golden, SearchSimulateAndPlanOfEveryExampleAreUnchanged) {
     expect_same("plan " + example_path(n) + " --json", "plan-" + n + ".json");
   }
 }
+
+// docs/validation.md quotes `paraplan validate` between two markers; the page must show what the
+// binary prints today (re-run the command and paste when a model change moves a number).
+TEST(Docs, ValidationPageShowsTheBinarysOutput) {
+  std::ifstream in(fs::path(PARAPLAN_SOURCE_DIR) / "docs" / "validation.md");
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- paraplan validate: begin -->\n```\n$ paraplan validate\n", end = "```\n<!-- paraplan validate: end -->";
+  const size_t b = page.find(begin), e = page.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/validation.md has no validate block";
+  ASSERT_NE(e, std::string::npos);
+  const auto r = clitest::run("validate");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(page.substr(b + begin.size(), e - b - begin.size()), r.out);
+}
