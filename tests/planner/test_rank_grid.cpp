@@ -90,3 +90,26 @@ TEST(RankGrid, NonMeshAxesAreRefusedAsMeshOrder) {
   const RankGrid two(degrees(2, 1, 1, 1), {Axis::tp, Axis::cp, Axis::dp, Axis::pp});
   EXPECT_THROW(two.group(Axis::dp, 2), std::out_of_range);
 }
+
+// How many of rank 0's group sit in node 0 (ranks below 8), by hand: dp 2, tp 2, pp 4, cp 2 in the
+// default mesh (strides tp 1, cp 2, dp 4, pp 8). dp: 0, 4 -> 2; pp: 0, 8, 16, 24 -> 1; tp: 0, 1 -> 2;
+// dp_cp (cp inner): 0, 2, 4, 6 -> 4. And for every axis of every mesh order, the count equals a walk
+// over the group.
+TEST(RankGrid, MembersBelowANodeBoundary) {
+  const RankGrid g(degrees(2, 2, 4, 2), {Axis::tp, Axis::cp, Axis::dp, Axis::pp});
+  EXPECT_EQ(g.members_below(Axis::dp, 8), 2);
+  EXPECT_EQ(g.members_below(Axis::pp, 8), 1);
+  EXPECT_EQ(g.members_below(Axis::tp, 8), 2);
+  EXPECT_EQ(g.members_below(Axis::dp_cp, 8), 4);
+  std::vector<Axis> order{Axis::tp, Axis::cp, Axis::dp, Axis::pp};
+  std::sort(order.begin(), order.end());
+  do {
+    const RankGrid h(degrees(2, 2, 4, 2, 4), order);
+    for (Axis a : {Axis::tp, Axis::cp, Axis::dp, Axis::pp, Axis::dp_cp, Axis::ep})
+      for (long long n : {1LL, 3LL, 8LL, 16LL, 64LL}) {
+        int walk = 0;
+        for (int r : h.group(a, 0)) walk += r < n;
+        EXPECT_EQ(h.members_below(a, n), walk) << to_string(a) << " below " << n << " in " << h.describe();
+      }
+  } while (std::next_permutation(order.begin(), order.end()));
+}

@@ -19,8 +19,7 @@ Link group_link(const Plan& plan, Axis axis) {
   // and trees use every NIC of the node: one channel per NIC), so its bus bandwidth per crossing is the
   // node's share of the group times one GPU's NIC, up to what NVLink carries inside the node. Ranks of
   // rank 0's group inside node 0 (every group is a translate of it).
-  int in_node = 0;
-  for (int r : grid.group(axis, 0)) in_node += r < per_node;
+  const int in_node = grid.members_below(axis, per_node);
   const double nics = std::max(1, in_node) * g.inter_node_bytes_per_s;
   if (g.intra_node_bytes_per_s > 0 && g.intra_node_bytes_per_s * e.intra_node < nics * e.inter_node)
     return {g.intra_node_bytes_per_s, e.intra_node, e.inter_node_latency_s, e.inter_node_hop_s, true};

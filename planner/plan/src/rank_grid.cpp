@@ -96,6 +96,20 @@ long long RankGrid::span(Axis a) const {
   return strides_[slot(a)] * (dims_[slot(a)] - 1);
 }
 
+int RankGrid::members_below(Axis a, long long n) const {
+  auto rank_at = [&](int position) -> long long {
+    if (a == Axis::dp_cp || a == Axis::ep) return block_rank(0, position);
+    return strides_[slot(a)] * position;
+  };
+  int lo = 0, hi = size(a);  // members at positions [0, lo) are below n; [hi, size) are not
+  while (lo < hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (rank_at(mid) < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 std::string RankGrid::describe() const {
   std::string mesh;
   for (Axis a : order_) mesh += (mesh.empty() ? "" : ", ") + std::string(to_string(a));

@@ -31,6 +31,10 @@ class RankGrid {
   // Largest rank offset inside a group along a (all groups of an axis are translates of rank 0's): the
   // group stays inside one node iff this is below gpus_per_node, as nodes hold consecutive ranks.
   long long span(Axis a) const;
+  // Members of rank 0's group below world rank n (with n = gpus_per_node: how many of its ranks share
+  // node 0, whose NICs the group crosses with). Members ascend with their group position, so this is a
+  // binary search, not a walk over a group of thousands.
+  int members_below(Axis a, long long n) const;
   std::string describe() const;                     // "tp=2 cp=1 dp=2 pp=1 (mesh tp, cp, dp, pp)"
 
  private:
