@@ -139,3 +139,53 @@ TEST(CliCalibrate, AFittedProfileIsAFileThatPredictionsName) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("cluster.calibration = \"nonesuch\": is not a calibration"), std::string::npos) << r.out;
 }
+
+// Issue 13: calibrate --report on a profile: every row of the store before and after, the executor run's
+// memory by category (measured against the prediction stored with it), the summary, and the report's
+// files, the plot a PNG when the GUI library was built.
+TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
+  using namespace paraplan::planner;
+  const fs::path dir = fresh_dir("report");
+  const std::string db = (dir / "runs.sqlite").string();
+  {
+    Store s(db);
+    NewRun nr;
+    nr.name = "tiny on one worker";
+    nr.plan_json = R"({"model":"tiny-llama","training":{"seq_len":32,"micro_batch":2,"global_batch":2,"precision":"fp32"},)"
+                   R"("parallel":{"dp":1},"cluster":{"gpu":"cpu","gpus":1}})";
+    nr.world_size = 1;
+    nr.steps = 3;
+    const int64_t id = s.create_run(nr);
+    s.set_running(id);
+    for (int step = 1; step <= 3; ++step) s.add_step({id, 0, step, 5.0, 0.004, 0, 16000});  // 4 ms a step
+    // 1 MiB of weights as predicted; 2 MiB of activations measured against 1.5 MiB predicted: -25.0 %.
+    s.add_memory({{id, 0, "weights", 1048576.0, 1048576.0}, {id, 0, "activations", 1572864.0, 2097152.0}});
+    s.finish_run(id);
+  }
+  const fs::path profile = dir / "same.json";
+  std::ofstream(profile) << R"({"name": "same", "parameters": {}})";  // sets nothing: after = before
+  const auto r = run("calibrate --db " + db + " --report --calibration " + profile.string() + " --out " +
+                     (dir / "same.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("profile \"same\" on 1 rows of cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiny on one worker"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4 ms"), std::string::npos) << r.out;  // the measured step, the median of steps 2 and 3
+  EXPECT_NE(r.out.find("memory, worst rank (MiB = 2^20 bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("activations         2.000 MiB        1.500 MiB   -25.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights             1.000 MiB        1.000 MiB    +0.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mean / median / max |error| 12.5% / 12.5% / 25.0%"), std::string::npos) << r.out;
+  const json report = json::parse(read(dir / "same-report.json"));
+  ASSERT_EQ(report["rows"].size(), 1u);
+  EXPECT_EQ(report["rows"][0]["measured_s"], 0.004);
+  EXPECT_EQ(report["rows"][0]["after_s"], report["rows"][0]["before_s"]);  // a profile that sets nothing
+  EXPECT_NE(read(dir / "same-report.csv").find("run 1,runs,step,tiny on one worker,0.004,"), std::string::npos);
+#ifdef PARAPLAN_HAVE_PLOT
+  EXPECT_NE(r.out.find("plot written to " + (dir / "same-report.png").string()), std::string::npos) << r.out;
+  EXPECT_EQ(read(dir / "same-report.png").substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+#else
+  EXPECT_NE(r.out.find("no plot written to " + (dir / "same-report.png").string() +
+                       ": this paraplan was built without the GUI library"),
+            std::string::npos)
+      << r.out;
+#endif
+}

@@ -25,28 +25,6 @@ std::string utc_now() {
   return buf;
 }
 
-// The device to fit: the one asked for, or the only one there is.
-std::string choose_device(const MeasurementSet& set, const std::string& asked) {
-  std::map<std::string, int> devices;
-  for (const Measurement& m : set.rows) ++devices[m.device];
-  if (set.rows.empty()) {
-    std::string why;
-    for (size_t i = 0; i < set.skipped.size() && i < 8; ++i) why += "; " + set.skipped[i];
-    if (set.skipped.size() > 8) why += "; and " + std::to_string(set.skipped.size() - 8) + " more";
-    throw PlanError("--db", "", "holds no usable measurement of the kinds asked for (--use): a succeeded `paraplan run`, "
-                                "a `paraplan probe` or rows of `paraplan import`" + why);
-  }
-  std::string list;
-  for (const auto& [d, n] : devices) list += (list.empty() ? "" : ", ") + d + " (" + std::to_string(n) + " rows)";
-  if (!asked.empty()) {
-    if (!devices.count(asked)) throw PlanError("--gpu", asked, "has no measurements in the store; it holds " + list);
-    return asked;
-  }
-  if (devices.size() > 1)
-    throw PlanError("--gpu", "", "must name the device to calibrate: the store holds measurements of " + list);
-  return devices.begin()->first;
-}
-
 std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& device) {
   std::vector<Measurement> out;
   for (const Measurement& m : set.rows)
@@ -80,6 +58,27 @@ ErrorSummary summarize_errors(const std::vector<double>& errors) {
   s.median_abs = n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
   s.max_abs = a.back();
   return s;
+}
+
+std::string choose_device(const MeasurementSet& set, const std::string& asked) {
+  std::map<std::string, int> devices;
+  for (const Measurement& m : set.rows) ++devices[m.device];
+  if (set.rows.empty()) {
+    std::string why;
+    for (size_t i = 0; i < set.skipped.size() && i < 8; ++i) why += "; " + set.skipped[i];
+    if (set.skipped.size() > 8) why += "; and " + std::to_string(set.skipped.size() - 8) + " more";
+    throw PlanError("--db", "", "holds no usable measurement of the kinds asked for (--use): a succeeded `paraplan run`, "
+                                "a `paraplan probe` or rows of `paraplan import`" + why);
+  }
+  std::string list;
+  for (const auto& [d, n] : devices) list += (list.empty() ? "" : ", ") + d + " (" + std::to_string(n) + " rows)";
+  if (!asked.empty()) {
+    if (!devices.count(asked)) throw PlanError("--gpu", asked, "has no measurements in the store; it holds " + list);
+    return asked;
+  }
+  if (devices.size() > 1)
+    throw PlanError("--gpu", "", "must name the device to calibrate: the store holds measurements of " + list);
+  return devices.begin()->first;
 }
 
 Calibration calibration_before(const Measurement& m) {
