@@ -80,6 +80,26 @@ TEST(CliCalibrate, ImportOfABadRowNamesItAndStoresNothing) {
   if (fs::exists(db)) EXPECT_TRUE(paraplan::planner::Store(db).runs().empty());
 }
 
+// Issue 13: rows whose plan breaks a rule or names an unknown preset: each rule named with the file's line,
+// the field and its value; no store is created.
+TEST(CliCalibrate, ImportOfRowsThatBreakPlanRulesNamesEachRuleAndCreatesNoStore) {
+  const fs::path dir = fresh_dir("bad-plan-import");
+  const std::string db = (dir / "runs.sqlite").string();
+  const std::string csv = clitest::write_temp(
+      "paraplan-bad-plan.csv",
+      "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,5,1,1,4,1.5\n"
+      "paper-a,gpt-22b,2048,a100-99gb,8,8,1,1,4,1.5\n");
+  const auto r = run("import " + csv + " --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  // gpt-22b: 64 heads (Korthikanti et al. 2022 Table 3), so tp = 5 divides nothing.
+  EXPECT_NE(r.out.find("paraplan-bad-plan.csv:3: parallel.tp = 5: must divide model.heads (64)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("paraplan-bad-plan.csv:4: gpu = \"a100-99gb\": is not a preset"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db)) << "a store was created for rows that were all refused";
+}
+
 // Issue 13: a store with no usable rows is refused with the reason; a store that does not exist too.
 TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
   const fs::path dir = fresh_dir("empty");
@@ -87,11 +107,22 @@ TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
   auto r = run("calibrate --db " + db);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--db = " + db + ": no such run store"), std::string::npos) << r.out;
-  { paraplan::planner::Store store(db); }
-  r = run("calibrate --db " + db + " --out " + (dir / "p.json").string());
+  {
+    // A store whose one run failed: nothing a fit can use, and the message says why.
+    paraplan::planner::Store store(db);
+    paraplan::planner::NewRun nr;
+    nr.plan_json = R"({"model":"tiny-llama","training":{"precision":"fp32"},"cluster":{"gpu":"cpu","gpus":2}})";
+    nr.world_size = 2;
+    store.fail_run(store.create_run(nr), "rank 1: killed by signal 9");
+  }
+  r = run("calibrate --db " + db + " --out " + (dir / "p.json").string() + " --report");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--db: holds no usable measurement"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run 1: failed (rank 1: killed by signal 9)"), std::string::npos) << r.out;
+  // Nothing half-written: no profile file, no report, no calibration in the store.
   EXPECT_FALSE(fs::exists(dir / "p.json"));
+  EXPECT_FALSE(fs::exists(dir / "p-report.json"));
+  EXPECT_TRUE(paraplan::planner::Store(db).calibrations().empty());
   r = run("calibrate --db " + db + " --use runs,gpus");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--use = \"gpus\": must be a comma-separated list of runs, probes, imported"), std::string::npos)
