@@ -1,12 +1,14 @@
 #include "runs_tab.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
 #include <QChartView>
+#include <QComboBox>
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
@@ -19,6 +21,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardPaths>
@@ -72,9 +75,25 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   bar->addWidget(run_);
   bar->addWidget(cancel_);
 
-  table_ = new QTableWidget(0, 9);
+  profile_ = new QComboBox;
+  profile_->setToolTip("The calibration profile the “calibrated” columns predict with: none (the hardware's datasheet "
+                       "values), a built-in one, or one stored in this store");
+  profile_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  calibrate_ = new QPushButton("Calibrate from these runs");
+  calibrate_->setToolTip("Fit the time model's parameters to this store's runs, imported rows and probes (as "
+                         "`paraplan calibrate`), keep the profile in the store and beside it as a .json file, and select it");
+  auto* cal_bar = new QHBoxLayout;
+  cal_bar->addWidget(new QLabel("calibration"));
+  cal_bar->addWidget(profile_);
+  cal_bar->addWidget(calibrate_);
+  cal_bar->addStretch(1);
+
+  table_ = new QTableWidget(0, 14);
   table_->setHorizontalHeaderLabels({"id", "status", "name", "created (UTC)", "predicted peak", "measured peak",
-                                     "predicted step", "measured step", "error"});
+                                     "predicted step (at run)", "measured step", "error", "measured step (median)",
+                                     "uncalibrated", "error", "calibrated", "error"});
+  table_->horizontalHeaderItem(kMeasuredMedian)->setToolTip(
+      "The step time calibration fits: the median over steps after the first of the slowest rank");
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -153,6 +172,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   split->setStretchFactor(1, 2);
   auto* lay = new QVBoxLayout(this);
   lay->addLayout(bar);
+  lay->addLayout(cal_bar);
   lay->addWidget(split, 1);
 
   connect(open_, &QPushButton::clicked, this, [this] {
@@ -162,6 +182,8 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   connect(reload_, &QPushButton::clicked, this, &RunsTab::reload);
   connect(path_, &QLineEdit::returnPressed, this, &RunsTab::reload);
   connect(run_, &QPushButton::clicked, this, &RunsTab::runPlan);
+  connect(calibrate_, &QPushButton::clicked, this, &RunsTab::calibrateFromRuns);
+  connect(profile_, &QComboBox::currentIndexChanged, this, [this] { refreshPredictions(); });
   connect(cancel_, &QPushButton::clicked, this, &RunsTab::cancelRun);
   connect(table_, &QTableWidget::currentCellChanged, this, [this](int row) { showRun(row); });
   process_.setProcessChannelMode(QProcess::MergedChannels);
@@ -198,10 +220,13 @@ void RunsTab::openStore(const QString& path) {
 
 int RunsTab::runCount() const { return static_cast<int>(runs_.size()); }
 
+QString RunsTab::detailText() const { return detail_->text(); }
+
 void RunsTab::reload() {
   runs_.clear();
   table_->setRowCount(0);
   const QString path = path_->text();
+  reloadProfiles(profile_->currentText());
   if (path.isEmpty() || !QFile::exists(path)) {
     detail_->setText(QString("No store at %1 yet: “Run this plan” creates it.").arg(path));
     return;
@@ -225,7 +250,68 @@ void RunsTab::reload() {
                                QString::fromStdString(r.error)};
     for (int c = 0; c < cells.size(); ++c) table_->setItem(i, c, new QTableWidgetItem(cells[c]));
   }
+  refreshPredictions();
   if (!runs_.empty()) table_->selectRow(static_cast<int>(runs_.size()) - 1);
+}
+
+void RunsTab::reloadProfiles(const QString& select) {
+  const QSignalBlocker quiet(profile_);
+  profile_->clear();
+  std::optional<Store> store;
+  try {
+    if (QFile::exists(path_->text())) store.emplace(path_->text().toStdString());
+  } catch (const std::exception&) {
+  }
+  choices_ = profile_choices(store ? &*store : nullptr);
+  for (const ProfileChoice& c : choices_) profile_->addItem(c.label);
+  const int at = profile_->findText(select);
+  profile_->setCurrentIndex(at >= 0 ? at : 0);
+}
+
+void RunsTab::refreshPredictions() {
+  const int choice = profile_->currentIndex();
+  if (choice < 0 || choice >= static_cast<int>(choices_.size())) return;
+  table_->horizontalHeaderItem(kCalibrated)->setText("calibrated: " + profile_->currentText());
+  std::map<int64_t, RunPrediction> pred;
+  try {
+    if (!runs_.empty()) pred = predict_runs(Store(path_->text().toStdString()), choices_[choice].profile);
+  } catch (const std::exception& e) {
+    detail_->setText("Cannot predict the runs: " + QString::fromStdString(e.what()));
+  }
+  auto error = [](double p, double m) { return percent(p / m - 1); };
+  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
+    const auto it = pred.find(runs_[i].id);
+    QStringList cells{"—", "—", "—", "—", "—"};  // a run the fit cannot use (failed, still running, one rank)
+    if (it != pred.end()) {
+      const RunPrediction& p = it->second;
+      cells = {seconds(p.measured_s), seconds(p.uncalibrated_s), error(p.uncalibrated_s, p.measured_s),
+               seconds(p.calibrated_s), error(p.calibrated_s, p.measured_s)};
+    }
+    for (int c = 0; c < cells.size(); ++c) table_->setItem(i, kMeasuredMedian + c, new QTableWidgetItem(cells[c]));
+  }
+}
+
+void RunsTab::calibrateFromRuns() {
+  const QString path = path_->text();
+  if (path.isEmpty() || !QFile::exists(path)) {
+    detail_->setText(QString("Cannot calibrate: no store at %1 (“Run this plan” creates one).").arg(path));
+    return;
+  }
+  // The device of the selected run (a store may hold runs of several); empty: the store's only one.
+  std::string device;
+  try {
+    const auto pred = predict_runs(Store(path.toStdString()), Calibration{});
+    const int row = table_->currentRow();
+    if (row >= 0 && row < static_cast<int>(runs_.size()))
+      if (const auto it = pred.find(runs_[row].id); it != pred.end()) device = it->second.device;
+    const std::string name = "runs-" + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss").toStdString();
+    const StoreCalibration out = calibrate_store(path, device, name);
+    reloadProfiles(out.choice.label);
+    refreshPredictions();
+    detail_->setText(out.summary);
+  } catch (const std::exception& e) {
+    detail_->setText("Cannot calibrate: " + QString::fromStdString(e.what()));
+  }
 }
 
 void RunsTab::showRun(int row) {
@@ -274,6 +360,13 @@ void RunsTab::showRun(int row) {
                        .arg(opt(r.measured_step_s, [](double s) { return seconds(s); }))
                        .arg(opt(r.measured_tokens_per_s, [](double t) { return count(t); }))
                        .arg(r.error.empty() ? QString() : "Error: " + QString::fromStdString(r.error)));
+  const QTableWidgetItem* uncal = table_->item(row, kUncalibrated);
+  const QTableWidgetItem* cal = table_->item(row, kCalibrated);
+  if (uncal && cal && uncal->text() != "—")
+    detail_->setText(detail_->text() + QString(" Median step %1; predicted uncalibrated %2 (%3), with %4 %5 (%6).")
+                                           .arg(table_->item(row, kMeasuredMedian)->text(), uncal->text(),
+                                                table_->item(row, kUncalibratedError)->text(), profile_->currentText(),
+                                                cal->text(), table_->item(row, kCalibratedError)->text()));
 }
 
 void RunsTab::runPlan() {

@@ -1,7 +1,8 @@
 #pragma once
 // A paraplan run store (SQLite): its runs, predicted vs measured memory and step time, and a button
 // that trains the current plan with `paraplan run` as a child process (argument list, no shell),
-// streaming its output, cancellable.
+// streaming its output, cancellable. Each run's step time is also predicted uncalibrated and with the
+// profile the selector names; "Calibrate from these runs" fits one (runs_calibration.hpp).
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QWidget>
@@ -9,7 +10,9 @@
 
 #include "paraplan/store.hpp"
 #include "plan_session.hpp"
+#include "runs_calibration.hpp"
 
+class QComboBox;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
@@ -38,6 +41,12 @@ class RunsTab : public QWidget {
   QChartView* chartView() const { return view_; }
   // Predicted [0] and measured [1] step time of the shown run, in ms, as the step chart draws them.
   QBarSet* stepBars(int which) const { return which == 0 ? step_predicted_ : step_measured_; }
+  // The columns of the calibrated predictions: measured as calibrate takes it, uncalibrated, its error,
+  // with the selected profile, its error.
+  enum Column { kMeasuredMedian = 9, kUncalibrated, kUncalibratedError, kCalibrated, kCalibratedError };
+  QComboBox* profileSelector() const { return profile_; }
+  QPushButton* calibrateButton() const { return calibrate_; }
+  QString detailText() const;
   // The paraplan binary: $PARAPLAN_BIN, next to this program, ../cli/ of it, or on PATH.
   static QString paraplanExecutable();
 
@@ -46,6 +55,9 @@ class RunsTab : public QWidget {
   void runPlan();
   void cancelRun();
   void showRun(int row);
+  // Fits a profile to the store's runs of the selected run's device, stores it and selects it.
+  void calibrateFromRuns();
+  void refreshPredictions();  // the calibrated columns under the selected profile
 
  Q_SIGNALS:
   void runFinished(int exit_code);
@@ -53,7 +65,9 @@ class RunsTab : public QWidget {
  private:
   PlanSession* session_;
   QLineEdit* path_;
-  QPushButton *open_, *reload_, *run_, *cancel_;
+  QPushButton *open_, *reload_, *run_, *cancel_, *calibrate_;
+  QComboBox* profile_;
+  std::vector<ProfileChoice> choices_;
   QSpinBox* steps_;
   QTableWidget* table_;
   QPlainTextEdit* log_;
@@ -65,6 +79,7 @@ class RunsTab : public QWidget {
   QProcess process_;
   QTemporaryDir tmp_;
   std::vector<planner::RunRecord> runs_;
+  void reloadProfiles(const QString& select);
 };
 
 }  // namespace paraplan::gui
