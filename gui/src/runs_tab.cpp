@@ -90,8 +90,8 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
 
   table_ = new QTableWidget(0, 14);
   table_->setHorizontalHeaderLabels({"id", "status", "name", "created (UTC)", "predicted peak", "measured peak",
-                                     "predicted step (at run)", "measured step", "error", "measured step (median)",
-                                     "uncalibrated", "error", "calibrated", "error"});
+                                     "predicted step (at run)", "measured step", "measured step (median)",
+                                     "uncalibrated", "error", "calibrated", "error", "error message"});
   table_->horizontalHeaderItem(kMeasuredMedian)->setToolTip(
       "The step time calibration fits: the median over steps after the first of the slowest rank");
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -246,9 +246,9 @@ void RunsTab::reload() {
                                opt(r.run.predicted_peak_bytes, [](double b) { return gib(b); }),
                                opt(r.measured_peak_bytes, [](double b) { return gib(b); }),
                                opt(r.run.predicted_step_s, [](double s) { return seconds(s); }),
-                               opt(r.measured_step_s, [](double s) { return seconds(s); }),
-                               QString::fromStdString(r.error)};
+                               opt(r.measured_step_s, [](double s) { return seconds(s); })};
     for (int c = 0; c < cells.size(); ++c) table_->setItem(i, c, new QTableWidgetItem(cells[c]));
+    table_->setItem(i, kError, new QTableWidgetItem(QString::fromStdString(r.error)));
   }
   refreshPredictions();
   if (!runs_.empty()) table_->selectRow(static_cast<int>(runs_.size()) - 1);

@@ -41,9 +41,9 @@ class RunsTab : public QWidget {
   QChartView* chartView() const { return view_; }
   // Predicted [0] and measured [1] step time of the shown run, in ms, as the step chart draws them.
   QBarSet* stepBars(int which) const { return which == 0 ? step_predicted_ : step_measured_; }
-  // The columns of the calibrated predictions: measured as calibrate takes it, uncalibrated, its error,
-  // with the selected profile, its error.
-  enum Column { kMeasuredMedian = 9, kUncalibrated, kUncalibratedError, kCalibrated, kCalibratedError };
+  // The columns after the measured step: measured as calibrate takes it, uncalibrated, its error, with
+  // the selected profile, its error; then the run's error message.
+  enum Column { kMeasuredMedian = 8, kUncalibrated, kUncalibratedError, kCalibrated, kCalibratedError, kError };
   QComboBox* profileSelector() const { return profile_; }
   QPushButton* calibrateButton() const { return calibrate_; }
   QString detailText() const;
