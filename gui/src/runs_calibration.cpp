@@ -29,7 +29,7 @@ std::map<int64_t, RunPrediction> predict_runs(const Store& store, const Calibrat
   std::map<int64_t, RunPrediction> out;
   const MeasurementSet set = read_measurements(store, {MeasurementKind::run, MeasurementKind::imported});
   for (const Measurement& m : set.rows)
-    out[m.run_id] = {m.measured_s, predict(m, Calibration{}), predict(m, profile), m.device};
+    if (m.what == "step") out[m.run_id] = {m.measured_s, predict(m, Calibration{}), predict(m, profile), m.device};
   return out;
 }
 
@@ -63,7 +63,7 @@ StoreCalibration calibrate_store(const QString& store_path, const std::string& d
   const int64_t id = store.add_calibration(name, out.device, out.document.dump());
   std::vector<double> before, after;
   for (const CalibratedRow& r : out.rows) {
-    if (r.m->kind == MeasurementKind::probe) continue;
+    if (r.m->kind == MeasurementKind::probe || r.m->what != "step") continue;
     before.push_back(r.before_s / r.m->measured_s - 1);
     after.push_back(r.after_s / r.m->measured_s - 1);
   }

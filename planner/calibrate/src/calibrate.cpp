@@ -118,7 +118,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   out.profile = out.fit.calibration;
   out.profile.name = options.name;
   std::map<std::string, int> by_kind;
-  for (const Measurement& m : rows) ++by_kind[to_string(m.kind)];
+  for (const Measurement& m : rows) ++by_kind[std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "")];
   std::string counts;
   for (const auto& [kind, n] : by_kind) counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
   for (CalibratedParam& p : out.profile.params)
@@ -137,7 +137,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     r.before_s = predict(m, calibration_before(m));
     r.after_s = predict(m, out.profile);
     r.held_out_s = held[i];
-    const std::string kind = to_string(m.kind);
+    const std::string kind = std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "");
     before[kind].push_back(r.before_s / m.measured_s - 1);
     after[kind].push_back(r.after_s / m.measured_s - 1);
     if (r.held_out_s) held_out[kind].push_back(*r.held_out_s / m.measured_s - 1);

@@ -38,7 +38,9 @@ class Problem {
       w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
   }
 
-  static std::string kind_key(const Measurement& m) { return m.kind == MeasurementKind::probe ? m.what : "step"; }
+  static std::string kind_key(const Measurement& m) {
+    return m.kind == MeasurementKind::probe ? m.what : m.what == "compute" ? "compute" : "step";
+  }
 
   Calibration calibration(const Eigen::VectorXd& theta) const {
     Calibration c;
