@@ -100,18 +100,24 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
                                      " constrain no parameter of the time model");
 
-  // k-fold cross-validation: row i is in fold i mod k; each fold is predicted by a fit without it.
-  const int k = std::min<int>(options.folds, static_cast<int>(rows.size()));
+  // k-fold cross-validation: measurement j is in fold j mod k, a run's compute row in its step row's fold
+  // (held out together: one run's two rows share its noise); each fold is predicted by a fit without it.
+  std::vector<size_t> group(rows.size());
+  size_t groups = 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    group[i] = i > 0 && rows[i].what == "compute" && rows[i].run_id == rows[i - 1].run_id ? group[i - 1] : groups++;
+  const int k = std::min<int>(options.folds, static_cast<int>(groups));
   std::vector<std::optional<double>> held(rows.size());
   if (k >= 2) {
     out.folds = k;
+    const auto fold_of = [&](size_t i) { return static_cast<int>(group[i] % static_cast<size_t>(k)); };
     for (int f = 0; f < k; ++f) {
       std::vector<Measurement> train;
       for (size_t i = 0; i < rows.size(); ++i)
-        if (static_cast<int>(i % static_cast<size_t>(k)) != f) train.push_back(rows[i]);
+        if (fold_of(i) != f) train.push_back(rows[i]);
       const FitResult part = fit_parameters(train, gpu);
-      for (size_t i = static_cast<size_t>(f); i < rows.size(); i += static_cast<size_t>(k))
-        held[i] = predict(rows[i], part.calibration);
+      for (size_t i = 0; i < rows.size(); ++i)
+        if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);
     }
   }
 
