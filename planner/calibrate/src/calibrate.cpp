@@ -186,7 +186,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   doc["software"] = json::array();
   for (const std::string& s : software) doc["software"].push_back(json::parse(s, nullptr, false));
   doc["fit"] = {{"method", "Levenberg-Marquardt on log(predicted/measured) over log parameters, each kind of row "
-                           "weighing the same in total"},
+                           "weighing the same in total, then each kind reweighted by its scatter and refitted"},
                 {"iterations", out.fit.iterations},
                 {"converged", out.fit.converged},
                 {"rms_log_residual", out.fit.rms_log_residual},
