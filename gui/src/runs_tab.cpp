@@ -21,7 +21,6 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardPaths>
@@ -207,6 +206,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
 }
 
 RunsTab::~RunsTab() {
+  if (calibrate_worker_.joinable()) calibrate_worker_.join();
   if (running()) {
     process_.kill();
     process_.waitForFinished(2000);
@@ -252,66 +252,6 @@ void RunsTab::reload() {
   }
   refreshPredictions();
   if (!runs_.empty()) table_->selectRow(static_cast<int>(runs_.size()) - 1);
-}
-
-void RunsTab::reloadProfiles(const QString& select) {
-  const QSignalBlocker quiet(profile_);
-  profile_->clear();
-  std::optional<Store> store;
-  try {
-    if (QFile::exists(path_->text())) store.emplace(path_->text().toStdString());
-  } catch (const std::exception&) {
-  }
-  choices_ = profile_choices(store ? &*store : nullptr);
-  for (const ProfileChoice& c : choices_) profile_->addItem(c.label);
-  const int at = profile_->findText(select);
-  profile_->setCurrentIndex(at >= 0 ? at : 0);
-}
-
-void RunsTab::refreshPredictions() {
-  const int choice = profile_->currentIndex();
-  if (choice < 0 || choice >= static_cast<int>(choices_.size())) return;
-  table_->horizontalHeaderItem(kCalibrated)->setText("calibrated: " + profile_->currentText());
-  std::map<int64_t, RunPrediction> pred;
-  try {
-    if (!runs_.empty()) pred = predict_runs(Store(path_->text().toStdString()), choices_[choice].profile);
-  } catch (const std::exception& e) {
-    detail_->setText("Cannot predict the runs: " + QString::fromStdString(e.what()));
-  }
-  auto error = [](double p, double m) { return percent(p / m - 1); };
-  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
-    const auto it = pred.find(runs_[i].id);
-    QStringList cells{"—", "—", "—", "—", "—"};  // a run the fit cannot use (failed, still running, one rank)
-    if (it != pred.end()) {
-      const RunPrediction& p = it->second;
-      cells = {seconds(p.measured_s), seconds(p.uncalibrated_s), error(p.uncalibrated_s, p.measured_s),
-               seconds(p.calibrated_s), error(p.calibrated_s, p.measured_s)};
-    }
-    for (int c = 0; c < cells.size(); ++c) table_->setItem(i, kMeasuredMedian + c, new QTableWidgetItem(cells[c]));
-  }
-}
-
-void RunsTab::calibrateFromRuns() {
-  const QString path = path_->text();
-  if (path.isEmpty() || !QFile::exists(path)) {
-    detail_->setText(QString("Cannot calibrate: no store at %1 (“Run this plan” creates one).").arg(path));
-    return;
-  }
-  // The device of the selected run (a store may hold runs of several); empty: the store's only one.
-  std::string device;
-  try {
-    const auto pred = predict_runs(Store(path.toStdString()), Calibration{});
-    const int row = table_->currentRow();
-    if (row >= 0 && row < static_cast<int>(runs_.size()))
-      if (const auto it = pred.find(runs_[row].id); it != pred.end()) device = it->second.device;
-    const std::string name = "runs-" + QDateTime::currentDateTimeUtc().toString("yyyyMMdd-HHmmss").toStdString();
-    const StoreCalibration out = calibrate_store(path, device, name);
-    reloadProfiles(out.choice.label);
-    refreshPredictions();
-    detail_->setText(out.summary);
-  } catch (const std::exception& e) {
-    detail_->setText("Cannot calibrate: " + QString::fromStdString(e.what()));
-  }
 }
 
 void RunsTab::showRun(int row) {

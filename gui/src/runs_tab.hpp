@@ -6,6 +6,7 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QWidget>
+#include <thread>
 #include <vector>
 
 #include "paraplan/store.hpp"
@@ -47,6 +48,7 @@ class RunsTab : public QWidget {
   QComboBox* profileSelector() const { return profile_; }
   QPushButton* calibrateButton() const { return calibrate_; }
   QString detailText() const;
+  bool calibrating() const { return calibrate_worker_.joinable(); }
   // The paraplan binary: $PARAPLAN_BIN, next to this program, ../cli/ of it, or on PATH.
   static QString paraplanExecutable();
 
@@ -55,12 +57,14 @@ class RunsTab : public QWidget {
   void runPlan();
   void cancelRun();
   void showRun(int row);
-  // Fits a profile to the store's runs of the selected run's device, stores it and selects it.
+  // Fits a profile to the store's runs of the selected run's device (off the GUI thread), stores it and
+  // selects it; calibrationFinished() when done, the outcome or the error in the detail text.
   void calibrateFromRuns();
   void refreshPredictions();  // the calibrated columns under the selected profile
 
  Q_SIGNALS:
   void runFinished(int exit_code);
+  void calibrationFinished();
 
  private:
   PlanSession* session_;
@@ -80,6 +84,8 @@ class RunsTab : public QWidget {
   QTemporaryDir tmp_;
   std::vector<planner::RunRecord> runs_;
   void reloadProfiles(const QString& select);
+  void calibrationDone(const StoreCalibration& out, const QString& error);
+  std::thread calibrate_worker_;
 };
 
 }  // namespace paraplan::gui
