@@ -6,7 +6,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "calibration_plot.hpp"
 #include "commands.hpp"
+#include "demo_common.hpp"
 #include "format.hpp"
 #include "paraplan/calibration_report.hpp"
 #include "paraplan/error.hpp"
@@ -92,6 +94,36 @@ void print_rows(const json& report) {
   }
 }
 
+// Memory of every executor run by category, its worst rank: measured against predicted. Calibration
+// moves times only, so one prediction serves before and after.
+void print_memory(const json& report) {
+  bool header = false;
+  for (const json& r : report["rows"]) {
+    if (!r.contains("memory") || r["memory"].empty()) continue;
+    if (!header)
+      fmt::print("\nmemory, worst rank (MiB = 2^20 bytes; the same before and after calibration):\n{:<12} {:<12} {:>16} "
+                 "{:>16} {:>8}\n", "row", "category", "measured", "predicted", "error");
+    header = true;
+    for (const json& c : r["memory"]) {
+      const double m = c["measured_bytes"].get<double>(), p = c["predicted_bytes"].get<double>();
+      fmt::print("{:<12} {:<12} {:>16} {:>16} {:>8}\n", r["id"].get<std::string>(), c["category"].get<std::string>(),
+                 mib_unit(m), mib_unit(p), m > 0 ? fmt::format("{:+.1f}%", 100 * (p / m - 1)) : p > 0 ? "+inf" : "");
+    }
+  }
+}
+
+// NAME-report.json, .csv and .png (the PNG when the GUI library was built; write_plot says so otherwise).
+void write_report(const std::string& stem, const json& report) {
+  write_file(stem + ".json", report.dump(1) + "\n");
+  write_file(stem + ".csv", calibration_report_csv(report));
+  fmt::print("\nreport data: {0}.json, {0}.csv\n", stem);
+  const auto charts = calibration_report_charts(report);
+  if (charts.empty())
+    fmt::print("no plot: no row to draw\n");
+  else
+    write_plot(charts, stem + ".png");
+}
+
 int run_calibrate(const CalibrateCliOptions& o) {
   if (!fs::exists(o.db))
     throw PlanError("--db", o.db, "no such run store: `paraplan run`, `paraplan probe` and `paraplan import` write one");
@@ -103,21 +135,19 @@ int run_calibrate(const CalibrateCliOptions& o) {
   if (!o.profile.empty()) {  // a report on an existing profile: nothing fitted, nothing stored
     if (!o.report) throw PlanError("--calibration", o.profile, "needs --report (it reports on a profile instead of fitting one)");
     const Calibration cal = load_calibration(o.profile, "--calibration");
-    CalibrateOptions co;
-    co.device = o.gpu;
-    const std::string device = calibrate(set, co).device;  // the same device rules as a fit
+    const std::string device = choose_device(set, o.gpu);  // the same device rules as a fit
     const json report = calibration_report(store, evaluate_rows(set, device, cal), cal, device);
     const std::string stem = fs::path(base).replace_extension("").string() + "-report";
-    write_file(stem + ".json", report.dump(1) + "\n");
-    write_file(stem + ".csv", calibration_report_csv(report));
     if (o.json_out) {
+      write_file(stem + ".json", report.dump(1) + "\n");
       std::cout << report.dump(2) << "\n";
       return 0;
     }
     fmt::print("profile \"{}\" on {} rows of {} from {}\n", cal.name, report["rows"].size(), device, o.db);
     print_rows(report);
+    print_memory(report);
     print_errors(report, 0);
-    fmt::print("\nreport data: {0}.json, {0}.csv (plot: paraplan-gui --report {0}.json --png {0}.png)\n", stem);
+    write_report(stem, report);
     return 0;
   }
 
@@ -131,13 +161,9 @@ int run_calibrate(const CalibrateCliOptions& o) {
   const int64_t id = store.add_calibration(o.name, out.device, doc.dump());
   std::vector<CalibratedRow> rows = out.rows;
   const json report = calibration_report(store, rows, out.profile, out.device);
-  std::string stem;
-  if (o.report) {
-    stem = fs::path(base).replace_extension("").string() + "-report";
-    write_file(stem + ".json", report.dump(1) + "\n");
-    write_file(stem + ".csv", calibration_report_csv(report));
-  }
+  const std::string stem = fs::path(base).replace_extension("").string() + "-report";
   if (o.json_out) {
+    if (o.report) write_file(stem + ".json", report.dump(1) + "\n");
     std::cout << (o.report ? json{{"profile", doc}, {"report", report}} : doc).dump(2) << "\n";
     return 0;
   }
@@ -148,12 +174,14 @@ int run_calibrate(const CalibrateCliOptions& o) {
   fmt::print("Levenberg-Marquardt: {} iteration(s), {}, rms log residual {:.4f}\n\n", out.fit.iterations,
              out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual);
   print_parameters(out.fit);
-  if (o.report) print_rows(report);
+  if (o.report) {
+    print_rows(report);
+    print_memory(report);
+  }
   print_errors(report, out.folds);
   fmt::print("\nprofile \"{}\" written to {} and to {} (calibration {}); use it: --calibration {}\n", o.name, base, o.db,
              id, base);
-  if (o.report)
-    fmt::print("report data: {0}.json, {0}.csv (plot: paraplan-gui --report {0}.json --png {0}.png)\n", stem);
+  if (o.report) write_report(stem, report);
   return 0;
 }
 
@@ -178,7 +206,8 @@ cross-validated (held-out) error. Examples:
   sub->add_option("--out", o->out, "the profile file to write (default NAME.json)");
   sub->add_option("--folds", o->folds, "k of the k-fold cross-validation (default 5)")->check(CLI::Range(2, 100));
   sub->add_flag("--report", o->report,
-                "print predicted vs measured for every row, before and after, and write NAME-report.json/.csv");
+                "print predicted vs measured for every row, before and after (step time, and memory by category for "
+                "executor runs), and write NAME-report.json/.csv/.png (the plot when the GUI library was built)");
   sub->add_option("--calibration", o->profile, "with --report: report on this profile (a name or a .json file) instead of fitting");
   sub->add_flag("--json", o->json_out, "print the profile document (with --report: and the report) as JSON");
   return {sub, [o] { return run_calibrate(*o); }};

@@ -1,12 +1,14 @@
 #include "runs_tab.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
 #include <QChartView>
+#include <QComboBox>
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
@@ -72,9 +74,25 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   bar->addWidget(run_);
   bar->addWidget(cancel_);
 
-  table_ = new QTableWidget(0, 9);
+  profile_ = new QComboBox;
+  profile_->setToolTip("The calibration profile the “calibrated” columns predict with: none (the hardware's datasheet "
+                       "values), a built-in one, or one stored in this store");
+  profile_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  calibrate_ = new QPushButton("Calibrate from these runs");
+  calibrate_->setToolTip("Fit the time model's parameters to this store's runs, imported rows and probes (as "
+                         "`paraplan calibrate`), keep the profile in the store and beside it as a .json file, and select it");
+  auto* cal_bar = new QHBoxLayout;
+  cal_bar->addWidget(new QLabel("calibration"));
+  cal_bar->addWidget(profile_);
+  cal_bar->addWidget(calibrate_);
+  cal_bar->addStretch(1);
+
+  table_ = new QTableWidget(0, 14);
   table_->setHorizontalHeaderLabels({"id", "status", "name", "created (UTC)", "predicted peak", "measured peak",
-                                     "predicted step", "measured step", "error"});
+                                     "predicted step (at run)", "measured step", "measured step (median)",
+                                     "uncalibrated", "error", "calibrated", "error", "error message"});
+  table_->horizontalHeaderItem(kMeasuredMedian)->setToolTip(
+      "The step time calibration fits: the median over steps after the first of the slowest rank");
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -153,6 +171,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   split->setStretchFactor(1, 2);
   auto* lay = new QVBoxLayout(this);
   lay->addLayout(bar);
+  lay->addLayout(cal_bar);
   lay->addWidget(split, 1);
 
   connect(open_, &QPushButton::clicked, this, [this] {
@@ -162,6 +181,8 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   connect(reload_, &QPushButton::clicked, this, &RunsTab::reload);
   connect(path_, &QLineEdit::returnPressed, this, &RunsTab::reload);
   connect(run_, &QPushButton::clicked, this, &RunsTab::runPlan);
+  connect(calibrate_, &QPushButton::clicked, this, &RunsTab::calibrateFromRuns);
+  connect(profile_, &QComboBox::currentIndexChanged, this, [this] { refreshPredictions(); });
   connect(cancel_, &QPushButton::clicked, this, &RunsTab::cancelRun);
   connect(table_, &QTableWidget::currentCellChanged, this, [this](int row) { showRun(row); });
   process_.setProcessChannelMode(QProcess::MergedChannels);
@@ -185,6 +206,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
 }
 
 RunsTab::~RunsTab() {
+  if (calibrate_worker_.joinable()) calibrate_worker_.join();
   if (running()) {
     process_.kill();
     process_.waitForFinished(2000);
@@ -198,10 +220,13 @@ void RunsTab::openStore(const QString& path) {
 
 int RunsTab::runCount() const { return static_cast<int>(runs_.size()); }
 
+QString RunsTab::detailText() const { return detail_->text(); }
+
 void RunsTab::reload() {
   runs_.clear();
   table_->setRowCount(0);
   const QString path = path_->text();
+  reloadProfiles(profile_->currentText());
   if (path.isEmpty() || !QFile::exists(path)) {
     detail_->setText(QString("No store at %1 yet: “Run this plan” creates it.").arg(path));
     return;
@@ -221,10 +246,11 @@ void RunsTab::reload() {
                                opt(r.run.predicted_peak_bytes, [](double b) { return gib(b); }),
                                opt(r.measured_peak_bytes, [](double b) { return gib(b); }),
                                opt(r.run.predicted_step_s, [](double s) { return seconds(s); }),
-                               opt(r.measured_step_s, [](double s) { return seconds(s); }),
-                               QString::fromStdString(r.error)};
+                               opt(r.measured_step_s, [](double s) { return seconds(s); })};
     for (int c = 0; c < cells.size(); ++c) table_->setItem(i, c, new QTableWidgetItem(cells[c]));
+    table_->setItem(i, kError, new QTableWidgetItem(QString::fromStdString(r.error)));
   }
+  refreshPredictions();
   if (!runs_.empty()) table_->selectRow(static_cast<int>(runs_.size()) - 1);
 }
 
@@ -274,6 +300,13 @@ void RunsTab::showRun(int row) {
                        .arg(opt(r.measured_step_s, [](double s) { return seconds(s); }))
                        .arg(opt(r.measured_tokens_per_s, [](double t) { return count(t); }))
                        .arg(r.error.empty() ? QString() : "Error: " + QString::fromStdString(r.error)));
+  const QTableWidgetItem* uncal = table_->item(row, kUncalibrated);
+  const QTableWidgetItem* cal = table_->item(row, kCalibrated);
+  if (uncal && cal && uncal->text() != "—")
+    detail_->setText(detail_->text() + QString(" Median step %1; predicted uncalibrated %2 (%3), with %4 %5 (%6).")
+                                           .arg(table_->item(row, kMeasuredMedian)->text(), uncal->text(),
+                                                table_->item(row, kUncalibratedError)->text(), profile_->currentText(),
+                                                cal->text(), table_->item(row, kCalibratedError)->text()));
 }
 
 void RunsTab::runPlan() {

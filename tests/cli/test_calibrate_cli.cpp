@@ -80,6 +80,26 @@ TEST(CliCalibrate, ImportOfABadRowNamesItAndStoresNothing) {
   if (fs::exists(db)) EXPECT_TRUE(paraplan::planner::Store(db).runs().empty());
 }
 
+// Issue 13: rows whose plan breaks a rule or names an unknown preset: each rule named with the file's line,
+// the field and its value; no store is created.
+TEST(CliCalibrate, ImportOfRowsThatBreakPlanRulesNamesEachRuleAndCreatesNoStore) {
+  const fs::path dir = fresh_dir("bad-plan-import");
+  const std::string db = (dir / "runs.sqlite").string();
+  const std::string csv = clitest::write_temp(
+      "paraplan-bad-plan.csv",
+      "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
+      "paper-a,gpt-22b,2048,a100-80gb,8,5,1,1,4,1.5\n"
+      "paper-a,gpt-22b,2048,a100-99gb,8,8,1,1,4,1.5\n");
+  const auto r = run("import " + csv + " --db " + db);
+  EXPECT_EQ(r.code, 2) << r.out;
+  // gpt-22b: 64 heads (Korthikanti et al. 2022 Table 3), so tp = 5 divides nothing.
+  EXPECT_NE(r.out.find("paraplan-bad-plan.csv:3: parallel.tp = 5: must divide model.heads (64)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("paraplan-bad-plan.csv:4: gpu = \"a100-99gb\": is not a preset"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db)) << "a store was created for rows that were all refused";
+}
+
 // Issue 13: a store with no usable rows is refused with the reason; a store that does not exist too.
 TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
   const fs::path dir = fresh_dir("empty");
@@ -87,11 +107,22 @@ TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
   auto r = run("calibrate --db " + db);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--db = " + db + ": no such run store"), std::string::npos) << r.out;
-  { paraplan::planner::Store store(db); }
-  r = run("calibrate --db " + db + " --out " + (dir / "p.json").string());
+  {
+    // A store whose one run failed: nothing a fit can use, and the message says why.
+    paraplan::planner::Store store(db);
+    paraplan::planner::NewRun nr;
+    nr.plan_json = R"({"model":"tiny-llama","training":{"precision":"fp32"},"cluster":{"gpu":"cpu","gpus":2}})";
+    nr.world_size = 2;
+    store.fail_run(store.create_run(nr), "rank 1: killed by signal 9");
+  }
+  r = run("calibrate --db " + db + " --out " + (dir / "p.json").string() + " --report");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--db: holds no usable measurement"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run 1: failed (rank 1: killed by signal 9)"), std::string::npos) << r.out;
+  // Nothing half-written: no profile file, no report, no calibration in the store.
   EXPECT_FALSE(fs::exists(dir / "p.json"));
+  EXPECT_FALSE(fs::exists(dir / "p-report.json"));
+  EXPECT_TRUE(paraplan::planner::Store(db).calibrations().empty());
   r = run("calibrate --db " + db + " --use runs,gpus");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--use = \"gpus\": must be a comma-separated list of runs, probes, imported"), std::string::npos)
@@ -138,4 +169,54 @@ TEST(CliCalibrate, AFittedProfileIsAFileThatPredictionsName) {
   r = run("plan " + std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json --calibration nonesuch");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("cluster.calibration = \"nonesuch\": is not a calibration"), std::string::npos) << r.out;
+}
+
+// Issue 13: calibrate --report on a profile: every row of the store before and after, the executor run's
+// memory by category (measured against the prediction stored with it), the summary, and the report's
+// files, the plot a PNG when the GUI library was built.
+TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
+  using namespace paraplan::planner;
+  const fs::path dir = fresh_dir("report");
+  const std::string db = (dir / "runs.sqlite").string();
+  {
+    Store s(db);
+    NewRun nr;
+    nr.name = "tiny on one worker";
+    nr.plan_json = R"({"model":"tiny-llama","training":{"seq_len":32,"micro_batch":2,"global_batch":2,"precision":"fp32"},)"
+                   R"("parallel":{"dp":1},"cluster":{"gpu":"cpu","gpus":1}})";
+    nr.world_size = 1;
+    nr.steps = 3;
+    const int64_t id = s.create_run(nr);
+    s.set_running(id);
+    for (int step = 1; step <= 3; ++step) s.add_step({id, 0, step, 5.0, 0.004, 0, 16000});  // 4 ms a step
+    // 1 MiB of weights as predicted; 2 MiB of activations measured against 1.5 MiB predicted: -25.0 %.
+    s.add_memory({{id, 0, "weights", 1048576.0, 1048576.0}, {id, 0, "activations", 1572864.0, 2097152.0}});
+    s.finish_run(id);
+  }
+  const fs::path profile = dir / "same.json";
+  std::ofstream(profile) << R"({"name": "same", "parameters": {}})";  // sets nothing: after = before
+  const auto r = run("calibrate --db " + db + " --report --calibration " + profile.string() + " --out " +
+                     (dir / "same.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("profile \"same\" on 1 rows of cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiny on one worker"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4 ms"), std::string::npos) << r.out;  // the measured step, the median of steps 2 and 3
+  EXPECT_NE(r.out.find("memory, worst rank (MiB = 2^20 bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("activations         2.000 MiB        1.500 MiB   -25.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights             1.000 MiB        1.000 MiB    +0.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mean / median / max |error| 12.5% / 12.5% / 25.0%"), std::string::npos) << r.out;
+  const json report = json::parse(read(dir / "same-report.json"));
+  ASSERT_EQ(report["rows"].size(), 1u);
+  EXPECT_EQ(report["rows"][0]["measured_s"], 0.004);
+  EXPECT_EQ(report["rows"][0]["after_s"], report["rows"][0]["before_s"]);  // a profile that sets nothing
+  EXPECT_NE(read(dir / "same-report.csv").find("run 1,runs,step,tiny on one worker,0.004,"), std::string::npos);
+#ifdef PARAPLAN_HAVE_PLOT
+  EXPECT_NE(r.out.find("plot written to " + (dir / "same-report.png").string()), std::string::npos) << r.out;
+  EXPECT_EQ(read(dir / "same-report.png").substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+#else
+  EXPECT_NE(r.out.find("no plot written to " + (dir / "same-report.png").string() +
+                       ": this paraplan was built without the GUI library"),
+            std::string::npos)
+      << r.out;
+#endif
 }

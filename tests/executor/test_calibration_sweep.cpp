@@ -6,7 +6,8 @@
 // Both directions are checked (fit A, predict B; fit B, predict A): the runs of the two halves are
 // started in alternation, so a change of the machine's load falls on both. Each run's step time is the
 // median over its steps of the slowest rank (measurements.hpp), which one interruption moves less than
-// a mean. The figures are printed (ctest -L calibration-sweep -V) for docs/calibration.md.
+// a mean. The figures are printed (ctest -L calibration-sweep -V) for docs/calibration.md, with the load
+// (uptime) and one plan measured before and after the sweep, which shows how far the machine moved.
 //
 // It asserts prediction errors, not speed: the thresholds are the issue's. On a machine whose cores other
 // work shares, multi-worker step times move with that work from one minute to the next; this test then
@@ -65,6 +66,7 @@ Errors fit_and_predict(const std::string& fit_db, const std::string& other_db, c
               fit_db.c_str(), fitted.rows.size(), other_db.c_str(), "run", "measured", "uncalib.", "error", "calibrated",
               "error");
   for (const CalibratedRow& r : rows) {
+    if (r.m->what != "step") continue;  // the runs' compute rows: not what the bounds are about
     const double m = r.m->measured_s;
     before.push_back(r.before_s / m - 1);
     after.push_back(r.after_s / m - 1);
@@ -115,6 +117,14 @@ TEST(CalibrationSweep, HalfTheRunsFittedPredictTheOtherHalf) {
   ASSERT_GE(half[0].size(), 6u);
   ASSERT_GE(half[1].size(), 6u);
   std::printf("load before: %s", uptime().c_str());
+  // One multi-worker plan measured first and last, into a store of its own (fitted by neither half):
+  // how much the machine moved during the sweep, printed beside the errors.
+  const std::string drift_db = (dir / "drift.sqlite").string(), drift_plan = half[1].back();
+  const auto drift_run = [&] {
+    const Result r = shell(cli("run " + drift_plan + " --steps 5 --threads 1 --quiet --db " + drift_db));
+    EXPECT_EQ(r.code, 0) << r.out;
+  };
+  drift_run();
   for (size_t i = 0; i < std::max(half[0].size(), half[1].size()); ++i)
     for (int h = 0; h < 2; ++h) {
       if (i >= half[h].size()) continue;
@@ -125,7 +135,18 @@ TEST(CalibrationSweep, HalfTheRunsFittedPredictTheOtherHalf) {
     const Result r = shell(cli("probe --quick --db " + db[h]));
     ASSERT_EQ(r.code, 0) << r.out;
   }
+  drift_run();
   std::printf("load after: %s", uptime().c_str());
+  {
+    Store store(drift_db);
+    std::vector<Measurement> steps;  // the two runs' step rows (not their compute rows)
+    for (const Measurement& m : read_measurements(store, {MeasurementKind::run}).rows)
+      if (m.what == "step") steps.push_back(m);
+    if (steps.size() == 2)
+      std::printf("the same plan (%s) measured %.2f ms before the sweep and %.2f ms after it (%+.1f%%)\n",
+                  steps[0].label.c_str(), 1e3 * steps[0].measured_s, 1e3 * steps[1].measured_s,
+                  100 * (steps[1].measured_s / steps[0].measured_s - 1));
+  }
 
   const Errors ab = fit_and_predict(db[0], db[1], "A->B");
   const Errors ba = fit_and_predict(db[1], db[0], "B->A");

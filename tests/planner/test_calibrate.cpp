@@ -242,3 +242,17 @@ TEST(Calibrate, ARunsStepIsTheMedianOfItsSlowestRanks) {
   EXPECT_DOUBLE_EQ(*median_step_seconds({{1, 0, 1, 0, 0.5, 0, 0}}), 0.5);  // one step only: that one
   EXPECT_FALSE(median_step_seconds({}).has_value());
 }
+
+// A run's compute row: per step, the slowest rank's time outside collectives (comm.* classes left out),
+// the median over steps after the first. By hand: step 2 ranks 0/1: 0.10 + 0.02 = 0.12 and 0.15; step 3:
+// 0.20 and 0.05 + 0.01 = 0.06; step 4: 0.08 and 0.09 -> slowest 0.15, 0.20, 0.09 -> median 0.15.
+TEST(Calibrate, ARunsComputeIsTheMedianOfItsSlowestRanksOutsideCollectives) {
+  const std::vector<OpTimeRecord> ops = {
+      {1, 0, 1, "gemm", 5.0, 1},  {1, 1, 1, "gemm", 4.0, 1},       // step 1: warm-up, left out
+      {1, 0, 2, "gemm", 0.10, 1}, {1, 0, 2, "idle", 0.02, 1},      {1, 0, 2, "comm.all_reduce.dp", 0.5, 1},
+      {1, 1, 2, "gemm", 0.15, 1}, {1, 1, 2, "comm.all_reduce.dp", 0.4, 1},
+      {1, 0, 3, "gemm", 0.20, 1}, {1, 1, 3, "gemm", 0.05, 1},       {1, 1, 3, "optimizer", 0.01, 1},
+      {1, 0, 4, "memory", 0.08, 1}, {1, 1, 4, "attention", 0.09, 1}, {1, 1, 4, "comm.all_gather.dp", 0.9, 1}};
+  EXPECT_DOUBLE_EQ(*median_compute_seconds(ops), 0.15);
+  EXPECT_FALSE(median_compute_seconds({}).has_value());
+}

@@ -5,6 +5,7 @@
 #include <QBarSet>
 #include <QLineSeries>
 #include <QLogValueAxis>
+#include <QScatterSeries>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -50,9 +51,16 @@ QChart* make_chart(const teach::Chart& c) {
     return chart;
   }
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
-  std::vector<QLineSeries*> lines;
+  std::vector<QXYSeries*> lines;
   for (const teach::Series& s : c.series) {
-    auto* line = new QLineSeries;
+    QXYSeries* line = nullptr;
+    if (s.points) {
+      auto* scatter = new QScatterSeries;
+      scatter->setMarkerSize(9);
+      line = scatter;
+    } else {
+      line = new QLineSeries;
+    }
     line->setName(q(s.name));
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
       line->append(s.x[i], s.y[i]);
@@ -61,21 +69,32 @@ QChart* make_chart(const teach::Chart& c) {
       y0 = std::min(y0, s.y[i]);
       y1 = std::max(y1, s.y[i]);
     }
-    line->setPointsVisible(s.x.size() <= 30);  // a few points (per epoch) show as markers
+    if (!s.points) line->setPointsVisible(s.x.size() <= 30);  // a few points (per epoch) show as markers
     chart->addSeries(line);
     lines.push_back(line);
   }
   if (!(x1 >= x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
-  auto* x = new QValueAxis;
+  QAbstractAxis* x = nullptr;
+  if (c.log_x && x0 > 0) {
+    auto* lx = new QLogValueAxis;
+    lx->setRange(x0 / 1.2, x1 * 1.2);
+    lx->setLabelFormat("%.3g");
+    lx->setMinorTickCount(8);
+    x = lx;
+  } else {
+    auto* vx = new QValueAxis;
+    vx->setRange(x0, x1);
+    vx->setLabelFormat("%.4g");
+    x = vx;
+  }
   x->setTitleText(q(c.x_label));
-  x->setRange(x0, x1);
-  x->setLabelFormat("%.4g");
   QAbstractAxis* y = nullptr;
   if (c.log_y && y0 > 0) {
     auto* ly = new QLogValueAxis;
-    ly->setRange(y0, y1);
+    ly->setRange(c.log_x ? y0 / 1.2 : y0, c.log_x ? y1 * 1.2 : y1);
+    ly->setLabelFormat("%.3g");
     y = ly;
   } else {
     auto* vy = new QValueAxis;
@@ -87,7 +106,7 @@ QChart* make_chart(const teach::Chart& c) {
   y->setTitleText(q(c.y_label));
   chart->addAxis(x, Qt::AlignBottom);
   chart->addAxis(y, Qt::AlignLeft);
-  for (QLineSeries* l : lines) {
+  for (QXYSeries* l : lines) {
     l->attachAxis(x);
     l->attachAxis(y);
   }

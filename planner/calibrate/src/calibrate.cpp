@@ -25,28 +25,6 @@ std::string utc_now() {
   return buf;
 }
 
-// The device to fit: the one asked for, or the only one there is.
-std::string choose_device(const MeasurementSet& set, const std::string& asked) {
-  std::map<std::string, int> devices;
-  for (const Measurement& m : set.rows) ++devices[m.device];
-  if (set.rows.empty()) {
-    std::string why;
-    for (size_t i = 0; i < set.skipped.size() && i < 8; ++i) why += "; " + set.skipped[i];
-    if (set.skipped.size() > 8) why += "; and " + std::to_string(set.skipped.size() - 8) + " more";
-    throw PlanError("--db", "", "holds no usable measurement of the kinds asked for (--use): a succeeded `paraplan run`, "
-                                "a `paraplan probe` or rows of `paraplan import`" + why);
-  }
-  std::string list;
-  for (const auto& [d, n] : devices) list += (list.empty() ? "" : ", ") + d + " (" + std::to_string(n) + " rows)";
-  if (!asked.empty()) {
-    if (!devices.count(asked)) throw PlanError("--gpu", asked, "has no measurements in the store; it holds " + list);
-    return asked;
-  }
-  if (devices.size() > 1)
-    throw PlanError("--gpu", "", "must name the device to calibrate: the store holds measurements of " + list);
-  return devices.begin()->first;
-}
-
 std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& device) {
   std::vector<Measurement> out;
   for (const Measurement& m : set.rows)
@@ -82,6 +60,27 @@ ErrorSummary summarize_errors(const std::vector<double>& errors) {
   return s;
 }
 
+std::string choose_device(const MeasurementSet& set, const std::string& asked) {
+  std::map<std::string, int> devices;
+  for (const Measurement& m : set.rows) ++devices[m.device];
+  if (set.rows.empty()) {
+    std::string why;
+    for (size_t i = 0; i < set.skipped.size() && i < 8; ++i) why += "; " + set.skipped[i];
+    if (set.skipped.size() > 8) why += "; and " + std::to_string(set.skipped.size() - 8) + " more";
+    throw PlanError("--db", "", "holds no usable measurement of the kinds asked for (--use): a succeeded `paraplan run`, "
+                                "a `paraplan probe` or rows of `paraplan import`" + why);
+  }
+  std::string list;
+  for (const auto& [d, n] : devices) list += (list.empty() ? "" : ", ") + d + " (" + std::to_string(n) + " rows)";
+  if (!asked.empty()) {
+    if (!devices.count(asked)) throw PlanError("--gpu", asked, "has no measurements in the store; it holds " + list);
+    return asked;
+  }
+  if (devices.size() > 1)
+    throw PlanError("--gpu", "", "must name the device to calibrate: the store holds measurements of " + list);
+  return devices.begin()->first;
+}
+
 Calibration calibration_before(const Measurement& m) {
   if (m.kind == MeasurementKind::probe || m.calibration.empty()) return {};
   try {
@@ -101,25 +100,31 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
                                      " constrain no parameter of the time model");
 
-  // k-fold cross-validation: row i is in fold i mod k; each fold is predicted by a fit without it.
-  const int k = std::min<int>(options.folds, static_cast<int>(rows.size()));
+  // k-fold cross-validation: measurement j is in fold j mod k, a run's compute row in its step row's fold
+  // (held out together: one run's two rows share its noise); each fold is predicted by a fit without it.
+  std::vector<size_t> group(rows.size());
+  size_t groups = 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    group[i] = i > 0 && rows[i].what == "compute" && rows[i].run_id == rows[i - 1].run_id ? group[i - 1] : groups++;
+  const int k = std::min<int>(options.folds, static_cast<int>(groups));
   std::vector<std::optional<double>> held(rows.size());
   if (k >= 2) {
     out.folds = k;
+    const auto fold_of = [&](size_t i) { return static_cast<int>(group[i] % static_cast<size_t>(k)); };
     for (int f = 0; f < k; ++f) {
       std::vector<Measurement> train;
       for (size_t i = 0; i < rows.size(); ++i)
-        if (static_cast<int>(i % static_cast<size_t>(k)) != f) train.push_back(rows[i]);
+        if (fold_of(i) != f) train.push_back(rows[i]);
       const FitResult part = fit_parameters(train, gpu);
-      for (size_t i = static_cast<size_t>(f); i < rows.size(); i += static_cast<size_t>(k))
-        held[i] = predict(rows[i], part.calibration);
+      for (size_t i = 0; i < rows.size(); ++i)
+        if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);
     }
   }
 
   out.profile = out.fit.calibration;
   out.profile.name = options.name;
   std::map<std::string, int> by_kind;
-  for (const Measurement& m : rows) ++by_kind[to_string(m.kind)];
+  for (const Measurement& m : rows) ++by_kind[std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "")];
   std::string counts;
   for (const auto& [kind, n] : by_kind) counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
   for (CalibratedParam& p : out.profile.params)
@@ -138,7 +143,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     r.before_s = predict(m, calibration_before(m));
     r.after_s = predict(m, out.profile);
     r.held_out_s = held[i];
-    const std::string kind = to_string(m.kind);
+    const std::string kind = std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "");
     before[kind].push_back(r.before_s / m.measured_s - 1);
     after[kind].push_back(r.after_s / m.measured_s - 1);
     if (r.held_out_s) held_out[kind].push_back(*r.held_out_s / m.measured_s - 1);
@@ -181,7 +186,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   doc["software"] = json::array();
   for (const std::string& s : software) doc["software"].push_back(json::parse(s, nullptr, false));
   doc["fit"] = {{"method", "Levenberg-Marquardt on log(predicted/measured) over log parameters, each kind of row "
-                           "weighing the same in total"},
+                           "weighing the same in total, then each kind reweighted by its scatter and refitted"},
                 {"iterations", out.fit.iterations},
                 {"converged", out.fit.converged},
                 {"rms_log_residual", out.fit.rms_log_residual},

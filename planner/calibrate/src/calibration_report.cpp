@@ -61,7 +61,7 @@ json calibration_report(const Store& store, const std::vector<CalibratedRow>& ro
   std::vector<double> memory_errors;
   for (const CalibratedRow& r : rows) {
     const Measurement& m = *r.m;
-    const std::string kind = to_string(m.kind);
+    const std::string kind = std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "");
     json row = {{"id", m.id},
                 {"kind", kind},
                 {"what", m.what},
@@ -77,7 +77,7 @@ json calibration_report(const Store& store, const std::vector<CalibratedRow>& ro
       row["held_out_s"] = *r.held_out_s;
       held[kind].push_back(*r.held_out_s / m.measured_s - 1);
     }
-    if (m.kind == MeasurementKind::run) {
+    if (m.kind == MeasurementKind::run && m.what == "step") {
       row["memory"] = memory_rows(store, m.run_id);
       for (const json& c : row["memory"])
         if (c["measured_bytes"].get<double>() > 0)

@@ -38,7 +38,26 @@ class Problem {
       w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
   }
 
-  static std::string kind_key(const Measurement& m) { return m.kind == MeasurementKind::probe ? m.what : "step"; }
+  // Each kind's weight divided by its mean square residual at `r` (at least kMinScatter^2): a kind the
+  // model fits to 5 % counts as much as one it misses by 100 % counts little, and the parameters only
+  // the well-fitted kinds constrain get their uncertainty from those kinds' scatter.
+  void reweight_by_scatter(const Eigen::VectorXd& r) {
+    constexpr double kMinScatter = 0.05;
+    std::map<std::string, double> sum, wsum;
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      const auto ii = static_cast<Eigen::Index>(i);
+      sum[kind_key(*rows_[i])] += w_[ii] * r[ii] * r[ii];
+      wsum[kind_key(*rows_[i])] += w_[ii];
+    }
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      const std::string k = kind_key(*rows_[i]);
+      w_[static_cast<Eigen::Index>(i)] /= std::max(sum[k] / wsum[k], kMinScatter * kMinScatter);
+    }
+  }
+
+  static std::string kind_key(const Measurement& m) {
+    return m.kind == MeasurementKind::probe ? m.what : m.what == "compute" ? "compute" : "step";
+  }
 
   Calibration calibration(const Eigen::VectorXd& theta) const {
     Calibration c;
@@ -234,8 +253,15 @@ FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec
       names.push_back(&fields[free[k]]);
       theta[static_cast<Eigen::Index>(k)] = std::log(start.params[free[k]].value);
     }
-    const Problem pb(rows, names, options.balance_kinds);
-    const Solved s = solve(pb, theta, theta, options.max_iterations);
+    // Two passes: balanced weights, then each kind reweighted by its scatter at the first solution.
+    Problem pb(rows, names, options.balance_kinds);
+    Solved s = solve(pb, theta, theta, options.max_iterations);
+    if (options.balance_kinds) {
+      pb.reweight_by_scatter(s.r);
+      const int first = s.iterations;
+      s = solve(pb, s.theta, theta, options.max_iterations);
+      s.iterations += first;
+    }
     const Eigen::VectorXd sigma = log_sigma(pb, s);
     Eigen::Index worst = 0;
     const double worst_sigma = sigma.maxCoeff(&worst);

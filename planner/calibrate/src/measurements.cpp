@@ -87,9 +87,10 @@ std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const
   return out;
 }
 
-std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) {
-  std::map<int, double> slowest;  // step -> slowest rank's time
-  for (const StepRecord& s : steps) slowest[s.step] = std::max(slowest[s.step], s.step_s);
+namespace {
+
+// The median over steps (after the first, unless it is the only one) of each step's slowest rank.
+std::optional<double> median_of_slowest(const std::map<int, double>& slowest) {
   std::vector<double> t;
   for (const auto& [step, s] : slowest)
     if (step > 1 || slowest.size() == 1) t.push_back(s);
@@ -97,6 +98,23 @@ std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) 
   std::sort(t.begin(), t.end());
   const size_t n = t.size();
   return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+}  // namespace
+
+std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) {
+  std::map<int, double> slowest;  // step -> slowest rank's time
+  for (const StepRecord& s : steps) slowest[s.step] = std::max(slowest[s.step], s.step_s);
+  return median_of_slowest(slowest);
+}
+
+std::optional<double> median_compute_seconds(const std::vector<OpTimeRecord>& ops) {
+  std::map<std::pair<int, int>, double> work;  // (step, rank) -> seconds not blocked in a collective
+  for (const OpTimeRecord& o : ops)
+    if (o.op_class.rfind("comm.", 0) != 0) work[{o.step, o.rank}] += o.seconds;
+  std::map<int, double> slowest;
+  for (const auto& [key, s] : work) slowest[key.first] = std::max(slowest[key.first], s);
+  return median_of_slowest(slowest);
 }
 
 Plan device_plan(const std::string& device, const std::string& dtype) {
@@ -157,7 +175,18 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
         m.measured_s = *step;
       }
       m.device = m.plan.cluster.gpu.id;
-      out.rows.push_back(std::move(m));
+      // An executor run's time outside collectives as a row of its own: it tells the compute parameters
+      // (GEMM, per-kernel and host costs, shared cores) from the communication ones.
+      const std::optional<double> compute =
+          is_imported ? std::nullopt : median_compute_seconds(store.op_times(r.id));
+      out.rows.push_back(m);
+      if (compute && *compute > 0) {
+        m.what = "compute";
+        m.id += " compute";
+        m.label += " (compute)";
+        m.measured_s = *compute;
+        out.rows.push_back(std::move(m));
+      }
     }
   }
   if (use.count(MeasurementKind::probe)) {
@@ -197,7 +226,10 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
 double predict(const Measurement& m, const Calibration& cal) {
   Plan p = m.plan;
   p.cluster.calibration = cal;
-  if (m.kind != MeasurementKind::probe) return estimate_time(p).step_s;
+  if (m.kind != MeasurementKind::probe) {
+    const StepEstimate e = estimate_time(p);
+    return m.what == "compute" ? e.compute_s + e.optimizer_s + e.bubble_s : e.step_s;
+  }
   const ProbeResult& r = m.probe;
   if (r.kind == "gemm") {
     const double e = gemm_efficiency(p, r.m, r.n, r.k);

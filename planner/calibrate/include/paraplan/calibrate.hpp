@@ -47,6 +47,10 @@ struct CalibrationOutcome {
 CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& options,
                              const std::string& store_path = "");
 
+// The device of a fit or a report: `asked` (--gpu) when the set has rows of it, else the set's only
+// device. Throws PlanError naming --db (no usable rows, with why the stored ones were skipped) or --gpu.
+std::string choose_device(const MeasurementSet& set, const std::string& asked);
+
 // The calibration a row's plan names (its prediction before calibrating); probes: none.
 Calibration calibration_before(const Measurement& m);
 

@@ -35,8 +35,10 @@ struct FitResult {
 
 struct FitOptions {
   int max_iterations = 200;
-  // Each kind of row (step times, and each kind of probe) weighs the same in total, so that a grid of
-  // many GEMM shapes does not outvote a handful of runs.
+  // Each kind of row (step times, compute times, and each kind of probe) weighs the same in total, so
+  // that a grid of many GEMM shapes does not outvote a handful of runs; then, refitting from that
+  // solution, each kind's weight is divided by its mean square residual there (at least 0.05^2): a kind
+  // the model cannot follow (collectives timed on a loaded machine) counts less than one it fits.
   bool balance_kinds = true;
   // Only these fields (efficiency_fields() names); empty: every field the rows constrain, except on a CPU
   // the GPU kernel model's finer ones (fit.cpp fitted_by_default).

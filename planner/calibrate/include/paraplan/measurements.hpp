@@ -20,7 +20,8 @@ std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const
 struct Measurement {
   MeasurementKind kind = MeasurementKind::run;
   std::string id;      // "run 12", "imported run 14 (published-step-time.csv:3 (narayanan21-t1))", "probe 3 #7"
-  std::string what;    // "step" for runs; the probe's kind (gemm, memory, kernel, all_reduce, ...)
+  std::string what;    // "step" for runs (and "compute": the part outside collectives, from op_times);
+                       // the probe's kind (gemm, memory, kernel, all_reduce, ...)
   std::string device;  // hardware preset id (cluster.gpu.id)
   Plan plan;           // the run's plan; for a probe the device (cluster.gpu, training.precision)
   ProbeResult probe;   // probes only
@@ -39,18 +40,24 @@ struct MeasurementSet {
 // Every usable row of the kinds in `use`. A run counts when it succeeded with at least one step on
 // every rank of its plan (a --fake-rank run measures one rank alone and is skipped); its measured step
 // is the median over steps (after the first, unless it is the only one) of the slowest rank's step
-// time, which an interruption by another process moves less than the mean.
+// time, which an interruption by another process moves less than the mean. An executor run with
+// per-op-class timings gives a second row, what = "compute": its time outside collectives.
 MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use);
 
 // The step time of a run's steps as read_measurements takes it (steps of all ranks of one run).
 std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps);
 
+// The work of a run's steps outside collectives (op_times minus comm.*), as median_step_seconds takes
+// the step: the median over steps of the slowest rank.
+std::optional<double> median_compute_seconds(const std::vector<OpTimeRecord>& ops);
+
 // A plan that stands for a device in a probe's prediction (`dtype` as training.precision).
 Plan device_plan(const std::string& device, const std::string& dtype);
 
 // What the time model predicts for `m`, in seconds, with the calibration `cal` in place of the plan's:
-// step time (estimate_time) for runs; for probes a GEMM (gemm_efficiency), one memory-bound kernel
-// (memory_bound_time; "kernel" probes are tiny ones), or one collective (collective_time) over local ranks.
+// step time (estimate_time) for runs, and its compute + optimizer + bubble for their "compute" rows; for
+// probes a GEMM (gemm_efficiency), one memory-bound kernel (memory_bound_time; "kernel" probes are tiny
+// ones), or one collective (collective_time) over local ranks.
 double predict(const Measurement& m, const Calibration& cal);
 
 }  // namespace paraplan::planner

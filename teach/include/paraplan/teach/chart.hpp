@@ -10,6 +10,7 @@ namespace paraplan::teach {
 struct Series {
   std::string name;
   std::vector<double> x, y;
+  bool points = false;  // lines charts: markers only, not joined (a scatter of predicted against measured)
 };
 
 struct Chart {
@@ -18,7 +19,7 @@ struct Chart {
   std::string x_label, y_label;  // with units
   std::vector<Series> series;    // bars: one value per category in y, x unused
   std::vector<std::string> categories;  // bars: the category labels
-  bool log_y = false;
+  bool log_x = false, log_y = false;  // lines charts: logarithmic axes (when every value is > 0)
 };
 
 }  // namespace paraplan::teach
