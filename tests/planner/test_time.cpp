@@ -393,3 +393,21 @@ TEST(Workload, LargestMoeLayerKeepsEveryCollective) {
   EXPECT_EQ(last.pass, Pass::backward);
   EXPECT_DOUBLE_EQ(last.bytes, 2048.0 * 7168 * 2);
 }
+
+// CPU workers may train in bf16; the cpu preset gives no bf16 peak (data/hardware/cpu.json: 0), so bf16
+// GEMMs take the fp32 ceiling (oneDNN/OpenBLAS widen them there) instead of a 0 that made the step NaN.
+TEST(Time, BfloatOnACpuWithoutABfloatPeakRunsAtTheFp32Rate) {
+  const GpuSpec cpu = hardware_preset("cpu");
+  ASSERT_EQ(cpu.peak_bf16_flops, 0);
+  EXPECT_EQ(cpu.peak_flops(Precision::bf16), cpu.peak_fp32_flops);
+  Plan p;
+  p.model = model_preset("tiny-llama");
+  p.training.seq_len = 32;
+  p.training.micro_batch = 2;
+  p.training.global_batch = 2;
+  p.training.precision = Precision::bf16;
+  p.cluster.gpu = cpu;
+  const double step = estimate_time(p).step_s;
+  EXPECT_TRUE(std::isfinite(step));
+  EXPECT_GT(step, 0);
+}

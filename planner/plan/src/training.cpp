@@ -19,7 +19,10 @@ const char* to_string(PipelineSchedule s) { return name_of(kSchedules, s); }
 double GpuSpec::peak_flops(Precision p) const {
   switch (p) {
     case Precision::fp32: return peak_fp32_flops;
-    case Precision::bf16: return peak_bf16_flops;
+    // CPU workers may train in bf16 (plan_rules.cpp); a CPU whose hardware data give no bf16 figure
+    // (no AMX or AVX512-BF16 measured) runs its bf16 GEMMs at best at the fp32 rate (oneDNN/OpenBLAS
+    // widen bf16 to fp32 there), so that is the ceiling the time model takes, not 0 (a NaN step time).
+    case Precision::bf16: return is_cpu && peak_bf16_flops <= 0 ? peak_fp32_flops : peak_bf16_flops;
     case Precision::fp16: return peak_fp16_flops;
     case Precision::fp8: return peak_fp8_flops;
   }
