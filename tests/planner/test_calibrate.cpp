@@ -10,6 +10,7 @@
 #include "paraplan/calibrate.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/import.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 
@@ -255,4 +256,17 @@ TEST(Calibrate, ARunsComputeIsTheMedianOfItsSlowestRanksOutsideCollectives) {
       {1, 0, 4, "memory", 0.08, 1}, {1, 1, 4, "attention", 0.09, 1}, {1, 1, 4, "comm.all_gather.dp", 0.9, 1}};
   EXPECT_DOUBLE_EQ(*median_compute_seconds(ops), 0.15);
   EXPECT_FALSE(median_compute_seconds({}).has_value());
+}
+
+// vTrain's table (its column names in a '#' line) imports as runs too, each with its measured time:
+// the first row of data/validation/vtrain-single-node.csv, 372.160408 ms.
+TEST(Calibrate, VTrainsTableImports) {
+  const std::string text =
+      "# GPUs,global batch,micro batch,hidden size,attention heads,# layers,sequence length,tensor parallelism,"
+      "data parallelism,pipeline parallelism,iteration time (ms)\n"
+      "2,16,8,1024,16,24,1024,1,1,2,372.160408\n";
+  const auto runs = imported_runs_from_csv(text, "v.csv");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_DOUBLE_EQ(runs[0].measured_step_s, 0.372160408);
+  EXPECT_EQ(runs[0].source, "v.csv:2 (vtrain-single)");
 }

@@ -24,8 +24,13 @@ double start_value(const EfficiencyField& f, double datasheet) {
 }
 
 // The range a fit may move a parameter in, as logarithms: positive, and at least one core.
+// The fit moves each parameter within its field's range (efficiency_fields(): a GEMM efficiency above 1
+// of peak, say, is not a fit but a sign of a missing cost elsewhere), in log space.
 std::pair<double, double> log_bounds(const EfficiencyField& f) {
-  return {std::string(f.unit) == "cores" ? 0.0 : kLogMin, kLogMax};
+  double lo = std::string(f.unit) == "cores" ? 0.0 : kLogMin, hi = kLogMax;
+  if (f.min > 0) lo = std::max(lo, std::log(f.min));
+  if (f.max > 0) hi = std::min(hi, std::log(f.max));
+  return {lo, hi};
 }
 
 class Problem {

@@ -9,8 +9,18 @@
 
 namespace paraplan::planner {
 
+namespace {
+
+// vTrain's measured runs (data/validation/vtrain-single-node.csv) name their columns in a '#' line.
+bool is_vtrain_table(const std::string& text) {
+  return text.find("# GPUs,global batch,micro batch,hidden size") != std::string::npos;
+}
+
+}  // namespace
+
 std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const std::string& origin) {
-  const std::vector<PublishedRun> runs = published_runs_from_csv(text, origin);
+  const std::vector<PublishedRun> runs =
+      is_vtrain_table(text) ? vtrain_runs_from_csv(text, origin) : published_runs_from_csv(text, origin);
   const std::vector<ValidationRow> rows = validate_runs(runs);
   const std::string file = std::filesystem::path(origin).filename().string();
   std::vector<ImportedRun> out;

@@ -54,6 +54,7 @@ std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const st
     }
     PublishedRun r;
     r.source = kSource;
+    r.line = n;
     ModelSpec& m = r.plan.model;
     m.layers = static_cast<int>(v[5]);
     m.hidden = static_cast<int64_t>(v[3]);

@@ -1,6 +1,7 @@
 #pragma once
 // `paraplan import FILE.csv`: published measurements (the format of data/validation/published-step-
-// time.csv) as runs of the store, so that they go through the same fit as the executor's own.
+// time.csv, or vTrain's table as in data/validation/vtrain-single-node.csv, told apart by its column
+// line) as runs of the store, so that they go through the same fit as the executor's own.
 #include <string>
 #include <vector>
 
