@@ -11,6 +11,7 @@
 #include "format.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/held_out.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"
 
@@ -25,6 +26,7 @@ struct ValidateOptions {
   bool all_rows = false;
   std::string sources;  // comma-separated; empty: every source
   std::string calibration;  // in place of every row's own profile; empty: keep them
+  bool held_out = false;
 };
 
 // Sources of more rows than this print their errors by plan shape instead of row by row (--rows: all).
@@ -100,6 +102,21 @@ void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::stri
   fmt::print("\n");
 }
 
+// Leave-one-source-out over the two papers' tables (or --source): the "published" profile's one
+// parameter, the GEMM efficiency, fitted on the other sources and predicting this one.
+int print_held_out(const std::string& sources) {
+  std::vector<PublishedRun> runs = sources.empty() ? published_runs() : chosen_runs(sources);
+  fmt::print("fitting the GEMM efficiency on all {} rows, then once per source left out...\n", runs.size());
+  const std::vector<SourceHeldOut> rows = leave_one_source_out(runs, {"gemm"});
+  fmt::print("{:<17} {:>5} {:>20} {:>22} {:>14}\n", "source", "rows", "in-fit mean |error|", "held-out mean |error|",
+             "held-out max");
+  for (const auto& r : rows)
+    fmt::print("{:<17} {:>5} {:>20} {:>22} {:>14}\n", r.source, r.rows, percent(r.in_fit_mean_abs_error, 2),
+               percent(r.held_out_mean_abs_error, 2), percent(r.held_out_max_abs_error, 2));
+  fmt::print("(held out: the GEMM efficiency fitted on the other sources' rows alone, least squares on log errors)\n");
+  return 0;
+}
+
 }  // namespace
 
 Command add_validate_command(CLI::App& app) {
@@ -116,15 +133,20 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
 `paraplan calibrate`, or "none": the hardware's datasheet values alone). Examples:
   paraplan validate
   paraplan validate --source vtrain-single --json > vtrain.json
-  paraplan validate --calibration none)");
+  paraplan validate --calibration none
+  paraplan validate --held-out                  # each paper predicted by a fit on the other)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
   sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single)");
+  sub->add_flag("--held-out", o->held_out,
+                "prediction errors instead: each source predicted by the GEMM efficiency fitted on the other "
+                "sources (leave-one-source-out; default sources: the two papers' tables)");
   sub->add_option("--calibration", o->calibration,
                   "predict every row with this time-model calibration: a built-in name (none, published, "
                   "vtrain-a100, ...) or a profile file from `paraplan calibrate`; default: each source's own")
       ->type_name("NAME|FILE");
   return {sub, [o] {
+            if (o->held_out) return print_held_out(o->sources);
             std::optional<Calibration> cal;
             if (!o->calibration.empty()) cal = load_calibration(o->calibration, "--calibration");
             const std::vector<PublishedRun> runs = chosen_runs(o->sources);

@@ -10,6 +10,7 @@
 #include "paraplan/calibrate.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/held_out.hpp"
 #include "paraplan/import.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
@@ -269,4 +270,28 @@ TEST(Calibrate, VTrainsTableImports) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_DOUBLE_EQ(runs[0].measured_step_s, 0.372160408);
   EXPECT_EQ(runs[0].source, "v.csv:2 (vtrain-single)");
+}
+
+// Issue 14's bound on prediction error: each paper's table predicted by the GEMM efficiency fitted on
+// the other alone (leave-one-source-out) within 8 % mean |error|.
+TEST(Calibrate, EachPaperPredictedByAFitOnTheOtherWithinEightPercent) {
+  const auto rows = leave_one_source_out(published_runs(), {"gemm"});
+  ASSERT_EQ(rows.size(), 2u);
+  for (const SourceHeldOut& r : rows) {
+    EXPECT_LE(r.held_out_mean_abs_error, 0.08) << r.source;
+    EXPECT_GT(r.held_out_mean_abs_error, 0) << r.source;
+  }
+  EXPECT_EQ(rows[0].rows + rows[1].rows, 18);
+}
+
+TEST(Calibrate, HoldingOutNeedsTwoSources) {
+  std::vector<PublishedRun> one;
+  for (const PublishedRun& r : published_runs())
+    if (r.source == "narayanan21-t1") one.push_back(r);
+  try {
+    leave_one_source_out(one, {"gemm"});
+    FAIL() << "held out the only source";
+  } catch (const PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs rows of at least two sources"), std::string::npos) << e.what();
+  }
 }

@@ -108,9 +108,17 @@ TEST(Comm, BusBandwidthFactors) {
   EXPECT_DOUBLE_EQ(bus_factor(CommKind::send_recv, 2), 1);
   EXPECT_DOUBLE_EQ(bus_factor(CommKind::all_reduce, 1), 0);
   // 1 GB all-reduce over 8 ranks on a 100 GB/s link at 50% efficiency with 10 us latency:
-  const Link l{100e9, 0.5, 10e-6, false};
+  const Link l{100e9, 0.5, 10e-6, 0, false};
   EXPECT_DOUBLE_EQ(collective_time(CommKind::all_reduce, 1e9, 8, l), 10e-6 + 1e9 * 1.75 / 50e9);
   EXPECT_DOUBLE_EQ(collective_time(CommKind::all_reduce, 1e9, 1, l), 0);
+  // With 1 us per algorithm step: a ring all-reduce of 8 ranks takes 2 (8 - 1) = 14 steps (reduce-scatter
+  // then all-gather), an all-gather 7; across nodes the all-reduce may take the double binary tree,
+  // 2 ceil(log2 8) = 6 levels, whichever is shorter (NCCL picks per size).
+  const Link hop{100e9, 0.5, 10e-6, 1e-6, false};
+  EXPECT_DOUBLE_EQ(collective_time(CommKind::all_reduce, 1e9, 8, hop), 10e-6 + 14e-6 + 1e9 * 1.75 / 50e9);
+  EXPECT_DOUBLE_EQ(collective_time(CommKind::all_gather, 1e9, 8, hop), 10e-6 + 7e-6 + 1e9 * 0.875 / 50e9);
+  const Link net{100e9, 0.5, 10e-6, 1e-6, true};
+  EXPECT_DOUBLE_EQ(collective_time(CommKind::all_reduce, 1e9, 8, net), 10e-6 + 6e-6 + 1e9 * 1.75 / 50e9);
 }
 
 // Rank placement, tp innermost then cp, dp, pp: with 8 GPUs per node a tp=8 group stays in the node,
