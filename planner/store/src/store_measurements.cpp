@@ -8,6 +8,20 @@
 
 namespace paraplan::planner {
 
+namespace {
+
+// A row of op_times / probe_results, its columns in the order the queries below select them.
+OpTimeRecord read_op_time(const sql::Statement& r) {
+  return {r.integer(0), static_cast<int>(r.integer(1)), static_cast<int>(r.integer(2)), r.text(3), r.real(4),
+          r.integer(5)};
+}
+ProbeResult read_probe_result(const sql::Statement& r) {
+  return {r.text(0), r.text(1), r.real(2), r.real(3), r.real(4), r.real(5), static_cast<int>(r.integer(6)), r.real(7),
+          static_cast<int>(r.integer(8))};
+}
+
+}  // namespace
+
 void Store::add_op_times(const std::vector<OpTimeRecord>& rows) {
   sql::insert_rows(db_,
                    "INSERT OR REPLACE INTO op_times (run_id, rank, step, op_class, seconds, calls) "
@@ -21,11 +35,7 @@ std::vector<OpTimeRecord> Store::op_times(int64_t run_id) const {
   sql::Statement q(db_,
                    "SELECT run_id, rank, step, op_class, seconds, calls FROM op_times WHERE run_id = ?1 "
                    "ORDER BY step, rank, op_class");
-  q.bind(1, run_id);
-  return sql::read_all<OpTimeRecord>(q, [](const sql::Statement& r) -> OpTimeRecord {
-    return {r.integer(0), static_cast<int>(r.integer(1)), static_cast<int>(r.integer(2)), r.text(3), r.real(4),
-            r.integer(5)};
-  });
+  return sql::read_all<OpTimeRecord>(q.bind(1, run_id), read_op_time);
 }
 
 ImportOutcome Store::import_runs(const std::vector<ImportedRun>& rows) {
@@ -88,11 +98,7 @@ std::vector<ProbeResult> Store::probe_results(int64_t probe_id) const {
   sql::Statement q(db_,
                    "SELECT kind, dtype, m, n, k, bytes, ranks, seconds, repeats FROM probe_results "
                    "WHERE probe_id = ?1 ORDER BY seq");
-  q.bind(1, probe_id);
-  return sql::read_all<ProbeResult>(q, [](const sql::Statement& r) -> ProbeResult {
-    return {r.text(0), r.text(1), r.real(2), r.real(3), r.real(4), r.real(5), static_cast<int>(r.integer(6)),
-            r.real(7), static_cast<int>(r.integer(8))};
-  });
+  return sql::read_all<ProbeResult>(q.bind(1, probe_id), read_probe_result);
 }
 
 int64_t Store::add_calibration(const std::string& name, const std::string& device, const std::string& profile_json) {
