@@ -17,8 +17,6 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +32,7 @@
 #include "paraplan/exec/trainer.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/rank_grid.hpp"
+#include "../tests/executor/process_util.hpp"
 
 using namespace paraplan;
 
@@ -138,17 +137,7 @@ planner::Plan parallel_plan(const Layout& l) {
   return planner::plan_from_json(doc);
 }
 
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
+using paraplan::test::free_port;  // the executor tests' helper: a port the kernel just handed out
 
 // One rank: kWarmup + steps steps; returns rank 0's per-step figures.
 std::vector<exec::StepStats> run_rank(const Layout& l, int rank, int port, int steps) {

@@ -2,6 +2,7 @@
 //   BM_MemoryEstimate: one full memory estimate (workload lowering + every stage), target < 2 us.
 #include <benchmark/benchmark.h>
 
+#include "bench_plans.hpp"
 #include "paraplan/context.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/presets.hpp"
@@ -10,22 +11,14 @@ using namespace paraplan::planner;
 
 namespace {
 
+// 8,192 GPUs; the pipeline interleaved (16 stages of 2 chunks), ZeRO-1 with sequence parallelism.
 Plan llama405b() {
-  Plan p;
-  p.model = model_preset("llama3-405b");
-  p.training.seq_len = 8192;
+  Plan p = paraplan::bench::llama405b_on_h100(64, 8, 16);
   p.training.micro_batch = 1;
-  p.training.global_batch = 2048;
-  p.training.recompute = Recompute::selective;
-  p.parallel.dp = 64;
-  p.parallel.tp = 8;
-  p.parallel.pp = 16;
   p.parallel.zero = 1;
   p.parallel.sequence_parallel = true;
   p.parallel.pp_schedule = PipelineSchedule::interleaved;
   p.parallel.virtual_stages = 2;
-  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
-  p.cluster.gpus = 64 * 8 * 16;
   return p;
 }
 

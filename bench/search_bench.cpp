@@ -4,6 +4,7 @@
 //   "timed/s" counts the plans that fit, which also get the step-time model (the others stop at memory).
 #include <benchmark/benchmark.h>
 
+#include "bench_plans.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/search.hpp"
@@ -14,16 +15,7 @@ using namespace paraplan::planner;
 namespace {
 
 Plan llama405b_16k() {
-  Plan p;
-  p.model = model_preset("llama3-405b");
-  p.training.seq_len = 8192;
-  p.training.global_batch = 2048;
-  p.training.recompute = Recompute::selective;
-  p.parallel.dp = 128;
-  p.parallel.tp = 8;
-  p.parallel.pp = 16;
-  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
-  p.cluster.gpus = 16384;
+  Plan p = paraplan::bench::llama405b_on_h100(128, 8, 16);
   p.cluster.calibration = builtin_calibration("published");
   return p;
 }

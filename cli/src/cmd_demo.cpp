@@ -4,6 +4,18 @@
 
 namespace paraplan::cli {
 
+namespace {
+
+// The options every training demo shares: where its runs are stored, its charts, and JSON events.
+void add_output_options(CLI::App* app, std::string& db, std::string& plot, bool& json, const std::string& charts,
+                        const std::string& whose_events) {
+  app->add_option("--db", db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
+  app->add_option("--plot", plot, "write the " + charts + " to FILE.png or FILE.svg");
+  app->add_flag("--json", json, "print the " + whose_events + " events and the table as JSON lines (for the GUI)");
+}
+
+}  // namespace
+
 Command add_demo_command(CLI::App& app) {
   CLI::App* demo = app.add_subcommand(
       "demo",
@@ -36,9 +48,7 @@ Command add_demo_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   lenet->add_option("--log-every", lo->log_every, "store the loss every N steps (default 10)")->check(CLI::Range(1, 1000000));
   lenet->add_option("--data", lo->data, "directory with Fashion-MNIST's *-idx*-ubyte.gz files");
-  lenet->add_option("--db", lo->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
-  lenet->add_option("--plot", lo->plot, "write the loss, accuracy and time-per-epoch charts to FILE.png or FILE.svg");
-  lenet->add_flag("--json", lo->json, "print the workers' events and the table as JSON lines (for the GUI)");
+  add_output_options(lenet, lo->db, lo->plot, lo->json, "loss, accuracy and time-per-epoch charts", "workers'");
 
   auto ro = std::make_shared<LoraDemoOptions>();
   CLI::App* lora = demo->add_subcommand(
@@ -72,9 +82,7 @@ Command add_demo_command(CLI::App& app) {
   lora->add_flag("--quick", ro->quick, "a 0.13 M-parameter model instead (tests; its accuracy means nothing)");
   lora->add_option("--corpus", ro->corpus, "pretraining text: a fortune file or directory (default /usr/share/games/fortunes)");
   lora->add_option("--work-dir", ro->work_dir, "pretrained model and data files (default: paraplan-lora-ranks beside --db)");
-  lora->add_option("--db", ro->db, "run store, a SQLite file (default runs.sqlite; \"\" to store nothing)");
-  lora->add_option("--plot", ro->plot, "write the loss and accuracy charts to FILE.png or FILE.svg");
-  lora->add_flag("--json", ro->json, "print the worker's events and the table as JSON lines (for the GUI)");
+  add_output_options(lora, ro->db, ro->plot, ro->json, "loss and accuracy charts", "worker's");
 
   auto to = std::make_shared<TourOptions>();
   CLI::App* tour = demo->add_subcommand(

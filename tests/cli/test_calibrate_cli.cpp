@@ -11,6 +11,7 @@
 
 #include "paraplan/store.hpp"
 #include "run_paraplan.hpp"
+#include "../test_dirs.hpp"
 
 namespace fs = std::filesystem;
 using clitest::run;
@@ -18,11 +19,19 @@ using nlohmann::json;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("paraplan-cal-cli-" + std::to_string(getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+fs::path fresh_dir(const std::string& name) { return paraplan::testing::fresh_dir("paraplan-cal-cli", name); }
+
+// `paraplan import` into a fresh store <dir>/runs.sqlite of the CSV file `csv_name`: the published-data
+// header, then `rows`.
+struct Import {
+  std::string db;
+  clitest::Result r;
+};
+Import import_rows(const std::string& dir, const std::string& csv_name, const std::string& rows) {
+  const std::string db = (fresh_dir(dir) / "runs.sqlite").string();
+  const std::string csv =
+      clitest::write_temp(csv_name, "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n" + rows);
+  return {db, run("import " + csv + " --db " + db)};
 }
 
 std::string published_csv() { return std::string(PARAPLAN_SOURCE_DIR) + "/data/validation/published-step-time.csv"; }
@@ -63,15 +72,10 @@ TEST(CliCalibrate, ImportAddsEachPublishedRowOnce) {
 
 // Issue 13: a CSV with a bad field names the line and the column, and stores nothing.
 TEST(CliCalibrate, ImportOfABadRowNamesItAndStoresNothing) {
-  const fs::path dir = fresh_dir("bad-import");
-  const std::string db = (dir / "runs.sqlite").string();
-  const std::string csv = clitest::write_temp(
-      "paraplan-bad-import.csv",
-      "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n"
-      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
-      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,fast\n"
-      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,,1.5\n");
-  const auto r = run("import " + csv + " --db " + db);
+  const auto [db, r] = import_rows("bad-import", "paraplan-bad-import.csv",
+                                   "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
+                                   "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,fast\n"
+                                   "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,,1.5\n");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("paraplan-bad-import.csv:3: published_step_s = fast: must be a number > 0"), std::string::npos)
       << r.out;
@@ -83,15 +87,10 @@ TEST(CliCalibrate, ImportOfABadRowNamesItAndStoresNothing) {
 // Issue 13: rows whose plan breaks a rule or names an unknown preset: each rule named with the file's line,
 // the field and its value; no store is created.
 TEST(CliCalibrate, ImportOfRowsThatBreakPlanRulesNamesEachRuleAndCreatesNoStore) {
-  const fs::path dir = fresh_dir("bad-plan-import");
-  const std::string db = (dir / "runs.sqlite").string();
-  const std::string csv = clitest::write_temp(
-      "paraplan-bad-plan.csv",
-      "source,model,seq,gpu,gpus,tp,pp,dp,global_batch,published_step_s\n"
-      "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
-      "paper-a,gpt-22b,2048,a100-80gb,8,5,1,1,4,1.5\n"
-      "paper-a,gpt-22b,2048,a100-99gb,8,8,1,1,4,1.5\n");
-  const auto r = run("import " + csv + " --db " + db);
+  const auto [db, r] = import_rows("bad-plan-import", "paraplan-bad-plan.csv",
+                                   "paper-a,gpt-22b,2048,a100-80gb,8,8,1,1,4,1.42\n"
+                                   "paper-a,gpt-22b,2048,a100-80gb,8,5,1,1,4,1.5\n"
+                                   "paper-a,gpt-22b,2048,a100-99gb,8,8,1,1,4,1.5\n");
   EXPECT_EQ(r.code, 2) << r.out;
   // gpt-22b: 64 heads (Korthikanti et al. 2022 Table 3), so tp = 5 divides nothing.
   EXPECT_NE(r.out.find("paraplan-bad-plan.csv:3: parallel.tp = 5: must divide model.heads (64)"), std::string::npos)

@@ -8,27 +8,17 @@
 
 #include "paraplan/exec/hf_dir.hpp"
 #include "paraplan/plan_io.hpp"
+#include "format_error.hpp"
+#include "../test_dirs.hpp"
 
 using namespace paraplan::exec;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("paraplan-hf-" + std::to_string(getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return paraplan::testing::fresh_dir("paraplan-hf", name); }
 
-std::string error_of(const std::string& dir) {
-  try {
-    HfWeights w(dir);
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::string& dir) { return paraplan::exec::testing::format_error_of<HfWeights>(dir); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "paraplan/exec/safetensors.hpp"
+#include "format_error.hpp"
 
 using namespace paraplan::exec;
 namespace fs = std::filesystem;
@@ -38,12 +39,7 @@ std::string floats(std::initializer_list<float> v) {
 }
 
 std::string error_of(const std::string& path) {
-  try {
-    SafetensorsFile f(path);
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return "";
+  return paraplan::exec::testing::format_error_of<SafetensorsFile>(path);
 }
 
 }  // namespace

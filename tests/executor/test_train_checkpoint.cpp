@@ -15,6 +15,7 @@
 #include "paraplan/exec/run_options.hpp"
 #include "paraplan/exec/safetensors.hpp"
 #include "paraplan/exec/train_checkpoint.hpp"
+#include "../test_dirs.hpp"
 
 using namespace paraplan::exec;
 namespace fs = std::filesystem;
@@ -22,12 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("paraplan-ckpt-" + std::to_string(getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return paraplan::testing::fresh_dir("paraplan-ckpt", name); }
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -53,11 +53,8 @@ inline std::vector<std::string> check_accelerate(const std::string& text) {
   using namespace accelerate_detail;
   Problems out;
   json y;
-  try {
-    y = cfgtest::parse_yaml(text);
-  } catch (const std::exception& e) {
-    return {std::string("accelerate: the YAML does not parse: ") + e.what()};
-  }
+  if (auto bad = parse_or_problem(y, cfgtest::parse_yaml, text, "accelerate: the YAML does not parse"); !bad.empty())
+    return bad;
   for (const auto& [k, v] : y.items()) {
     const auto it = top_level().find(k);
     if (it == top_level().end()) {

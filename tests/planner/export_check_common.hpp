@@ -3,6 +3,7 @@
 // command lines, and torchrun's command line (the Megatron-LM and torchtitan headers and the Slurm script of
 // --format torchrun all launch with it).
 #include <cctype>
+#include <exception>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -18,6 +19,18 @@ struct Problems {
     if (!ok) list.push_back(rule);
   }
 };
+
+// Parses `text` with `parse` into `into`. Returns the one problem to report when the parser throws
+// ("<failure>: <its message>"), else nothing.
+template <class T, class Parse>
+std::vector<std::string> parse_or_problem(T& into, Parse parse, const std::string& text, const std::string& failure) {
+  try {
+    into = parse(text);
+  } catch (const std::exception& e) {
+    return {failure + ": " + e.what()};
+  }
+  return {};
+}
 
 // The value at `key` of a JSON object, `absent` when the object or key is missing or holds another type (the
 // schema checks report a wrong type; the rules then see the default).

@@ -55,11 +55,10 @@ inline std::vector<std::string> check_deepspeed(const std::string& text, const s
   using namespace deepspeed_detail;
   Problems out;
   json c;
-  try {
-    c = json::parse(text);
-  } catch (const std::exception& e) {
-    return {std::string("deepspeed: the config is not JSON: ") + e.what()};
-  }
+  if (auto bad = parse_or_problem(c, [](const std::string& s) { return json::parse(s); }, text,
+                                  "deepspeed: the config is not JSON");
+      !bad.empty())
+    return bad;
   // Top level: runtime/constants.py (batch keys 19-108, bf16 134, fp16 176, data_types 484, optimizer 61,
   // zero_allow_untested_optimizer 75), zero/config.py, activation_checkpointing/config.py 45, config.py
   // get_pipeline_config 417, tensor_parallel (config-json.md "Tensor Parallel"), expert_parallel (config-json.md 873).

@@ -121,11 +121,10 @@ inline std::vector<std::string> check_megatron(const std::string& text) {
   using namespace megatron_detail;
   Problems out;
   cfgtest::Flags f;
-  try {
-    f = cfgtest::parse_megatron(text);
-  } catch (const std::exception& e) {
-    return {std::string("megatron: the MEGATRON_ARGS array does not parse: ") + e.what()};
-  }
+  if (auto bad = parse_or_problem(f, cfgtest::parse_megatron, text,
+                                  "megatron: the MEGATRON_ARGS array does not parse");
+      !bad.empty())
+    return bad;
   for (const auto& [name, value] : f.values) {
     const auto it = flags().find(name);
     if (it == flags().end()) {

@@ -78,11 +78,8 @@ inline std::vector<std::string> check_torchtitan(const std::string& text) {
   using namespace torchtitan_detail;
   Problems out;
   json t;
-  try {
-    t = cfgtest::parse_toml(text);
-  } catch (const std::exception& e) {
-    return {std::string("torchtitan: the TOML does not parse: ") + e.what()};
-  }
+  if (auto bad = parse_or_problem(t, cfgtest::parse_toml, text, "torchtitan: the TOML does not parse"); !bad.empty())
+    return bad;
   for (const auto& [sec, body] : t.items()) {
     const auto s = schema().find(sec);
     if (s == schema().end() || !body.is_object()) {

@@ -20,11 +20,8 @@ namespace exportcheck {
 inline std::vector<std::string> check_sbatch(const std::string& text) {
   Problems out;
   cfgtest::Sbatch b;
-  try {
-    b = cfgtest::parse_sbatch(text);
-  } catch (const std::exception& e) {
-    return {std::string("torchrun: the script does not parse: ") + e.what()};
-  }
+  if (auto bad = parse_or_problem(b, cfgtest::parse_sbatch, text, "torchrun: the script does not parse"); !bad.empty())
+    return bad;
   static const std::set<std::string> sbatch_options{"job-name", "nodes", "ntasks-per-node", "gpus-per-node"};
   for (const auto& [k, v] : b.options) out.require(sbatch_options.count(k), "torchrun: #SBATCH --" + k + " is not an option checked in sbatch.1");
   const long long nodes = b.options.count("nodes") ? whole(b.options.at("nodes")) : -1;

@@ -6,6 +6,7 @@
 #include "paraplan/pipeline.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/workload.hpp"
+#include "plan_fixtures.hpp"
 
 using namespace paraplan::planner;
 
@@ -16,9 +17,7 @@ constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
 // A GPT layer as the paper assumes: 16-bit activations, 1-byte dropout masks, MLP 4h, unfused
 // (non-flash) attention, Megatron kernels.
 Plan gpt_plan(const char* model, int tp, int pp, bool sp, Recompute rc, int micro_batch, int v = 1) {
-  Plan p;
-  p.model = model_preset(model);
-  p.training.seq_len = 2048;
+  Plan p = plantest::preset_plan(model, 2048, "a100-80gb");
   p.training.micro_batch = micro_batch;
   p.training.precision = Precision::fp16;
   p.training.dropout = 0.1;
@@ -29,7 +28,6 @@ Plan gpt_plan(const char* model, int tp, int pp, bool sp, Recompute rc, int micr
   p.parallel.sequence_parallel = sp;
   p.parallel.virtual_stages = v;
   p.parallel.pp_schedule = v > 1 ? PipelineSchedule::interleaved : PipelineSchedule::one_f_one_b;
-  p.cluster.gpu = hardware_preset("a100-80gb");
   p.cluster.gpus = tp * pp;
   p.training.global_batch = 64L * micro_batch;
   return p;
@@ -194,11 +192,8 @@ TEST(Activations, FlashAttentionHasNoQuadraticTerm) {
 // + 2(h + 2 kv) (q, k, v) + 2h (o input) + 2h (norm) + 2h (fc1 input) + 2*2f (fused SwiGLU input)
 // + 2f (fc2 input) bytes. LLaMA-3-8B: 139,264 B per token per layer.
 TEST(Activations, LlamaLayer) {
-  Plan p;
-  p.model = model_preset("llama3-8b");
-  p.training.seq_len = 8192;
+  Plan p = plantest::preset_plan("llama3-8b", 8192, "h100-sxm-80gb");
   p.training.recompute = Recompute::selective;
-  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
   const double h = 4096, kv = 1024, f = 14336;
   const double per_token = 2 * h + 2 * h + 2 * (h + 2 * kv) + 2 * h + 2 * h + 2 * h + 2 * 2 * f + 2 * f;
   EXPECT_DOUBLE_EQ(per_token, 139'264);

@@ -5,15 +5,14 @@
 #include "paraplan/memory.hpp"
 #include "paraplan/pipeline.hpp"
 #include "paraplan/presets.hpp"
+#include "plan_fixtures.hpp"
 
 using namespace paraplan::planner;
 
 namespace {
 
 Plan llama8b(int dp, int tp, int pp, int zero) {
-  Plan p;
-  p.model = model_preset("llama3-8b");
-  p.training.seq_len = 4096;
+  Plan p = plantest::preset_plan("llama3-8b", 4096, "h100-sxm-80gb");
   p.training.micro_batch = 1;
   p.training.global_batch = 64;
   p.training.recompute = Recompute::selective;
@@ -21,7 +20,6 @@ Plan llama8b(int dp, int tp, int pp, int zero) {
   p.parallel.tp = tp;
   p.parallel.pp = pp;
   p.parallel.zero = zero;
-  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
   p.cluster.gpus = dp * tp * pp;
   return p;
 }
@@ -199,14 +197,11 @@ TEST(Memory, FrameworkOverheads) {
 // Mixtral with ep = 8 over dp = 8: each rank holds one of the eight experts of every layer; the expert
 // optimizer states are sharded over dp/ep = 1 (ZeRO-1), the dense ones over dp = 8.
 TEST(Memory, ExpertParallelism) {
-  Plan p;
-  p.model = model_preset("mixtral-8x7b");
-  p.training.seq_len = 4096;
+  Plan p = plantest::preset_plan("mixtral-8x7b", 4096, "h100-sxm-80gb");
   p.training.global_batch = 8;
   p.parallel.dp = 8;
   p.parallel.ep = 8;
   p.parallel.zero = 1;
-  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
   p.cluster.gpus = 8;
   const StageMemory s = estimate_memory(p).per_stage[0];
   const double expert = 32 * 176'160'768.0;  // one expert per layer on this rank

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "paraplan/rank_grid.hpp"
 
@@ -15,11 +16,7 @@ namespace {
 
 ParallelPlan degrees(int dp, int tp, int pp, int cp, int ep = 1) {
   ParallelPlan p;
-  p.dp = dp;
-  p.tp = tp;
-  p.pp = pp;
-  p.cp = cp;
-  p.ep = ep;
+  std::tie(p.dp, p.tp, p.pp, p.cp, p.ep) = std::tie(dp, tp, pp, cp, ep);
   return p;
 }
 

@@ -103,14 +103,8 @@ namespace {
 constexpr double kT5Params = 2851e6;
 constexpr double kT5Largest = 32128.0 * 1024.0;
 StateConventions deepspeed(int zero, GradLayout layout, Offload off = Offload::none) {
-  StateConventions c;
-  c.precision = Precision::fp16;
-  c.grad_dtype = GradDtype::fp16;
-  c.optimizer = Optimizer::adam;
-  c.zero = zero;
-  c.layout = layout;
-  c.offload = off;
-  return c;
+  return {.precision = Precision::fp16, .grad_dtype = GradDtype::fp16, .optimizer = Optimizer::adam,
+          .zero = zero, .layout = layout, .offload = off};
 }
 }  // namespace
 

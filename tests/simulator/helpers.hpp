@@ -8,21 +8,10 @@ namespace paraplan::sim::testing {
 inline StepCosts uniform_costs(int chunks, double f, double b, double w, double saved = 1, double working = 0) {
   StepCosts c;
   for (int j = 0; j < chunks; ++j) {
-    UnitCost u;
-    u.f_compute_s = f;
-    u.b_compute_s = b;
-    u.w_compute_s = w;
-    u.saved_bytes = saved;
-    u.working_bytes = working;
-    ChunkCost ch;
-    ch.first_unit = j;
-    ch.units = 1;
-    ch.dense = 1;
-    ch.f_compute_s = f;
-    ch.b_compute_s = b;
-    ch.w_compute_s = w;
-    ch.saved_bytes = saved;
-    ch.working_bytes = working;
+    const UnitCost u{.f_compute_s = f, .b_compute_s = b, .w_compute_s = w, .saved_bytes = saved,
+                     .working_bytes = working};
+    const ChunkCost ch{.first_unit = j, .units = 1, .dense = 1, .f_compute_s = f, .b_compute_s = b,
+                       .w_compute_s = w, .saved_bytes = saved, .working_bytes = working};
     c.units.push_back(u);
     c.chunks.push_back(ch);
   }

@@ -4,6 +4,7 @@
 // that version). Every later paraplan must open each of them, migrate it to its own schema and read
 // these rows back unchanged. The values are chosen, not measured: a succeeded run of 2 ranks x 3 steps
 // with memory rows, a failed run, and a run still marked running (its writer was killed).
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -22,6 +23,32 @@ inline std::string temp_db(const std::string& name) {
   const std::filesystem::path p = dir / name;
   for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
   return p.string();
+}
+
+// Every row of a query, its columns joined by "|" (NULL as "NULL"), through SQLite directly (no Store, no
+// migration); an error as the one row when the file does not open or the statement does not prepare.
+inline std::vector<std::string> query(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return {"cannot open " + path};
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) out.push_back(sqlite3_errmsg(db));
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const unsigned char* t = sqlite3_column_text(st, c);
+      if (c) row += "|";
+      row += t ? reinterpret_cast<const char*>(t) : "NULL";
+    }
+    out.push_back(row);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
 }
 
 inline planner::NewRun sample_new_run(int i) {

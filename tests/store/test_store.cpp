@@ -1,12 +1,12 @@
 // The run store: schema and migrations, concurrent writers in separate processes, and the summary a
 // finished run gets (values computed by hand below).
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +14,7 @@
 #include "sample_store.hpp"
 
 using namespace paraplan::planner;
+using paraplan::test::query;
 using paraplan::test::temp_db;
 namespace fs = std::filesystem;
 
@@ -30,6 +31,16 @@ NewRun sample_run() {
   r.host = "test";
   r.predicted_peak_bytes = 1000.0;
   return r;
+}
+
+// What opening `path` with the schema history `migrations` throws; "" when it opens.
+std::string open_error(const std::string& path, std::span<const Migration> migrations) {
+  try {
+    Store s(path, migrations);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace
@@ -53,14 +64,7 @@ TEST(Store, NewFileHasTheLatestSchemaAndRoundTripsARun) {
 TEST(Store, UsesWriteAheadLogging) {
   const std::string path = temp_db("wal.sqlite");
   Store s(path);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(query(path, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
 }
 
 TEST(Store, MigratesAnOlderFileAndKeepsItsRows) {
@@ -68,27 +72,12 @@ TEST(Store, MigratesAnOlderFileAndKeepsItsRows) {
   const Migration v1[] = {{1, "notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"}};
   const Migration v2[] = {v1[0], {2, "notes.author", "ALTER TABLE notes ADD COLUMN author TEXT DEFAULT 'nobody'"}};
   { Store s(path, v1); EXPECT_EQ(s.schema_version(), 1); }
-  {
-    sqlite3* db = nullptr;
-    sqlite3_open(path.c_str(), &db);
-    sqlite3_exec(db, "INSERT INTO notes (text) VALUES ('kept')", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-  }
+  EXPECT_TRUE(query(path, "INSERT INTO notes (text) VALUES ('kept')").empty());
   { Store s(path, v2); EXPECT_EQ(s.schema_version(), 2); }
   { Store s(path, v2); EXPECT_EQ(s.schema_version(), 2); }  // nothing left to apply
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT text, author FROM notes", -1, &st, nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "kept");
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "nobody");
-  sqlite3_finalize(st);
-  sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_version", -1, &st, nullptr);
-  sqlite3_step(st);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 2);  // one row per applied migration
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(query(path, "SELECT text, author FROM notes"), std::vector<std::string>{"kept|nobody"});
+  EXPECT_EQ(query(path, "SELECT COUNT(*) FROM schema_version"),
+            std::vector<std::string>{"2"});  // one row per applied migration
 }
 
 TEST(Store, RefusesAFileFromANewerSchema) {
@@ -96,12 +85,9 @@ TEST(Store, RefusesAFileFromANewerSchema) {
   const Migration v1[] = {{1, "a", "CREATE TABLE a (x)"}};
   const Migration v2[] = {v1[0], {2, "b", "CREATE TABLE b (x)"}};
   { Store s(path, v2); }
-  try {
-    Store s(path, v1);
-    FAIL() << "opened a version-2 file with a version-1 schema";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("schema version 2, newer"), std::string::npos) << e.what();
-  }
+  const std::string error = open_error(path, v1);
+  EXPECT_NE(error.find("schema version 2, newer"), std::string::npos)
+      << "opened a version-2 file with a version-1 schema: '" << error << "'";
 }
 
 TEST(Store, AFailedMigrationLeavesTheFileAsItWas) {
@@ -109,12 +95,8 @@ TEST(Store, AFailedMigrationLeavesTheFileAsItWas) {
   const Migration good[] = {{1, "a", "CREATE TABLE a (x)"}};
   const Migration bad[] = {good[0], {2, "broken", "CREATE TABLE b (x); THIS IS NOT SQL"}};
   { Store s(path, good); }
-  try {
-    Store broken(path, bad);
-    ADD_FAILURE() << "a migration with invalid SQL succeeded";
-  } catch (const std::exception& e) {  // SQLite's own words for the statement that failed
-    EXPECT_NE(std::string(e.what()).find("syntax error"), std::string::npos) << e.what();
-  }
+  const std::string error = open_error(path, bad);  // SQLite's own words for the statement that failed
+  EXPECT_NE(error.find("syntax error"), std::string::npos) << "a migration with invalid SQL: '" << error << "'";
   Store s(path, good);
   EXPECT_EQ(s.schema_version(), 1);  // the transaction rolled table b back too
 }

@@ -21,35 +21,11 @@
 #include "sample_store.hpp"
 
 using namespace paraplan::planner;
+using paraplan::test::query;
 using paraplan::test::temp_db;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The first column of every row of a query, through SQLite directly (no Store, no migration).
-std::vector<std::string> query(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return {"cannot open " + path};
-  }
-  sqlite3_busy_timeout(db, 10000);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) out.push_back(sqlite3_errmsg(db));
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    std::string row;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      const unsigned char* t = sqlite3_column_text(st, c);
-      if (c) row += "|";
-      row += t ? reinterpret_cast<const char*>(t) : "NULL";
-    }
-    out.push_back(row);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
 
 // Every table's columns (name, type, not null, default, primary key), as PRAGMA table_info lists them.
 std::map<std::string, std::vector<std::string>> columns(const std::string& path) {

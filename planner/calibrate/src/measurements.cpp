@@ -2,9 +2,11 @@
 #include "paraplan/measurements.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "paraplan/calibration.hpp"
 #include "paraplan/comm.hpp"
@@ -62,14 +64,15 @@ std::string probe_label(const ProbeResult& r) {
   return s.str();
 }
 
+// How --use and the reports spell each kind of measurement.
+constexpr std::pair<MeasurementKind, const char*> kKindNames[] = {
+    {MeasurementKind::run, "runs"}, {MeasurementKind::imported, "imported"}, {MeasurementKind::probe, "probes"}};
+
 }  // namespace
 
 const char* to_string(MeasurementKind k) {
-  switch (k) {
-    case MeasurementKind::run: return "runs";
-    case MeasurementKind::imported: return "imported";
-    case MeasurementKind::probe: return "probes";
-  }
+  for (const auto& [kind, name] : kKindNames)
+    if (kind == k) return name;
   return "?";
 }
 
@@ -78,10 +81,11 @@ std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const
   std::stringstream ss(list);
   std::string word;
   while (std::getline(ss, word, ',')) {
-    if (word == "runs") out.insert(MeasurementKind::run);
-    else if (word == "imported") out.insert(MeasurementKind::imported);
-    else if (word == "probes") out.insert(MeasurementKind::probe);
-    else throw PlanError(field, "\"" + word + "\"", "must be a comma-separated list of runs, probes, imported");
+    const auto* named = std::find_if(std::begin(kKindNames), std::end(kKindNames),
+                                     [&](const auto& n) { return word == n.second; });
+    if (named == std::end(kKindNames))
+      throw PlanError(field, "\"" + word + "\"", "must be a comma-separated list of runs, probes, imported");
+    out.insert(named->first);
   }
   if (out.empty()) throw PlanError(field, "\"" + list + "\"", "names no kind of measurement (runs, probes, imported)");
   return out;

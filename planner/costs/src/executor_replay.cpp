@@ -38,22 +38,30 @@ bool any(const std::vector<bool>& v) {
 }
 
 
+// A residual branch's entry, forward: its norm (`norm_mark`), then its column-parallel projection(s)
+// (`column_mark`; widths `widths`, LoRA `lora`). Sets whether autograd records each (`norm_node`: the input
+// needs a gradient or the norm trains; `column_node`: the norm's output needs one or a weight trains) and
+// returns whether the gradient flows on (the column's node).
+bool branch_in_fwd(Replay& r, const ExecDims& x, const char* norm_mark, const char* column_mark, bool flows, bool grad,
+                   const std::vector<double>& widths, const std::vector<bool>& lora, bool& norm_node,
+                   bool& column_node) {
+  r.mark(norm_mark);
+  norm_node = grad && (flows || !x.frozen_base);
+  norm_fwd(r, x, norm_node);
+  r.mark(column_mark);
+  column_node = grad && (norm_node || !x.frozen_base || any(lora));
+  column_fwd(r, x, widths, lora);
+  for (size_t i = 0; i < lora.size() && !column_node; ++i)
+    if (lora[i]) r.free(x.d * x.T * x.r);  // x A^T not kept
+  return column_node;
+}
+
 // Model::layer (model.cpp) forward, its input alive; `flows`: the input needs a gradient; `grad`: autograd
 // records at all (false in the first pass of full recompute). Leaves its output alive.
 LayerNodes layer_fwd(Replay& r, const ExecDims& x, bool flows, bool grad) {
   LayerNodes n;
   const double act = x.d * x.Tl * x.h, tf = x.d * x.T * x.f;
-  const bool trainable_norm = !x.frozen_base;
-  r.mark("fwd attn_norm");
-  n.attn_norm = grad && (flows || trainable_norm);
-  norm_fwd(r, x, n.attn_norm);
-  flows = n.attn_norm;
-  r.mark("fwd qkv");
-  n.qkv = grad && (flows || !x.frozen_base || any(qkv_lora(x)));
-  column_fwd(r, x, qkv_widths(x), qkv_lora(x));
-  for (size_t i = 0; i < 3 && !n.qkv; ++i)
-    if (qkv_lora(x)[i]) r.free(x.d * x.T * x.r);  // x A^T not kept
-  flows = n.qkv;
+  flows = branch_in_fwd(r, x, "fwd attn_norm", "fwd qkv", flows, grad, qkv_widths(x), qkv_lora(x), n.attn_norm, n.qkv);
   r.mark("fwd rope");
   n.rope = flows;
   if (x.rope) {
@@ -81,16 +89,8 @@ LayerNodes layer_fwd(Replay& r, const ExecDims& x, bool flows, bool grad) {
     if (!n.attn_drop) r.free(x.Tl * x.h);
   }
   r.free(act);  // o.reset()
-  r.mark("fwd mlp_norm");
-  n.mlp_norm = grad && (flows || trainable_norm);
-  norm_fwd(r, x, n.mlp_norm);
-  flows = n.mlp_norm;
-  r.mark("fwd fc1+act");
-  n.fc1 = grad && (flows || !x.frozen_base || any(fc1_lora(x)));
-  column_fwd(r, x, fc1_widths(x), fc1_lora(x));
-  for (size_t i = 0; i < fc1_lora(x).size() && !n.fc1; ++i)
-    if (fc1_lora(x)[i]) r.free(x.d * x.T * x.r);
-  flows = n.fc1;
+  flows = branch_in_fwd(r, x, "fwd mlp_norm", "fwd fc1+act", flows, grad, fc1_widths(x), fc1_lora(x), n.mlp_norm,
+                        n.fc1);
   n.act = flows;
   r.alloc(tf);  // silu(gate) * up, or gelu(x)
   if (!n.act) r.free(x.swiglu ? 2 * tf : tf);  // gate and up (or the GeLU input) not kept
@@ -116,7 +116,54 @@ LayerNodes layer_fwd(Replay& r, const ExecDims& x, bool flows, bool grad) {
   return n;
 }
 
-// Its backward, entered with g (the output's gradient) alive. g goes to two places (residual2's
+// A residual branch's gradient backward through its dropout (when the branch has one: `dropout_node`) and
+// its row-parallel output projection (`row_node`; LoRA target `target`, input width `in`; `input_grad`: the
+// node before it needs a gradient). `alone`: the branch is the incoming gradient's only holder. Returns
+// whether the projection's W closure keeps the incoming gradient itself.
+bool branch_out_bwd(Replay& r, const ExecDims& x, bool dropout_node, bool row_node, LoraTarget target, double in,
+                    bool input_grad, bool alone, bool train, bool row_keeps_incoming, Deferred* w) {
+  const double act = x.d * x.Tl * x.h, mask = x.Tl * x.h;
+  bool fresh = false;  // the gradient entering the projection is the dropout's own
+  if (x.dropout && dropout_node) {
+    r.mark("bwd dropout");
+    r.scalar_op(act);
+    r.free(mask);
+    if (alone) r.free(act);
+    alone = false;
+    fresh = true;
+  }
+  if (!row_node) return false;
+  r.mark("bwd row");
+  Deferred* rw = train || x.adapter(target) ? w : nullptr;
+  row_bwd(r, x, in, x.adapter(target), x.all_bias, input_grad, fresh || alone, rw);
+  return rw && row_keeps_incoming && !fresh;
+}
+
+// A residual branch's column-parallel input projection(s), backward (`input_grad`: the norm before them
+// needs a gradient).
+void branch_in_bwd(Replay& r, const ExecDims& x, const std::vector<double>& widths, const std::vector<bool>& lora,
+                   bool bias, bool input_grad, bool train, Deferred* w) {
+  r.mark("bwd column");
+  const bool t = train || any(lora);
+  column_bwd(r, x, widths, lora, bias, input_grad, t ? w : nullptr, t);
+}
+
+// The norm at a branch's entry, backward (when `norm_node`); when `flows` the residual path's gradient
+// is added to the norm's dx into a new tensor, and the old residual gradient freed when `frees_residual`.
+void norm_and_residual_bwd(Replay& r, const ExecDims& x, bool norm_node, bool train, bool frees_input, bool flows,
+                           bool frees_residual, Deferred* w) {
+  if (!norm_node) return;
+  const double act = x.d * x.Tl * x.h;
+  r.mark("bwd norm");
+  norm_bwd(r, x, train, frees_input, w);
+  if (flows) {
+    r.alloc(act);
+    r.free(act);  // the norm's dx
+    if (frees_residual) r.free(act);
+  }
+}
+
+// The layer's backward, entered with g (the output's gradient) alive. g goes to two places (residual2's
 // AddBackward): the MLP branch and, when h1 needs a gradient, the residual path, which keeps it until the
 // MLP norm's gradient is added to it. `in_flows`: the layer input needs a gradient (then h1's gradient
 // is shared the same way). `g_held`: someone else (the runner's received gradient, a recompute node's
@@ -125,28 +172,15 @@ LayerNodes layer_fwd(Replay& r, const ExecDims& x, bool flows, bool grad) {
 // whether a kept weight gradient (the down projection's) holds g itself.
 bool layer_bwd(Replay& r, const ExecDims& x, const LayerNodes& n, bool in_flows, bool g_held, bool frees_input,
                Deferred* w) {
-  const double act = x.d * x.Tl * x.h, tf = x.d * x.T * x.f, mask = x.Tl * x.h;
+  const double tf = x.d * x.T * x.f;
   const bool train = !x.frozen_base;
   const bool h1_flows = in_flows || n.o;
   // Without dropout and SP a kept row-parallel weight gradient holds its incoming gradient itself.
   const bool row_keeps_incoming = w && !x.sp;
-  bool g_alone = !h1_flows && !g_held;  // the MLP branch is g's only holder
-  bool g_kept = false;                  // the down projection's W closure holds g
-  bool branch_fresh = false;            // the gradient entering the down projection is the dropout's own
-  if (x.dropout && n.mlp_drop) {
-    r.mark("bwd dropout");
-    r.scalar_op(act);
-    r.free(mask);
-    if (g_alone) r.free(act);
-    g_alone = false;
-    branch_fresh = true;
-  }
-  if (n.down) {
-    r.mark("bwd row");
-    Deferred* rw = train || x.adapter(kDownProj) ? w : nullptr;
-    row_bwd(r, x, x.f, x.adapter(kDownProj), x.all_bias, n.act, branch_fresh || g_alone, rw);
-    g_kept = rw && row_keeps_incoming && !branch_fresh;
-  }
+  // g_kept: the down projection's W closure holds g; the MLP branch is g's only holder unless h1 flows on
+  // or the caller holds g.
+  const bool g_kept = branch_out_bwd(r, x, n.mlp_drop, n.down, kDownProj, x.f, n.act, !h1_flows && !g_held, train,
+                                     row_keeps_incoming, w);
   if (n.act) {
     r.mark(x.swiglu ? "bwd swiglu" : "bwd gelu");
     if (x.swiglu) {
@@ -163,38 +197,11 @@ bool layer_bwd(Replay& r, const ExecDims& x, const LayerNodes& n, bool in_flows,
       r.free(tf);  // x
     }
   }
-  if (n.fc1) {
-    r.mark("bwd column");
-    const bool t = train || any(fc1_lora(x));
-    column_bwd(r, x, fc1_widths(x), fc1_lora(x), x.all_bias, n.mlp_norm, t ? w : nullptr, t);
-  }
-  if (n.mlp_norm) {
-    r.mark("bwd norm");
-    norm_bwd(r, x, train, true, w);
-    if (h1_flows) {  // + the residual path's gradient (a new tensor)
-      r.alloc(act);
-      r.free(act);  // the norm's dx
-      if (!g_held && !g_kept) r.free(act);
-    }
-  }
+  if (n.fc1) branch_in_bwd(r, x, fc1_widths(x), fc1_lora(x), x.all_bias, n.mlp_norm, train, w);
+  norm_and_residual_bwd(r, x, n.mlp_norm, train, true, h1_flows, !g_held && !g_kept, w);
   // h1's gradient: to the attention branch and, when the input needs one, to the residual path.
-  bool acc_alone = !in_flows;
-  bool acc_kept = false;
-  branch_fresh = false;
-  if (x.dropout && n.attn_drop) {
-    r.mark("bwd dropout");
-    r.scalar_op(act);
-    r.free(mask);
-    if (acc_alone) r.free(act);
-    acc_alone = false;
-    branch_fresh = true;
-  }
-  if (n.o) {
-    r.mark("bwd row");
-    Deferred* rw = train || x.adapter(kOProj) ? w : nullptr;
-    row_bwd(r, x, x.q, x.adapter(kOProj), x.all_bias, n.attention, branch_fresh || acc_alone, rw);
-    acc_kept = rw && row_keeps_incoming && !branch_fresh;
-  }
+  const bool acc_kept =
+      branch_out_bwd(r, x, n.attn_drop, n.o, kOProj, x.q, n.attention, !in_flows, train, row_keeps_incoming, w);
   if (n.attention) {
     r.mark("bwd attention");
     attention_bwd(r, x);
@@ -214,20 +221,8 @@ bool layer_bwd(Replay& r, const ExecDims& x, const LayerNodes& n, bool in_flows,
     r.alloc(x.d * x.T * x.q);
     r.free(x.d * x.T * x.q);
   }
-  if (n.qkv) {
-    r.mark("bwd column");
-    const bool t = train || any(qkv_lora(x));
-    column_bwd(r, x, qkv_widths(x), qkv_lora(x), x.qkv_bias, n.attn_norm, t ? w : nullptr, t);
-  }
-  if (n.attn_norm) {
-    r.mark("bwd norm");
-    norm_bwd(r, x, train, frees_input, w);
-    if (in_flows) {  // + the residual path's gradient
-      r.alloc(act);
-      r.free(act);
-      if (!acc_kept) r.free(act);
-    }
-  }
+  if (n.qkv) branch_in_bwd(r, x, qkv_widths(x), qkv_lora(x), x.qkv_bias, n.attn_norm, train, w);
+  norm_and_residual_bwd(r, x, n.attn_norm, train, frees_input, in_flows, !acc_kept, w);
   return g_kept;
 }
 }  // namespace

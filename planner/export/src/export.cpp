@@ -66,6 +66,11 @@ void Inexpressible::add(const std::string& field, const std::string& value, cons
   errors_.add(field, value, target_ + " cannot express this: " + why);
 }
 
+void reject_fsdp_limits(const TrainingSpec& t, Inexpressible& no, const FsdpReasons& why) {
+  if (t.grad_dtype != GradDtype::fp32) no.add("training.grad_dtype", to_string(t.grad_dtype), why.grad_dtype);
+  if (t.recompute == Recompute::selective) no.add("training.recompute", "selective", why.selective_recompute);
+}
+
 std::string hf_model_type(const ModelSpec& m) {
   if (!m.hf_config.empty()) {
     std::ifstream in(m.hf_config);

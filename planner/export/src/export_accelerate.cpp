@@ -33,9 +33,8 @@ class Yaml {
   std::string text_;
 };
 
-void check(const Plan& plan, Inexpressible& no) {
-  const ParallelPlan& p = plan.parallel;
-  const TrainingSpec& t = plan.training;
+// What the plan's parallel split `p` and training `t` ask that the target cannot express.
+void check(const ParallelPlan& p, const TrainingSpec& t, Inexpressible& no) {
   if (p.zero == 1)
     no.add("parallel.zero", "1",
            "FSDP shards optimizer states together with gradients (SHARD_GRAD_OP) or with everything (FULL_SHARD); "
@@ -63,13 +62,11 @@ void check(const Plan& plan, Inexpressible& no) {
            "linears; LLaMA's leaves the norms replicated), without Megatron-style sequence parallelism");
   if (p.tp_comm_overlap && p.tp > 1)
     no.add("parallel.tp_comm_overlap", "true", "accelerate has no TP communication overlap setting");
-  if (t.grad_dtype != GradDtype::fp32)
-    no.add("training.grad_dtype", to_string(t.grad_dtype),
-           "FSDP keeps gradients in the dtype of its fp32 sharded parameters");
-  if (t.recompute == Recompute::selective)
-    no.add("training.recompute", "selective",
-           "fsdp_activation_checkpointing checkpoints whole transformer layers; there is no attention-core-only "
-           "recompute. Use none or full");
+  detail::reject_fsdp_limits(
+      t, no,
+      {.grad_dtype = "FSDP keeps gradients in the dtype of its fp32 sharded parameters",
+       .selective_recompute = "fsdp_activation_checkpointing checkpoints whole transformer layers; there is no "
+                              "attention-core-only recompute. Use none or full"});
   if (t.offload == Offload::optimizer)
     no.add("training.offload", "optimizer",
            "fsdp_offload_params moves parameters and gradients to the CPU as well; use optimizer+params with "
@@ -83,7 +80,7 @@ ExportResult export_accelerate(const Plan& plan) {
   const TrainingSpec& t = plan.training;
   const ClusterSpec& c = plan.cluster;
   Inexpressible no("accelerate");
-  check(plan, no);
+  check(plan.parallel, plan.training, no);
   no.throw_if_any();
 
   ExportResult r;

@@ -104,9 +104,8 @@ std::string model_parts(const std::vector<int>& chunks) {
   return s + "]\n";
 }
 
-void check(const Plan& plan, Inexpressible& no) {
-  const ParallelPlan& p = plan.parallel;
-  const TrainingSpec& t = plan.training;
+// What the plan's parallel split `p` and training `t` ask that the target cannot express.
+void check(const ParallelPlan& p, const TrainingSpec& t, Inexpressible& no) {
   if (p.zero == 1)
     no.add("parallel.zero", "1",
            "torchtitan shards with FSDP2 (parameters, gradients and optimizer states together) or replicates "
@@ -128,13 +127,12 @@ void check(const Plan& plan, Inexpressible& no) {
            "Interleaved1F1B, LoopedBFS, InterleavedZeroBubble, ZBVZeroBubble, DualPipeV)");
   if (t.precision == Precision::fp16)
     no.add("training.precision", "fp16", "mixed_precision_param takes bfloat16 or float32");
-  if (t.grad_dtype != GradDtype::fp32)
-    no.add("training.grad_dtype", to_string(t.grad_dtype),
-           "FSDP2 reduces and keeps gradients in float32 (mixed_precision_reduce takes only float32)");
-  if (t.recompute == Recompute::selective)
-    no.add("training.recompute", "selective",
-           "torchtitan's selective AC saves matmul and attention outputs per op, or checkpoints every n-th "
-           "layer; neither is the attention-core recompute the plan assumes. Use none or full");
+  detail::reject_fsdp_limits(
+      t, no,
+      {.grad_dtype = "FSDP2 reduces and keeps gradients in float32 (mixed_precision_reduce takes only float32)",
+       .selective_recompute = "torchtitan's selective AC saves matmul and attention outputs per op, or checkpoints "
+                              "every n-th layer; neither is the attention-core recompute the plan assumes. Use "
+                              "none or full"});
   if (!t.flash_attention)
     no.add("training.flash_attention", "false",
            "torchtitan's attention is SDPA or FlexAttention, which never keep the score matrix");
@@ -156,7 +154,7 @@ ExportResult export_torchtitan(const Plan& plan) {
   const ParallelPlan& p = plan.parallel;
   const TrainingSpec& t = plan.training;
   Inexpressible no("torchtitan");
-  check(plan, no);
+  check(plan.parallel, plan.training, no);
   const Flavor* flavor = match_flavor(plan.model);
   if (!flavor)
     no.add("model", plan.model.name,

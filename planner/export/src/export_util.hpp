@@ -22,6 +22,15 @@ class Inexpressible {
   Violations errors_;
 };
 
+// The limits every FSDP-based target (accelerate, torchtitan) shares, each with that target's reason:
+// gradients other than fp32 (FSDP keeps and reduces them in fp32) and selective (attention-core-only)
+// recompute, which FSDP's activation checkpointing does not offer.
+struct FsdpReasons {
+  const char* grad_dtype;
+  const char* selective_recompute;
+};
+void reject_fsdp_limits(const TrainingSpec& t, Inexpressible& no, const FsdpReasons& why);
+
 // Hugging Face model_type of the plan's model: read from its hf_config, else known for the presets
 // that are Hugging Face models (llama3-*, mixtral-8x7b, deepseek-v3); "" when unknown.
 std::string hf_model_type(const ModelSpec& m);

@@ -24,23 +24,12 @@ constexpr Overheads kGpuOverheads{512.0 * (1 << 20), 688e6, 0.05};
 // LN kernel, one GEMM; backward dgrad + wgrad accumulating straight into main_grad with
 // gradient_accumulation_fusion, LN backward 2), cuDNN fused attention (1 forward, 2 backward), fused
 // RoPE, bias-SwiGLU and bias-dropout-add (1 each way).
-LaunchProfile megatron_core_launches() {
-  LaunchProfile l;
-  l.linear = {1, 2};
-  l.norm = {1, 2};
-  l.attention_core = {3, 5};
-  l.flash = {1, 2};
-  l.softmax = {1, 1};
-  l.activation = {1, 1};
-  l.residual = {1, 1};
-  l.rope = {1, 1};
-  l.embedding = {2, 3};
-  l.loss = {6, 3};
-  l.moe = {4, 4};
-  l.per_layer = {2, 2};
-  l.bwd_host_factor = 0.5;  // backward kernels come from autograd's C++ engine, not Python modules
-  return l;
-}
+constexpr LaunchProfile kMegatronCoreLaunches{
+    .linear = {1, 2}, .norm = {1, 2}, .attention_core = {3, 5}, .flash = {1, 2}, .softmax = {1, 1},
+    .activation = {1, 1}, .residual = {1, 1}, .rope = {1, 1}, .embedding = {2, 3}, .loss = {6, 3},
+    .moe = {4, 4}, .per_layer = {2, 2},
+    .bwd_host_factor = 0.5,  // backward kernels come from autograd's C++ engine, not Python modules
+};
 
 // Megatron-LM of 2021-22 (megatron/model/transformer.py, megatron/mpu/layers.py, fused_layer_norm.py,
 // fused_softmax.py, fused_bias_gelu.py at v3.0): apex FusedLayerNorm (1 forward; backward input and
@@ -49,79 +38,46 @@ LaunchProfile megatron_core_launches() {
 // attention: baddbmm, bmm and the context permute-contiguous forward, 4 bmm + 1 copy backward;
 // FusedScaleMaskSoftmax then dropout (2 each way); TorchScript bias_gelu (1 forward; backward
 // bias_gelu_back, the bias gradient, its main_grad add); bias_dropout_add (2 each way).
-LaunchProfile megatron_2021_launches() {
-  LaunchProfile l = megatron_core_launches();
-  l.linear = {1, 4};
-  l.norm = {1, 4};
-  l.attention_core = {3, 5};
-  l.softmax = {2, 2};
-  l.activation = {1, 3};
-  l.residual = {2, 2};
-  l.embedding = {6, 10};  // VocabParallelEmbedding's masking (5), lookup, position lookup, add, dropout
-  l.loss = {12, 5};       // VocabParallelCrossEntropy: max, subtract, exp, sum, masked gather, log, mean
-  l.per_layer = {2, 2};
-  l.grad_accumulation_passes = 3;  // distributed.py's hook: param.main_grad.add_(param.grad.data)
-  // fused_softmax.py is_kernel_available: attn_batches % 4 == 0 (and 16 < sk <= 2048, sq % 4 == 0);
-  // else forward_torch_softmax: scale, masked_fill and softmax on an fp32 copy, then back to fp16.
-  l.softmax_fused_batch_multiple = 4;
-  l.softmax_eager = {6, 6};
-  l.softmax_eager_traffic = 3;
-  return l;
-}
+// The fused-softmax gate (fused_softmax.py is_kernel_available): attn_batches % 4 == 0 (and
+// 16 < sk <= 2048, sq % 4 == 0); else forward_torch_softmax: scale, masked_fill and softmax on an fp32
+// copy, then back to fp16 (softmax_eager, 3x the score traffic). Embedding: VocabParallelEmbedding's
+// masking (5), lookup, position lookup, add, dropout. Loss: VocabParallelCrossEntropy's max, subtract,
+// exp, sum, masked gather, log, mean. Grad accumulation: distributed.py's hook
+// param.main_grad.add_(param.grad.data), 3 passes. Flash, RoPE, MoE and the backward host factor are
+// Megatron-Core's.
+constexpr LaunchProfile kMegatron2021Launches{
+    .linear = {1, 4}, .norm = {1, 4}, .attention_core = {3, 5}, .flash = {1, 2}, .softmax = {2, 2},
+    .activation = {1, 3}, .residual = {2, 2}, .rope = {1, 1}, .embedding = {6, 10}, .loss = {12, 5},
+    .moe = {4, 4}, .per_layer = {2, 2}, .softmax_fused_batch_multiple = 4, .softmax_eager = {6, 6},
+    .softmax_eager_traffic = 3, .bwd_host_factor = 0.5, .grad_accumulation_passes = 3,
+};
 
 // PyTorch eager, torchtitan's Llama under FSDP2 (torchtitan/models/llama3/model.py): nn.RMSNorm in eager
 // (pow, mean, add, rsqrt, mul, mul: 6 forward, ~8 backward), bias-free linears (1 / 2), RoPE through
 // view_as_complex (4 / 4), SDPA's flash kernel with its transposes (3 / 3), SiLU times the up projection
 // (2 / 4), residual add (1 / 1); FSDP2's all-gather copy-in/out and reduce-scatter copies per layer.
-LaunchProfile fsdp_eager_launches() {
-  LaunchProfile l;
-  l.linear = {1, 2};
-  l.norm = {6, 8};
-  l.attention_core = {5, 8};
-  l.flash = {3, 3};
-  l.softmax = {3, 3};
-  l.activation = {2, 4};
-  l.residual = {1, 1};
-  l.rope = {4, 4};
-  l.embedding = {1, 3};
-  l.loss = {4, 4};
-  l.moe = {8, 8};
-  l.per_layer = {3, 5};
-  l.bwd_host_factor = 0.5;
-  return l;
-}
+constexpr LaunchProfile kFsdpEagerLaunches{
+    .linear = {1, 2}, .norm = {6, 8}, .attention_core = {5, 8}, .flash = {3, 3}, .softmax = {3, 3},
+    .activation = {2, 4}, .residual = {1, 1}, .rope = {4, 4}, .embedding = {1, 3}, .loss = {4, 4},
+    .moe = {8, 8}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
+};
 
 // torch.compile (Inductor) fuses the elementwise chains into one kernel each and launches from its
 // generated wrapper instead of Python modules; GEMMs and attention stay library calls.
-LaunchProfile fsdp_compile_launches() {
-  LaunchProfile l = fsdp_eager_launches();
-  l.norm = {1, 2};
-  l.rope = {1, 1};
-  l.activation = {1, 1};
-  l.softmax = {1, 1};
-  l.loss = {2, 2};
-  return l;
-}
+// Everything else is the eager profile's.
+constexpr LaunchProfile kFsdpCompileLaunches{
+    .linear = {1, 2}, .norm = {1, 2}, .attention_core = {5, 8}, .flash = {3, 3}, .softmax = {1, 1},
+    .activation = {1, 1}, .residual = {1, 1}, .rope = {1, 1}, .embedding = {1, 3}, .loss = {2, 2},
+    .moe = {8, 8}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
+};
 
 // paraplan's CPU executor (executor/src/functions.cpp): every op is a few ATen calls, run as they are
 // called on the worker's thread.
-LaunchProfile paraplan_launches() {
-  LaunchProfile l;
-  l.linear = {1, 2};
-  l.norm = {4, 6};
-  l.attention_core = {4, 6};
-  l.flash = {4, 6};
-  l.softmax = {1, 1};
-  l.activation = {3, 5};
-  l.residual = {1, 1};
-  l.rope = {4, 4};
-  l.embedding = {1, 2};
-  l.loss = {3, 3};
-  l.moe = {4, 4};
-  l.per_layer = {2, 2};
-  l.bwd_host_factor = 1;
-  return l;
-}
+constexpr LaunchProfile kParaplanLaunches{
+    .linear = {1, 2}, .norm = {4, 6}, .attention_core = {4, 6}, .flash = {4, 6}, .softmax = {1, 1},
+    .activation = {3, 5}, .residual = {1, 1}, .rope = {4, 4}, .embedding = {1, 2}, .loss = {3, 3},
+    .moe = {4, 4}, .per_layer = {2, 2}, .bwd_host_factor = 1,
+};
 
 FrameworkProfile megatron() {
   FrameworkProfile f;
@@ -136,22 +92,25 @@ FrameworkProfile megatron() {
   f.fused_swiglu = true;               // bias_swiglu_impl saves its [gate|up] input only
   f.logits_saved_bytes = 4;            // fp32 softmax kept by VocabParallelCrossEntropy (Korthikanti §4.4: 4sbV/t)
   f.logits_spike_bytes = 2;            // bf16 logits alive beside the fp32 copy; backward works in place
-  f.launches = megatron_core_launches();
+  f.launches = kMegatronCoreLaunches;
   return f;
+}
+
+// A framework that starts from `base` and differs in its identity and kernel launches; the callers
+// override what else differs.
+FrameworkProfile variant(FrameworkProfile base, Framework id, const char* name, const LaunchProfile& launches) {
+  base.id = id;
+  base.name = name;
+  base.launches = launches;
+  return base;
 }
 
 FrameworkProfile megatron_2021() {
-  FrameworkProfile f = megatron();
-  f.id = Framework::megatron_2021;
-  f.name = "Megatron-LM (2021-22)";
-  f.launches = megatron_2021_launches();
-  return f;
+  return variant(megatron(), Framework::megatron_2021, "Megatron-LM (2021-22)", kMegatron2021Launches);
 }
 
 FrameworkProfile deepspeed() {
-  FrameworkProfile f = megatron();
-  f.id = Framework::deepspeed;
-  f.name = "DeepSpeed";
+  FrameworkProfile f = variant(megatron(), Framework::deepspeed, "DeepSpeed", kMegatronCoreLaunches);
   f.grad_layout = GradLayout::deepspeed;  // stage_1_and_2.py: fp16 grads + fp32 partition (PR #5099 estimator)
   // reduce_bucket_size default 5e8 elements (deepspeed/runtime/zero/config.py); the contiguous
   // gradient bucket (ipg_buffer) holds it in the 16-bit dtype: 1e9 B. DeepSpeed #1302: buffers are "GBs".
@@ -163,38 +122,27 @@ FrameworkProfile deepspeed() {
   return f;
 }
 
+// FSDP2 keeps Megatron's dp_bucket_bytes (0), zero3_prefetch_layers (1: FSDP2 issues the next layer's
+// all-gather before the current one ends) and logits_saved_bytes (4).
 FrameworkProfile fsdp() {
-  FrameworkProfile f = megatron();
-  f.id = Framework::fsdp;
-  f.name = "PyTorch FSDP2 (torchtitan)";
-  f.dp_bucket_bytes = 0;
-  f.zero3_prefetch_layers = 1;  // FSDP2 issues the next layer's all-gather before the current one ends
+  FrameworkProfile f = variant(megatron(), Framework::fsdp, "PyTorch FSDP2 (torchtitan)", kFsdpEagerLaunches);
   f.vocab_pad_multiple = 1;
-  f.fused_swiglu = false;       // eager silu(gate) * up saves gate, up, silu(gate) and the product
+  f.fused_swiglu = false;  // eager silu(gate) * up saves gate, up, silu(gate) and the product
   // Eager cross-entropy on pred.float(): bf16 logits (2) + fp32 copy (4) at the forward; in the backward
   // the incoming grad (4) and the input grad (4) of log_softmax coexist with the saved output.
-  f.logits_saved_bytes = 4;
   f.logits_spike_bytes = 8;
-  f.launches = fsdp_eager_launches();
   return f;
 }
 
 FrameworkProfile fsdp_compile() {
-  FrameworkProfile f = fsdp();
-  f.id = Framework::fsdp_compile;
-  f.name = "PyTorch FSDP2 + torch.compile";
-  f.launches = fsdp_compile_launches();
-  return f;
+  return variant(fsdp(), Framework::fsdp_compile, "PyTorch FSDP2 + torch.compile", kFsdpCompileLaunches);
 }
 
 FrameworkProfile paraplan_executor() {
-  FrameworkProfile f = fsdp();
-  f.id = Framework::paraplan;
-  f.name = "paraplan executor";
+  FrameworkProfile f = variant(fsdp(), Framework::paraplan, "paraplan executor", kParaplanLaunches);
   f.zero3_prefetch_layers = 0;  // gathers one layer at a time, frees it after use (executor/zero3)
   f.fused_swiglu = true;        // executor/src/functions.cpp SwiGluFn keeps gate and up only
   f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/lowering/src/executor_ops.cpp
-  f.launches = paraplan_launches();
   return f;
 }
 

@@ -17,22 +17,16 @@ struct LinearAdder {
   const std::optional<LoraSpec>& lora;
   bool bias;
 
-  void column(T in, T out, unsigned target) {
+  void column(T in, T out, unsigned target) { add(in, out, target, /*column_parallel=*/true); }
+  void row(T in, T out, unsigned target) { add(in, out, target, /*column_parallel=*/false); }
+  void add(T in, T out, unsigned target, bool column_parallel) {
     p.linear.tp_sharded += in * out;
-    if (bias) p.other.tp_sharded += out;  // column-parallel bias is sharded with the output
+    // A column-parallel bias is sharded with the output; a row-parallel one is added after the reduction.
+    if (bias) (column_parallel ? p.other.tp_sharded : p.other.replicated) += out;
     p.largest_module = std::max(p.largest_module, in * out + (bias ? out : 0));
     if (lora && (lora->targets & target)) {
-      p.lora.replicated += lora->rank * in;
-      p.lora.tp_sharded += lora->rank * out;
-    }
-  }
-  void row(T in, T out, unsigned target) {
-    p.linear.tp_sharded += in * out;
-    if (bias) p.other.replicated += out;  // row-parallel bias is added after the reduction
-    p.largest_module = std::max(p.largest_module, in * out + (bias ? out : 0));
-    if (lora && (lora->targets & target)) {
-      p.lora.tp_sharded += lora->rank * in;
-      p.lora.replicated += lora->rank * out;
+      (column_parallel ? p.lora.replicated : p.lora.tp_sharded) += lora->rank * in;
+      (column_parallel ? p.lora.tp_sharded : p.lora.replicated) += lora->rank * out;
     }
   }
   // Not split by TP (MLA down-projections are duplicated on every TP rank in Megatron-Core).

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace paraplan::planner::sql {
 
@@ -30,6 +31,13 @@ class Statement {
   Statement& bind(int i, double v);
   Statement& bind(int i, const std::string& v);
   Statement& bind(int i, const std::optional<double>& v);
+  // Binds the arguments to ?1, ?2, ... in order.
+  template <class... Args>
+  Statement& bind_all(const Args&... args) {
+    int i = 0;
+    (bind(++i, args), ...);
+    return *this;
+  }
 
   bool step();  // true: a row is available; false: done
   void run();   // steps to completion, for statements without rows
@@ -67,5 +75,32 @@ class Transaction {
   sqlite3* db_;
   bool done_ = false;
 };
+
+// Runs `st` once per row, after `bind_row(st, row)` has bound that row's parameters.
+template <class Rows, class BindRow>
+void run_each(Statement& st, const Rows& rows, BindRow bind_row) {
+  for (const auto& row : rows) {
+    bind_row(st, row);
+    st.run();
+    st.reset();
+  }
+}
+
+// Steps a query to its end and returns `read_row(q)` for each row.
+template <class Row, class ReadRow>
+std::vector<Row> read_all(Statement& q, ReadRow read_row) {
+  std::vector<Row> out;
+  while (q.step()) out.push_back(read_row(q));
+  return out;
+}
+
+// In one transaction: prepares `sql` and runs it once per row (see run_each).
+template <class Rows, class BindRow>
+void insert_rows(sqlite3* db, const char* sql, const Rows& rows, BindRow bind_row) {
+  Transaction tx(db);
+  Statement st(db, sql);
+  run_each(st, rows, bind_row);
+  tx.commit();
+}
 
 }  // namespace paraplan::planner::sql

@@ -229,41 +229,28 @@ WHERE id = ?1 AND status != 'failed')sql")
 void Store::add_step(const StepRecord& s) { add_steps({s}); }
 
 void Store::add_steps(const std::vector<StepRecord>& rows) {
-  sql::Transaction tx(db_);
-  sql::Statement st(db_,
-                    "INSERT OR REPLACE INTO steps (run_id, rank, step, loss, step_s, comm_s, tokens_per_s) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  for (const StepRecord& s : rows) {
-    st.bind(1, s.run_id).bind(2, s.rank).bind(3, s.step).bind(4, s.loss).bind(5, s.step_s).bind(6, s.comm_s);
-    st.bind(7, s.tokens_per_s);
-    st.run();
-    st.reset();
-  }
-  tx.commit();
+  sql::insert_rows(db_,
+                   "INSERT OR REPLACE INTO steps (run_id, rank, step, loss, step_s, comm_s, tokens_per_s) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   rows, [](sql::Statement& q, const StepRecord& s) {
+    q.bind_all(s.run_id, s.rank, s.step, s.loss, s.step_s, s.comm_s, s.tokens_per_s);
+  });
 }
 
 void Store::add_metrics(const std::vector<MetricRecord>& rows) {
-  sql::Transaction tx(db_);
-  sql::Statement st(db_, "INSERT OR REPLACE INTO metrics (run_id, name, step, value, unit) VALUES (?1, ?2, ?3, ?4, ?5)");
-  for (const MetricRecord& m : rows) {
-    st.bind(1, m.run_id).bind(2, m.name).bind(3, m.step).bind(4, m.value).bind(5, m.unit);
-    st.run();
-    st.reset();
-  }
-  tx.commit();
+  sql::insert_rows(db_, "INSERT OR REPLACE INTO metrics (run_id, name, step, value, unit) VALUES (?1, ?2, ?3, ?4, ?5)",
+                   rows, [](sql::Statement& q, const MetricRecord& m) {
+    q.bind_all(m.run_id, m.name, m.step, m.value, m.unit);
+  });
 }
 
 void Store::add_memory(const std::vector<MemoryRecord>& rows) {
-  sql::Transaction tx(db_);
-  sql::Statement st(db_,
-                    "INSERT OR REPLACE INTO memory (run_id, rank, category, predicted_bytes, measured_bytes) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5)");
-  for (const MemoryRecord& m : rows) {
-    st.bind(1, m.run_id).bind(2, m.rank).bind(3, m.category).bind(4, m.predicted_bytes).bind(5, m.measured_bytes);
-    st.run();
-    st.reset();
-  }
-  tx.commit();
+  sql::insert_rows(db_,
+                   "INSERT OR REPLACE INTO memory (run_id, rank, category, predicted_bytes, measured_bytes) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+                   rows, [](sql::Statement& q, const MemoryRecord& m) {
+    q.bind_all(m.run_id, m.rank, m.category, m.predicted_bytes, m.measured_bytes);
+  });
 }
 
 std::vector<RunRecord> Store::runs() const {

@@ -8,29 +8,34 @@
 
 namespace paraplan::planner {
 
+namespace {
+
+// A row of op_times / probe_results, its columns in the order the queries below select them.
+OpTimeRecord read_op_time(const sql::Statement& r) {
+  return {r.integer(0), static_cast<int>(r.integer(1)), static_cast<int>(r.integer(2)), r.text(3), r.real(4),
+          r.integer(5)};
+}
+ProbeResult read_probe_result(const sql::Statement& r) {
+  return {r.text(0), r.text(1), r.real(2), r.real(3), r.real(4), r.real(5), static_cast<int>(r.integer(6)), r.real(7),
+          static_cast<int>(r.integer(8))};
+}
+
+}  // namespace
+
 void Store::add_op_times(const std::vector<OpTimeRecord>& rows) {
-  sql::Transaction tx(db_);
-  sql::Statement st(db_,
-                    "INSERT OR REPLACE INTO op_times (run_id, rank, step, op_class, seconds, calls) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  for (const OpTimeRecord& r : rows) {
-    st.bind(1, r.run_id).bind(2, r.rank).bind(3, r.step).bind(4, r.op_class).bind(5, r.seconds).bind(6, r.calls);
-    st.run();
-    st.reset();
-  }
-  tx.commit();
+  sql::insert_rows(db_,
+                   "INSERT OR REPLACE INTO op_times (run_id, rank, step, op_class, seconds, calls) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                   rows, [](sql::Statement& s, const OpTimeRecord& r) {
+    s.bind_all(r.run_id, r.rank, r.step, r.op_class, r.seconds, r.calls);
+  });
 }
 
 std::vector<OpTimeRecord> Store::op_times(int64_t run_id) const {
   sql::Statement q(db_,
                    "SELECT run_id, rank, step, op_class, seconds, calls FROM op_times WHERE run_id = ?1 "
                    "ORDER BY step, rank, op_class");
-  q.bind(1, run_id);
-  std::vector<OpTimeRecord> out;
-  while (q.step())
-    out.push_back({q.integer(0), static_cast<int>(q.integer(1)), static_cast<int>(q.integer(2)), q.text(3), q.real(4),
-                   q.integer(5)});
-  return out;
+  return sql::read_all<OpTimeRecord>(q.bind(1, run_id), read_op_time);
 }
 
 ImportOutcome Store::import_runs(const std::vector<ImportedRun>& rows) {
@@ -51,18 +56,8 @@ VALUES ('succeeded', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?1, ?2, ?3, ?4, ?5, 
       continue;
     }
     const NewRun& n = r.run;
-    ins.bind(1, n.name)
-        .bind(2, n.plan_json)
-        .bind(3, n.world_size)
-        .bind(4, n.steps)
-        .bind(5, n.hardware)
-        .bind(6, n.software)
-        .bind(7, n.git_revision)
-        .bind(8, n.host)
-        .bind(9, n.predicted_peak_bytes)
-        .bind(10, n.predicted_step_s)
-        .bind(11, r.measured_step_s)
-        .bind(12, r.source);
+    ins.bind_all(n.name, n.plan_json, n.world_size, n.steps, n.hardware, n.software, n.git_revision, n.host,
+                 n.predicted_peak_bytes, n.predicted_step_s, r.measured_step_s, r.source);
     ins.run();
     ins.reset();
     ++out.added;
@@ -76,24 +71,16 @@ int64_t Store::add_probe(const ProbeRecord& p, const std::vector<ProbeResult>& r
   sql::Statement(db_,
                  "INSERT INTO probes (device, hardware, software, git_revision, host, seconds) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-      .bind(1, p.device)
-      .bind(2, p.hardware)
-      .bind(3, p.software)
-      .bind(4, p.git_revision)
-      .bind(5, p.host)
-      .bind(6, p.seconds)
+      .bind_all(p.device, p.hardware, p.software, p.git_revision, p.host, p.seconds)
       .run();
   const int64_t id = sqlite3_last_insert_rowid(db_);
   sql::Statement st(db_,
                     "INSERT INTO probe_results (probe_id, seq, kind, dtype, m, n, k, bytes, ranks, seconds, repeats) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   int seq = 0;
-  for (const ProbeResult& r : results) {
-    st.bind(1, id).bind(2, ++seq).bind(3, r.kind).bind(4, r.dtype).bind(5, r.m).bind(6, r.n).bind(7, r.k);
-    st.bind(8, r.bytes).bind(9, r.ranks).bind(10, r.seconds).bind(11, r.repeats);
-    st.run();
-    st.reset();
-  }
+  sql::run_each(st, results, [&](sql::Statement& s, const ProbeResult& r) {
+    s.bind_all(id, ++seq, r.kind, r.dtype, r.m, r.n, r.k, r.bytes, r.ranks, r.seconds, r.repeats);
+  });
   tx.commit();
   return id;
 }
@@ -102,30 +89,22 @@ std::vector<ProbeRecord> Store::probes() const {
   sql::Statement q(db_,
                    "SELECT id, created_at, device, hardware, software, git_revision, host, seconds FROM probes "
                    "ORDER BY id");
-  std::vector<ProbeRecord> out;
-  while (q.step())
-    out.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.real(7)});
-  return out;
+  return sql::read_all<ProbeRecord>(q, [](const sql::Statement& r) -> ProbeRecord {
+    return {r.integer(0), r.text(1), r.text(2), r.text(3), r.text(4), r.text(5), r.text(6), r.real(7)};
+  });
 }
 
 std::vector<ProbeResult> Store::probe_results(int64_t probe_id) const {
   sql::Statement q(db_,
                    "SELECT kind, dtype, m, n, k, bytes, ranks, seconds, repeats FROM probe_results "
                    "WHERE probe_id = ?1 ORDER BY seq");
-  q.bind(1, probe_id);
-  std::vector<ProbeResult> out;
-  while (q.step())
-    out.push_back({q.text(0), q.text(1), q.real(2), q.real(3), q.real(4), q.real(5), static_cast<int>(q.integer(6)),
-                   q.real(7), static_cast<int>(q.integer(8))});
-  return out;
+  return sql::read_all<ProbeResult>(q.bind(1, probe_id), read_probe_result);
 }
 
 int64_t Store::add_calibration(const std::string& name, const std::string& device, const std::string& profile_json) {
   sql::Transaction tx(db_);
   sql::Statement(db_, "INSERT INTO calibrations (name, device, profile) VALUES (?1, ?2, ?3)")
-      .bind(1, name)
-      .bind(2, device)
-      .bind(3, profile_json)
+      .bind_all(name, device, profile_json)
       .run();
   const int64_t id = sqlite3_last_insert_rowid(db_);
   tx.commit();

@@ -43,7 +43,7 @@ struct LaunchProfile {
   // Unfused attention's fused scale-mask-softmax kernel runs only when (micro-batch x local heads) is a
   // multiple of this (0: always); otherwise the eager path scales, masks and softmaxes in fp32.
   int softmax_fused_batch_multiple = 0;
-  Launches softmax_eager;      // the eager path's kernels (with the dropout)
+  Launches softmax_eager{};    // the eager path's kernels (with the dropout)
   double softmax_eager_traffic = 1;  // its score traffic relative to the fused kernel's
   double bwd_host_factor = 1;  // host cost of a backward kernel (autograd's C++ engine) / a forward one
   // Passes over the main gradient per weight-gradient element and micro-batch when the weight gradient
