@@ -28,9 +28,11 @@ struct PlanOptions {
 
 void print_time(const Plan& plan, const StepEstimate& t, double tokens) {
   fmt::print("\nStep time {} per optimizer step ({} tokens): compute {} + exposed communication {} + pipeline "
-             "bubble {} + optimizer {}\n",
+             "bubble {} + optimizer {}{}\n",
              seconds(t.step_s), count(static_cast<double>(plan.training.global_batch) * plan.training.seq_len),
-             seconds(t.compute_s), seconds(t.exposed_comm_s), seconds(t.bubble_s), seconds(t.optimizer_s));
+             seconds(t.compute_s), seconds(t.exposed_comm_s), seconds(t.bubble_s), seconds(t.optimizer_s),
+             // the host's launches the device waits for, and the framework's per-micro-batch and per-step work
+             t.host_s > 0 ? " + host " + seconds(t.host_s) : "");
   fmt::print("  exposed communication: TP/CP/EP {}, pipeline p2p {}, DP gradients {}, ZeRO-3 gathers {}\n",
              seconds(t.tp_exposed_s), seconds(t.pp_p2p_s), seconds(t.dp_exposed_s), seconds(t.zero3_exposed_s));
   fmt::print("  throughput {} tokens/s, {:.1f} model TFLOP/s per GPU, MFU {}, HFU {} (attention FLOPs counted {}; "

@@ -72,9 +72,9 @@ void print_summary(const Plan& plan, const sim::SimResult& r, const MemoryBreakd
              seconds(r.optimizer_s), r.critical_stage);
   fmt::print("  exposed communication: TP/CP/EP {}, pipeline p2p {}, DP gradients and parameters {}, ZeRO-3 {}\n",
              seconds(r.tp_s), seconds(r.pp_s), seconds(r.dp_s), seconds(r.zero3_s));
-  fmt::print("  planner (closed form): step {} = compute {} + exposed communication {} + bubble {} + optimizer {}\n\n",
+  fmt::print("  planner (closed form): step {} = compute {} + exposed communication {} + bubble {} + optimizer {}{}\n\n",
              seconds(est.step_s), seconds(est.compute_s), seconds(est.exposed_comm_s), seconds(est.bubble_s),
-             seconds(est.optimizer_s));
+             seconds(est.optimizer_s), est.host_s > 0 ? " + host " + seconds(est.host_s) : "");
   fmt::print("Per stage: times per step; memory in GiB (2^30 bytes), peak with allocator headroom and CUDA/NCCL\n");
   fmt::print("{:>5} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9} {:>10} {:>12}\n", "stage", "layers", "busy", "idle",
              "bubble", "exposed comm", "peak GiB", "peak at", "planner GiB");

@@ -1,6 +1,7 @@
 // Time of each block's kernels and collectives, one micro-batch on one rank. Sources:
-// - compute: time = max(FLOPs / (peak x efficiency), bytes / (HBM x efficiency)) + a fixed cost per kernel
-//   (the roofline of ASTRA-sim Roofline.cc / llm-analysis; efficiencies in data/hardware with sources);
+// - compute: each op's device work by the roofline (ASTRA-sim Roofline.cc / llm-analysis; efficiencies in
+//   data/hardware with sources), GEMMs by tiles in waves of SMs (gemm_math), plus a fixed cost per kernel
+//   the framework launches for the op (framework.hpp LaunchProfile) and the host's time to issue them;
 // - FlashAttention backward = 2.5x its forward FLOPs (5 matmuls against 2, Dao 2023 Alg. 2);
 // - collectives: comm.cpp (nccl-tests bus bandwidth, two-level topology); TP exposed unless
 //   tp_comm_overlap (Transformer Engine), CP ring behind the attention core (ring attention).

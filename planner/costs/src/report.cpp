@@ -71,6 +71,7 @@ json time_report(const StepEstimate& t) {
           {"exposed_comm_s", t.exposed_comm_s},
           {"bubble_s", t.bubble_s},
           {"optimizer_s", t.optimizer_s},
+          {"host_s", t.host_s},
           {"tokens_per_s", t.tokens_per_s},
           {"tflops_per_gpu", t.tflops_per_gpu},
           {"mfu", t.mfu},
