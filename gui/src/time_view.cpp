@@ -20,10 +20,12 @@ TimeView::TimeView(QWidget* parent) : QWidget(parent) {
   chart_->setTitle("One optimizer step");
   chart_->legend()->setAlignment(Qt::AlignBottom);
   bars_ = new QHorizontalStackedBarSeries;
-  const char* names[4] = {"compute", "exposed communication", "pipeline bubble", "optimizer step"};
+  const char* names[kParts] = {"compute", "exposed communication", "pipeline bubble", "optimizer step",
+                               "host (launches, overheads)"};
   // Not the memory chart's red (optimizer states) or green (activations): one colour, one meaning.
-  const QColor colors[4] = {QColor("#4e79a7"), QColor("#b07aa1"), QColor("#d0d0d0"), QColor("#9c755f")};
-  for (int i = 0; i < 4; ++i) {
+  const QColor colors[kParts] = {QColor("#4e79a7"), QColor("#b07aa1"), QColor("#d0d0d0"), QColor("#9c755f"),
+                                 QColor("#edc948")};
+  for (int i = 0; i < kParts; ++i) {
     sets_[i] = new QBarSet(names[i]);
     sets_[i]->setColor(colors[i]);
     sets_[i]->append(0);
@@ -61,13 +63,13 @@ void TimeView::show(const Evaluation& e) {
     return;
   }
   const StepEstimate& t = e.time;
-  const double parts[4] = {t.compute_s, std::max(0.0, t.exposed_comm_s), t.bubble_s, t.optimizer_s};
-  for (int i = 0; i < 4; ++i) sets_[i]->replace(0, parts[i]);
+  const double parts[kParts] = {t.compute_s, std::max(0.0, t.exposed_comm_s), t.bubble_s, t.optimizer_s, t.host_s};
+  for (int i = 0; i < kParts; ++i) sets_[i]->replace(0, parts[i]);
   x_->setRange(0, t.step_s * 1.05);
   x_->applyNiceNumbers();
   summary_->setText(
       QString("<b>Step %1</b> = compute %2 + exposed communication %3 (TP/CP/EP %4, pipeline p2p %5, DP %6, "
-              "ZeRO-3 gathers %7) + bubble %8 + optimizer %9.<br><b>%10 tokens/s</b>, %11 model TFLOP/s per GPU, "
+              "ZeRO-3 gathers %7) + bubble %8 + optimizer %9 + host %16.<br><b>%10 tokens/s</b>, %11 model TFLOP/s per GPU, "
               "<b>MFU %12</b>, HFU %13 (attention FLOPs counted in full; calibration \"%14\"). Estimated in %15 ms.")
           .arg(seconds(t.step_s), seconds(t.compute_s), seconds(t.exposed_comm_s), seconds(t.tp_exposed_s),
                seconds(t.pp_p2p_s), seconds(t.dp_exposed_s), seconds(t.zero3_exposed_s), seconds(t.bubble_s),
@@ -76,7 +78,8 @@ void TimeView::show(const Evaluation& e) {
           .arg(t.tflops_per_gpu, 0, 'f', 1)
           .arg(percent(t.mfu), percent(t.hfu))
           .arg(QString::fromStdString(e.calibration))
-          .arg(e.estimate_ms, 0, 'f', 3));
+          .arg(e.estimate_ms, 0, 'f', 3)
+          .arg(seconds(t.host_s)));
 }
 
 QString TimeView::summaryText() const { return summary_->text(); }

@@ -28,7 +28,8 @@ class TimeView : public QWidget {
   QChart* chart_;
   QChartView* view_;
   QHorizontalStackedBarSeries* bars_;
-  QBarSet* sets_[4];
+  static constexpr int kParts = 5;  // compute, exposed comm, bubble, optimizer, host: they sum to the step
+  QBarSet* sets_[kParts];
   QValueAxis* x_;
   QLabel* summary_;
 };
