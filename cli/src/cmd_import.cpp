@@ -22,11 +22,28 @@ struct ImportOptions {
   std::string db = "runs.sqlite";
 };
 
+// A table of collective timings: one probe of its device, unless the same table was imported before.
+int import_probe(const ImportOptions& o, const std::string& text) {
+  const ImportedProbe p = imported_probe_from_csv(text, o.file);
+  Store store(o.db);
+  for (const ProbeRecord& old : store.probes())
+    if (old.host == p.probe.host && old.device == p.probe.device && store.probe_results(old.id) == p.results) {
+      fmt::print("{} is already in {} (probe {}): nothing imported\n", o.file, o.db, old.id);
+      return 0;
+    }
+  const int64_t id = store.add_probe(p.probe, p.results);
+  fmt::print("imported {} collective timing(s) of {} into {} as probe {} of {}\n", p.results.size(), o.file, o.db, id,
+             p.probe.device);
+  fmt::print("use them: paraplan calibrate --db {} --use probes,imported --gpu {}\n", o.db, p.probe.device);
+  return 0;
+}
+
 int import_file(const ImportOptions& o) {
   std::ifstream in(o.file);
   if (!in) throw PlanError("file", o.file, "cannot be read");
   std::stringstream text;
   text << in.rdbuf();
+  if (is_collective_table(text.str())) return import_probe(o, text.str());
   // Every cell is checked before anything is stored: a bad row leaves the store as it was.
   const std::vector<ImportedRun> rows = imported_runs_from_csv(text.str(), o.file);
   if (rows.empty()) throw PlanError("file", o.file, "holds a header but no rows to import");
@@ -54,8 +71,13 @@ data/validation/published-step-time.csv: a header line, '#' comments, and per ro
 published_tflops_per_gpu (optional: micro_batch, virtual_stages, recompute, sequence_parallel,
 precision, and layers/hidden/heads/vocab, which must match the preset). Every cell is checked first:
 a bad cell names the line and column and nothing is stored. A row imported before is not added twice.
-  paraplan import data/validation/published-step-time.csv --db runs.sqlite)");
-  sub->add_option("file", o->file, "CSV file of published runs")->required()->check(CLI::ExistingFile);
+vTrain's table (data/validation/vtrain-single-node.csv) is read too. A table of collective timings
+(nccl-tests figures: '#' comments, then "device,collective,ranks,bytes,time_us", as
+data/validation/nccl-tests-a100-allreduce.csv) becomes one probe of its device, which calibrate fits
+the collective bandwidth and latencies to.
+  paraplan import data/validation/published-step-time.csv --db runs.sqlite
+  paraplan import data/validation/nccl-tests-a100-allreduce.csv --db runs.sqlite)");
+  sub->add_option("file", o->file, "CSV file of published runs or collective timings")->required()->check(CLI::ExistingFile);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
   return {sub, [o] { return import_file(*o); }};
 }

@@ -52,15 +52,29 @@ Plan stored_plan(const std::string& plan_json, std::string& calibration) {
   return plan_from_json(doc);
 }
 
+// Bytes as the probes' sizes read best: whole KiB / MiB / GiB (2^10, 2^20, 2^30) where they are.
+std::string bytes_text(double b) {
+  std::ostringstream s;
+  if (b >= 1 << 30)
+    s << b / (1 << 30) << " GiB";
+  else if (b >= 1 << 20)
+    s << b / (1 << 20) << " MiB";
+  else if (b >= 1 << 10)
+    s << b / (1 << 10) << " KiB";
+  else
+    s << b << " B";
+  return s.str();
+}
+
 std::string probe_label(const ProbeResult& r) {
   std::ostringstream s;
   s << r.kind;
   if (r.kind == "gemm")
     s << " " << r.dtype << " " << r.m << "x" << r.n << "x" << r.k;
   else if (is_collective(r.kind))
-    s << " " << r.bytes << " B over " << r.ranks << " ranks";
+    s << " " << bytes_text(r.bytes) << " over " << r.ranks << " ranks";
   else
-    s << " " << r.bytes << " B";
+    s << " " << bytes_text(r.bytes);
   return s.str();
 }
 

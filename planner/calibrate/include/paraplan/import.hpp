@@ -16,3 +16,19 @@ namespace paraplan::planner {
 std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const std::string& origin);
 
 }  // namespace paraplan::planner
+
+namespace paraplan::planner {
+
+// A published table of collective timings (nccl-tests figures, as data/validation/nccl-tests-a100-
+// allreduce.csv: '#' comments, then the column line "device,collective,ranks,bytes,time_us") as one
+// probe of its device, so that calibrate fits the collective parameters to it as to `paraplan probe`'s
+// own (bytes: nccl-tests' size of the whole buffer; time: one operation). Every cell is checked; a bad
+// one throws PlanError naming "<file>:<line>: <column>" before anything is stored.
+bool is_collective_table(const std::string& text);
+struct ImportedProbe {
+  ProbeRecord probe;                 // device, host "published: <file>", software: what measured it
+  std::vector<ProbeResult> results;  // one per row
+};
+ImportedProbe imported_probe_from_csv(const std::string& text, const std::string& origin);
+
+}  // namespace paraplan::planner
