@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "calibration_plot.hpp"
 #include "commands.hpp"
@@ -31,7 +32,31 @@ struct CalibrateCliOptions {
   bool report = false;
   std::string profile;  // --calibration: report on this profile instead of fitting one
   bool json_out = false;
+  std::string fields;  // comma-separated efficiency fields; empty: all the rows constrain
+  std::string description;
+  bool no_rows = false;
+  bool as_factors = false;
 };
+
+// --fields: names of efficiency_fields(), each checked.
+std::set<std::string> parse_fields(const std::string& list) {
+  std::set<std::string> out;
+  std::vector<std::string> known;
+  for (const EfficiencyField& f : efficiency_fields()) known.push_back(f.name);
+  std::stringstream ss(list);
+  std::string word;
+  while (std::getline(ss, word, ',')) {
+    if (std::find(known.begin(), known.end(), word) == known.end()) {
+      const std::string near = closest_match(word, known);
+      throw PlanError("--fields", "\"" + word + "\"", "is not a time-model parameter" +
+                                                        (near.empty() ? "" : " (did you mean " + near + "?)") +
+                                                        "; `paraplan hardware ID` lists them");
+    }
+    out.insert(word);
+  }
+  if (out.empty()) throw PlanError("--fields", "\"" + list + "\"", "names no parameter");
+  return out;
+}
 
 // Written beside, then renamed over: a reader never sees half a file.
 void write_file(const std::string& path, const std::string& text) {
@@ -60,22 +85,24 @@ void print_parameters(const FitResult& fit) {
   }
 }
 
-std::string summary_text(const json& s) {
-  return fmt::format("{} / {} / {}", percent(s["mean_abs_error"].get<double>()), percent(s["median_abs_error"].get<double>()),
-                     percent(s["max_abs_error"].get<double>()));
+std::string summary_text(const json& s, bool p90 = true) {
+  const std::string mean = percent(s["mean_abs_error"].get<double>()), median = percent(s["median_abs_error"].get<double>()),
+                    max = percent(s["max_abs_error"].get<double>());
+  return p90 ? fmt::format("{} / {} / {} / {}", mean, median, percent(s.value("p90_abs_error", 0.0)), max)
+             : fmt::format("{} / {} / {}", mean, median, max);
 }
 
 void print_errors(const json& report, int folds) {
-  fmt::print("\n|predicted / measured - 1|, mean / median / max:\n{:<9} {:>5}  {:<26} {:<26} {}\n", "rows", "n",
+  fmt::print("\n|predicted / measured - 1|, mean / median / p90 / max:\n{:<9} {:>5}  {:<32} {:<32} {}\n", "rows", "n",
              "before (plan's calibration)", "after (this profile)", folds ? fmt::format("held out ({}-fold)", folds) : "");
   for (const auto& [kind, s] : report["summary"]["step_time"].items())
-    fmt::print("{:<9} {:>5}  {:<26} {:<26} {}\n", kind, s["before"]["rows"].get<int>(), summary_text(s["before"]),
+    fmt::print("{:<9} {:>5}  {:<32} {:<32} {}\n", kind, s["before"]["rows"].get<int>(), summary_text(s["before"]),
                summary_text(s["after"]), s.contains("held_out") ? summary_text(s["held_out"]) : "");
   const json& mem = report["summary"]["memory"];
   if (mem["rows"].get<int>() > 0)
     fmt::print("memory of executor runs (worst rank, {} categories): mean / median / max |error| {} (the same before "
                "and after: calibration moves times only)\n",
-               mem["rows"].get<int>(), summary_text(mem));
+               mem["rows"].get<int>(), summary_text(mem, false));
 }
 
 void print_rows(const json& report) {
@@ -155,7 +182,11 @@ int run_calibrate(const CalibrateCliOptions& o) {
   co.name = o.name;
   co.device = o.gpu;
   co.folds = o.folds;
-  const CalibrationOutcome out = calibrate(set, co, fs::absolute(o.db).string());
+  if (!o.fields.empty()) co.fit.fields = parse_fields(o.fields);
+  co.description = o.description;
+  co.rows_in_document = !o.no_rows;
+  co.as_factors = o.as_factors;
+  const CalibrationOutcome out = calibrate(set, co, o.db);
   json doc = out.document;
   write_file(base, doc.dump(2) + "\n");
   const int64_t id = store.add_calibration(o.name, out.device, doc.dump());
@@ -171,7 +202,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
              set.skipped.size());
   for (const std::string& s : set.skipped) fmt::print("  skipped {}\n", s);
   for (const std::string& s : out.fit.dropped) fmt::print("  not fitted: {}\n", s);
-  fmt::print("Levenberg-Marquardt: {} iteration(s), {}, rms log residual {:.4f}\n\n", out.fit.iterations,
+  fmt::print("simplex search, then Levenberg-Marquardt: {} iteration(s), {}, rms log residual {:.4f}\n\n", out.fit.iterations,
              out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual);
   print_parameters(out.fit);
   if (o.report) {
@@ -198,7 +229,8 @@ cross-validated (held-out) error. Examples:
   paraplan calibrate --db runs.sqlite --name cpu-here             # writes cpu-here.json
   paraplan calibrate --db runs.sqlite --use probes --report       # also predicted vs measured per row
   paraplan calibrate --report --calibration cpu-here.json          # report on a profile, fit nothing
-  paraplan import data/validation/published-step-time.csv && paraplan calibrate --use imported --gpu a100-80gb)");
+  paraplan import data/validation/published-step-time.csv && paraplan calibrate --use imported --gpu a100-80gb
+scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) this way.)");
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
   sub->add_option("--name", o->name, "name of the profile (default \"calibrated\")");
   sub->add_option("--use", o->use, "which measurements: a comma-separated subset of runs,probes,imported (default all)");
@@ -209,6 +241,13 @@ cross-validated (held-out) error. Examples:
                 "print predicted vs measured for every row, before and after (step time, and memory by category for "
                 "executor runs), and write NAME-report.json/.csv/.png (the plot when the GUI library was built)");
   sub->add_option("--calibration", o->profile, "with --report: report on this profile (a name or a .json file) instead of fitting");
+  sub->add_option("--fields", o->fields,
+                  "fit only these parameters, comma-separated (e.g. gemm); the rest keep their datasheet value");
+  sub->add_option("--description", o->description, "the profile's description (what it is for, what it was fitted on)");
+  sub->add_flag("--no-rows", o->no_rows, "leave the per-row predictions out of the profile file (the summaries stay)");
+  sub->add_flag("--as-factors", o->as_factors,
+                "store each fitted parameter as a factor on the device's datasheet value, so that the profile "
+                "carries over to other GPUs");
   sub->add_flag("--json", o->json_out, "print the profile document (with --report: and the report) as JSON");
   return {sub, [o] { return run_calibrate(*o); }};
 }

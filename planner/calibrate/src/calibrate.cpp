@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "paraplan/error.hpp"
 
 namespace paraplan::planner {
@@ -32,11 +34,6 @@ std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& d
   return out;
 }
 
-json summary_json(const ErrorSummary& s) {
-  return {{"rows", s.rows}, {"mean_abs_error", s.mean_abs}, {"median_abs_error", s.median_abs},
-          {"max_abs_error", s.max_abs}};
-}
-
 std::string percent(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100 * x);
@@ -57,7 +54,16 @@ ErrorSummary summarize_errors(const std::vector<double>& errors) {
   const size_t n = a.size();
   s.median_abs = n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
   s.max_abs = a.back();
+  s.p90_abs = a[static_cast<size_t>(std::ceil(0.9 * static_cast<double>(n))) - 1];
   return s;
+}
+
+json summary_json(const ErrorSummary& s) {
+  return {{"rows", s.rows},
+          {"mean_abs_error", s.mean_abs},
+          {"median_abs_error", s.median_abs},
+          {"p90_abs_error", s.p90_abs},
+          {"max_abs_error", s.max_abs}};
 }
 
 std::string choose_device(const MeasurementSet& set, const std::string& asked) {
@@ -95,7 +101,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   out.device = choose_device(set, options.device);
   std::vector<Measurement> rows = rows_of(set, out.device);
   const GpuSpec gpu = rows.front().plan.cluster.gpu;
-  out.fit = fit_parameters(rows, gpu);
+  out.fit = fit_parameters(rows, gpu, options.fit);
   if (out.fit.calibration.params.empty())
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
                                      " constrain no parameter of the time model");
@@ -115,7 +121,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
       std::vector<Measurement> train;
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) != f) train.push_back(rows[i]);
-      const FitResult part = fit_parameters(train, gpu);
+      const FitResult part = fit_parameters(train, gpu, options.fit);
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);
     }
@@ -132,7 +138,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
       if (fp.field->name == p.name)
         p.note = std::string(fp.source == ParamSource::measured ? "measured by probes" : "fitted") + " on " +
                  std::to_string(fp.rows) + " rows; +/-" + percent(fp.rel_sigma) + " (1 sigma); datasheet " +
-                 std::to_string(fp.datasheet);
+                 fmt::format("{:.4g}", fp.datasheet);
 
   // The rows before, after and held out, and their summaries per kind.
   std::map<std::string, std::vector<double>> before, after, held_out;
@@ -176,8 +182,18 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   for (const FittedParam& fp : out.fit.params)
     params[fp.field->name] = {{"value", fp.value},     {"datasheet", fp.datasheet},  {"source", to_string(fp.source)},
                               {"rows", fp.rows},       {"rel_sigma", fp.rel_sigma}, {"unit", fp.field->unit}};
-  json doc = calibration_to_json(out.profile);
-  doc["description"] = "Time-model parameters of " + out.device + " fitted by `paraplan calibrate`";
+  Calibration stored = out.profile;
+  if (options.as_factors)
+    for (CalibratedParam& p : stored.params)
+      for (const FittedParam& fp : out.fit.params)
+        if (fp.field->name == p.name && fp.datasheet > 0) {
+          p.value /= fp.datasheet;
+          p.is_factor = true;
+        }
+  json doc = calibration_to_json(stored);
+  doc["description"] = options.description.empty()
+                           ? "Time-model parameters of " + out.device + " fitted by `paraplan calibrate`"
+                           : options.description;
   doc["device"] = out.device;
   doc["created_at"] = utc_now();
   if (!store_path.empty()) doc["store"] = store_path;
@@ -185,8 +201,9 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   for (const std::string& h : hardware) doc["hardware"].push_back(json::parse(h, nullptr, false));
   doc["software"] = json::array();
   for (const std::string& s : software) doc["software"].push_back(json::parse(s, nullptr, false));
-  doc["fit"] = {{"method", "Levenberg-Marquardt on log(predicted/measured) over log parameters, each kind of row "
-                           "weighing the same in total, then each kind reweighted by its scatter and refitted"},
+  doc["fit"] = {{"method", "least squares on log(predicted/measured) over log parameters within their ranges: a "
+                           "Nelder-Mead simplex search, then Levenberg-Marquardt; each kind of row weighing the same "
+                           "in total, then each kind reweighted by its scatter and refitted"},
                 {"iterations", out.fit.iterations},
                 {"converged", out.fit.converged},
                 {"rms_log_residual", out.fit.rms_log_residual},
@@ -194,8 +211,8 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
                 {"error_before", err_before},
                 {"error_after", err_after},
                 {"dropped", out.fit.dropped},
-                {"skipped", set.skipped},
-                {"rows", jrows}};
+                {"skipped", set.skipped}};
+  if (options.rows_in_document) doc["fit"]["rows"] = jrows;
   doc["cross_validation"] = {{"folds", out.folds}, {"held_out", cv}};
   out.document = doc;
   return out;

@@ -11,11 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-json summary_json(const std::vector<double>& errors) {
-  const ErrorSummary s = summarize_errors(errors);
-  return {{"rows", s.rows}, {"mean_abs_error", s.mean_abs}, {"median_abs_error", s.median_abs},
-          {"max_abs_error", s.max_abs}};
-}
+json summary_json(const std::vector<double>& errors) { return summary_json(summarize_errors(errors)); }
 
 // The worst rank's bytes per category: the largest measured value and the prediction beside it.
 json memory_rows(const Store& store, int64_t run_id) {

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <map>
 
+#include "nelder_mead.hpp"
+
 namespace paraplan::planner {
 
 namespace {
@@ -97,16 +99,20 @@ class Problem {
 
   const Eigen::VectorXd& weights() const { return w_; }
 
-  Eigen::VectorXd clamp(Eigen::VectorXd t) const {
-    for (size_t j = 0; j < fields_.size(); ++j) {
-      const auto [lo, hi] = log_bounds(*fields_[j]);
-      const auto jj = static_cast<Eigen::Index>(j);
-      t[jj] = std::clamp(t[jj], lo, hi);
-    }
-    return t;
-  }
+  Eigen::VectorXd clamp(Eigen::VectorXd t) const { return t.cwiseMax(lower()).cwiseMin(upper()); }
+  Eigen::VectorXd lower() const { return bound(false); }
+  Eigen::VectorXd upper() const { return bound(true); }
 
  private:
+  Eigen::VectorXd bound(bool upper) const {
+    Eigen::VectorXd b(static_cast<Eigen::Index>(fields_.size()));
+    for (size_t j = 0; j < fields_.size(); ++j) {
+      const auto [lo, hi] = log_bounds(*fields_[j]);
+      b[static_cast<Eigen::Index>(j)] = upper ? hi : lo;
+    }
+    return b;
+  }
+
   std::vector<const Measurement*> rows_;
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
@@ -137,7 +143,18 @@ Solved solve(const Problem& pb, Eigen::VectorXd theta, const Eigen::VectorXd& pr
     const Eigen::MatrixXd J = pb.jacobian(theta);
     Eigen::MatrixXd A = J.transpose() * w.asDiagonal() * J;
     A.diagonal().array() += kPrior;
-    const Eigen::VectorXd g = J.transpose() * (w.array() * s.r.array()).matrix() + kPrior * (theta - prior);
+    Eigen::VectorXd g = J.transpose() * (w.array() * s.r.array()).matrix() + kPrior * (theta - prior);
+    // A parameter at a bound that the descent would push further out stays there this iteration (the
+    // active set of a box-constrained fit): projected onto the box its step would be 0 and stall the rest.
+    const Eigen::VectorXd lo = pb.lower(), hi = pb.upper();
+    for (Eigen::Index j = 0; j < theta.size(); ++j) {
+      if ((theta[j] <= lo[j] && g[j] > 0) || (theta[j] >= hi[j] && g[j] < 0)) {
+        A.row(j).setZero();
+        A.col(j).setZero();
+        A(j, j) = 1;
+        g[j] = 0;
+      }
+    }
     bool stepped = false;
     double gain = 0, move = 0;
     while (lambda < 1e12) {
@@ -165,6 +182,17 @@ Solved solve(const Problem& pb, Eigen::VectorXd theta, const Eigen::VectorXd& pr
   }
   s.theta = theta;
   return s;
+}
+
+// Before Levenberg-Marquardt, which stops in the first valley it reaches: a simplex search over the whole
+// box from the start, restarted from its best point with smaller simplices (a parameter whose datasheet
+// value is 0 starts orders of magnitude from its fit; issue 14's host cost per kernel, e.g., from 1 us).
+Eigen::VectorXd global_stage(const Problem& pb, const Eigen::VectorXd& start) {
+  const auto cost = [&](const Eigen::VectorXd& t) { return pb.cost(pb.residuals(t)); };
+  const int per_pass = 150 * static_cast<int>(start.size() + 1);
+  Eigen::VectorXd x = start;
+  for (double step : {2.0, 0.7, 0.2}) x = nelder_mead(cost, x, step, pb.lower(), pb.upper(), per_pass).x;
+  return cost(x) < cost(start) ? x : start;
 }
 
 // One standard deviation of each parameter's logarithm from the data alone: sigma^2 (J^T W J)^-1, sigma^2
@@ -260,11 +288,13 @@ FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec
     }
     // Two passes: balanced weights, then each kind reweighted by its scatter at the first solution.
     Problem pb(rows, names, options.balance_kinds);
-    Solved s = solve(pb, theta, theta, options.max_iterations);
+    const Eigen::VectorXd prior = theta;
+    theta = global_stage(pb, theta);
+    Solved s = solve(pb, theta, prior, options.max_iterations);
     if (options.balance_kinds) {
       pb.reweight_by_scatter(s.r);
       const int first = s.iterations;
-      s = solve(pb, s.theta, theta, options.max_iterations);
+      s = solve(pb, s.theta, prior, options.max_iterations);
       s.iterations += first;
     }
     const Eigen::VectorXd sigma = log_sigma(pb, s);

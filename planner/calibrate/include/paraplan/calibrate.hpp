@@ -16,14 +16,24 @@ struct CalibrateOptions {
   std::string name = "calibrated";
   std::string device;  // hardware preset id; empty: the one device of the usable rows
   int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows)
+  FitOptions fit;      // which fields (empty: all the rows constrain), for the fit and each fold's
+  std::string description;  // the profile's; empty: "Time-model parameters of <device> fitted by ..."
+  bool rows_in_document = true;  // the per-row predictions in the file (a shipped profile leaves them out)
+  // Each fitted parameter stored as a factor on the device's datasheet value, so that the profile carries
+  // over to other GPUs (data/calibration/published.json's GEMM efficiency).
+  bool as_factors = false;
 };
 
 // Errors (predicted / measured - 1) of a set of rows.
 struct ErrorSummary {
   int rows = 0;
   double mean_abs = 0, median_abs = 0, max_abs = 0;
+  double p90_abs = 0;  // the |error| 90 % of the rows stay within (nearest rank)
 };
 ErrorSummary summarize_errors(const std::vector<double>& errors);
+// {rows, mean_abs_error, median_abs_error, p90_abs_error, max_abs_error}: the profile file's and the
+// report's summaries.
+nlohmann::json summary_json(const ErrorSummary& s);
 
 struct CalibratedRow {
   const Measurement* m = nullptr;
