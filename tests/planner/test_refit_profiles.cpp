@@ -1,0 +1,152 @@
+// Issue 14: the shipped calibration profiles are what one `paraplan calibrate` fits from the published
+// tables (scripts/calibrate-profiles), and the collective model is checked against nccl-tests figures.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "paraplan/calibrate.hpp"
+#include "paraplan/calibration.hpp"
+#include "paraplan/error.hpp"
+#include "paraplan/import.hpp"
+#include "paraplan/presets.hpp"
+
+using namespace paraplan::planner;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const std::string& relative) {
+  std::ifstream in(std::string(PARAPLAN_SOURCE_DIR) + "/" + relative);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A fresh store holding what scripts/calibrate-profiles imports: `tables` under data/validation.
+struct ImportedStore {
+  fs::path path;
+  explicit ImportedStore(const std::string& name, std::initializer_list<const char*> tables) {
+    path = fs::temp_directory_path() / ("paraplan-refit-" + std::to_string(getpid()) + "-" + name + ".sqlite");
+    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(path.string() + ext);
+    Store store(path.string());
+    for (const char* t : tables) {
+      const std::string text = read_text(std::string("data/validation/") + t);
+      if (is_collective_table(text)) {
+        const ImportedProbe p = imported_probe_from_csv(text, t);
+        store.add_probe(p.probe, p.results);
+      } else {
+        store.import_runs(imported_runs_from_csv(text, t));
+      }
+    }
+  }
+  ~ImportedStore() {
+    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(path.string() + ext);
+  }
+  MeasurementSet rows(std::set<MeasurementKind> use) const { return read_measurements(Store(path.string()), use); }
+};
+
+double param(const Calibration& c, const std::string& name) {
+  for (const CalibratedParam& p : c.params)
+    if (p.name == name) return p.value;
+  return NAN;
+}
+
+std::string probe_import_error(const std::string& text) {
+  try {
+    imported_probe_from_csv(text, "t.csv");
+  } catch (const PlanError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// vtrain-a100 (9 parameters) and published (the GEMM efficiency, stored as a factor): refitted from the
+// same tables by the same fit as `paraplan calibrate` (the profile's held-out figures come from its
+// k-fold, which this test does not repeat), each parameter within 1 % of the shipped file's.
+TEST(Calibrate, ShippedProfilesAreWhatTheCommandFits) {
+  const ImportedStore vtrain("vtrain", {"vtrain-single-node.csv", "nccl-tests-a100-allreduce.csv"});
+  const MeasurementSet set = vtrain.rows({MeasurementKind::imported, MeasurementKind::probe});
+  ASSERT_EQ(set.rows.size(), 1440u + 33u);
+  const GpuSpec a100 = hardware_preset("a100-80gb");
+  const FitResult fit = fit_parameters(set.rows, a100);
+  const Calibration shipped = builtin_calibration("vtrain-a100");
+  ASSERT_EQ(fit.calibration.params.size(), shipped.params.size());
+  for (const CalibratedParam& p : shipped.params) {
+    const double refit = param(fit.calibration, p.name);
+    EXPECT_NEAR(std::log(refit / p.value), 0, 0.01) << p.name << ": shipped " << p.value << ", refitted " << refit;
+  }
+
+  const ImportedStore published("published", {"published-step-time.csv"});
+  FitOptions gemm_only;
+  gemm_only.fields = {"gemm"};
+  const FitResult gemm = fit_parameters(published.rows({MeasurementKind::imported}).rows, a100, gemm_only);
+  const Calibration factor = builtin_calibration("published");
+  ASSERT_EQ(factor.params.size(), 1u);
+  EXPECT_TRUE(factor.params[0].is_factor);
+  EXPECT_NEAR(param(gemm.calibration, "gemm") / (factor.params[0].value * a100.efficiency.gemm), 1, 0.01);
+}
+
+// The collective model against the nccl-tests all-reduce times of vTrain's DGX A100 (33 rows: 1 MiB to
+// 1 GiB over 2, 4 and 8 GPUs; data/validation/nccl-tests-a100-allreduce.csv). With the vtrain-a100
+// profile's latency, per-step latency and bus efficiency: mean |error| within 8 % and at least three
+// quarters of the rows within issue 14's 10 % (25 of 33 when written; the others are messages of 1 to
+// 4 MiB, where NCCL switches protocols, and large ones over 2 and 8 GPUs, whose bus bandwidths differ by 16 %
+// where the model has one: docs/validation.md lists them).
+TEST(Comm, NcclTestsAllReduceTimesOfAnA100Node) {
+  const ImportedStore nccl("nccl", {"nccl-tests-a100-allreduce.csv"});
+  const MeasurementSet set = nccl.rows({MeasurementKind::probe});
+  ASSERT_EQ(set.rows.size(), 33u);
+  const Calibration profile = builtin_calibration("vtrain-a100");
+  double sum = 0;
+  int within = 0;
+  for (const Measurement& m : set.rows) {
+    const double e = std::fabs(predict(m, profile) / m.measured_s - 1);
+    sum += e;
+    within += e <= 0.10;
+  }
+  EXPECT_LE(sum / 33, 0.08);
+  EXPECT_GE(within, 25) << "of 33 within 10 %";
+}
+
+// A table of collective timings is one probe of its device: bytes as given, microseconds to seconds.
+TEST(Import, ACollectiveTableBecomesOneProbe) {
+  const std::string text =
+      "# nccl-tests, by hand\n"
+      "device,collective,ranks,bytes,time_us\n"
+      "a100-80gb,all_reduce,2,1048576,44.21\n"
+      "a100-80gb,all_gather,8,4096,12.5\n";
+  ASSERT_TRUE(is_collective_table(text));
+  EXPECT_FALSE(is_collective_table(read_text("data/validation/published-step-time.csv")));
+  const ImportedProbe p = imported_probe_from_csv(text, "dir/t.csv");
+  EXPECT_EQ(p.probe.device, "a100-80gb");
+  EXPECT_EQ(p.probe.host, "published: t.csv");
+  EXPECT_NE(p.probe.software.find("nccl-tests, by hand"), std::string::npos) << p.probe.software;
+  ASSERT_EQ(p.results.size(), 2u);
+  EXPECT_EQ(p.results[0].kind, "all_reduce");
+  EXPECT_EQ(p.results[0].ranks, 2);
+  EXPECT_DOUBLE_EQ(p.results[0].bytes, 1048576);
+  EXPECT_DOUBLE_EQ(p.results[0].seconds, 44.21e-6);
+  EXPECT_EQ(p.results[1].kind, "all_gather");
+  EXPECT_DOUBLE_EQ(p.results[1].seconds, 12.5e-6);
+}
+
+TEST(Import, ACollectiveTablesBadCellsAreNamedByLineAndColumn) {
+  const std::string head = "device,collective,ranks,bytes,time_us\n";
+  const std::string e = probe_import_error(head + "a100-80gb,all_reduce,1,1.5,0\n" + "h100-sxm-80gb,broadcast,2,8,1\n");
+  EXPECT_NE(e.find("t.csv:2: ranks"), std::string::npos) << e;
+  EXPECT_NE(e.find("must be between 2 and 1024"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.csv:2: bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.csv:2: time_us"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.csv:3: device"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.csv:3: collective"), std::string::npos) << e;
+  EXPECT_NE(probe_import_error(head + "tpu-v9,all_reduce,2,8,1\n").find("t.csv:2: device"), std::string::npos);
+  EXPECT_NE(probe_import_error(head).find("no rows to import"), std::string::npos);
+  EXPECT_NE(probe_import_error(head + "a100-80gb,all_reduce,2,8\n").find("must have the 5 cells"), std::string::npos);
+}
