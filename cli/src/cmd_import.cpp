@@ -54,7 +54,10 @@ data/validation/published-step-time.csv: a header line, '#' comments, and per ro
 published_tflops_per_gpu (optional: micro_batch, virtual_stages, recompute, sequence_parallel,
 precision, and layers/hidden/heads/vocab, which must match the preset). Every cell is checked first:
 a bad cell names the line and column and nothing is stored. A row imported before is not added twice.
-  paraplan import data/validation/published-step-time.csv --db runs.sqlite)");
+Also read, told apart by their column lines: vTrain's table (data/validation/vtrain-single-node.csv)
+and Megatron-Bridge's published throughput (data/validation/megatron-bridge-25.11.csv).
+  paraplan import data/validation/published-step-time.csv --db runs.sqlite
+  paraplan import data/validation/megatron-bridge-25.11.csv --db mbridge.sqlite)");
   sub->add_option("file", o->file, "CSV file of published runs")->required()->check(CLI::ExistingFile);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
   return {sub, [o] { return import_file(*o); }};

@@ -95,7 +95,9 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   out.device = choose_device(set, options.device);
   std::vector<Measurement> rows = rows_of(set, out.device);
   const GpuSpec gpu = rows.front().plan.cluster.gpu;
-  out.fit = fit_parameters(rows, gpu);
+  FitOptions fit_options;
+  fit_options.fields = options.fields;
+  out.fit = fit_parameters(rows, gpu, fit_options);
   if (out.fit.calibration.params.empty())
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
                                      " constrain no parameter of the time model");
@@ -115,7 +117,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
       std::vector<Measurement> train;
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) != f) train.push_back(rows[i]);
-      const FitResult part = fit_parameters(train, gpu);
+      const FitResult part = fit_parameters(train, gpu, fit_options);
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);
     }

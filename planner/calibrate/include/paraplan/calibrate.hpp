@@ -4,6 +4,7 @@
 // (calibration.hpp's format plus the fit's provenance: rows, residuals, held-out errors).
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,10 @@ namespace paraplan::planner {
 struct CalibrateOptions {
   std::string name = "calibrated";
   std::string device;  // hardware preset id; empty: the one device of the usable rows
-  int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows)
+  int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows; k = rows: leave-one-out)
+  // Only these parameters (efficiency_fields() names); empty: every one the rows constrain (fit.hpp). A
+  // handful of published rows pins one or two parameters, not a dozen.
+  std::set<std::string> fields;
 };
 
 // Errors (predicted / measured - 1) of a set of rows.
