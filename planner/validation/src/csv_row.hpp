@@ -1,13 +1,16 @@
 #pragma once
 // Cells of a validation table (comma-separated, a header line of column names): one row's cells by
 // column name, read whole and checked, every error naming "<origin>:<line>: <column>".
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,8 +19,6 @@
 #include "paraplan/error.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/validation.hpp"
-#include <algorithm>
-#include <functional>
 
 namespace paraplan::planner::csv {
 

@@ -8,16 +8,10 @@
 // - korthikanti22-t5 (Korthikanti et al. 2022, Table 5): same software generation, measured step times.
 #include "paraplan/validation.hpp"
 
-#include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <map>
-#include <sstream>
 
 #include "csv_row.hpp"
 #include "paraplan/calibration.hpp"
-#include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/limits.hpp"
 #include "paraplan/plan_io.hpp"
