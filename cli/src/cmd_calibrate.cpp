@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "calibration_plot.hpp"
@@ -29,34 +30,15 @@ struct CalibrateCliOptions {
   std::string gpu;
   std::string out;  // default NAME.json
   int folds = 5;
+  std::string fit;  // --fit: comma-separated parameter names; empty: every one the rows constrain
   bool report = false;
   std::string profile;  // --calibration: report on this profile instead of fitting one
   bool json_out = false;
-  std::string fields;  // comma-separated efficiency fields; empty: all the rows constrain
   std::string description;
   bool no_rows = false;
   bool as_factors = false;
 };
 
-// --fields: names of efficiency_fields(), each checked.
-std::set<std::string> parse_fields(const std::string& list) {
-  std::set<std::string> out;
-  std::vector<std::string> known;
-  for (const EfficiencyField& f : efficiency_fields()) known.push_back(f.name);
-  std::stringstream ss(list);
-  std::string word;
-  while (std::getline(ss, word, ',')) {
-    if (std::find(known.begin(), known.end(), word) == known.end()) {
-      const std::string near = closest_match(word, known);
-      throw PlanError("--fields", "\"" + word + "\"", "is not a time-model parameter" +
-                                                        (near.empty() ? "" : " (did you mean " + near + "?)") +
-                                                        "; `paraplan hardware ID` lists them");
-    }
-    out.insert(word);
-  }
-  if (out.empty()) throw PlanError("--fields", "\"" + list + "\"", "names no parameter");
-  return out;
-}
 
 // Written beside, then renamed over: a reader never sees half a file.
 void write_file(const std::string& path, const std::string& text) {
@@ -68,6 +50,23 @@ void write_file(const std::string& path, const std::string& text) {
     if (!f.flush()) throw PlanError("--out", path, "cannot be written (disk full?)");
   }
   fs::rename(tmp, path);
+}
+
+// --fit a,b: each a parameter of efficiency_fields().
+std::set<std::string> fit_fields(const std::string& list) {
+  std::set<std::string> out;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    std::string known;
+    bool found = false;
+    for (const EfficiencyField& f : efficiency_fields()) {
+      known += (known.empty() ? "" : ", ") + std::string(f.name);
+      found = found || name == f.name;
+    }
+    if (!found) throw PlanError("--fit", name, "is not a time-model parameter; the parameters are: " + known);
+    out.insert(name);
+  }
+  return out;
 }
 
 std::string value_text(double v, const std::string& unit) {
@@ -182,7 +181,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
   co.name = o.name;
   co.device = o.gpu;
   co.folds = o.folds;
-  if (!o.fields.empty()) co.fit.fields = parse_fields(o.fields);
+  co.fit.fields = fit_fields(o.fit);
   co.description = o.description;
   co.rows_in_document = !o.no_rows;
   co.as_factors = o.as_factors;
@@ -230,19 +229,23 @@ cross-validated (held-out) error. Examples:
   paraplan calibrate --db runs.sqlite --use probes --report       # also predicted vs measured per row
   paraplan calibrate --report --calibration cpu-here.json          # report on a profile, fit nothing
   paraplan import data/validation/published-step-time.csv && paraplan calibrate --use imported --gpu a100-80gb
+  paraplan calibrate --use imported --gpu h100-sxm-80gb --fit gemm --folds 6   # one parameter, leave-one-out
 scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) this way.)");
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");
   sub->add_option("--name", o->name, "name of the profile (default \"calibrated\")");
   sub->add_option("--use", o->use, "which measurements: a comma-separated subset of runs,probes,imported (default all)");
   sub->add_option("--gpu", o->gpu, "the device to calibrate (a hardware preset id) when the store holds several");
   sub->add_option("--out", o->out, "the profile file to write (default NAME.json)");
-  sub->add_option("--folds", o->folds, "k of the k-fold cross-validation (default 5)")->check(CLI::Range(2, 100));
+  sub->add_option("--folds", o->folds, "k of the k-fold cross-validation (default 5; as many as rows: leave-one-out)")
+      ->check(CLI::Range(2, 100));
+  sub->add_option("--fit", o->fit,
+                  "fit only these parameters, comma-separated (e.g. gemm,kernel_overhead_s; default: every one the "
+                  "rows constrain): a few published rows pin one or two parameters, not all of them")
+      ->type_name("NAMES");
   sub->add_flag("--report", o->report,
                 "print predicted vs measured for every row, before and after (step time, and memory by category for "
                 "executor runs), and write NAME-report.json/.csv/.png (the plot when the GUI library was built)");
   sub->add_option("--calibration", o->profile, "with --report: report on this profile (a name or a .json file) instead of fitting");
-  sub->add_option("--fields", o->fields,
-                  "fit only these parameters, comma-separated (e.g. gemm); the rest keep their datasheet value");
   sub->add_option("--description", o->description, "the profile's description (what it is for, what it was fitted on)");
   sub->add_flag("--no-rows", o->no_rows, "leave the per-row predictions out of the profile file (the summaries stay)");
   sub->add_flag("--as-factors", o->as_factors,

@@ -71,11 +71,13 @@ data/validation/published-step-time.csv: a header line, '#' comments, and per ro
 published_tflops_per_gpu (optional: micro_batch, virtual_stages, recompute, sequence_parallel,
 precision, and layers/hidden/heads/vocab, which must match the preset). Every cell is checked first:
 a bad cell names the line and column and nothing is stored. A row imported before is not added twice.
-vTrain's table (data/validation/vtrain-single-node.csv) is read too. A table of collective timings
-(nccl-tests figures: '#' comments, then "device,collective,ranks,bytes,time_us", as
+Also read, told apart by their column lines: vTrain's table (data/validation/vtrain-single-node.csv)
+and Megatron-Bridge's published throughput (data/validation/megatron-bridge-25.11.csv). A table of
+collective timings (nccl-tests figures: '#' comments, then "device,collective,ranks,bytes,time_us", as
 data/validation/nccl-tests-a100-allreduce.csv) becomes one probe of its device, which calibrate fits
 the collective bandwidth and latencies to.
   paraplan import data/validation/published-step-time.csv --db runs.sqlite
+  paraplan import data/validation/megatron-bridge-25.11.csv --db mbridge.sqlite
   paraplan import data/validation/nccl-tests-a100-allreduce.csv --db runs.sqlite)");
   sub->add_option("file", o->file, "CSV file of published runs or collective timings")->required()->check(CLI::ExistingFile);
   sub->add_option("--db", o->db, "run store, a SQLite file (default runs.sqlite)");

@@ -1,6 +1,8 @@
 // paraplan validate: predict every published run in data/validation and compare.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -89,12 +91,12 @@ nlohmann::json to_json(const std::vector<ValidationRow>& rows, const std::vector
 }
 
 void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::string>& inline_sources) {
-  fmt::print("{:<17} {:<14} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13} {:>13} {:>8}\n", "source", "model", "GPUs",
+  fmt::print("{:<17} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13} {:>13} {:>8}\n", "source", "model", "GPUs",
              "tp/pp/dp", "mb", "recompute", "sp", "published (s)", "predicted (s)", "error");
   for (const auto& r : rows) {
     if (!inline_sources.count(r.run.source)) continue;
     const auto& p = r.run.plan;
-    fmt::print("{:<17} {:<14} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13.3f} {:>13.3f} {:>+7.1f}%\n", r.run.source,
+    fmt::print("{:<17} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13.3f} {:>13.3f} {:>+7.1f}%\n", r.run.source,
                r.run.model, p.cluster.gpus, fmt::format("{}/{}/{}", p.parallel.tp, p.parallel.pp, p.parallel.dp),
                p.training.micro_batch, to_string(p.training.recompute), p.parallel.sequence_parallel ? "yes" : "no",
                r.published_step_s, r.predicted_step_s, 100 * r.error);
@@ -102,10 +104,38 @@ void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::stri
   fmt::print("\n");
 }
 
+// One source (--source NAME): leave-one-row-out within it, each row predicted by the GEMM efficiency
+// fitted on the source's other rows.
+int print_rows_held_out(const std::vector<PublishedRun>& runs) {
+  fmt::print("fitting the GEMM efficiency on all {} rows of {}, then once per row left out...\n", runs.size(),
+             runs.front().source);
+  const std::vector<RowHeldOut> rows = leave_one_row_out(runs, {"gemm"});
+  fmt::print("{:<15} {:>5} {:>10} {:>13} {:>13} {:>8} {:>15} {:>9}\n", "model", "GPUs", "tp/pp/dp", "published (s)",
+             "in fit (s)", "error", "held out (s)", "error");
+  double in_fit = 0, held = 0;
+  for (const RowHeldOut& r : rows) {
+    const Plan& p = r.run.plan;
+    fmt::print("{:<15} {:>5} {:>10} {:>13.3f} {:>13.3f} {:>+7.1f}% {:>15.3f} {:>+8.1f}%\n", r.run.model, p.cluster.gpus,
+               fmt::format("{}/{}/{}", p.parallel.tp, p.parallel.pp, p.parallel.dp), r.published_step_s,
+               r.in_fit_step_s, 100 * r.in_fit_error, r.held_out_step_s, 100 * r.held_out_error);
+    in_fit += std::fabs(r.in_fit_error);
+    held += std::fabs(r.held_out_error);
+  }
+  const double n = static_cast<double>(rows.size());
+  fmt::print("mean |error|: in fit {}, held out {}\n", percent(in_fit / n, 2), percent(held / n, 2));
+  fmt::print("(held out: each row predicted by the GEMM efficiency fitted on the other rows alone, least squares on "
+             "log errors)\n");
+  return 0;
+}
+
 // Leave-one-source-out over the two papers' tables (or --source): the "published" profile's one
-// parameter, the GEMM efficiency, fitted on the other sources and predicting this one.
+// parameter, the GEMM efficiency, fitted on the other sources and predicting this one; with one source
+// named, leave-one-row-out within it.
 int print_held_out(const std::string& sources) {
   std::vector<PublishedRun> runs = sources.empty() ? published_runs() : chosen_runs(sources);
+  std::set<std::string> names;
+  for (const PublishedRun& r : runs) names.insert(r.source);
+  if (names.size() == 1) return print_rows_held_out(runs);
   fmt::print("fitting the GEMM efficiency on all {} rows, then once per source left out...\n", runs.size());
   const std::vector<SourceHeldOut> rows = leave_one_source_out(runs, {"gemm"});
   fmt::print("{:<17} {:>5} {:>20} {:>22} {:>14}\n", "source", "rows", "in-fit mean |error|", "held-out mean |error|",
@@ -124,9 +154,12 @@ Command add_validate_command(CLI::App& app) {
   narayanan21-t1    Narayanan et al. 2021 Table 1 (GPT 1.7B-1T, 32-3,072 A100s)
   korthikanti22-t5  Korthikanti et al. 2022 Table 5 (GPT 22B-1T, selective and full recompute)
   vtrain-single     vTrain's 1,440 measured single-node Megatron-LM runs (GPT hidden 1024/2048, 2-8 A100s)
+  mbridge-h100      Megatron-Bridge 25.11 performance summary, DGX-H100 (LLaMA 3 8B-405B, GPT-OSS, Qwen3 MoE; FP8)
+  mbridge-b200      the same summary's DGX-B200 rows
 Each row is predicted with the calibration profile its source names (data/calibration: "published" for
-the two papers, "vtrain-a100" for vTrain); those profiles were fitted on these same rows, so the errors
-printed here are fit errors, not prediction errors: docs/validation.md gives the held-out figures.
+the two papers, "vtrain-a100" for vTrain, "mbridge-h100" for both Megatron-Bridge systems); those
+profiles were fitted on these same rows (the B200 rows excepted: the H100 fit predicts them), so the
+errors printed here are fit errors, not prediction errors: docs/validation.md gives the held-out figures.
 Prints each row (sources of more than 50 rows: the error by plan shape instead; --rows prints them all)
 and per source the mean, p90 and max |error| and the mean signed error (negative: predicted too fast).
 --calibration NAME|FILE predicts every row with that profile instead (e.g. a profile of your own from
@@ -134,13 +167,15 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
   paraplan validate
   paraplan validate --source vtrain-single --json > vtrain.json
   paraplan validate --calibration none
-  paraplan validate --held-out                  # each paper predicted by a fit on the other)");
+  paraplan validate --held-out                  # each paper predicted by a fit on the other
+  paraplan validate --held-out --source mbridge-h100   # each row predicted by a fit on the other rows)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
-  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single)");
+  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200)");
   sub->add_flag("--held-out", o->held_out,
                 "prediction errors instead: each source predicted by the GEMM efficiency fitted on the other "
-                "sources (leave-one-source-out; default sources: the two papers' tables)");
+                "sources (leave-one-source-out; default sources: the two papers' tables); with one --source, "
+                "each of its rows predicted by the fit on its other rows (leave-one-out)");
   sub->add_option("--calibration", o->calibration,
                   "predict every row with this time-model calibration: a built-in name (none, published, "
                   "vtrain-a100, ...) or a profile file from `paraplan calibrate`; default: each source's own")
@@ -178,8 +213,10 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
               fmt::print("(every row predicted with calibration {}. Narayanan rows publish TFLOP/s per GPU; their step\n"
                          "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n", cal->name);
             else
-              fmt::print("(fit errors: each source's profile was fitted on its rows. Narayanan rows publish TFLOP/s per GPU;\n"
-                         "their step time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n");
+              fmt::print("(fit errors: each source's profile was fitted on its rows, except mbridge-b200, predicted by the\n"
+                         "H100 fit. Narayanan rows publish TFLOP/s per GPU; their step time is derived with the paper's\n"
+                         "Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge rows publish tokens/s per GPU: t = GBS x seq /\n"
+                         "(tokens/s/GPU x GPUs).)\n");
             if (cal && !runs.empty()) print_calibration(runs.front().plan.cluster.gpu, *cal);
             return 0;
           }};

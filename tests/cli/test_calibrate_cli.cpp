@@ -219,3 +219,34 @@ TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
       << r.out;
 #endif
 }
+
+// Issue 14: Megatron-Bridge's table imports (its own column line), and `calibrate --fit gemm --folds 6`
+// fits that one parameter on the six H100 rows, each fold one row (leave-one-out); a name that is no
+// parameter is refused with the list. `validate --held-out` with one source holds out row by row.
+TEST(CliCalibrate, MegatronBridgeRowsFitOneParameterLeavingOneOut) {
+  const fs::path dir = fresh_dir("mbridge");
+  const std::string db = (dir / "runs.sqlite").string();
+  auto r = run("import " + std::string(PARAPLAN_SOURCE_DIR) + "/data/validation/megatron-bridge-25.11.csv --db " + db);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("imported 11 row(s)"), std::string::npos) << r.out;
+  const fs::path profile = dir / "h100.json";
+  r = run("calibrate --db " + db + " --use imported --gpu h100-sxm-80gb --fit gemm --folds 6 --name h100 --out " +
+          profile.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("held out (6-fold)"), std::string::npos) << r.out;
+  const json doc = json::parse(read(profile));
+  EXPECT_EQ(doc["fit"]["rows"].size(), 6u);
+  EXPECT_EQ(doc["cross_validation"]["folds"], 6);
+  EXPECT_EQ(doc["parameters"].size(), 1u) << doc["parameters"].dump();
+  EXPECT_EQ(doc["parameters"]["gemm"]["source"], "fitted");
+  r = run("calibrate --db " + db + " --use imported --gpu h100-sxm-80gb --fit gemm,speed");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--fit = speed: is not a time-model parameter; the parameters are: gemm, attention"),
+            std::string::npos)
+      << r.out;
+  r = run("validate --held-out --source mbridge-h100");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("then once per row left out"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("qwen3-235b-a22b"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mean |error|: in fit"), std::string::npos) << r.out;
+}

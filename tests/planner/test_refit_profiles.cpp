@@ -148,5 +148,5 @@ TEST(Import, ACollectiveTablesBadCellsAreNamedByLineAndColumn) {
   EXPECT_NE(e.find("t.csv:3: collective"), std::string::npos) << e;
   EXPECT_NE(probe_import_error(head + "tpu-v9,all_reduce,2,8,1\n").find("t.csv:2: device"), std::string::npos);
   EXPECT_NE(probe_import_error(head).find("no rows to import"), std::string::npos);
-  EXPECT_NE(probe_import_error(head + "a100-80gb,all_reduce,2,8\n").find("must have the 5 cells"), std::string::npos);
+  EXPECT_NE(probe_import_error(head + "a100-80gb,all_reduce,2,8\n").find("must have one cell per header column (5)"), std::string::npos);
 }

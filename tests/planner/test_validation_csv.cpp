@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "paraplan/validation.hpp"
+#include "csv_cells.hpp"
 #include "plan_errors.hpp"
 
 using namespace paraplan::planner;
@@ -16,24 +17,11 @@ const char* kHeader =
 const char* kRow = "narayanan21-t1,gpt-1.7b,24,2304,24,51200,2048,a100-80gb,32,1,1,32,1,,512,full,false,fp16,137,\n";
 
 std::vector<std::string> errors_of(const std::string& table) {
-  try {
-    published_runs_from_csv(table, "t.csv");
-  } catch (const PlanError& e) {
-    std::vector<std::string> out;
-    for (const auto& v : e.violations()) out.push_back(v.to_string());
-    return out;
-  }
-  return {};
+  return plantest::csv_errors(&published_runs_from_csv, table, "t.csv");
 }
 
 // kRow with cell `col` (0-based) replaced.
-std::string row_with(size_t col, const std::string& value) {
-  std::string row = kRow;
-  size_t start = 0;
-  for (size_t i = 0; i < col; ++i) start = row.find(',', start) + 1;
-  const size_t end = row.find_first_of(",\n", start);
-  return std::string(kHeader) + row.replace(start, end - start, value);
-}
+std::string row_with(size_t col, const std::string& value) { return plantest::row_with_cell(kHeader, kRow, col, value); }
 
 }  // namespace
 

@@ -1,4 +1,5 @@
-// Leave-one-source-out on the published runs: the fit of fit.hpp on all sources but one, predicting it.
+// Leave-one-source-out on the published runs: the fit of fit.hpp on all sources but one, predicting it;
+// and leave-one-row-out within one source.
 #include "paraplan/held_out.hpp"
 
 #include <cmath>
@@ -46,7 +47,45 @@ std::pair<double, double> errors(const std::vector<Measurement>& rows, const Cal
   return {rows.empty() ? 0 : sum / static_cast<double>(rows.size()), worst};
 }
 
+// The device every row shares (a fit is of one device).
+const GpuSpec& one_device(const std::vector<PublishedRun>& runs, const char* option) {
+  const GpuSpec& gpu = runs.front().plan.cluster.gpu;
+  for (const PublishedRun& r : runs)
+    if (r.plan.cluster.gpu.id != gpu.id)
+      throw PlanError(option, r.source + " on " + r.plan.cluster.gpu.id,
+                      "all rows must be of one device (" + gpu.id + ") to share a fit");
+  return gpu;
+}
+
 }  // namespace
+
+std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const std::set<std::string>& fields) {
+  if (runs.size() < 2)
+    throw PlanError("--held-out", std::to_string(runs.size()) + " row(s)",
+                    "needs at least two rows: one is held out while the others are fitted");
+  const GpuSpec& gpu = one_device(runs, "--held-out");
+  std::vector<Measurement> all;
+  const std::vector<ValidationRow> rows = validate_runs(runs);
+  for (const ValidationRow& v : rows) all.push_back(measurement_of(v));
+  FitOptions options;
+  options.fields = fields;
+  const FitResult everything = fit_parameters(all, gpu, options);
+  std::vector<RowHeldOut> out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    std::vector<Measurement> others = all;
+    others.erase(others.begin() + static_cast<std::ptrdiff_t>(i));
+    const FitResult without = fit_parameters(others, gpu, options);
+    RowHeldOut r;
+    r.run = rows[i].run;
+    r.published_step_s = all[i].measured_s;
+    r.in_fit_step_s = predict(all[i], layered(all[i].plan.cluster.calibration, everything.calibration));
+    r.held_out_step_s = predict(all[i], layered(all[i].plan.cluster.calibration, without.calibration));
+    r.in_fit_error = r.in_fit_step_s / r.published_step_s - 1;
+    r.held_out_error = r.held_out_step_s / r.published_step_s - 1;
+    out.push_back(r);
+  }
+  return out;
+}
 
 std::vector<SourceHeldOut> leave_one_source_out(const std::vector<PublishedRun>& runs,
                                                 const std::set<std::string>& fields) {
@@ -59,11 +98,7 @@ std::vector<SourceHeldOut> leave_one_source_out(const std::vector<PublishedRun>&
   if (by_source.size() < 2)
     throw PlanError("--held-out", std::to_string(by_source.size()) + " source(s)",
                     "needs rows of at least two sources: one is held out while the others are fitted");
-  const GpuSpec& gpu = runs.front().plan.cluster.gpu;
-  for (const PublishedRun& r : runs)
-    if (r.plan.cluster.gpu.id != gpu.id)
-      throw PlanError("--held-out", r.source + " on " + r.plan.cluster.gpu.id,
-                      "all rows must be of one device (" + gpu.id + ") to share a fit");
+  const GpuSpec& gpu = one_device(runs, "--held-out");
   FitOptions options;
   options.fields = fields;
   const FitResult everything = fit_parameters(all, gpu, options);

@@ -16,11 +16,21 @@ bool is_vtrain_table(const std::string& text) {
   return text.find("# GPUs,global batch,micro batch,hidden size") != std::string::npos;
 }
 
+// Megatron-Bridge's published throughput (data/validation/megatron-bridge-25.11.csv) has a system column.
+bool is_mbridge_table(const std::string& text) {
+  return text.find("\nsystem,model,published_model,") != std::string::npos || text.rfind("system,model,published_model,", 0) == 0;
+}
+
+std::vector<PublishedRun> runs_of_table(const std::string& text, const std::string& origin) {
+  if (is_vtrain_table(text)) return vtrain_runs_from_csv(text, origin);
+  if (is_mbridge_table(text)) return mbridge_runs_from_csv(text, origin);
+  return published_runs_from_csv(text, origin);
+}
+
 }  // namespace
 
 std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const std::string& origin) {
-  const std::vector<PublishedRun> runs =
-      is_vtrain_table(text) ? vtrain_runs_from_csv(text, origin) : published_runs_from_csv(text, origin);
+  const std::vector<PublishedRun> runs = runs_of_table(text, origin);
   const std::vector<ValidationRow> rows = validate_runs(runs);
   const std::string file = std::filesystem::path(origin).filename().string();
   std::vector<ImportedRun> out;

@@ -13,6 +13,7 @@ namespace paraplan::planner {
 std::vector<PublishedRun> all_validation_runs() {
   std::vector<PublishedRun> runs = published_runs();
   for (PublishedRun& r : vtrain_runs()) runs.push_back(std::move(r));
+  for (PublishedRun& r : mbridge_runs()) runs.push_back(std::move(r));
   return runs;
 }
 

@@ -8,15 +8,10 @@
 // - korthikanti22-t5 (Korthikanti et al. 2022, Table 5): same software generation, measured step times.
 #include "paraplan/validation.hpp"
 
-#include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <map>
-#include <sstream>
 
+#include "paraplan/csv_row.hpp"
 #include "paraplan/calibration.hpp"
-#include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/limits.hpp"
 #include "paraplan/plan_io.hpp"
@@ -27,75 +22,12 @@ namespace paraplan::planner {
 
 namespace {
 
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> cells;
-  std::stringstream ss(line);
-  std::string c;
-  while (std::getline(ss, c, ',')) cells.push_back(c);
-  if (!line.empty() && line.back() == ',') cells.emplace_back();
-  return cells;
-}
+using csv::Row;
 
 // Narayanan 2021 Eq. 3: F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) per iteration.
 double narayanan_flops(double B, double s, double l, double h, double V) {
   return 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
 }
-
-// One data row: its cells by column name, and where it is for messages ("<origin>:<line>: <column>").
-struct Row {
-  std::map<std::string, std::string> cells;
-  std::string where;
-  Violations& errors;
-
-  bool has(const char* k) const {
-    auto it = cells.find(k);
-    return it != cells.end() && !it->second.empty();
-  }
-  std::string text(const char* k) const { return has(k) ? cells.at(k) : ""; }
-  std::string field(const char* k) const { return where + ": " + k; }
-  // A whole cell as an integer in [min, max]; empty: `fallback` (required: an error).
-  int64_t integer(const char* k, int64_t fallback, int64_t min, int64_t max, bool required = true) {
-    if (!has(k)) {
-      if (required) errors.add(field(k), "", "is required");
-      return fallback;
-    }
-    const std::string& c = cells.at(k);
-    int64_t v = 0;
-    const auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), v);
-    if (ec != std::errc() || end != c.data() + c.size()) {
-      errors.add(field(k), c, "must be an integer");
-      return fallback;
-    }
-    if (v < min || v > max) {
-      errors.add(field(k), c, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-      return fallback;
-    }
-    return v;
-  }
-  // A whole cell as a finite number > 0; empty: 0.
-  double positive(const char* k) {
-    if (!has(k)) return 0;
-    const std::string& c = cells.at(k);
-    char* end = nullptr;
-    const double v = std::strtod(c.c_str(), &end);
-    if (end != c.c_str() + c.size() || !std::isfinite(v) || v <= 0) {
-      errors.add(field(k), c, "must be a number > 0");
-      return 0;
-    }
-    return v;
-  }
-  template <class E>
-  E choice(const char* k, E fallback, std::initializer_list<std::pair<const char*, E>> names) {
-    if (!has(k)) return fallback;
-    std::string all;
-    for (const auto& [n, v] : names) {
-      if (cells.at(k) == n) return v;
-      all += (all.empty() ? "" : ", ") + std::string(n);
-    }
-    errors.add(field(k), cells.at(k), "must be one of " + all);
-    return fallback;
-  }
-};
 
 // A run of the table as the paper ran it; the model's shape columns must agree with the preset.
 PublishedRun read_run(Row& row) {
@@ -142,51 +74,19 @@ PublishedRun read_run(Row& row) {
     row.errors.add(row.field("published_step_s"), "", "or published_tflops_per_gpu must be given");
   r.reference_flops_per_step = narayanan_flops(static_cast<double>(p.training.global_batch), p.training.seq_len,
                                                p.model.layers, p.model.hidden, p.model.vocab);
-  // The plan's own rules, named with the row: a row the planner cannot estimate is refused here.
-  Violations plan_errors;
-  validate_plan(p, plan_errors);
-  for (const auto& v : plan_errors.list()) row.errors.add(row.where + ": " + v.field, v.value, v.rule);
+  row.check_plan(p);
   return r;
 }
 
 }  // namespace
 
 std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const std::string& origin) {
-  std::stringstream in(text);
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<PublishedRun> runs;
-  Violations errors;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    const auto cells = split(line);
-    if (header.empty()) {
-      header = cells;
-      for (const char* k : {"source", "model", "seq", "gpu", "gpus", "tp", "pp", "dp", "global_batch"})
-        if (std::find(header.begin(), header.end(), k) == header.end())
-          errors.add(origin + ":" + std::to_string(n), "", std::string("the header has no column \"") + k + "\"");
-      errors.throw_if_any();
-      continue;
-    }
-    Row row{{}, origin + ":" + std::to_string(n), errors};
-    if (cells.size() != header.size())
-      errors.add(row.where, std::to_string(cells.size()) + " cells",
-                 "must have one cell per header column (" + std::to_string(header.size()) + ")");
-    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row.cells[header[i]] = cells[i];
-    runs.push_back(read_run(row));
-    runs.back().line = n;
-  }
-  errors.throw_if_any();
-  return runs;
+  return csv::read_runs(text, origin, {"source", "model", "seq", "gpu", "gpus", "tp", "pp", "dp", "global_batch"},
+                        read_run);
 }
 
 std::vector<PublishedRun> published_runs() {
-  const char* text = nullptr;
-  for (const auto& f : embedded::validation())
-    if (f.id && std::string(f.id) == "published-step-time") text = f.text;
-  if (!text) throw std::runtime_error("data/validation/published-step-time.csv is not compiled in");
-  return published_runs_from_csv(text, "data/validation/published-step-time.csv");
+  return published_runs_from_csv(csv::compiled_in("published-step-time"), "data/validation/published-step-time.csv");
 }
 
 }  // namespace paraplan::planner

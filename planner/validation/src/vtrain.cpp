@@ -11,8 +11,8 @@
 #include <cctype>
 #include <sstream>
 
+#include "paraplan/csv_row.hpp"
 #include "paraplan/calibration.hpp"
-#include "paraplan/embedded_data.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/validation.hpp"
@@ -101,10 +101,7 @@ std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const st
 }
 
 std::vector<PublishedRun> vtrain_runs() {
-  for (const auto& f : embedded::validation())
-    if (f.id && std::string(f.id) == "vtrain-single-node")
-      return vtrain_runs_from_csv(f.text, "data/validation/vtrain-single-node.csv");
-  throw std::runtime_error("data/validation/vtrain-single-node.csv is not compiled in");
+  return vtrain_runs_from_csv(csv::compiled_in("vtrain-single-node"), "data/validation/vtrain-single-node.csv");
 }
 
 }  // namespace paraplan::planner

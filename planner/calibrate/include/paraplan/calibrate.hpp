@@ -4,6 +4,7 @@
 // (calibration.hpp's format plus the fit's provenance: rows, residuals, held-out errors).
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,7 @@ namespace paraplan::planner {
 struct CalibrateOptions {
   std::string name = "calibrated";
   std::string device;  // hardware preset id; empty: the one device of the usable rows
-  int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows)
+  int folds = 5;       // k of the k-fold cross-validation (fewer when there are fewer rows; k = rows: leave-one-out)
   FitOptions fit;      // which fields (empty: all the rows constrain), for the fit and each fold's
   std::string description;  // the profile's; empty: "Time-model parameters of <device> fitted by ..."
   bool rows_in_document = true;  // the per-row predictions in the file (a shipped profile leaves them out)

@@ -23,4 +23,17 @@ struct SourceHeldOut {
 std::vector<SourceHeldOut> leave_one_source_out(const std::vector<PublishedRun>& runs,
                                                 const std::set<std::string>& fields);
 
+// One row predicted by a fit on all rows (in fit) and by a fit on the other rows of its source (held out).
+struct RowHeldOut {
+  PublishedRun run;
+  double published_step_s = 0;
+  double in_fit_step_s = 0, held_out_step_s = 0;
+  double in_fit_error = 0, held_out_error = 0;  // predicted / published - 1
+};
+
+// Leave-one-out over rows, for a source too small to split (the Megatron-Bridge H100 rows): fits `fields`
+// on every row, then once per row on the others, which predicts it. All rows must be of one device; at
+// least two rows.
+std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const std::set<std::string>& fields);
+
 }  // namespace paraplan::planner

@@ -1,7 +1,7 @@
 #pragma once
 // `paraplan import FILE.csv`: published measurements (the format of data/validation/published-step-
-// time.csv, or vTrain's table as in data/validation/vtrain-single-node.csv, told apart by its column
-// line) as runs of the store, so that they go through the same fit as the executor's own.
+// time.csv, vTrain's table as in data/validation/vtrain-single-node.csv, or Megatron-Bridge's as in
+// data/validation/megatron-bridge-25.11.csv, told apart by their column lines) as runs of the store, so that they go through the same fit as the executor's own.
 #include <string>
 #include <vector>
 

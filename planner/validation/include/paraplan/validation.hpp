@@ -51,11 +51,15 @@ std::vector<PublishedRun> published_runs_from_csv(const std::string& text, const
 // settings they share in vtrain.cpp), and that file's format.
 std::vector<PublishedRun> vtrain_runs();
 std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const std::string& origin);
+// Megatron-Bridge 25.11's DGX-H100 and DGX-B200 pre-training rows (data/validation/megatron-bridge-25.11.csv;
+// sources mbridge-h100 and mbridge-b200, settings in mbridge.cpp), and that file's format.
+std::vector<PublishedRun> mbridge_runs();
+std::vector<PublishedRun> mbridge_runs_from_csv(const std::string& text, const std::string& origin);
 // Predicts each run with its own calibration, or with `calibration` in place of every run's.
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs, const Calibration* calibration = nullptr);
 std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
 std::vector<GroupBias> bias_by_shape(const std::vector<ValidationRow>& rows);
-// Every source validate knows: the published table's and vTrain's rows.
+// Every source validate knows: the published table's, vTrain's and Megatron-Bridge's rows.
 std::vector<PublishedRun> all_validation_runs();
 
 }  // namespace paraplan::planner

@@ -1,0 +1,188 @@
+// Megatron-Bridge 25.11's published throughput as plans (mbridge_runs_from_csv): each row's plan, the
+// step time derived from tokens/s/GPU, every cell checked with "<file>:<line>: <column>", the compiled-in
+// table's rows, the leave-one-row-out fit, and the model presets its rows use.
+#include <gtest/gtest.h>
+
+#include "paraplan/calibration.hpp"
+#include "paraplan/held_out.hpp"
+#include "paraplan/params.hpp"
+#include "paraplan/presets.hpp"
+#include "paraplan/validation.hpp"
+#include "csv_cells.hpp"
+#include "plan_errors.hpp"
+
+using namespace paraplan::planner;
+
+namespace {
+
+const char* kHeader =
+    "system,model,published_model,gpus,precision,global_batch,micro_batch,seq,fsdp,tp,pp,cp,vp,ep,ga,"
+    "tokens_per_s_per_gpu,model_tflops_per_gpu,recompute,pipeline_split,tp_comm_overlap,plan_ep\n";
+// The DGX-H100 LLAMA3_70B row of the 25.11 table (docs/performance-summary-archive.md @ 067f987df).
+const char* kRow = "DGX-H100,llama3-70b,LLAMA3_70B,64,FP8-CS,128,1,8192,0,4,8,1,5,1,64,1602,719,none,even,true,\n";
+
+std::vector<std::string> errors_of(const std::string& table) {
+  return plantest::csv_errors(&mbridge_runs_from_csv, table, "m.csv");
+}
+
+// kRow with cell `col` (0-based) replaced.
+std::string row_with(size_t col, const std::string& value) { return plantest::row_with_cell(kHeader, kRow, col, value); }
+
+}  // namespace
+
+// By hand: 64 GPUs / (tp 4 x pp 8 x cp 1) = dp 2; step = 128 x 8192 tokens / (1602 tokens/s/GPU x 64 GPUs)
+// = 1,048,576 / 102,528 = 10.2272 s.
+TEST(MBridge, ReadsAHandWrittenRow) {
+  const auto runs = mbridge_runs_from_csv(std::string("# comment\n") + kHeader + kRow, "m.csv");
+  ASSERT_EQ(runs.size(), 1u);
+  const PublishedRun& r = runs[0];
+  EXPECT_EQ(r.source, "mbridge-h100");
+  EXPECT_EQ(r.line, 3);
+  EXPECT_NEAR(r.published_step_s, 10.2272, 1e-4);
+  EXPECT_DOUBLE_EQ(r.published_tflops_per_gpu, 719);
+  const Plan& p = r.plan;
+  EXPECT_EQ(p.cluster.gpu.id, "h100-sxm-80gb");
+  EXPECT_EQ(p.cluster.gpus_per_node, 8);
+  EXPECT_EQ(p.parallel.dp, 2);
+  EXPECT_EQ(p.parallel.tp, 4);
+  EXPECT_EQ(p.parallel.pp, 8);
+  EXPECT_EQ(p.parallel.virtual_stages, 5);
+  EXPECT_EQ(p.parallel.pp_schedule, PipelineSchedule::interleaved);
+  EXPECT_TRUE(p.parallel.sequence_parallel);  // tp > 1
+  EXPECT_TRUE(p.parallel.tp_comm_overlap);
+  EXPECT_EQ(p.parallel.zero, 1);  // distributed optimizer
+  EXPECT_TRUE(p.parallel.layer_split.empty());
+  EXPECT_EQ(p.training.precision, Precision::fp8);
+  EXPECT_EQ(p.training.grad_dtype, GradDtype::bf16);
+  EXPECT_EQ(p.training.framework, Framework::megatron);
+  EXPECT_EQ(p.cluster.calibration.name, "mbridge-h100");
+}
+
+// The FSDP column makes the plan ZeRO-3; "embedding+loss" gives the first and last of pp x vp chunks one
+// layer fewer: LLaMA 3.1 405B, 126 layers + 2 over 8 x 8 = 64 chunks = 2 each, so 1, 2, ..., 2, 1.
+// plan_ep replaces ep in the plan.
+TEST(MBridge, FsdpSplitAndPlanEp) {
+  const std::string table = std::string(kHeader) +
+                            "DGX-H100,llama3-8b,LLAMA3_8B,8,FP8-CS,128,1,8192,8,1,1,1,n/a,1,16,14451,744,none,even,false,\n"
+                            "DGX-H100,llama3-405b,LLAMA3.1_405B,1024,FP8-CS,512,1,8192,0,8,8,2,8,1,64,292,737,none,"
+                            "embedding+loss,true,\n"
+                            "DGX-B200,qwen3-30b-a3b,Qwen3_30B_a3B,8,FP8-MX,512,1,4096,0,1,1,1,1,8,64,9299,214,none,"
+                            "even,false,4\n";
+  const auto runs = mbridge_runs_from_csv(table, "m.csv");
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].plan.parallel.zero, 3);
+  EXPECT_EQ(runs[0].plan.parallel.virtual_stages, 1);  // "n/a"
+  const std::vector<int>& split = runs[1].plan.parallel.layer_split;
+  ASSERT_EQ(split.size(), 64u);
+  EXPECT_EQ(split.front(), 1);
+  EXPECT_EQ(split[1], 2);
+  EXPECT_EQ(split.back(), 1);
+  EXPECT_EQ(runs[1].plan.parallel.dp, 8);  // 1024 / (8 x 8 x 2)
+  EXPECT_EQ(runs[2].source, "mbridge-b200");
+  EXPECT_EQ(runs[2].plan.cluster.gpu.id, "b200");
+  EXPECT_EQ(runs[2].plan.parallel.ep, 4);
+  // 512 x 4096 / (9299 x 8) = 2,097,152 / 74,392 = 28.1906 s
+  EXPECT_NEAR(runs[2].published_step_s, 28.1906, 1e-4);
+}
+
+TEST(MBridge, EveryCellIsChecked) {
+  using plantest::mentions;
+  EXPECT_TRUE(mentions(errors_of(row_with(9, "x")), "m.csv:2: tp = x: must be an integer"));
+  EXPECT_TRUE(mentions(errors_of(row_with(0, "DGX-A100")), "m.csv:2: system = DGX-A100: must be one of DGX-H100, DGX-B200"));
+  EXPECT_TRUE(mentions(errors_of(row_with(4, "FP4")), "m.csv:2: precision = FP4: must be one of BF16, FP8-CS, FP8-MX"));
+  EXPECT_TRUE(mentions(errors_of(row_with(15, "0")), "m.csv:2: tokens_per_s_per_gpu = 0: must be a number > 0"));
+  EXPECT_TRUE(mentions(errors_of(row_with(1, "llama9")), "m.csv:2: model = \"llama9\": is not a preset"));
+  EXPECT_TRUE(mentions(errors_of(row_with(8, "4")), "m.csv:2: fsdp = 4: must be 0 or dp x cp (2)"));
+  EXPECT_TRUE(mentions(errors_of(row_with(3, "60")), "m.csv:2: gpus = 60: must be a multiple of tp x pp x cp (32)"));
+  // 80 + 2 layers do not divide into 8 x 5 = 40 chunks.
+  EXPECT_TRUE(mentions(errors_of(row_with(18, "embedding+loss")), "m.csv:2: pipeline_split = embedding+loss: needs"));
+  EXPECT_TRUE(mentions(errors_of(row_with(18, "odd")), "m.csv:2: pipeline_split = odd: must be one of even, embedding+loss"));
+  // The plan's own rules, named with the row: llama3-70b is dense, so ep 2 is refused.
+  EXPECT_TRUE(mentions(errors_of(row_with(13, "2")), "m.csv:2: parallel.ep = 2: requires a mixture-of-experts model"));
+  const std::string no_tokens = std::string("system,model,gpus\n") + "DGX-H100,llama3-8b,8\n";
+  EXPECT_TRUE(mentions(errors_of(no_tokens), "m.csv:1: the header has no column \"tokens_per_s_per_gpu\""));
+}
+
+// The compiled-in table: the 25.11 section's 6 DGX-H100 rows and 5 of its 6 DGX-B200 rows (DeepSeek-V3
+// with MTP left out, see the file's header). First H100 row, LLAMA3_8B: 128 x 8192 / (14451 x 8) =
+// 1,048,576 / 115,608 = 9.07010 s.
+TEST(MBridge, TheTableHasElevenRows) {
+  const auto runs = mbridge_runs();
+  ASSERT_EQ(runs.size(), 11u);
+  int h100 = 0, b200 = 0;
+  for (const auto& r : runs) (r.source == "mbridge-h100" ? h100 : b200)++;
+  EXPECT_EQ(h100, 6);
+  EXPECT_EQ(b200, 5);
+  EXPECT_EQ(runs[5].model, "llama3-8b");
+  EXPECT_EQ(runs[5].source, "mbridge-h100");
+  EXPECT_NEAR(runs[5].published_step_s, 9.07010, 1e-5);
+  size_t all = 0;
+  for (const auto& r : all_validation_runs()) all += r.source.rfind("mbridge-", 0) == 0;
+  EXPECT_EQ(all, 11u);
+}
+
+// Leave-one-row-out recovers a GEMM efficiency that made the times: three H100 rows whose "published"
+// step is the planner's own prediction at gemm 0.5 are fitted back to 0.5, and each held-out row is
+// predicted within the fit's tolerance.
+TEST(MBridge, LeaveOneRowOutRecoversTheEfficiencyThatMadeTheTimes) {
+  std::vector<PublishedRun> runs;
+  for (const auto& r : mbridge_runs())
+    if (r.source == "mbridge-h100" && runs.size() < 3) runs.push_back(r);
+  Calibration half;
+  half.name = "half";
+  half.params.push_back({"gemm", 0.5, false, ParamSource::fitted, ""});
+  for (auto& r : runs) {
+    r.plan.cluster.calibration = half;
+    r.published_step_s = validate_runs({r}).front().predicted_step_s;
+  }
+  const auto rows = leave_one_row_out(runs, {"gemm"});
+  ASSERT_EQ(rows.size(), 3u);
+  for (const RowHeldOut& r : rows) {
+    EXPECT_NEAR(r.held_out_error, 0, 1e-3) << r.run.model;
+    EXPECT_NEAR(r.in_fit_error, 0, 1e-3) << r.run.model;
+  }
+  try {
+    leave_one_row_out({runs[0]}, {"gemm"});
+    FAIL() << "held out the only row";
+  } catch (const PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs at least two rows"), std::string::npos) << e.what();
+  }
+}
+
+// The shipped profile (data/calibration/mbridge-h100.json, from the command in docs/validation.md) is the
+// fit of the GEMM efficiency on the six H100 rows: refitting gives the same value.
+TEST(MBridge, TheShippedH100ProfileIsTheFitOfTheH100Rows) {
+  std::vector<PublishedRun> h100;
+  for (const auto& r : mbridge_runs())
+    if (r.source == "mbridge-h100") h100.push_back(r);
+  const auto rows = leave_one_row_out(h100, {"gemm"});
+  const Calibration shipped = builtin_calibration("mbridge-h100");
+  ASSERT_EQ(shipped.params.size(), 1u);
+  EXPECT_EQ(shipped.params[0].name, "gemm");
+  // The rows carry the shipped profile, so the in-fit prediction equals it when the refit does.
+  const auto predicted = validate_runs(h100);
+  for (size_t i = 0; i < rows.size(); ++i)
+    EXPECT_NEAR(rows[i].in_fit_step_s / predicted[i].predicted_step_s, 1, 1e-3) << rows[i].run.model;
+}
+
+// The presets the table's MoE rows use, against their published sizes (excluding what the planner does
+// not model: Qwen3's per-head QK norms, 48 x 2 x 128 = 12,288 and 94 x 2 x 128 = 24,064 parameters; gpt-oss's
+// attention sinks, 36 x 64 = 2,304).
+// Qwen3-30B-A3B, by hand: embeddings 2 x 151,936 x 2,048 = 622,329,856; per layer q 2,048 x 4,096 + k, v
+// 2,048 x 512 each + o 4,096 x 2,048 = 18,874,368, norms 4,096, router 128 x 2,048 = 262,144, experts 128 x
+// 3 x 2,048 x 768 = 603,979,776: 623,120,384 x 48 = 29,909,778,432; + final norm 2,048 = 30,532,110,336
+// (model card: "30.5B in total"). Active: 8 of 128 experts, 3,353,020,416 ("3.3B activated").
+TEST(MBridge, QwenAndGptOssPresetsHaveTheirPublishedSizes) {
+  const ParamCount q30 = count_params(model_preset("qwen3-30b-a3b"));
+  EXPECT_EQ(q30.total, 30'532'110'336);
+  EXPECT_EQ(q30.active, 3'353'020'416);
+  // Qwen3-235B-A22B model card: "235B in total and 22B activated".
+  const ParamCount q235 = count_params(model_preset("qwen3-235b-a22b"));
+  EXPECT_NEAR(q235.total / 1e9, 235, 1);
+  EXPECT_NEAR(q235.active / 1e9, 22, 0.5);
+  // gpt-oss-120b model card (OpenAI 2025, Table 1): 116.83B parameters, of which the MLP (experts with
+  // biases and the router) 114.71B: 36 x (128 x (2,880 x 5,760 + 5,760 + 2,880 x 2,880 + 2,880) + 128 x
+  // 2,880 + 128) = 114,714,874,368.
+  const ParamCount oss = count_params(model_preset("gpt-oss-120b"));
+  EXPECT_NEAR(oss.total / 1e9, 116.83, 0.01);
+}
