@@ -29,6 +29,7 @@ struct ValidateOptions {
   std::string sources;  // comma-separated; empty: every source
   std::string calibration;  // in place of every row's own profile; empty: keep them
   bool held_out = false;
+  bool per_layer = false;
 };
 
 // Sources of more rows than this print their errors by plan shape instead of row by row (--rows: all).
@@ -147,6 +148,31 @@ int print_held_out(const std::string& sources) {
   return 0;
 }
 
+// Korthikanti Table 4: one layer's forward and backward, published against predicted, and each mode's
+// cost against the baseline's (what the paper's "overhead" column says).
+int print_per_layer(const Calibration* cal) {
+  const std::vector<LayerTimeRow> rows = korthikanti_table4(cal);
+  fmt::print("One layer of GPT-22B (tp 8, sequence 2048, micro-batch 4, A100 80GB), Korthikanti et al. 2022 Table 4:\n");
+  fmt::print("{:<30} {:>17} {:>17} {:>17} {:>19}\n", "mode", "forward (ms)", "backward (ms)", "total (ms)",
+             "vs baseline");
+  fmt::print("{:<30} {:>17} {:>17} {:>17} {:>19}\n", "", "paper / model", "paper / model", "paper / model",
+             "paper / model");
+  const double base_paper = rows.front().published_fwd_s + rows.front().published_bwd_s;
+  const double base_model = rows.front().predicted_fwd_s + rows.front().predicted_bwd_s;
+  double sum = 0;
+  for (const LayerTimeRow& r : rows) {
+    const double paper = r.published_fwd_s + r.published_bwd_s, model = r.predicted_fwd_s + r.predicted_bwd_s;
+    sum += std::fabs(model / paper - 1);
+    fmt::print("{:<30} {:>8.2f} / {:<6.2f} {:>8.2f} / {:<6.2f} {:>8.2f} / {:<6.2f} {:>9} / {:<7}\n", r.mode,
+               1e3 * r.published_fwd_s, 1e3 * r.predicted_fwd_s, 1e3 * r.published_bwd_s, 1e3 * r.predicted_bwd_s,
+               1e3 * paper, 1e3 * model, fmt::format("{:+.1f}%", 100 * (paper / base_paper - 1)),
+               fmt::format("{:+.1f}%", 100 * (model / base_model - 1)));
+  }
+  fmt::print("mean |error| of the layer's total: {} (profile \"{}\"; these rows are in no fit)\n",
+             percent(sum / static_cast<double>(rows.size()), 2), cal ? cal->name : "published");
+  return 0;
+}
+
 }  // namespace
 
 Command add_validate_command(CLI::App& app) {
@@ -168,7 +194,8 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
   paraplan validate --source vtrain-single --json > vtrain.json
   paraplan validate --calibration none
   paraplan validate --held-out                  # each paper predicted by a fit on the other
-  paraplan validate --held-out --source mbridge-h100   # each row predicted by a fit on the other rows)");
+  paraplan validate --held-out --source mbridge-h100   # each row predicted by a fit on the other rows
+  paraplan validate --per-layer                 # one layer's forward/backward per recompute mode)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
   sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200)");
@@ -176,6 +203,9 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
                 "prediction errors instead: each source predicted by the GEMM efficiency fitted on the other "
                 "sources (leave-one-source-out; default sources: the two papers' tables); with one --source, "
                 "each of its rows predicted by the fit on its other rows (leave-one-out)");
+  sub->add_flag("--per-layer", o->per_layer,
+                "one layer of GPT-22B under each recompute / sequence-parallel mode against Korthikanti et al. "
+                "2022 Table 4 (forward, backward, and each mode's cost against the baseline)");
   sub->add_option("--calibration", o->calibration,
                   "predict every row with this time-model calibration: a built-in name (none, published, "
                   "vtrain-a100, ...) or a profile file from `paraplan calibrate`; default: each source's own")
@@ -184,6 +214,7 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
             if (o->held_out) return print_held_out(o->sources);
             std::optional<Calibration> cal;
             if (!o->calibration.empty()) cal = load_calibration(o->calibration, "--calibration");
+            if (o->per_layer) return print_per_layer(cal ? &*cal : nullptr);
             const std::vector<PublishedRun> runs = chosen_runs(o->sources);
             const std::vector<ValidationRow> rows = validate_runs(runs, cal ? &*cal : nullptr);
             const std::vector<SourceSummary> sums = summarize(rows);

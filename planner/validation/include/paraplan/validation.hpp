@@ -59,6 +59,16 @@ std::vector<PublishedRun> mbridge_runs_from_csv(const std::string& text, const s
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs, const Calibration* calibration = nullptr);
 std::vector<SourceSummary> summarize(const std::vector<ValidationRow>& rows);
 std::vector<GroupBias> bias_by_shape(const std::vector<ValidationRow>& rows);
+// Korthikanti et al. 2022 Table 4 (data/validation/korthikanti22-t4.csv): one layer of the 22B model
+// (Table 5's plan) under each recompute / sequence-parallel mode, published and predicted (with the
+// "published" profile, or `calibration`). Not in any fit: these are prediction errors.
+struct LayerTimeRow {
+  std::string mode;  // "baseline", "full recompute", ...
+  double published_fwd_s = 0, published_bwd_s = 0;
+  double predicted_fwd_s = 0, predicted_bwd_s = 0;  // backward with its recompute
+};
+std::vector<LayerTimeRow> korthikanti_table4(const Calibration* calibration = nullptr);
+
 // Every source validate knows: the published table's, vTrain's and Megatron-Bridge's rows.
 std::vector<PublishedRun> all_validation_runs();
 
