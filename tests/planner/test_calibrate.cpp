@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // The values the synthetic measurements are made with: chosen, each unlike the cpu preset's own
-// (data/hardware/cpu.json: 1, 1, 1, 3 us, 1, 62 us, 1, 62 us, 0, 0).
+// (data/hardware/cpu.json: 1, 1, 1, 3 us, 1, 62 us, 1, 62 us, 0, 0, and no peer wait).
 Calibration truth() {
   Calibration c;
   c.name = "truth";
@@ -34,6 +34,7 @@ Calibration truth() {
   set("intra_node_latency_s", 90e-6);
   set("host_overhead_s", 25e-6);
   set("host_cores", 1.6);
+  set("peer_wait_s", 2.5e-3);
   return c;
 }
 
@@ -171,8 +172,9 @@ TEST(Calibrate, FromTheStoreTheProfileDocumentReadsBack) {
   EXPECT_EQ(out.folds, 5);
   for (const char* name : {"gemm", "memory", "kernel_overhead_s", "intra_node", "intra_node_latency_s"})
     EXPECT_NEAR(value_of(out.profile, name) / value_of(t, name), 1.0, 0.01) << name;
-  // Probes do not run attention, the executor's per-op host cost or several workers on the cores.
-  for (const char* name : {"attention", "host_overhead_s", "host_cores"})
+  // Probes do not run attention or the executor's per-op host cost. (Their 4-rank collectives wait for
+  // peers off the 1.6 cores, which tells host_cores and peer_wait_s only together.)
+  for (const char* name : {"attention", "host_overhead_s"})
     EXPECT_TRUE(std::isnan(value_of(out.profile, name))) << name;
   const Calibration back = calibration_from_json(out.document, "synthetic.json", "--calibration");
   EXPECT_EQ(back.name, "cpu-probes");

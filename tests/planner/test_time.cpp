@@ -145,6 +145,34 @@ TEST(Comm, GroupsThatSpanNodesPayTheNetwork) {
   EXPECT_FALSE(group_link(p, Axis::tp).inter_node);  // stride 4: ranks 0 and 4
 }
 
+// CPU workers outnumbering their cores: each collective step waits peer_wait_s x (1 - cores / workers)
+// for a peer off its core. 4 workers on 2 cores, 2 ms: 1 ms per step, so a 4-rank all-reduce's 6 ring
+// steps add 6 ms to its latency; 2 workers on 2 cores, a GPU, or host_cores unknown: nothing.
+TEST(Comm, CpuWorkersOutnumberingCoresWaitForPeersEachStep) {
+  GpuSpec cpu = hardware_preset("cpu");
+  Efficiency e = cpu.efficiency;
+  e.host_cores = 2;
+  e.peer_wait_s = 2e-3;
+  EXPECT_DOUBLE_EQ(peer_wait_per_step(cpu, e, 4), 1e-3);
+  EXPECT_DOUBLE_EQ(peer_wait_per_step(cpu, e, 2), 0);
+  EXPECT_DOUBLE_EQ(peer_wait_per_step(hardware_preset("a100-80gb"), e, 4), 0);
+  Efficiency unknown = e;
+  unknown.host_cores = 0;
+  EXPECT_DOUBLE_EQ(peer_wait_per_step(cpu, unknown, 4), 0);
+
+  Plan p = plan_from_json(nlohmann::json::parse(
+      R"({"model": "tiny-llama", "parallel": {"dp": 4}, "cluster": {"gpu": "cpu", "gpus": 4}})"));
+  Calibration c;
+  c.params.push_back({"host_cores", 2, false, ParamSource::fitted, ""});
+  c.params.push_back({"peer_wait_s", 2e-3, false, ParamSource::fitted, ""});
+  p.cluster.calibration = c;
+  const Link dp = group_link(p, Axis::dp_cp);
+  EXPECT_DOUBLE_EQ(dp.hop_latency_s, cpu.efficiency.intra_node_hop_s + 1e-3);
+  EXPECT_DOUBLE_EQ(collective_time(CommKind::all_reduce, 4, 4, dp) - collective_time(CommKind::all_reduce, 4, 4,
+                       Link{dp.bytes_per_s, dp.efficiency, dp.latency_s, cpu.efficiency.intra_node_hop_s, false}),
+                   6e-3);
+}
+
 // Bubbles for uniform stages with F = 1, B = 2 (of which W = 0.5 weight gradients), p = 4, m = 8:
 // GPipe and 1F1B (m + p - 1)(F + B); interleaved v = 2: m(F + B) + (p - 1)(F + B)/v;
 // ZB-H1: (p - 1)(F + B_input - W) with B_input = 1.5 (Qi et al. 2023 §3.1; DeepSeek-V3's (PP-1)(F + B - 2W)

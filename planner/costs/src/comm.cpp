@@ -8,13 +8,20 @@
 
 namespace paraplan::planner {
 
+double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers) {
+  if (!gpu.is_cpu || e.host_cores <= 0 || e.peer_wait_s <= 0 || workers <= e.host_cores) return 0;
+  return e.peer_wait_s * (1 - e.host_cores / workers);
+}
+
 Link group_link(const Plan& plan, Axis axis) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
   const RankGrid grid(plan);
   const int per_node = plan.cluster.gpus_per_node;
-  if (grid.span(axis) < per_node)
-    return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, e.intra_node_hop_s, false};
+  if (grid.span(axis) < per_node) {
+    const double wait = peer_wait_per_step(g, e, std::min(plan.cluster.gpus, per_node));
+    return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, e.intra_node_hop_s + wait, false};
+  }
   // A group that spans nodes crosses through the NICs of all its ranks in a node at once (NCCL's rings
   // and trees use every NIC of the node: one channel per NIC), so its bus bandwidth per crossing is the
   // node's share of the group times one GPU's NIC, up to what NVLink carries inside the node. Ranks of

@@ -41,6 +41,8 @@ const std::vector<EfficiencyField>& efficiency_fields() {
       {"step_overhead_s", &Efficiency::step_overhead_s, "s", "host time per optimizer step outside kernels", 0, 1},
       {"host_cores", &Efficiency::host_cores, "cores",
        "CPU workers: cores one machine's workers share (more workers than cores run slower); 0: a core each", 0, 1e6},
+      {"peer_wait_s", &Efficiency::peer_wait_s, "s",
+       "CPU workers outnumbering host_cores: wait per collective step for a peer off its core (a scheduler slice)", 0, 1},
   };
   return fields;
 }

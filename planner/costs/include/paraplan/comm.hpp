@@ -19,6 +19,11 @@ struct Link {
   bool inter_node = false;
 };
 
+// CPU workers sharing host_cores: the expected wait per collective step for a peer that is not on a
+// core, peer_wait_s x (1 - cores / workers) when `workers` processes of one machine outnumber the cores;
+// 0 on GPUs, with host_cores unknown (0) or with a core per worker.
+double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers);
+
 // The link a group uses: intra-node if all its ranks sit in one node under cluster.mesh_order
 // (the rank grid's span).
 Link group_link(const Plan& plan, Axis axis);

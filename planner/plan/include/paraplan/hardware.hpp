@@ -33,6 +33,10 @@ struct Efficiency {
   // CPU workers: cores that the workers on one machine share. With more workers than cores each runs at
   // cores / workers of its speed (compute, memory traffic and per-kernel costs). 0: a core per worker.
   double host_cores = 0;
+  // CPU workers outnumbering those cores: each step of a collective waits for a peer that is off its
+  // core, with probability 1 - cores / workers, for about a scheduler slice (Linux CFS: a base slice of
+  // 0.75 ms x (1 + log2 CPUs), kernel/sched/fair.c). The wait per such step; 0: not modelled.
+  double peer_wait_s = 0;
   bool operator==(const Efficiency&) const = default;
 };
 
