@@ -185,6 +185,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
   co.description = o.description;
   co.rows_in_document = !o.no_rows;
   co.as_factors = o.as_factors;
+  co.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
   const CalibrationOutcome out = calibrate(set, co, o.db);
   json doc = out.document;
   write_file(base, doc.dump(2) + "\n");

@@ -101,6 +101,10 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   out.device = choose_device(set, options.device);
   std::vector<Measurement> rows = rows_of(set, out.device);
   const GpuSpec gpu = rows.front().plan.cluster.gpu;
+  const auto say = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+  say("fitting " + std::to_string(rows.size()) + " row(s) of " + out.device + "...");
   out.fit = fit_parameters(rows, gpu, options.fit);
   if (out.fit.calibration.params.empty())
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
@@ -121,6 +125,8 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
       std::vector<Measurement> train;
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) != f) train.push_back(rows[i]);
+      say("cross-validation: fold " + std::to_string(f + 1) + " of " + std::to_string(k) + ", fitting " +
+          std::to_string(train.size()) + " row(s)...");
       const FitResult part = fit_parameters(train, gpu, options.fit);
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);

@@ -2,6 +2,7 @@
 // `paraplan calibrate`: the measurements of one device fitted into a calibration profile (fit.hpp),
 // with its k-fold cross-validated error, and the profile document that data/calibration holds
 // (calibration.hpp's format plus the fit's provenance: rows, residuals, held-out errors).
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -23,6 +24,9 @@ struct CalibrateOptions {
   // Each fitted parameter stored as a factor on the device's datasheet value, so that the profile carries
   // over to other GPUs (data/calibration/published.json's GEMM efficiency).
   bool as_factors = false;
+  // Called before each fit (the whole set, then each fold) with a line saying which: long fits (vTrain's
+  // 1,440 rows: ~15 s each) show progress. Empty: silent.
+  std::function<void(const std::string&)> progress;
 };
 
 // Errors (predicted / measured - 1) of a set of rows.
