@@ -96,7 +96,9 @@ Launches launches_of(const Op& op, const LaunchProfile& lp, bool flash) {
   if (op.io_bytes <= 0) return {};  // a dropout whose traffic the fused residual add counts
   if (name == "residual_add") return lp.residual;
   if (name == "rope") return lp.rope;
-  if (name == "moe_combine") return lp.moe;
+  if (name == "router_topk") return lp.moe_router;
+  if (name == "moe_permute" || name == "moe_combine")  // op.batch permutation passes
+    return {lp.moe_permute.fwd * op.batch, lp.moe_permute.bwd * op.batch};
   return lp.activation;  // gelu, swiglu, expert activations
 }
 
@@ -127,13 +129,19 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
     switch (op.kind) {
       case OpKind::gemm:
       case OpKind::router: {
-        f = std::max(gemm_math(op.m, op.n, op.k, op.batch, hw), memory_work(d * (op.m * op.k + op.k * op.n + op.m * op.n), hw));
+        // A grouped GEMM (batch > 1: Transformer Engine GroupedLinear, one cuBLAS GEMM per local expert on
+        // several streams) cuts each expert's GEMM into its own tiles; the waves are shared; every expert
+        // reads its own weights.
+        f = std::max(gemm_math(op.m, op.n, op.k, op.batch, hw),
+                     memory_work(d * op.batch * (op.m * op.k + op.k * op.n + op.m * op.n), hw));
+        k.fwd *= op.batch;
+        k.bwd *= op.batch;
         bi = f;                          // activation gradient: same shape
         bw = op.weight_grad ? f : 0;     // weight gradient: same shape, trainable weights only
         // Frameworks without gradient-accumulation fusion add each weight gradient into the main
         // gradient buffer (read both, write one) after every micro-batch's backward.
         if (op.weight_grad && lp.grad_accumulation_passes > 0)
-          bw += memory_work(lp.grad_accumulation_passes * gb * op.k * op.n, hw);
+          bw += memory_work(lp.grad_accumulation_passes * gb * op.batch * op.k * op.n, hw);
         t.gemm_fwd += f + k.fwd * hw.overhead;
         t.gemm_bwd += bi + bw + k.bwd * hw.overhead;
         break;
@@ -159,7 +167,7 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
       }
       default:  // memory-bound: the backward reads the incoming gradient and the saved input, writes one
         f = memory_work(op.io_bytes, hw);
-        bi = 2 * f;
+        bi = op.bwd_io_bytes >= 0 ? memory_work(op.bwd_io_bytes, hw) : 2 * f;
         bw = op.weight_grad ? f : 0;  // embedding gradient scatter
         break;
     }

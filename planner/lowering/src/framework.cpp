@@ -23,11 +23,14 @@ constexpr Overheads kGpuOverheads{512.0 * (1 << 20), 688e6, 0.05};
 // LayerNormLinear / DotProductAttention, core_v0.12): LayerNorm fused into the next GEMM's module (one
 // LN kernel, one GEMM; backward dgrad + wgrad accumulating straight into main_grad with
 // gradient_accumulation_fusion, LN backward 2), cuDNN fused attention (1 forward, 2 backward), fused
-// RoPE, bias-SwiGLU and bias-dropout-add (1 each way).
+// RoPE, bias-SwiGLU and bias-dropout-add (1 each way). MoE (megatron/core/transformer/moe): the fused
+// router (router.py with moe_router_fusion: top-k with its score function, the aux loss's scores and the
+// loss, 3 each way); TE's fused moe_permute / moe_unpermute, one kernel per permutation pass each way
+// (token_dispatcher.py MoEAlltoAllTokenDispatcher, moe_utils.py permute / sort_chunks_by_idxs / unpermute).
 constexpr LaunchProfile kMegatronCoreLaunches{
     .linear = {1, 2}, .norm = {1, 2}, .attention_core = {3, 5}, .flash = {1, 2}, .softmax = {1, 1},
     .activation = {1, 1}, .residual = {1, 1}, .rope = {1, 1}, .embedding = {2, 3}, .loss = {6, 3},
-    .moe = {4, 4}, .per_layer = {2, 2},
+    .moe_router = {3, 3}, .moe_permute = {1, 1}, .per_layer = {2, 2},
     .bwd_host_factor = 0.5,  // backward kernels come from autograd's C++ engine, not Python modules
 };
 
@@ -44,11 +47,12 @@ constexpr LaunchProfile kMegatronCoreLaunches{
 // masking (5), lookup, position lookup, add, dropout. Loss: VocabParallelCrossEntropy's max, subtract,
 // exp, sum, masked gather, log, mean. Grad accumulation: distributed.py's hook
 // param.main_grad.add_(param.grad.data), 3 passes. Flash, RoPE, MoE and the backward host factor are
-// Megatron-Core's.
+// Megatron-Core's. Eager PyTorch (FSDP, torch.compile): the former 8 kernels per MoE op split into the
+// router's 4 and 2 per permutation pass (torch.topk / softmax / index_select / scatter_add chains).
 constexpr LaunchProfile kMegatron2021Launches{
     .linear = {1, 4}, .norm = {1, 4}, .attention_core = {3, 5}, .flash = {1, 2}, .softmax = {2, 2},
     .activation = {1, 3}, .residual = {2, 2}, .rope = {1, 1}, .embedding = {6, 10}, .loss = {12, 5},
-    .moe = {4, 4}, .per_layer = {2, 2}, .softmax_fused_batch_multiple = 4, .softmax_eager = {6, 6},
+    .moe_router = {3, 3}, .moe_permute = {1, 1}, .per_layer = {2, 2}, .softmax_fused_batch_multiple = 4, .softmax_eager = {6, 6},
     .softmax_eager_traffic = 3, .bwd_host_factor = 0.5, .grad_accumulation_passes = 3,
 };
 
@@ -59,7 +63,7 @@ constexpr LaunchProfile kMegatron2021Launches{
 constexpr LaunchProfile kFsdpEagerLaunches{
     .linear = {1, 2}, .norm = {6, 8}, .attention_core = {5, 8}, .flash = {3, 3}, .softmax = {3, 3},
     .activation = {2, 4}, .residual = {1, 1}, .rope = {4, 4}, .embedding = {1, 3}, .loss = {4, 4},
-    .moe = {8, 8}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
+    .moe_router = {4, 4}, .moe_permute = {2, 2}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
 };
 
 // torch.compile (Inductor) fuses the elementwise chains into one kernel each and launches from its
@@ -68,7 +72,7 @@ constexpr LaunchProfile kFsdpEagerLaunches{
 constexpr LaunchProfile kFsdpCompileLaunches{
     .linear = {1, 2}, .norm = {1, 2}, .attention_core = {5, 8}, .flash = {3, 3}, .softmax = {1, 1},
     .activation = {1, 1}, .residual = {1, 1}, .rope = {1, 1}, .embedding = {1, 3}, .loss = {2, 2},
-    .moe = {8, 8}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
+    .moe_router = {4, 4}, .moe_permute = {2, 2}, .per_layer = {3, 5}, .bwd_host_factor = 0.5,
 };
 
 // paraplan's CPU executor (executor/src/functions.cpp): every op is a few ATen calls, run as they are
@@ -76,7 +80,7 @@ constexpr LaunchProfile kFsdpCompileLaunches{
 constexpr LaunchProfile kParaplanLaunches{
     .linear = {1, 2}, .norm = {4, 6}, .attention_core = {4, 6}, .flash = {4, 6}, .softmax = {1, 1},
     .activation = {3, 5}, .residual = {1, 1}, .rope = {4, 4}, .embedding = {1, 2}, .loss = {3, 3},
-    .moe = {4, 4}, .per_layer = {2, 2}, .bwd_host_factor = 1,
+    .moe_router = {3, 3}, .moe_permute = {1, 1}, .per_layer = {2, 2}, .bwd_host_factor = 1,
 };
 
 FrameworkProfile megatron() {

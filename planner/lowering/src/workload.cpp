@@ -279,6 +279,8 @@ struct Builder {
     blk.add(fc2);
   }
 
+  // Megatron-Core's MoE layer (megatron/core/transformer/moe: router.py, token_dispatcher.py
+  // MoEAlltoAllTokenDispatcher, experts.py TEGroupedMLP, moe_utils.py permute/unpermute).
   void moe(Block& blk) {
     const ModelSpec& m = plan.model;
     const auto& e = *m.moe;
@@ -287,6 +289,12 @@ struct Builder {
     Op router = gemm("router", tokens_local, x.h, e.experts, trainable_base);
     router.saved_bytes = d * x.T * x.h / x.tsp + 4 * tokens_local * e.experts;  // input + fp32 probabilities
     blk.add(router);
+    // router.py TopKRouter.routing (moe_router_fusion: one fused kernel): reads the fp32 logits, writes the
+    // fp32 probabilities and the bool routing map (T x experts each); the aux loss reduces the same map.
+    Op topk;
+    topk.name = "router_topk";
+    topk.io_bytes = (4 + 4 + 1) * tokens_local * e.experts;
+    blk.add(topk);
     // Each rank's experts process T*top_k tokens on average after the dispatch (balanced routing).
     const double routed = x.T * e.top_k;
     const double bytes = d * routed * x.h;
@@ -296,10 +304,32 @@ struct Builder {
       blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
       blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
     }
+    // Token permutation (token_dispatcher.py MoEAlltoAllTokenDispatcher; TE's fused moe_permute kernels,
+    // moe_utils.py): dispatch_preprocess's "Permutation 1" reads each of the T tokens once and writes its
+    // top_k copies (T + routed rows of h); with more than one local expert dispatch_postprocess's
+    // sort_chunks_by_idxs ("Permutation 2") reads and writes the routed rows. The backward runs the inverse
+    // gathers: the same bytes.
+    const double local_experts = std::max(1.0, static_cast<double>(e.experts) / plan.parallel.ep);
+    const bool sorts = local_experts > 1;
+    const double row = d * x.h;
+    Op permute;
+    permute.name = "moe_permute";
+    permute.io_bytes = row * (x.T + routed + (sorts ? 2 * routed : 0));
+    permute.bwd_io_bytes = permute.io_bytes;
+    permute.batch = sorts ? 2 : 1;  // passes (kernels)
+    blk.add(permute);
     const double f = static_cast<double>(e.ffn_hidden);
     const bool glu = m.activation == Activation::swiglu;
     const double f1 = glu ? 2 * f : f;
-    Op fc1 = gemm("expert_fc1", routed, x.h, f1 / t, trainable_base);
+    // Grouped GEMM (experts.py TEGroupedMLP -> Transformer Engine GroupedLinear): one GEMM per local
+    // expert over its own tokens (routed / local experts, balanced), each cut into its own tiles.
+    auto expert_gemm = [&](const char* name, double k, double n) {
+      Op op = gemm(name, routed, k, n, trainable_base);
+      op.m = routed / local_experts;
+      op.batch = local_experts;
+      return op;
+    };
+    Op fc1 = expert_gemm("expert_fc1", x.h, f1 / t);
     fc1.saved_bytes = d * routed * x.h;  // permuted tokens
     fc1.bwd_working_bytes = d * routed * (x.h + f1 / t);
     blk.add(fc1);
@@ -308,13 +338,19 @@ struct Builder {
     act.io_bytes = d * routed * (f1 + f) / t;
     act.saved_bytes = d * routed * (glu ? (fw.fused_swiglu ? 2 * f : 3 * f) : f) / t;
     blk.add(act);
-    Op fc2 = gemm("expert_fc2", routed, f / t, x.h, trainable_base);
+    Op fc2 = expert_gemm("expert_fc2", f / t, x.h);
     fc2.saved_bytes = d * routed * f / t;
     fc2.bwd_working_bytes = d * routed * (x.h + f / t);
     blk.add(fc2);
+    // The combine: combine_preprocess's chunk sort back (routed rows read and written), then
+    // combine_postprocess's unpermute, weighting each copy by its probability and summing the top_k copies
+    // into T rows. Backward: the sort's inverse, and the unpermute's gradient (reads the T rows of incoming
+    // gradient and the saved expert outputs for the probabilities' gradient, writes routed rows).
     Op combine;
     combine.name = "moe_combine";
-    combine.io_bytes = 2 * d * routed * x.h;
+    combine.io_bytes = row * ((sorts ? 2 * routed : 0) + routed + x.T);
+    combine.bwd_io_bytes = row * ((sorts ? 2 * routed : 0) + x.T + 2 * routed);
+    combine.batch = sorts ? 2 : 1;
     combine.saved_bytes = d * routed * x.h;  // expert outputs, weighted by the router probabilities
     blk.add(combine);
     if (e.shared_experts > 0) mlp(blk, e.shared_experts * f, x.T, false, "shared_fc1", "shared_fc2");

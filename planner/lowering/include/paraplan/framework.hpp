@@ -38,7 +38,8 @@ struct LaunchProfile {
   Launches rope;
   Launches embedding;       // token (and position) lookup, dropout
   Launches loss;            // output softmax cross-entropy (vocabulary-parallel under TP)
-  Launches moe;             // router softmax/top-k, permutation, combine (per MoE op)
+  Launches moe_router;      // a MoE layer's router after its logits GEMM: softmax/top-k, aux loss
+  Launches moe_permute;     // one token permutation pass (permute, chunk sort, their inverses)
   Launches per_layer;       // glue each transformer layer adds (views made contiguous, RNG state, hooks)
   // Unfused attention's fused scale-mask-softmax kernel runs only when (micro-batch x local heads) is a
   // multiple of this (0: always); otherwise the eager path scales, masks and softmaxes in fp32.

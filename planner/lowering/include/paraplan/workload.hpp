@@ -17,12 +17,15 @@ struct Op {
   const char* name = "";
   OpKind kind = OpKind::elementwise;
   double m = 0, n = 0, k = 0;  // GEMM [m x k] . [k x n] on this rank (gemm ops; attention core: QK^T per head)
-  double batch = 1;            // independent GEMMs of that shape (attention core: micro-batch x local heads)
+  double batch = 1;            // independent GEMMs of that shape (gemm ops: one kernel each, a grouped GEMM's
+                               // local experts; attention core: micro-batch x local heads, batched; MoE
+                               // permutation ops: their passes)
   double flops = 0;            // forward FLOPs on this rank, as executed (causal kernels skip the masked half)
   double model_flops = 0;      // forward FLOPs counted by the model-FLOPs convention (attention non-causal)
   bool weight_grad = false;    // backward also computes a weight gradient (trainable weights)
   double lora_flops = 0;       // forward FLOPs of this op's LoRA adapter (trainable even when the base is frozen)
   double io_bytes = 0;         // HBM bytes read + written in forward (memory-bound ops)
+  double bwd_io_bytes = -1;    // in backward, where not the default 2 x io_bytes (read grad and input, write grad)
   double saved_bytes = 0;      // activation bytes kept from forward to backward (nothing recomputed)
   bool core_attention = false; // dropped and recomputed under selective recompute (Korthikanti 2022 §4.2)
   double bwd_working_bytes = 0;  // gradient buffers alive while this op's backward runs
@@ -44,7 +47,7 @@ enum class BlockKind : uint8_t { embedding, dense_layer, moe_layer, head };
 struct Block {
   BlockKind kind = BlockKind::dense_layer;
   // Capacities (push_back throws past them): the largest block, a DeepSeek-V3 MoE layer under TP + SP,
-  // CP and EP, has 19 ops and 16 comms (every preset x tp, cp, ep, SP, LoRA, flash enumerated).
+  // CP and EP, has 21 ops and 16 comms (every preset x tp, cp, ep, SP, LoRA, flash enumerated).
   InlineVec<Op, 24> ops;
   InlineVec<Comm, 24> comms;
   // Sums over ops, per micro-batch on one rank:
