@@ -22,7 +22,15 @@ namespace {
 struct Hw {
   double peak, hbm, e_gemm, e_attn, e_mem, overhead, host, sms, k_fill;
   bool host_adds;  // a CPU worker: one thread issues and runs each kernel, so host and device times add
+  double attn_peak;  // the fused attention kernel's peak: FP8 training runs it in BF16 (below)
 };
+
+// Under FP8 training Transformer Engine casts the GEMMs of its Linear layers to FP8; DotProductAttention
+// stays in BF16 unless asked for FP8 (Megatron-Core --fp8-dot-product-attention, off by default; of the
+// Megatron-Bridge 25.11 recipes only GB200 Qwen3 MoE sets it), so its FLOPs run at the BF16 peak.
+double attention_peak(const GpuSpec& g, Precision p) {
+  return p == Precision::fp8 ? g.peak_flops(Precision::bf16) : g.peak_flops(p);
+}
 
 // CPU workers sharing a machine's cores: with W workers on C < W cores each runs at C / W of its speed
 // (the operating system shares the cores evenly), on compute, memory traffic and per-kernel costs alike.
@@ -39,10 +47,11 @@ Hw hw_of(const Plan& plan) {
   const double share = core_share(plan, e);
   if (share == 1)  // the common case, kept free of arithmetic that could move a result by one bit
     return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
-            e.kernel_overhead_s, e.host_overhead_s, static_cast<double>(g.sm_count), e.gemm_k_fill, g.is_cpu};
+            e.kernel_overhead_s, e.host_overhead_s, static_cast<double>(g.sm_count), e.gemm_k_fill, g.is_cpu,
+            attention_peak(g, plan.training.precision)};
   return {g.peak_flops(plan.training.precision) * share, g.hbm_bytes_per_s * share, e.gemm, e.attention, e.memory,
           e.kernel_overhead_s / share, e.host_overhead_s / share, static_cast<double>(g.sm_count), e.gemm_k_fill,
-          g.is_cpu};
+          g.is_cpu, attention_peak(g, plan.training.precision) * share};
 }
 
 // A GEMM's math time with tile and wave quantization (NVIDIA Deep Learning Performance Guide, "Matrix
@@ -148,7 +157,7 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
       }
       case OpKind::attention: {
         if (op.flops > 0 && flash) {
-          f = op.flops / (hw.peak * hw.e_attn);
+          f = op.flops / (hw.attn_peak * hw.e_attn);
           bi = 2.5 * f;
         } else if (op.flops > 0) {
           // QK^T [s x d] . [d x s_kv] and AV [s x s_kv] . [s_kv x d], batched; the backward runs four of them.
