@@ -251,7 +251,7 @@ scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) t
   sub->add_flag("--no-rows", o->no_rows, "leave the per-row predictions out of the profile file (the summaries stay)");
   sub->add_flag("--as-factors", o->as_factors,
                 "store each fitted parameter as a factor on the device's datasheet value, so that the profile "
-                "carries over to other GPUs");
+                "carries over to other GPUs (a parameter whose datasheet value is 0 stays a value)");
   sub->add_flag("--json", o->json_out, "print the profile document (with --report: and the report) as JSON");
   return {sub, [o] { return run_calibrate(*o); }};
 }

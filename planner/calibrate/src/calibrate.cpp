@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "paraplan/error.hpp"
+#include "paraplan/format.hpp"
 
 namespace paraplan::planner {
 
@@ -34,11 +35,6 @@ std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& d
   return out;
 }
 
-std::string percent(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", 100 * x);
-  return buf;
-}
 
 }  // namespace
 
@@ -143,7 +139,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     for (const FittedParam& fp : out.fit.params)
       if (fp.field->name == p.name)
         p.note = std::string(fp.source == ParamSource::measured ? "measured by probes" : "fitted") + " on " +
-                 std::to_string(fp.rows) + " rows; +/-" + percent(fp.rel_sigma) + " (1 sigma); datasheet " +
+                 std::to_string(fp.rows) + " rows; +/-" + text::percent(fp.rel_sigma) + " (1 sigma); datasheet " +
                  fmt::format("{:.4g}", fp.datasheet);
 
   // The rows before, after and held out, and their summaries per kind.

@@ -190,9 +190,13 @@ Solved solve(const Problem& pb, Eigen::VectorXd theta, const Eigen::VectorXd& pr
 Eigen::VectorXd global_stage(const Problem& pb, const Eigen::VectorXd& start) {
   const auto cost = [&](const Eigen::VectorXd& t) { return pb.cost(pb.residuals(t)); };
   const int per_pass = 150 * static_cast<int>(start.size() + 1);
-  Eigen::VectorXd x = start;
-  for (double step : {2.0, 0.7, 0.2}) x = nelder_mead(cost, x, step, pb.lower(), pb.upper(), per_pass).x;
-  return cost(x) < cost(start) ? x : start;
+  const double at_start = cost(start);
+  SimplexResult best{start, at_start, 1};
+  for (double step : {2.0, 0.7, 0.2}) {
+    const SimplexResult r = nelder_mead(cost, best.x, step, pb.lower(), pb.upper(), per_pass);
+    if (r.value <= best.value) best = r;  // each pass starts from the last one's best
+  }
+  return best.x;
 }
 
 // One standard deviation of each parameter's logarithm from the data alone: sigma^2 (J^T W J)^-1, sigma^2
