@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <sched.h>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -125,6 +127,12 @@ int main() {
     std::cerr << "comm_probe: " << e.what() << "\n";
     return 3;
   }
+  // gloo's TCP event loop threads run as SCHED_BATCH (comm_gloo.cpp: woken, they must not preempt a
+  // thread holding the pair's lock): every group has one, so at least the world group's.
+  int batch = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task"))
+    if (sched_getscheduler(std::stoi(e.path().filename().string())) == SCHED_BATCH) ++batch;
+  expect(batch >= 1, "gloo's event loop thread runs as SCHED_BATCH");
   check_group(*groups->world, "world");
   using planner::Axis;
   for (Axis a : {Axis::tp, Axis::cp, Axis::dp, Axis::pp, Axis::dp_cp}) {
