@@ -14,6 +14,7 @@
 #include "paraplan/import.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
+#include "paraplan/timing.hpp"
 
 using namespace paraplan::planner;
 namespace fs = std::filesystem;
@@ -145,6 +146,33 @@ TEST(Calibrate, SyntheticMeasurementsRecoverTheParametersTheyWereMadeWith) {
     }
   }
   EXPECT_LT(fit.rms_log_residual, 1e-6);
+}
+
+// An executor run's compute row is its time outside collectives. A dp = 1 run has none, so its compute
+// row is the whole step — the host's time per kernel included, which CPU workers spend on top of the
+// kernels (the row left it out: every CPU fit then pushed the compute parameters up to make up for it).
+// With dp = 2 the two differ by the exposed communication alone.
+TEST(Calibrate, AComputeRowIsTheStepLessItsExposedCommunication) {
+  Calibration c = truth();
+  Measurement one = run(4, 256, 1, 0, 64, false, 1);
+  Measurement one_compute = one;
+  one_compute.what = "compute";
+  const double step = predict(one, c);
+  ASSERT_GT(step, 0);
+  EXPECT_DOUBLE_EQ(predict(one_compute, c), step);
+  // The host's share is real: without the host cost per kernel the step is shorter.
+  Calibration no_host = c;
+  for (CalibratedParam& p : no_host.params)
+    if (p.name == "host_overhead_s") p.value = 0;
+  EXPECT_LT(predict(one_compute, no_host), step);
+  Measurement two = run(4, 256, 2, 0, 64, false, 2);
+  Measurement two_compute = two;
+  two_compute.what = "compute";
+  Plan p = two.plan;
+  p.cluster.calibration = c;
+  const StepEstimate e = estimate_time(p);
+  EXPECT_GT(e.exposed_comm_s, 0);
+  EXPECT_DOUBLE_EQ(predict(two_compute, c), predict(two, c) - e.exposed_comm_s);
 }
 
 // The same through the store: probes and imported rows written, read back and fitted, with a document
