@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "paraplan/comm.hpp"
 #include "paraplan/context.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/memory.hpp"
@@ -150,7 +151,7 @@ SimResult simulate(const Plan& plan, const SimOptions& options) {
   // Statics per stage, with the embedding and the head where the schedule places their chunks.
   std::vector<StageStatic> statics(static_cast<size_t>(par.pp));
   GraphOptions go;
-  go.dp_overlap = par.dp_overlap;
+  go.dp_overlap = dp_overlaps(plan);  // CPU workers with no core to spare do not overlap (comm.hpp)
   go.optimizer_s.resize(static_cast<size_t>(par.pp));
   const double tsp = par.sequence_parallel && par.tp > 1 ? par.tp : 1;
   // PP send + receive buffers of one boundary activation (memory.cpp); DP buckets beyond the gradients.

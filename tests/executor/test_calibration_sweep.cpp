@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -26,6 +27,7 @@
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
+#include "paraplan/timing.hpp"
 #include "process_util.hpp"
 #include "run_util.hpp"
 
@@ -43,6 +45,18 @@ std::vector<std::string> plans(const std::string& half) {
 }
 
 std::string uptime() { return shell("uptime").out; }
+
+// Steps to train a plan for: about a second of steps by the uncalibrated prediction, 5 to 40. The first
+// steps of a run are slower (allocator, caches); a median over 4 steps of a 3 ms plan still held them
+// (tiny dp=2: 8.2 ms outside collectives over 4 steps, 3.5 ms over 400), a second of steps does not.
+int steps_for(const std::string& plan) {
+  const double step = estimate_time(load_plan(plan)).step_s;
+  return std::clamp(static_cast<int>(std::ceil(1.0 / step)), 5, 40);
+}
+
+std::string run_command(const std::string& plan, const std::string& db) {
+  return cli("run " + plan + " --steps " + std::to_string(steps_for(plan)) + " --threads 1 --quiet --db " + db);
+}
 
 struct Errors {
   ErrorSummary before, after;
@@ -121,14 +135,14 @@ TEST(CalibrationSweep, HalfTheRunsFittedPredictTheOtherHalf) {
   // how much the machine moved during the sweep, printed beside the errors.
   const std::string drift_db = (dir / "drift.sqlite").string(), drift_plan = half[1].back();
   const auto drift_run = [&] {
-    const Result r = shell(cli("run " + drift_plan + " --steps 5 --threads 1 --quiet --db " + drift_db));
+    const Result r = shell(run_command(drift_plan, drift_db));
     EXPECT_EQ(r.code, 0) << r.out;
   };
   drift_run();
   for (size_t i = 0; i < std::max(half[0].size(), half[1].size()); ++i)
     for (int h = 0; h < 2; ++h) {
       if (i >= half[h].size()) continue;
-      const Result r = shell(cli("run " + half[h][i] + " --steps 5 --threads 1 --quiet --db " + db[h]));
+      const Result r = shell(run_command(half[h][i], db[h]));
       ASSERT_EQ(r.code, 0) << half[h][i] << ":\n" << r.out;
     }
   for (int h = 0; h < 2; ++h) {

@@ -465,3 +465,37 @@ TEST(Time, Fp8TrainingRunsTheAttentionInBf16) {
   EXPECT_DOUBLE_EQ(fp8.attn_fwd, bf16.attn_fwd);
   EXPECT_LT(fp8.gemm_fwd, bf16.gemm_fwd);
 }
+
+// CPU workers with no core to spare do not overlap their data-parallel communication: with host_cores
+// calibrated below workers + 1 the step is the plan's with parallel.dp_overlap = false; with a core to
+// spare (or host_cores unknown, or on GPUs) it is the plan's as written. 2 workers, ZeRO-0 (a gradient
+// all-reduce in buckets the backward can hide: a 1.7B model) and ZeRO-3 (gathers behind compute).
+TEST(Time, CpuWorkersWithoutASpareCoreDoNotOverlapDataParallelComm) {
+  for (int zero : {0, 3}) {
+    Plan p = plan_from_json(nlohmann::json::parse(
+        R"({"model": "gpt-1.7b", "parallel": {"dp": 2, "zero": )" + std::to_string(zero) +
+        R"(}, "training": {"seq_len": 1024}, "cluster": {"gpu": "cpu", "gpus": 2}})"));
+    ASSERT_TRUE(p.parallel.dp_overlap);
+    Plan serial = p;
+    serial.parallel.dp_overlap = false;
+    auto with_cores = [](Plan q, double cores) {
+      Calibration c;
+      c.params.push_back({"host_cores", cores, false, ParamSource::fitted, ""});
+      q.cluster.calibration = c;
+      return q;
+    };
+    const double overlapped = estimate_time(with_cores(p, 3)).step_s;
+    EXPECT_FALSE(dp_overlaps(with_cores(p, 1.7)));
+    EXPECT_TRUE(dp_overlaps(with_cores(p, 3)));
+    EXPECT_TRUE(dp_overlaps(p));  // host_cores unknown: a core per worker, as the plan says
+    EXPECT_DOUBLE_EQ(estimate_time(with_cores(p, 1.7)).step_s, estimate_time(with_cores(serial, 1.7)).step_s) << zero;
+    EXPECT_DOUBLE_EQ(overlapped, estimate_time(with_cores(p, 3)).step_s);
+    EXPECT_GT(estimate_time(with_cores(serial, 3)).step_s, overlapped) << zero << ": overlap hides some of it";
+  }
+  Plan gpu = plan_from_json(nlohmann::json::parse(
+      R"({"model": "tiny-llama", "parallel": {"dp": 2}, "cluster": {"gpu": "a100-80gb", "gpus": 2}})"));
+  Calibration c;
+  c.params.push_back({"host_cores", 1, false, ParamSource::fitted, ""});
+  gpu.cluster.calibration = c;
+  EXPECT_TRUE(dp_overlaps(gpu));
+}

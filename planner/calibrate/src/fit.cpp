@@ -40,7 +40,13 @@ class Problem {
   Problem(const std::vector<const Measurement*>& rows, std::vector<const EfficiencyField*> fields, bool balance)
       : rows_(rows), fields_(std::move(fields)), w_(static_cast<Eigen::Index>(rows.size())) {
     std::map<std::string, int> count;
-    for (const Measurement* m : rows_) ++count[kind_key(*m)];
+    for (const Measurement* m : rows_) {
+      ++count[kind_key(*m)];
+      const int workers = m->kind == MeasurementKind::probe
+                              ? m->probe.ranks
+                              : std::min(m->plan.cluster.gpus, m->plan.cluster.gpus_per_node);
+      max_workers_ = std::max(max_workers_, workers);
+    }
     for (size_t i = 0; i < rows_.size(); ++i)
       w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
   }
@@ -98,6 +104,13 @@ class Problem {
   }
 
   const Eigen::VectorXd& weights() const { return w_; }
+  // The index of the parameter counted in cores, -1 when none is fitted.
+  Eigen::Index cores_index() const {
+    for (size_t j = 0; j < fields_.size(); ++j)
+      if (std::string(fields_[j]->unit) == "cores") return static_cast<Eigen::Index>(j);
+    return -1;
+  }
+  int max_workers() const { return max_workers_; }
 
   Eigen::VectorXd clamp(Eigen::VectorXd t) const { return t.cwiseMax(lower()).cwiseMin(upper()); }
   Eigen::VectorXd lower() const { return bound(false); }
@@ -107,7 +120,10 @@ class Problem {
   Eigen::VectorXd bound(bool upper) const {
     Eigen::VectorXd b(static_cast<Eigen::Index>(fields_.size()));
     for (size_t j = 0; j < fields_.size(); ++j) {
-      const auto [lo, hi] = log_bounds(*fields_[j]);
+      auto [lo, hi] = log_bounds(*fields_[j]);
+      // Cores beyond the most workers any row ran on one machine change no prediction (every share is
+      // whole, no peer waits): a flat region where the fit used to wander off and lose the waits.
+      if (std::string(fields_[j]->unit) == "cores") hi = std::max(lo, std::min(hi, std::log(max_workers_)));
       b[static_cast<Eigen::Index>(j)] = upper ? hi : lo;
     }
     return b;
@@ -116,6 +132,7 @@ class Problem {
   std::vector<const Measurement*> rows_;
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
+  int max_workers_ = 1;
 };
 
 // One Levenberg-Marquardt fit of the parameters `pb` names from `theta`: returns the fitted logarithms.
@@ -187,14 +204,32 @@ Solved solve(const Problem& pb, Eigen::VectorXd theta, const Eigen::VectorXd& pr
 // Before Levenberg-Marquardt, which stops in the first valley it reaches: a simplex search over the whole
 // box from the start, restarted from its best point with smaller simplices (a parameter whose datasheet
 // value is 0 starts orders of magnitude from its fit; issue 14's host cost per kernel, e.g., from 1 us).
+// CPU workers' shared cores make the model piecewise: a peer wait applies to w workers only below w
+// cores (comm.cpp), so each stretch between whole numbers of workers is its own valley. The search
+// starts once in each stretch (1.5, 2.5, ... cores up to the most workers of any row) and keeps the best:
+// from one start only, it settled above 2 cores on rows made with 1.6, the 2-worker waits put on the
+// latency instead.
 Eigen::VectorXd global_stage(const Problem& pb, const Eigen::VectorXd& start) {
   const auto cost = [&](const Eigen::VectorXd& t) { return pb.cost(pb.residuals(t)); };
   const int per_pass = 150 * static_cast<int>(start.size() + 1);
-  const double at_start = cost(start);
-  SimplexResult best{start, at_start, 1};
-  for (double step : {2.0, 0.7, 0.2}) {
-    const SimplexResult r = nelder_mead(cost, best.x, step, pb.lower(), pb.upper(), per_pass);
-    if (r.value <= best.value) best = r;  // each pass starts from the last one's best
+  std::vector<Eigen::VectorXd> starts{start};
+  if (const Eigen::Index c = pb.cores_index(); c >= 0) {
+    starts.clear();
+    for (double cores = 1.5; cores < pb.max_workers(); cores += 1) {
+      Eigen::VectorXd s = start;
+      s[c] = std::log(cores);
+      starts.push_back(pb.clamp(s));
+    }
+    if (starts.empty()) starts.push_back(start);
+  }
+  SimplexResult best{start, cost(start), 1};
+  for (const Eigen::VectorXd& from : starts) {
+    SimplexResult here{from, cost(from), 1};
+    for (double step : {2.0, 0.7, 0.2}) {
+      const SimplexResult r = nelder_mead(cost, here.x, step, pb.lower(), pb.upper(), per_pass);
+      if (r.value <= here.value) here = r;  // each pass starts from the last one's best
+    }
+    if (here.value < best.value) best = here;
   }
   return best.x;
 }

@@ -13,6 +13,17 @@ double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers) 
   return e.peer_wait_s * (1 - e.host_cores / workers);
 }
 
+bool dp_overlaps(const Plan& plan, const Efficiency& e) {
+  if (!plan.parallel.dp_overlap) return false;
+  if (!plan.cluster.gpu.is_cpu) return true;
+  const int workers = std::min(plan.cluster.gpus, plan.cluster.gpus_per_node);
+  return e.host_cores <= 0 || e.host_cores >= workers + 1;
+}
+
+bool dp_overlaps(const Plan& plan) {
+  return dp_overlaps(plan, effective_efficiency(plan.cluster.gpu, plan.cluster.calibration));
+}
+
 Link group_link(const Plan& plan, Axis axis) {
   const GpuSpec& g = plan.cluster.gpu;
   const Efficiency e = effective_efficiency(g, plan.cluster.calibration);

@@ -61,6 +61,7 @@ class StepModel {
     }
     opt_bytes_ = optimizer_step_bytes_per_param(plan);
     const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
+    overlap_dp_ = dp_overlaps(plan, e);
     mb_overhead_ = e.microbatch_overhead_s;
     step_overhead_ = e.step_overhead_s;
     offload_ = tr.offload;
@@ -147,8 +148,8 @@ class StepModel {
       unit(ctx_.moe, nm);
       if (emb) unit(ctx_.embedding, 1);
       if (head) unit(ctx_.head, 1);
-      const double exposed_f = par.dp_overlap ? std::max(0.0, ag - st.fwd) : ag;
-      const double exposed_b = par.dp_overlap ? std::max(0.0, ag + rs - st.bwd) : ag + rs;
+      const double exposed_f = overlap_dp_ ? std::max(0.0, ag - st.fwd) : ag;
+      const double exposed_b = overlap_dp_ ? std::max(0.0, ag + rs - st.bwd) : ag + rs;
       st.fwd += exposed_f;
       st.bwd += exposed_b;
       st.zero3_exposed = exposed_f + exposed_b;
@@ -182,6 +183,7 @@ class StepModel {
 
   long long micro_batches() const { return m_; }
   double step_overhead() const { return step_overhead_; }
+  bool overlap_dp() const { return overlap_dp_; }  // dp_overlaps (comm.hpp)
 
  private:
   double dp_coll(CommKind kind, double bytes_dense, double bytes_expert) const {
@@ -194,6 +196,7 @@ class StepModel {
   int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
   double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
   double mb_overhead_ = 0, step_overhead_ = 0;
+  bool overlap_dp_ = true;
   Offload offload_ = Offload::none;
   Link dp_link_;
 };
@@ -205,13 +208,13 @@ struct StepParts {
 };
 
 // How long the gradient reduction (ZeRO <= 2) of a stage runs past the end of its backward.
-double reduce_after_backward(const Plan& plan, const StageTime& st, double reduce) {
+double reduce_after_backward(bool overlap_dp, const StageTime& st, double reduce) {
   const double b = st.dp_buckets;
-  return plan.parallel.dp_overlap ? std::max(reduce / b, reduce - st.bwd * (b - 1) / b) : reduce;
+  return overlap_dp ? std::max(reduce / b, reduce - st.bwd * (b - 1) / b) : reduce;
 }
 
 StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
-                  long long m, double step_overhead) {
+                  long long m, double step_overhead, bool overlap_dp) {
   const auto& par = plan.parallel;
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, m, stages);
   StepParts out;
@@ -224,9 +227,9 @@ StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const 
   double slack = 0;
   for (size_t s = 0; s < stages.size(); ++s) {
     const StageTime& st = stages[s];
-    out.dp_exposed = std::max(out.dp_exposed, reduce_after_backward(plan, st, reduce[s]) - slack);
+    out.dp_exposed = std::max(out.dp_exposed, reduce_after_backward(overlap_dp, st, reduce[s]) - slack);
     // ZeRO-1/2 gather the updated parameters after the step; with overlap, behind the next forward.
-    out.gather_exposed = std::max(out.gather_exposed, par.dp_overlap ? gather[s] - st.fwd : gather[s]);
+    out.gather_exposed = std::max(out.gather_exposed, overlap_dp ? gather[s] - st.fwd : gather[s]);
     out.optimizer = std::max(out.optimizer, st.optimizer);
     slack += st.bwd;
     if (st.fwd + st.bwd > stages[out.critical].fwd + stages[out.critical].bwd) out.critical = static_cast<int>(s);
@@ -257,7 +260,7 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   std::vector<double> reduce(p), gather(p);
   for (int s = 0; s < p; ++s) est.per_stage.push_back(model.stage(s, layers[s], reduce[s], gather[s]));
   const long long m = model.micro_batches();
-  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m, model.step_overhead());
+  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m, model.step_overhead(), model.overlap_dp());
   const StageTime& cs = est.per_stage[parts.critical];
   const double md = static_cast<double>(m);
   est.critical_stage = parts.critical;
@@ -293,6 +296,7 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
   const StepModel model(plan, ctx);
   const auto& par = plan.parallel;
   const int p = par.pp;
+  const bool overlap_dp = model.overlap_dp();
   // Inner stages that hold the same layers are identical: compute each distinct stage once and walk
   // the stages with their class (the same result as estimate_time, without per-stage copies).
   constexpr int kMaxClasses = 10;
@@ -326,8 +330,8 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
     const StageTime& st = c >= 0 ? cls[c] : (overflow = model.stage(s, layers[s], red_o, gat_o));
     const double r = c >= 0 ? red[c] : red_o, g = c >= 0 ? gat[c] : gat_o;
     sum += st.fwd + st.bwd;
-    dp_exposed = std::max(dp_exposed, reduce_after_backward(plan, st, r) - slack);
-    gather_exposed = std::max(gather_exposed, par.dp_overlap ? g - st.fwd : g);
+    dp_exposed = std::max(dp_exposed, reduce_after_backward(overlap_dp, st, r) - slack);
+    gather_exposed = std::max(gather_exposed, overlap_dp ? g - st.fwd : g);
     optimizer = std::max(optimizer, st.optimizer);
     slack += st.bwd;
     if (c >= 0 && (crit < 0 || st.fwd + st.bwd > cls[crit].fwd + cls[crit].bwd)) crit = c;

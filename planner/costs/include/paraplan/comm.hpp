@@ -24,6 +24,15 @@ struct Link {
 // 0 on GPUs, with host_cores unknown (0) or with a core per worker.
 double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers);
 
+// Whether the data-parallel communication overlaps compute (gradient buckets during the backward, ZeRO-3
+// gathers behind it): as the plan says (parallel.dp_overlap), except for CPU workers with no core to
+// spare (host_cores calibrated, < workers of one machine + 1). Their collectives run on gloo's threads,
+// which wait for a core that the compute holds, and every ring step needs both peers' threads at once:
+// the sweep's 2-worker runs were blocked in their all-reduce for as long as the probe's all-reduce of the
+// same bytes takes alone (small dp=2: 4.8 ms for 12.4 MB; big dp=2: 185 ms for 390 MB), none of it hidden.
+bool dp_overlaps(const Plan& plan);
+bool dp_overlaps(const Plan& plan, const Efficiency& e);  // e: the plan's effective efficiency
+
 // The link a group uses: intra-node if all its ranks sit in one node under cluster.mesh_order
 // (the rank grid's span).
 Link group_link(const Plan& plan, Axis axis);
