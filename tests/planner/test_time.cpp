@@ -499,3 +499,33 @@ TEST(Time, CpuWorkersWithoutASpareCoreDoNotOverlapDataParallelComm) {
   gpu.cluster.calibration = c;
   EXPECT_TRUE(dp_overlaps(gpu));
 }
+
+// paraplan's executor reduces data-parallel gradients per unit, not in 25 MiB buckets
+// (executor/src/zero_engine.cpp; framework.hpp dp_per_unit): tiny-llama has 4 units with trainable
+// parameters (embedding, 2 layers, head), so each collective latency is paid 4 times per kind — ZeRO-0:
+// 4 all-reduces; ZeRO-1: 4 all-reduces + 4 all-gathers of the updated parameters; ZeRO-2: 4
+// reduce-scatters in each of the 2 micro-batches' backward + 4 all-gathers — plus the loss all-reduced
+// once a step. With no core to spare nothing overlaps, so raising the link latency by 1 ms raises the
+// exposed DP time by exactly that many milliseconds (collective times are affine in the latency).
+TEST(Time, TheExecutorReducesDataParallelGradientsUnitByUnit) {
+  const std::pair<int, int> zero_and_collectives[] = {{0, 4 + 1}, {1, 4 + 4 + 1}, {2, 2 * 4 + 4 + 1}};
+  for (const auto& [zero, collectives] : zero_and_collectives) {
+    Plan p = plan_from_json(nlohmann::json::parse(
+        R"({"model": "tiny-llama", "training": {"micro_batch": 2, "global_batch": 8}, "parallel": {"dp": 2, "zero": )" +
+        std::to_string(zero) + R"(}, "cluster": {"gpu": "cpu", "gpus": 2}})"));
+    ASSERT_EQ(p.micro_batches(), 2);
+    auto exposed = [&](double latency) {
+      Calibration c;
+      c.params.push_back({"host_cores", 1.5, false, ParamSource::fitted, ""});
+      c.params.push_back({"intra_node_latency_s", latency, false, ParamSource::fitted, ""});
+      Plan q = p;
+      q.cluster.calibration = c;
+      return estimate_time(q).dp_exposed_s;
+    };
+    EXPECT_NEAR(exposed(1e-3) - exposed(0), collectives * 1e-3, 1e-12) << "ZeRO-" << zero;
+  }
+  // Megatron's buckets are sized, not per unit: the same model there is one bucket.
+  Plan m = plan_from_json(nlohmann::json::parse(
+      R"({"model": "tiny-llama", "parallel": {"dp": 2}, "training": {"framework": "megatron"}, "cluster": {"gpu": "a100-80gb", "gpus": 2}})"));
+  EXPECT_DOUBLE_EQ(estimate_time(m).per_stage.at(0).dp_buckets, 1);
+}

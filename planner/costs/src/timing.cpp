@@ -126,7 +126,30 @@ class StepModel {
       if (par.pp > 1 && head_stage(plan_) != 0) rp.add(ctx_.tied_head, 1);  // Megatron's tied copy
     }
     reduce = gather = 0;
-    if (par.zero <= 2) {
+    if (par.zero <= 2 && ctx_.fw.dp_per_unit) {
+      // paraplan's executor (framework.hpp): a collective per unit with trainable parameters. Collective
+      // times are affine in bytes, so U of them cost U latencies and the bytes once.
+      double units = nd * (ctx_.dense.trainable() > 0) + nm * (ctx_.moe.trainable() > 0);
+      if (emb && ctx_.embedding.trainable() > 0) units += 1;
+      if (head && ctx_.head.trainable() > 0) units += 1;
+      units = std::max(1.0, units);
+      st.dp_buckets = units;
+      auto per_unit = [&](CommKind kind, double bytes_per_param) {
+        return units * dp_coll(kind, bytes_per_param * rp.trainable_dense / units,
+                               bytes_per_param * rp.trainable_expert / units);
+      };
+      if (par.zero == 2 && n_dense_ > 1) {
+        // reduce-scattered in every micro-batch's backward, waited for there
+        const double rs = per_unit(CommKind::reduce_scatter, gb_);
+        st.bwd += rs;
+        st.exposed_comm += rs;
+        st.dp_in_backward = rs;
+        st.dp_comm += static_cast<double>(m_) * rs;
+      } else if (n_dense_ > 1) {
+        reduce = per_unit(CommKind::all_reduce, gb_);  // ZeRO-0 and ZeRO-1 alike
+      }
+      if (par.zero >= 1 && n_dense_ > 1) gather = per_unit(CommKind::all_gather, wb_);
+    } else if (par.zero <= 2) {
       // Bucket by bucket (dp_bucket_params): each bucket pays its own latency. ZeRO-1/2 then gather
       // the updated parameters.
       const double buckets = std::max(1.0, std::ceil((rp.trainable_dense + rp.trainable_expert) / bucket_params_));
@@ -156,6 +179,9 @@ class StepModel {
       st.exposed_comm += st.zero3_exposed;
       st.dp_comm = static_cast<double>(m_) * (2 * ag + rs);
     }
+    // The loss summed over DP after the step (paraplan's executor): 8 bytes, its latency.
+    if (ctx_.fw.step_loss_all_reduces > 0 && n_dense_ > 1)
+      gather += ctx_.fw.step_loss_all_reduces * collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_);
     st.dp_comm += reduce + gather;
 
     // --- optimizer step (GPU, or host under offload: ZeRO-Offload, Ren et al. 2021) ---
@@ -270,10 +296,10 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   est.compute_s = md * cs.compute;
   est.host_s = md * cs.host + model.step_overhead();
   est.exposed_comm_s = est.step_s - est.compute_s - est.bubble_s - est.optimizer_s - est.host_s;
-  est.dp_exposed_s = std::max(0.0, parts.dp_exposed) + std::max(0.0, parts.gather_exposed);
+  est.dp_exposed_s = std::max(0.0, parts.dp_exposed) + std::max(0.0, parts.gather_exposed) + md * cs.dp_in_backward;
   est.pp_p2p_s = md * cs.p2p;
   est.zero3_exposed_s = md * cs.zero3_exposed;
-  est.tp_exposed_s = md * (cs.exposed_comm - cs.p2p - cs.zero3_exposed - cs.offload_fetch);
+  est.tp_exposed_s = md * (cs.exposed_comm - cs.p2p - cs.zero3_exposed - cs.offload_fetch - cs.dp_in_backward);
   est.flops = flops;
   const auto& tr = plan.training;
   const double tokens = static_cast<double>(tr.global_batch) * tr.seq_len;

@@ -147,6 +147,8 @@ FrameworkProfile paraplan_executor() {
   f.zero3_prefetch_layers = 0;  // gathers one layer at a time, frees it after use (executor/zero3)
   f.fused_swiglu = true;        // executor/src/functions.cpp SwiGluFn keeps gate and up only
   f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/lowering/src/executor_ops.cpp
+  f.dp_per_unit = true;         // executor/src/zero_engine.cpp finish_unit
+  f.step_loss_all_reduces = 1;  // executor/src/trainer.cpp: the loss summed over DP each step
   return f;
 }
 

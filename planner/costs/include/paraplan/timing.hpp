@@ -14,8 +14,9 @@ struct StageTime {
   int stage = 0;
   double fwd = 0, bwd = 0, bwd_weight = 0;  // including recompute, exposed comm and p2p
   double compute = 0;       // pure compute (fwd + bwd + recompute)
-  double exposed_comm = 0;  // exposed TP/CP/EP + pipeline p2p + ZeRO-3 gathers + offload fetches
+  double exposed_comm = 0;  // exposed TP/CP/EP + pipeline p2p + ZeRO-3 gathers + offload fetches (+ ZeRO-2 below)
   double p2p = 0, zero3_exposed = 0, offload_fetch = 0;  // parts of exposed_comm
+  double dp_in_backward = 0;  // part of exposed_comm: ZeRO-2 reduce-scatters waited for in each backward (paraplan executor)
   double host = 0;          // the device waiting for the host: launches slower than kernels, per-micro-batch work
   double dp_comm = 0;       // gradient (and parameter) collectives per step, as issued
   double dp_buckets = 1;    // gradient-reduction buckets of the stage (ZeRO <= 2)

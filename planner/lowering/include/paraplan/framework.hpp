@@ -69,6 +69,13 @@ struct FrameworkProfile {
   // peak is taken phase by phase through the backward, and the ZeRO-2/3 buffers are its reusable ones
   // (planner/lowering/src/executor_ops.cpp).
   bool exact_executor = false;
+  // Data parallelism with ZeRO <= 2 as paraplan's executor runs it (executor/src/zero_engine.cpp): one
+  // collective per unit (each layer, the embedding, the head) that has trainable parameters, not size
+  // buckets; ZeRO-1 reduces by all-reduce (every rank keeps the whole gradient, steps its shard); ZeRO-2
+  // reduce-scatters each unit after every micro-batch's backward, in it; ZeRO-1/2 then gather the
+  // updated parameters unit by unit; and every step all-reduces the loss over DP (trainer.cpp).
+  bool dp_per_unit = false;
+  int step_loss_all_reduces = 0;
   LaunchProfile launches;
 };
 
