@@ -524,6 +524,24 @@ TEST(Time, TheExecutorReducesDataParallelGradientsUnitByUnit) {
     };
     EXPECT_NEAR(exposed(1e-3) - exposed(0), collectives * 1e-3, 1e-12) << "ZeRO-" << zero;
   }
+  // ZeRO-3 with LoRA: each micro-batch gathers every unit in the forward and again in the backward, a
+  // unit's adapters (trainable) and base (frozen) apart — embedding 1, each of the 2 layers 2, head 1:
+  // 6 all-gathers a pass, 12 a micro-batch — and reduce-scatters the 2 layers' adapter gradients; with
+  // the loss, 2 x (12 + 2) + 1 = 29 latencies a step.
+  {
+    Plan p = plan_from_json(nlohmann::json::parse(
+        R"({"model": "tiny-llama", "training": {"micro_batch": 2, "global_batch": 8, "lora": {"rank": 8}},
+            "parallel": {"dp": 2, "zero": 3}, "cluster": {"gpu": "cpu", "gpus": 2}})"));
+    auto step = [&](double latency) {
+      Calibration c;
+      c.params.push_back({"host_cores", 1.5, false, ParamSource::fitted, ""});
+      c.params.push_back({"intra_node_latency_s", latency, false, ParamSource::fitted, ""});
+      Plan q = p;
+      q.cluster.calibration = c;
+      return estimate_time(q).step_s;
+    };
+    EXPECT_NEAR(step(1e-3) - step(0), 29e-3, 1e-12);
+  }
   // Megatron's buckets are sized, not per unit: the same model there is one bucket.
   Plan m = plan_from_json(nlohmann::json::parse(
       R"({"model": "tiny-llama", "parallel": {"dp": 2}, "training": {"framework": "megatron"}, "cluster": {"gpu": "a100-80gb", "gpus": 2}})"));

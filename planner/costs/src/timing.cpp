@@ -163,8 +163,12 @@ class StepModel {
       double ag = 0, rs = 0;
       auto unit = [&](const RankParams& u, double count) {
         if (count == 0) return;
-        ag += count * dp_coll(CommKind::all_gather, wb_ * u.trainable_dense + u.frozen_bytes_dense,
-                              wb_ * u.trainable_expert + u.frozen_bytes_expert);
+        if (ctx_.fw.dp_per_unit)  // the executor gathers a unit's trainable and frozen parameters apart
+          ag += count * (dp_coll(CommKind::all_gather, wb_ * u.trainable_dense, wb_ * u.trainable_expert) +
+                         dp_coll(CommKind::all_gather, u.frozen_bytes_dense, u.frozen_bytes_expert));
+        else
+          ag += count * dp_coll(CommKind::all_gather, wb_ * u.trainable_dense + u.frozen_bytes_dense,
+                                wb_ * u.trainable_expert + u.frozen_bytes_expert);
         rs += count * dp_coll(CommKind::reduce_scatter, gb_ * u.trainable_dense, gb_ * u.trainable_expert);
       };
       unit(ctx_.dense, nd);
