@@ -500,6 +500,15 @@ TEST(Time, CpuWorkersWithoutASpareCoreDoNotOverlapDataParallelComm) {
   EXPECT_TRUE(dp_overlaps(gpu));
 }
 
+// A CPU plan with no core to spare (1.5 cores shared) and the given latency per collective.
+static Plan with_collective_latency(Plan p, double latency) {
+  Calibration c;
+  c.params.push_back({"host_cores", 1.5, false, ParamSource::fitted, ""});
+  c.params.push_back({"intra_node_latency_s", latency, false, ParamSource::fitted, ""});
+  p.cluster.calibration = c;
+  return p;
+}
+
 // paraplan's executor reduces data-parallel gradients per unit, not in 25 MiB buckets
 // (executor/src/zero_engine.cpp; framework.hpp dp_per_unit): tiny-llama has 4 units with trainable
 // parameters (embedding, 2 layers, head), so each collective latency is paid 4 times per kind — ZeRO-0:
@@ -514,14 +523,7 @@ TEST(Time, TheExecutorReducesDataParallelGradientsUnitByUnit) {
         R"({"model": "tiny-llama", "training": {"micro_batch": 2, "global_batch": 8}, "parallel": {"dp": 2, "zero": )" +
         std::to_string(zero) + R"(}, "cluster": {"gpu": "cpu", "gpus": 2}})"));
     ASSERT_EQ(p.micro_batches(), 2);
-    auto exposed = [&](double latency) {
-      Calibration c;
-      c.params.push_back({"host_cores", 1.5, false, ParamSource::fitted, ""});
-      c.params.push_back({"intra_node_latency_s", latency, false, ParamSource::fitted, ""});
-      Plan q = p;
-      q.cluster.calibration = c;
-      return estimate_time(q).dp_exposed_s;
-    };
+    auto exposed = [&](double latency) { return estimate_time(with_collective_latency(p, latency)).dp_exposed_s; };
     EXPECT_NEAR(exposed(1e-3) - exposed(0), collectives * 1e-3, 1e-12) << "ZeRO-" << zero;
   }
   // ZeRO-3 with LoRA: each micro-batch gathers every unit in the forward and again in the backward, a
@@ -532,14 +534,7 @@ TEST(Time, TheExecutorReducesDataParallelGradientsUnitByUnit) {
     Plan p = plan_from_json(nlohmann::json::parse(
         R"({"model": "tiny-llama", "training": {"micro_batch": 2, "global_batch": 8, "lora": {"rank": 8}},
             "parallel": {"dp": 2, "zero": 3}, "cluster": {"gpu": "cpu", "gpus": 2}})"));
-    auto step = [&](double latency) {
-      Calibration c;
-      c.params.push_back({"host_cores", 1.5, false, ParamSource::fitted, ""});
-      c.params.push_back({"intra_node_latency_s", latency, false, ParamSource::fitted, ""});
-      Plan q = p;
-      q.cluster.calibration = c;
-      return estimate_time(q).step_s;
-    };
+    auto step = [&](double latency) { return estimate_time(with_collective_latency(p, latency)).step_s; };
     EXPECT_NEAR(step(1e-3) - step(0), 29e-3, 1e-12);
   }
   // Megatron's buckets are sized, not per unit: the same model there is one bucket.
