@@ -35,7 +35,6 @@ std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& d
   return out;
 }
 
-
 }  // namespace
 
 ErrorSummary summarize_errors(const std::vector<double>& errors) {

@@ -44,7 +44,7 @@ class Problem {
       ++count[kind_key(*m)];
       const int workers = m->kind == MeasurementKind::probe
                               ? m->probe.ranks
-                              : std::min(m->plan.cluster.gpus, m->plan.cluster.gpus_per_node);
+                              : m->plan.cluster.ranks_per_node();
       max_workers_ = std::max(max_workers_, workers);
     }
     for (size_t i = 0; i < rows_.size(); ++i)

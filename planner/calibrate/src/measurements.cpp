@@ -195,14 +195,13 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
       m.device = m.plan.cluster.gpu.id;
       // An executor run's time outside collectives as a row of its own: it tells the compute parameters
       // (GEMM, per-kernel and host costs, shared cores) from the communication ones.
-      const std::optional<double> compute =
-          is_imported ? std::nullopt : median_compute_seconds(store.op_times(r.id));
+      const double compute = is_imported ? 0 : median_compute_seconds(store.op_times(r.id)).value_or(0);
       out.rows.push_back(m);
-      if (compute && *compute > 0) {
+      if (compute > 0) {
         m.what = "compute";
         m.id += " compute";
         m.label += " (compute)";
-        m.measured_s = *compute;
+        m.measured_s = compute;
         out.rows.push_back(std::move(m));
       }
     }

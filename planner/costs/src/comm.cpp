@@ -16,8 +16,7 @@ double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers) 
 bool dp_overlaps(const Plan& plan, const Efficiency& e) {
   if (!plan.parallel.dp_overlap) return false;
   if (!plan.cluster.gpu.is_cpu) return true;
-  const int workers = std::min(plan.cluster.gpus, plan.cluster.gpus_per_node);
-  return e.host_cores <= 0 || e.host_cores >= workers + 1;
+  return e.host_cores <= 0 || e.host_cores >= plan.cluster.ranks_per_node() + 1;
 }
 
 bool dp_overlaps(const Plan& plan) {
@@ -30,7 +29,7 @@ Link group_link(const Plan& plan, Axis axis) {
   const RankGrid grid(plan);
   const int per_node = plan.cluster.gpus_per_node;
   if (grid.span(axis) < per_node) {
-    const double wait = peer_wait_per_step(g, e, std::min(plan.cluster.gpus, per_node));
+    const double wait = peer_wait_per_step(g, e, plan.cluster.ranks_per_node());
     return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, e.intra_node_hop_s + wait, false};
   }
   // A group that spans nodes crosses through the NICs of all its ranks in a node at once (NCCL's rings

@@ -37,8 +37,7 @@ double attention_peak(const GpuSpec& g, Precision p) {
 // One worker always has a core (C < 1 would only rescale the peaks, which the efficiencies do).
 double core_share(const Plan& plan, const Efficiency& e) {
   if (!plan.cluster.gpu.is_cpu || e.host_cores <= 0) return 1;
-  const double workers = std::min(plan.cluster.gpus, plan.cluster.gpus_per_node);
-  return std::min(1.0, std::max(1.0, e.host_cores) / workers);
+  return std::min(1.0, std::max(1.0, e.host_cores) / plan.cluster.ranks_per_node());
 }
 
 Hw hw_of(const Plan& plan) {

@@ -55,10 +55,17 @@ class StepModel {
     dp_link_ = group_link(plan, Axis::dp_cp);
     // Pipeline p2p: one boundary activation per micro-batch and chunk each way; Megatron's
     // scatter-gather sends 1/tp of it per TP rank (Narayanan 2021 §4.1).
+    const Link pp_link = par.pp > 1 ? group_link(plan, Axis::pp) : Link{};
     if (par.pp > 1) {
       const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
-      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, group_link(plan, Axis::pp));
+      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, pp_link);
     }
+    // paraplan's executor sums the loss over DP, then over the stages, after every step (trainer.cpp):
+    // 8 bytes each, their latencies (collective_time is 0 over one rank).
+    if (ctx.fw.step_loss_all_reduces > 0)
+      loss_sum_ = ctx.fw.step_loss_all_reduces *
+                  (collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_) +
+                   (par.pp > 1 ? collective_time(CommKind::all_reduce, 8, par.pp, pp_link) : 0));
     opt_bytes_ = optimizer_step_bytes_per_param(plan);
     const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
     overlap_dp_ = dp_overlaps(plan, e);
@@ -183,9 +190,7 @@ class StepModel {
       st.exposed_comm += st.zero3_exposed;
       st.dp_comm = static_cast<double>(m_) * (2 * ag + rs);
     }
-    // The loss summed over DP after the step (paraplan's executor): 8 bytes, its latency.
-    if (ctx_.fw.step_loss_all_reduces > 0 && n_dense_ > 1)
-      gather += ctx_.fw.step_loss_all_reduces * collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_);
+    gather += loss_sum_;  // after the step, with the gathers
     st.dp_comm += reduce + gather;
 
     // --- optimizer step (GPU, or host under offload: ZeRO-Offload, Ren et al. 2021) ---
@@ -225,7 +230,7 @@ class StepModel {
   long long m_ = 1;
   int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
   double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
-  double mb_overhead_ = 0, step_overhead_ = 0;
+  double mb_overhead_ = 0, step_overhead_ = 0, loss_sum_ = 0;
   bool overlap_dp_ = true;
   Offload offload_ = Offload::none;
   Link dp_link_;

@@ -73,7 +73,7 @@ struct FrameworkProfile {
   // collective per unit (each layer, the embedding, the head) that has trainable parameters, not size
   // buckets; ZeRO-1 reduces by all-reduce (every rank keeps the whole gradient, steps its shard); ZeRO-2
   // reduce-scatters each unit after every micro-batch's backward, in it; ZeRO-1/2 then gather the
-  // updated parameters unit by unit; and every step all-reduces the loss over DP (trainer.cpp). With
+  // updated parameters unit by unit; and every step all-reduces the loss over DP and PP (trainer.cpp). With
   // ZeRO-3 it gathers a unit's trainable and frozen parameters (LoRA's adapters and base) apart.
   bool dp_per_unit = false;
   int step_loss_all_reduces = 0;

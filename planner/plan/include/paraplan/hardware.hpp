@@ -1,4 +1,6 @@
 #pragma once
+
+#include <algorithm>
 // GpuSpec and ClusterSpec: what a device can hold and do, and how devices are connected.
 #include <optional>
 #include <string>
@@ -105,6 +107,7 @@ struct ClusterSpec {
   std::optional<double> nccl_bytes_per_communicator;
   std::optional<double> allocator_headroom;
   int nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+  int ranks_per_node() const { return std::min(gpus, gpus_per_node); }  // the workers sharing one machine
   bool operator==(const ClusterSpec&) const = default;
 };
 
