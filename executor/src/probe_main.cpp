@@ -17,6 +17,7 @@
 #include "device.hpp"
 #include "errors.hpp"
 #include "paraplan/exec/launch_env.hpp"
+#include "thread_policy.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/rank_grid.hpp"
 #include "probe.hpp"
@@ -77,8 +78,14 @@ int run(const Args& a) {
     scale.min_time_s = 0.005;
     scale.min_repeats = 2;
   }
-  if (!cuda) set_threads(1);  // one worker, one thread: the cpu preset's peak (data/hardware/cpu.json)
   const std::optional<LaunchEnv> env = launch_env();
+  // Each rank on its own cores, as paraplan-worker keeps CPU workers (thread_policy.hpp worker_cores),
+  // so that the collectives measured are those of the runs.
+  if (!cuda && env && pinning_wanted())
+    if (const std::vector<int> cores = worker_cores(env->local_rank, env->local_world_size, 1, allowed_cores()); !cores.empty())
+      if (const std::string err = pin_process(cores); !err.empty())
+        std::fprintf(stderr, "paraplan-probe: not pinned to its cores (%s)\n", err.c_str());
+  if (!cuda) set_threads(1);  // one worker, one thread: the cpu preset's peak (data/hardware/cpu.json)
   const int local = env ? env->local_rank : 0;
   const at::Device device = cuda ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local)) : at::Device(at::kCPU);
   if (a.stage == "compute") {

@@ -23,6 +23,7 @@
 #include "device.hpp"
 #include "errors.hpp"
 #include "peer_watch.hpp"
+#include "thread_policy.hpp"
 #include "paraplan/exec/communicator.hpp"
 #include "paraplan/exec/dataset.hpp"
 #include "paraplan/exec/hf_dir.hpp"
@@ -57,12 +58,29 @@ void set_threads(int n) {
   if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
 }
 
-std::string software_json() {
+std::string software_json(const std::vector<int>& cores) {
   return nlohmann::json{{"paraplan", "0.1.0"},
                         {"libtorch", TORCH_VERSION},
                         {"compiler", __VERSION__},
-                        {"threads", at::get_num_threads()}}
+                        {"threads", at::get_num_threads()},
+                        {"rank0_cores", cores}}
       .dump();
+}
+
+// A CPU worker keeps to its own slice of the machine's cores (thread_policy.hpp worker_cores: two
+// workers that wake each other at every collective otherwise come to share one core). Before any
+// thread is started, so that ATen's, OpenBLAS's and gloo's threads keep to it too. PARAPLAN_PIN_CORES=0
+// leaves the placement to the operating system. Returns the cores, empty when not pinned.
+std::vector<int> pin_cpu_worker(const std::optional<LaunchEnv>& env, int threads) {
+  if (!pinning_wanted()) return {};
+  const std::vector<int> cores =
+      worker_cores(env ? env->local_rank : 0, env ? env->local_world_size : 1, threads, allowed_cores());
+  if (cores.empty()) return {};
+  if (const std::string err = pin_process(cores); !err.empty()) {
+    std::fprintf(stderr, "paraplan-worker: not pinned to its cores (%s); the operating system places it\n", err.c_str());
+    return {};
+  }
+  return cores;
 }
 
 ModelExtras extras_for(const planner::Plan& plan) {
@@ -152,7 +170,9 @@ int run(const Args& a) {
     if (a.run.fake_rank >= grid.world())
       throw planner::PlanError("--fake-rank", std::to_string(a.run.fake_rank),
                                "must be below dp*pp*cp*tp = " + std::to_string(grid.world()));
-    set_threads(a.run.threads > 0 ? a.run.threads : 1);
+    const int threads = a.run.threads > 0 ? a.run.threads : 1;
+    const std::vector<int> cores = plan.cluster.gpu.is_cpu ? pin_cpu_worker(env, threads) : std::vector<int>{};
+    set_threads(threads);
     groups = make_groups(a, env, plan, grid, [&](const std::string& why) {
       if (records_failure && run_id != 0) store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + why);
     });
@@ -169,7 +189,7 @@ int run(const Args& a) {
       }
       if (rank == 0) {
         store->set_running(run_id);
-        store->set_software(run_id, software_json());
+        store->set_software(run_id, software_json(cores));
       }
     }
     TrainOptions o;

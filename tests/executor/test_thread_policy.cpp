@@ -41,3 +41,32 @@ TEST(ThreadPolicy, AThreadStartedBetweenSnapshotsBecomesBatchAndNoOtherDoes) {
   // A thread that has ended is no error (gloo may have stopped one between the snapshot and the call).
   EXPECT_EQ(make_batch_threads(started), "");
 }
+
+// Each CPU worker's slice of the allowed cores: k = max(1, cores / workers) of them, from r k on,
+// wrapping; none when the worker wants more threads than its slice holds (worked by hand).
+TEST(ThreadPolicy, EachWorkerGetsItsOwnSliceOfTheAllowedCores) {
+  const std::vector<int> two{0, 1};
+  EXPECT_EQ(worker_cores(0, 2, 1, two), (std::vector<int>{0}));
+  EXPECT_EQ(worker_cores(1, 2, 1, two), (std::vector<int>{1}));
+  // Four workers on two cores: two to a core, ranks 2 and 3 where 0 and 1 are.
+  EXPECT_EQ(worker_cores(2, 4, 1, two), (std::vector<int>{0}));
+  EXPECT_EQ(worker_cores(3, 4, 1, two), (std::vector<int>{1}));
+  // Eight cores, two workers of four threads each: the upper half for rank 1.
+  const std::vector<int> eight{0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(worker_cores(1, 2, 4, eight), (std::vector<int>{4, 5, 6, 7}));
+  EXPECT_TRUE(worker_cores(1, 2, 5, eight).empty()) << "five threads on a slice of four: left unpinned";
+  // The allowed set need not be contiguous (a container's cpuset): its own numbers are used.
+  EXPECT_EQ(worker_cores(2, 3, 1, std::vector<int>{2, 3, 5}), (std::vector<int>{5}));
+  EXPECT_TRUE(worker_cores(0, 1, 1, {}).empty()) << "no allowed set read: unpinned";
+}
+
+// Pinning the calling thread to one allowed core holds: the affinity read back is that core; the
+// whole allowed set is restored after.
+TEST(ThreadPolicy, PinningRestrictsTheProcessToItsCores) {
+  const std::vector<int> allowed = allowed_cores();
+  ASSERT_FALSE(allowed.empty());
+  EXPECT_EQ(pin_process({allowed.back()}), "");
+  EXPECT_EQ(allowed_cores(), (std::vector<int>{allowed.back()}));
+  EXPECT_EQ(pin_process(allowed), "");
+  EXPECT_EQ(allowed_cores(), allowed);
+}
