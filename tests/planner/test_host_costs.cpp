@@ -86,3 +86,29 @@ TEST(HostCosts, WorkersBeyondTheCoresShareThem) {
   gpu.cluster.calibration = with("host_cores", 1);
   EXPECT_DOUBLE_EQ(memory_bound_time(gpu, 1 << 20), g);
 }
+
+TEST(HostCosts, PipelineStagesInTheBubbleLeaveTheirCoresToTheOthers) {
+  // 2 pipeline stages on a machine of 1.6 cores, 4 micro-batches (1F1B): each stage computes in 4 of the
+  // 4 + 2 - 1 = 5 slots, so 2 x 4/5 = 1.6 workers compute at once on average: each has a core, and a
+  // memory-bound kernel takes what it takes alone. 16 micro-batches: 2 x 16/17 = 32/17 workers on 1.6
+  // cores run at 1.6 x 17/32 of their speed. Two data-parallel workers on the same cores always share.
+  auto pipeline = [](int global_batch) {
+    Plan p = plan_from_json(nlohmann::json{
+        {"model", "tiny-llama"},
+        {"training", {{"seq_len", 32}, {"micro_batch", 1}, {"global_batch", global_batch}, {"precision", "fp32"}}},
+        {"parallel", {{"pp", 2}, {"pp_schedule", "1f1b"}}},
+        {"cluster", {{"gpu", "cpu"}, {"gpus", 2}}}});
+    return p;
+  };
+  Plan four = pipeline(4);
+  const double alone = memory_bound_time(four, 1 << 20);
+  four.cluster.calibration = with("host_cores", 1.6);
+  EXPECT_NEAR(memory_bound_time(four, 1 << 20), alone, 1e-12 * alone);
+  Plan sixteen = pipeline(16);
+  sixteen.cluster.calibration = with("host_cores", 1.6);
+  EXPECT_NEAR(memory_bound_time(sixteen, 1 << 20), alone * 32.0 / 17 / 1.6, 1e-9 * alone);
+  Plan dp = plan_on("cpu", 2, true);
+  const double dp_alone = memory_bound_time(dp, 1 << 20);
+  dp.cluster.calibration = with("host_cores", 1.6);
+  EXPECT_NEAR(memory_bound_time(dp, 1 << 20), dp_alone * 2 / 1.6, 1e-9 * dp_alone);
+}
