@@ -26,6 +26,7 @@
 #include "paraplan/calibration_report.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/rank_grid.hpp"
 #include "paraplan/store.hpp"
 #include "paraplan/timing.hpp"
 #include "process_util.hpp"
@@ -96,23 +97,28 @@ Errors fit_and_predict(const std::string& fit_db, const std::string& other_db, c
   return e;
 }
 
-// Every category of every rank of every run: measured bytes equal the prediction with the executor's
-// framework profile, with and without the fitted profile (calibration moves times only).
+// Every category of every rank of every run: measured bytes equal the prediction for the rank's pipeline
+// stage with the executor's framework profile, with and without the fitted profile (calibration moves
+// times only).
 void expect_memory_exact(const std::string& db, const Calibration& profile) {
   Store store(db);
   for (const RunRecord& r : store.runs()) {
     Plan p = plan_from_json(nlohmann::json::parse(r.run.plan_json));
     p.training.framework = Framework::paraplan;
-    const StageMemory s = estimate_memory(p).per_stage.at(0);
+    const std::vector<StageMemory> stages = estimate_memory(p).per_stage;
     p.cluster.calibration = profile;
-    const StageMemory c = estimate_memory(p).per_stage.at(0);
-    EXPECT_EQ(c.allocated_bytes(), s.allocated_bytes()) << r.run.name << ": calibration moved the memory";
-    const std::map<std::string, double> want = {
-        {"weights", s.weights_bytes},     {"gradients", s.gradients_bytes},     {"master", s.master_weights_bytes},
-        {"optimizer", s.optimizer_bytes}, {"activations", s.activations_bytes}, {"buffers", s.buffers_bytes},
-        {"peak", s.allocated_bytes()}};
+    const std::vector<StageMemory> calibrated = estimate_memory(p).per_stage;
+    ASSERT_EQ(calibrated.size(), stages.size()) << r.run.name;
+    for (size_t i = 0; i < stages.size(); ++i)
+      EXPECT_EQ(calibrated[i].allocated_bytes(), stages[i].allocated_bytes()) << r.run.name << ": calibration moved the memory";
+    const RankGrid grid(p);
     int rows = 0;
     for (const MemoryRecord& m : store.memory(r.id)) {
+      const StageMemory& s = stages.at(static_cast<size_t>(grid.index_in_group(Axis::pp, m.rank)));
+      const std::map<std::string, double> want = {
+          {"weights", s.weights_bytes},     {"gradients", s.gradients_bytes},     {"master", s.master_weights_bytes},
+          {"optimizer", s.optimizer_bytes}, {"activations", s.activations_bytes}, {"buffers", s.buffers_bytes},
+          {"peak", s.allocated_bytes()}};
       if (!want.count(m.category)) continue;
       ++rows;
       EXPECT_EQ(static_cast<int64_t>(m.measured_bytes), static_cast<int64_t>(want.at(m.category)))
