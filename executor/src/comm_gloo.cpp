@@ -217,20 +217,15 @@ GlooPtr make_group(const c10::intrusive_ptr<c10d::Store>& store, const std::stri
                    const GlooOptions& opt) {
   auto o = c10d::ProcessGroupGloo::Options::create();
   // The device starts gloo's TCP event loop thread (gloo/transport/tcp/device.cc: the Device owns a
-  // Loop, which runs epoll_wait level-triggered). When that thread wakes and cannot take a pair's lock
-  // (Pair::handleEvents: try_to_lock, "skip handling the events until the next tick"), epoll reports the
-  // same event at once and it spins; if its wake-up had preempted the thread that holds the lock, on
-  // the same core, the holder waits for the next scheduler tick (4 ms at HZ=250). On the 2-core machine
-  // about half of all small collectives took 3-5 ms instead of 0.1-0.3 ms, at random. As SCHED_BATCH the
-  // loop thread keeps its share of the CPU but never preempts on wake-up (sched(7); Linux
-  // kernel/sched/fair.c: batch tasks do not preempt non-idle tasks): 36 of 36 2-rank collectives of
-  // three `paraplan probe --quick` runs fast against 13 of 36 slow before (docs/calibration.md).
+  // Loop, which runs epoll_wait level-triggered); its scheduling policy: thread_policy.hpp
+  // event_loop_policy (36 of 36 2-rank collectives of three `paraplan probe --quick` runs fast as
+  // SCHED_BATCH, against 13 of 36 slow before: docs/calibration.md).
   const std::set<int> before = thread_ids();
   o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   std::set<int> started;
   for (int tid : thread_ids())
     if (!before.count(tid)) started.insert(tid);
-  if (const std::string err = make_batch_threads(started); !err.empty())
+  if (const std::string err = set_thread_policy(started, event_loop_policy()); !err.empty())
     warn_once("gloo's event loop keeps the default scheduling policy (" + err +
               "): small collectives may stall for a scheduler tick");
   o->threads = opt.threads;

@@ -81,10 +81,11 @@ int run(const Args& a) {
   const std::optional<LaunchEnv> env = launch_env();
   // Each rank on its own cores, as paraplan-worker keeps CPU workers (thread_policy.hpp worker_cores),
   // so that the collectives measured are those of the runs.
-  if (!cuda && env && pinning_wanted())
-    if (const std::vector<int> cores = worker_cores(env->local_rank, env->local_world_size, 1, allowed_cores()); !cores.empty())
-      if (const std::string err = pin_process(cores); !err.empty())
-        std::fprintf(stderr, "paraplan-probe: not pinned to its cores (%s)\n", err.c_str());
+  if (!cuda && env) {
+    std::string err;
+    pin_worker(env->local_rank, env->local_world_size, 1, err);
+    if (!err.empty()) std::fprintf(stderr, "paraplan-probe: not pinned to its cores (%s)\n", err.c_str());
+  }
   if (!cuda) set_threads(1);  // one worker, one thread: the cpu preset's peak (data/hardware/cpu.json)
   const int local = env ? env->local_rank : 0;
   const at::Device device = cuda ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local)) : at::Device(at::kCPU);

@@ -25,17 +25,34 @@ std::set<int> thread_ids() {
   return ids;
 }
 
-std::string make_batch_threads(const std::set<int>& tids) {
+namespace {
+bool own_cores = false;
+}  // namespace
+
+std::string set_thread_policy(const std::set<int>& tids, int policy) {
 #ifdef __linux__
   for (int tid : tids) {
     const sched_param none{};
-    if (sched_setscheduler(tid, SCHED_BATCH, &none) != 0 && errno != ESRCH)  // ESRCH: it has ended
-      return "thread " + std::to_string(tid) + ": sched_setscheduler(SCHED_BATCH): " + std::strerror(errno);
+    if (sched_setscheduler(tid, policy, &none) != 0 && errno != ESRCH)  // ESRCH: it has ended
+      return "thread " + std::to_string(tid) + ": sched_setscheduler(" +
+             (policy == SCHED_IDLE ? "SCHED_IDLE" : policy == SCHED_BATCH ? "SCHED_BATCH" : std::to_string(policy)) +
+             "): " + std::strerror(errno);
   }
 #else
   (void)tids;
+  (void)policy;
 #endif
   return "";
+}
+
+void note_own_cores(bool own) { own_cores = own; }
+
+int event_loop_policy() {
+#ifdef __linux__
+  return own_cores ? SCHED_IDLE : SCHED_BATCH;
+#else
+  return -1;
+#endif
 }
 
 int thread_policy(int tid) {
@@ -87,6 +104,17 @@ std::string pin_process(const std::vector<int>& cores) {
   (void)cores;
   return "CPU affinity is set on Linux only";
 #endif
+}
+
+std::vector<int> pin_worker(int local_rank, int local_world, int threads, std::string& error) {
+  note_own_cores(false);
+  if (!pinning_wanted()) return {};
+  const std::vector<int> allowed = allowed_cores();
+  const std::vector<int> cores = worker_cores(local_rank, local_world, threads, allowed);
+  if (cores.empty()) return {};
+  if (error = pin_process(cores); !error.empty()) return {};
+  note_own_cores(local_world <= static_cast<int>(allowed.size()));
+  return cores;
 }
 
 }  // namespace paraplan::exec

@@ -72,14 +72,10 @@ std::string software_json(const std::vector<int>& cores) {
 // thread is started, so that ATen's, OpenBLAS's and gloo's threads keep to it too. PARAPLAN_PIN_CORES=0
 // leaves the placement to the operating system. Returns the cores, empty when not pinned.
 std::vector<int> pin_cpu_worker(const std::optional<LaunchEnv>& env, int threads) {
-  if (!pinning_wanted()) return {};
-  const std::vector<int> cores =
-      worker_cores(env ? env->local_rank : 0, env ? env->local_world_size : 1, threads, allowed_cores());
-  if (cores.empty()) return {};
-  if (const std::string err = pin_process(cores); !err.empty()) {
+  std::string err;
+  const std::vector<int> cores = pin_worker(env ? env->local_rank : 0, env ? env->local_world_size : 1, threads, err);
+  if (!err.empty())
     std::fprintf(stderr, "paraplan-worker: not pinned to its cores (%s); the operating system places it\n", err.c_str());
-    return {};
-  }
   return cores;
 }
 

@@ -1,4 +1,5 @@
-// The scheduling policy the gloo communicator gives the threads gloo starts (executor/src/thread_policy):
+// The scheduling policy the gloo communicator gives the threads gloo starts, and where CPU workers keep
+// (executor/src/thread_policy):
 // a thread started between two snapshots is found, made SCHED_BATCH, and the others keep theirs.
 #include <gtest/gtest.h>
 
@@ -29,7 +30,7 @@ TEST(ThreadPolicy, AThreadStartedBetweenSnapshotsBecomesBatchAndNoOtherDoes) {
   for (int tid : thread_ids())
     if (!before.count(tid)) started.insert(tid);
   EXPECT_EQ(started.size(), 1u);
-  EXPECT_EQ(make_batch_threads(started), "");
+  EXPECT_EQ(set_thread_policy(started, SCHED_BATCH), "");
   for (int tid : started) EXPECT_EQ(thread_policy(tid), SCHED_BATCH);
   EXPECT_EQ(thread_policy(self), SCHED_OTHER);
   {
@@ -39,7 +40,7 @@ TEST(ThreadPolicy, AThreadStartedBetweenSnapshotsBecomesBatchAndNoOtherDoes) {
   cv.notify_all();
   t.join();
   // A thread that has ended is no error (gloo may have stopped one between the snapshot and the call).
-  EXPECT_EQ(make_batch_threads(started), "");
+  EXPECT_EQ(set_thread_policy(started, SCHED_BATCH), "");
 }
 
 // Each CPU worker's slice of the allowed cores: k = max(1, cores / workers) of them, from r k on,
@@ -69,4 +70,20 @@ TEST(ThreadPolicy, PinningRestrictsTheProcessToItsCores) {
   EXPECT_EQ(allowed_cores(), (std::vector<int>{allowed.back()}));
   EXPECT_EQ(pin_process(allowed), "");
   EXPECT_EQ(allowed_cores(), allowed);
+}
+
+// gloo's event loop idles (SCHED_IDLE) only where the worker has its cores to itself; where workers
+// outnumber the cores it must run beside another worker's compute (SCHED_BATCH).
+TEST(ThreadPolicy, TheEventLoopIdlesOnlyOnCoresOfItsOwn) {
+  const std::vector<int> allowed = allowed_cores();
+  ASSERT_FALSE(allowed.empty());
+  const int n = static_cast<int>(allowed.size());
+  std::string err;
+  EXPECT_EQ(pin_worker(0, 1, 1, err), allowed) << "one worker: all the cores, its own";
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(event_loop_policy(), SCHED_IDLE);
+  EXPECT_EQ(pin_worker(n, n + 1, 1, err), (std::vector<int>{allowed.front()})) << "worker n of n + 1 wraps to the first core";
+  EXPECT_EQ(event_loop_policy(), SCHED_BATCH) << "it shares that core with worker 0";
+  EXPECT_EQ(pin_process(allowed), "");
+  note_own_cores(false);
 }
