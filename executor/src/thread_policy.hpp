@@ -1,4 +1,5 @@
-// Scheduling policy of the threads a library starts behind our back (gloo's TCP event loop).
+// Where a CPU worker's threads run: its own slice of the machine's cores, and the scheduling policy of
+// the threads a library starts behind our back (gloo's TCP event loop).
 #pragma once
 
 #include <set>
@@ -41,7 +42,9 @@ int thread_policy(int tid);
 std::vector<int> worker_cores(int local_rank, int local_world, int threads, const std::vector<int>& allowed);
 std::vector<int> allowed_cores();  // this process's CPU affinity, ascending; empty where unknown
 // Pins this CPU worker to its worker_cores (unless pinning_wanted() says no) and notes whether they are
-// its own (workers <= cores). Returns the cores, empty when not pinned; `error` gets what failed.
+// its own (workers <= cores). local_world 0: the launcher did not say how many workers share the
+// machine (no LOCAL_WORLD_SIZE), so none is pinned. Returns the cores, empty when not pinned; `error`
+// gets what failed.
 std::vector<int> pin_worker(int local_rank, int local_world, int threads, std::string& error);
 // False when the environment says PARAPLAN_PIN_CORES=0: the operating system places the workers.
 bool pinning_wanted();

@@ -87,3 +87,14 @@ TEST(ThreadPolicy, TheEventLoopIdlesOnlyOnCoresOfItsOwn) {
   EXPECT_EQ(pin_process(allowed), "");
   note_own_cores(false);
 }
+
+// A launcher that does not say how many workers share the machine (local_world 0): none is pinned,
+// and the event loop keeps to SCHED_BATCH.
+TEST(ThreadPolicy, UnknownNeighboursLeaveTheWorkerUnpinned) {
+  const std::vector<int> allowed = allowed_cores();
+  std::string err;
+  EXPECT_TRUE(pin_worker(0, 0, 1, err).empty());
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(allowed_cores(), allowed);
+  EXPECT_EQ(event_loop_policy(), SCHED_BATCH);
+}
