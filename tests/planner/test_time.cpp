@@ -173,6 +173,34 @@ TEST(Comm, CpuWorkersOutnumberingCoresWaitForPeersEachStep) {
                    6e-3);
 }
 
+// CPU workers move a collective's bytes on their own cores: 4 workers on 2 cores each get half of the
+// link's bandwidth, 4 on 3 cores three quarters, so a 4 MiB all-reduce's transfer takes twice or 4/3 as
+// long; 2 workers on 2 cores, a GPU, or host_cores unknown keep it all.
+TEST(Comm, CpuWorkersOutnumberingCoresShareTheLinkBandwidth) {
+  GpuSpec cpu = hardware_preset("cpu");
+  Efficiency e = cpu.efficiency;
+  e.host_cores = 2;
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 0.5);
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 2), 1);
+  EXPECT_DOUBLE_EQ(cpu_link_share(hardware_preset("a100-80gb"), e, 4), 1);
+  e.host_cores = 3;
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 0.75);
+  e.host_cores = 0;
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 1);
+
+  Plan p = plan_from_json(nlohmann::json::parse(
+      R"({"model": "tiny-llama", "parallel": {"dp": 4}, "cluster": {"gpu": "cpu", "gpus": 4}})"));
+  const double bytes = 4 << 20;
+  const double alone = collective_time(CommKind::all_reduce, bytes, 4, group_link(p, Axis::dp_cp));
+  Calibration c;
+  c.params.push_back({"host_cores", 2, false, ParamSource::fitted, ""});
+  p.cluster.calibration = c;
+  const Link dp = group_link(p, Axis::dp_cp);
+  EXPECT_DOUBLE_EQ(dp.bytes_per_s, cpu.intra_node_bytes_per_s / 2);
+  const double transfer = bytes * 2 * 3 / 4 / (cpu.intra_node_bytes_per_s * dp.efficiency);
+  EXPECT_NEAR(collective_time(CommKind::all_reduce, bytes, 4, dp) - alone, transfer, 1e-12);
+}
+
 // Bubbles for uniform stages with F = 1, B = 2 (of which W = 0.5 weight gradients), p = 4, m = 8:
 // GPipe and 1F1B (m + p - 1)(F + B); interleaved v = 2: m(F + B) + (p - 1)(F + B)/v;
 // ZB-H1: (p - 1)(F + B_input - W) with B_input = 1.5 (Qi et al. 2023 §3.1; DeepSeek-V3's (PP-1)(F + B - 2W)

@@ -258,8 +258,8 @@ double predict(const Measurement& m, const Calibration& cal) {
   if (is_collective(r.kind)) {
     // Local ranks: the link inside a node (comm.hpp's group_link for a group within one node).
     const Efficiency e = effective_efficiency(p.cluster.gpu, cal);
-    const Link link{p.cluster.gpu.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s,
-                    e.intra_node_hop_s + peer_wait_per_step(p.cluster.gpu, e, r.ranks), false};
+    const Link link{p.cluster.gpu.intra_node_bytes_per_s * cpu_link_share(p.cluster.gpu, e, r.ranks), e.intra_node,
+                    e.intra_node_latency_s, e.intra_node_hop_s + peer_wait_per_step(p.cluster.gpu, e, r.ranks), false};
     return collective_time(collective_of(r.kind), r.bytes, r.ranks, link);
   }
   return memory_bound_time(p, r.bytes);  // memory and kernel probes

@@ -13,6 +13,11 @@ double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers) 
   return e.peer_wait_s * (1 - e.host_cores / workers);
 }
 
+double cpu_link_share(const GpuSpec& gpu, const Efficiency& e, int workers) {
+  if (!gpu.is_cpu || e.host_cores <= 0 || workers <= e.host_cores) return 1;
+  return std::max(1.0, e.host_cores) / workers;
+}
+
 bool dp_overlaps(const Plan& plan, const Efficiency& e) {
   if (!plan.parallel.dp_overlap) return false;
   if (!plan.cluster.gpu.is_cpu) return true;
@@ -29,8 +34,10 @@ Link group_link(const Plan& plan, Axis axis) {
   const RankGrid grid(plan);
   const int per_node = plan.cluster.gpus_per_node;
   if (grid.span(axis) < per_node) {
-    const double wait = peer_wait_per_step(g, e, plan.cluster.ranks_per_node());
-    return {g.intra_node_bytes_per_s, e.intra_node, e.intra_node_latency_s, e.intra_node_hop_s + wait, false};
+    const int workers = plan.cluster.ranks_per_node();
+    const double wait = peer_wait_per_step(g, e, workers);
+    return {g.intra_node_bytes_per_s * cpu_link_share(g, e, workers), e.intra_node, e.intra_node_latency_s,
+            e.intra_node_hop_s + wait, false};
   }
   // A group that spans nodes crosses through the NICs of all its ranks in a node at once (NCCL's rings
   // and trees use every NIC of the node: one channel per NIC), so its bus bandwidth per crossing is the

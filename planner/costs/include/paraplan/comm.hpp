@@ -24,6 +24,12 @@ struct Link {
 // 0 on GPUs, with host_cores unknown (0) or with a core per worker.
 double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers);
 
+// CPU workers move a collective's bytes with their own cores (gloo over TCP: the kernel copies each
+// message on the sender's and the receiver's cores), and in a ring every worker sends and receives at
+// once: with more workers on a machine than host_cores, each transfer runs at host_cores / workers of its
+// speed, as compute does (op_time.cpp core_share). 1 on GPUs, with host_cores unknown (0) or a core each.
+double cpu_link_share(const GpuSpec& gpu, const Efficiency& e, int workers);
+
 // Whether the data-parallel communication overlaps compute (gradient buckets during the backward, ZeRO-3
 // gathers behind it): as the plan says (parallel.dp_overlap), except for CPU workers with no core to
 // spare (host_cores calibrated, < workers of one machine + 1). Their collectives run on gloo's threads,
