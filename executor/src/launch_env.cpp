@@ -29,6 +29,7 @@ std::optional<LaunchEnv> launch_env_from(const EnvLookup& get) {
   e.rank = parse_int(get, "RANK", 0, e.world_size - 1);
   e.local_rank = get("LOCAL_RANK") ? parse_int(get, "LOCAL_RANK", 0, e.world_size - 1) : 0;
   e.local_world_size = get("LOCAL_WORLD_SIZE") ? parse_int(get, "LOCAL_WORLD_SIZE", 1, e.world_size) : 1;
+  e.local_world_known = get("LOCAL_WORLD_SIZE") != nullptr;
   const char* addr = get("MASTER_ADDR");
   if (!addr || !*addr) throw LaunchEnvError("MASTER_ADDR is not set (the host of rank 0's store)");
   e.master_addr = addr;

@@ -83,7 +83,7 @@ int run(const Args& a) {
   // so that the collectives measured are those of the runs.
   if (!cuda && env) {
     std::string err;
-    pin_worker(env->local_rank, std::getenv("LOCAL_WORLD_SIZE") ? env->local_world_size : 0, 1, err);
+    pin_worker(env->local_rank, env->local_world_known ? env->local_world_size : 0, 1, err);
     if (!err.empty()) std::fprintf(stderr, "paraplan-probe: not pinned to its cores (%s)\n", err.c_str());
   }
   if (!cuda) set_threads(1);  // one worker, one thread: the cpu preset's peak (data/hardware/cpu.json)

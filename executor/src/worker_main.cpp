@@ -75,7 +75,7 @@ std::string software_json(const std::vector<int>& cores) {
 std::vector<int> pin_cpu_worker(const std::optional<LaunchEnv>& env, int threads) {
   std::string err;
   // Without LOCAL_WORLD_SIZE (a launcher that does not set it) the workers beside this one are unknown.
-  const int local_world = !env ? 1 : std::getenv("LOCAL_WORLD_SIZE") ? env->local_world_size : 0;
+  const int local_world = !env ? 1 : env->local_world_known ? env->local_world_size : 0;
   const std::vector<int> cores = pin_worker(env ? env->local_rank : 0, local_world, threads, err);
   if (!err.empty())
     std::fprintf(stderr, "paraplan-worker: not pinned to its cores (%s); the operating system places it\n", err.c_str());

@@ -15,6 +15,7 @@ struct LaunchEnv {
   int world_size = 1;
   int local_rank = 0;
   int local_world_size = 1;
+  bool local_world_known = false;  // LOCAL_WORLD_SIZE was set (else 1 stands for "unknown")
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   // torchrun >= 2.1 (TORCHELASTIC_USE_AGENT_STORE=True) already serves the TCPStore at MASTER_PORT:
