@@ -56,9 +56,10 @@ void print_table(const Plan& plan, const MemoryBreakdown& mem) {
   fmt::print("  parallel: dp={} tp={} pp={} cp={} ep={}  ZeRO-{}{}  schedule {}{}\n", par.dp, par.tp, par.pp, par.cp,
              par.ep, par.zero, par.sequence_parallel ? "  sequence-parallel" : "", to_string(par.pp_schedule),
              par.virtual_stages > 1 ? fmt::format(" (v={})", par.virtual_stages) : "");
-  fmt::print("  training: seq {} x micro-batch {} (global {}, {} micro-batches per step), {}, grads {}, {}, "
+  fmt::print("  training: seq {} x micro-batch {} (global {}, {} micro-batch{} per step), {}, grads {}, {}, "
              "recompute {}, flash {}, framework {}\n",
-             tr.seq_len, tr.micro_batch, tr.global_batch, plan.micro_batches(), to_string(tr.precision),
+             tr.seq_len, tr.micro_batch, tr.global_batch, plan.micro_batches(), plan.micro_batches() == 1 ? "" : "es",
+             to_string(tr.precision),
              to_string(tr.grad_dtype), to_string(tr.optimizer), to_string(tr.recompute),
              tr.flash_attention ? "on" : "off", framework_profile(plan.framework()).name);
   fmt::print("  model: {} parameters ({})", short_count(model["params"].get<double>()),

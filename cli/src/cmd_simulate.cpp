@@ -63,9 +63,9 @@ void print_summary(const Plan& plan, const sim::SimResult& r, const MemoryBreakd
   fmt::print("{} on {} x {}: one step simulated on one pipeline ({} stages; by symmetry it stands for all {} "
              "data-parallel replicas)\n",
              plan.model.name, plan.cluster.gpus, plan.cluster.gpu.name, par.pp, par.dp);
-  fmt::print("  schedule {}{}, {} micro-batches per step, ZeRO-{}, dp_overlap {}, tp_comm_overlap {}\n\n",
+  fmt::print("  schedule {}{}, {} micro-batch{} per step, ZeRO-{}, dp_overlap {}, tp_comm_overlap {}\n\n",
              to_string(par.pp_schedule), par.virtual_stages > 1 ? fmt::format(" (v={})", par.virtual_stages) : "",
-             plan.micro_batches(), par.zero, par.dp_overlap ? "on" : "off", par.tp_comm_overlap ? "on" : "off");
+             plan.micro_batches(), plan.micro_batches() == 1 ? "" : "es", par.zero, par.dp_overlap ? "on" : "off", par.tp_comm_overlap ? "on" : "off");
   fmt::print("Step time {} = compute {} + exposed communication {} + pipeline bubble {} + optimizer {} (stage {}, "
              "which finishes last)\n",
              seconds(r.step_s), seconds(r.compute_s), seconds(r.exposed_comm_s), seconds(r.bubble_s),
