@@ -37,6 +37,7 @@ struct CalibrateCliOptions {
   std::string description;
   bool no_rows = false;
   bool as_factors = false;
+  std::string repeats = "all";  // --repeats: every run a row, or the fastest of a plan's repeats
 };
 
 
@@ -155,7 +156,8 @@ int run_calibrate(const CalibrateCliOptions& o) {
     throw PlanError("--db", o.db, "no such run store: `paraplan run`, `paraplan probe` and `paraplan import` write one");
   const std::set<MeasurementKind> use = parse_measurement_kinds(o.use);
   Store store(o.db);
-  const MeasurementSet set = read_measurements(store, use);
+  MeasurementSet set = read_measurements(store, use);
+  if (o.repeats == "fastest") set = keep_fastest_repeats(std::move(set));
   const std::string base = o.out.empty() ? o.name + ".json" : o.out;
 
   if (!o.profile.empty()) {  // a report on an existing profile: nothing fitted, nothing stored
@@ -252,6 +254,11 @@ scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) t
   sub->add_flag("--as-factors", o->as_factors,
                 "store each fitted parameter as a factor on the device's datasheet value, so that the profile "
                 "carries over to other GPUs (a parameter whose datasheet value is 0 stays a value)");
+  sub->add_option("--repeats", o->repeats,
+                  "runs of the same plan on the same machine and software: \"all\" (default) fits each one; "
+                  "\"fastest\" keeps the fastest of them and lists the others as skipped (other work on the machine "
+                  "only slows a run: scripts/calibration-sweep runs each plan twice)")
+      ->check(CLI::IsMember({"all", "fastest"}));
   sub->add_flag("--json", o->json_out, "print the profile document (with --report: and the report) as JSON");
   return {sub, [o] { return run_calibrate(*o); }};
 }

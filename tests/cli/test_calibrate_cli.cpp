@@ -126,6 +126,9 @@ TEST(CliCalibrate, NothingToFitIsRefusedWithTheReason) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--use = \"gpus\": must be a comma-separated list of runs, probes, imported"), std::string::npos)
       << r.out;
+  r = run("calibrate --db " + db + " --repeats some");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--repeats: some not in {all,fastest}"), std::string::npos) << r.out;
 }
 
 // Imported rows fitted into a profile file that `validate` and `plan` take with --calibration and name,

@@ -277,6 +277,47 @@ TEST(Calibrate, ARunsStepIsTheMedianOfItsSlowestRanks) {
   EXPECT_FALSE(median_step_seconds({}).has_value());
 }
 
+// Repeats of one plan on one machine and software count once, by their fastest run: runs 1 and 3 share
+// a plan (3 is faster: its step and compute rows stay, run 1's go), run 2 has a plan of its own, run 4
+// the first plan under other software (not a repeat), run 6 the first plan built from another revision
+// (not a repeat either), and the probe row passes through.
+TEST(Calibrate, RepeatsOfAPlanCountOnceByTheFastest) {
+  auto run = [](int64_t id, const std::string& what, double s, int dp, const std::string& software) {
+    Measurement m;
+    m.kind = MeasurementKind::run;
+    m.id = "run " + std::to_string(id) + (what == "compute" ? " compute" : "");
+    m.what = what;
+    m.run_id = id;
+    m.measured_s = s;
+    m.plan = device_plan("cpu", "fp32");
+    m.plan.parallel.dp = dp;
+    m.plan.cluster.gpus = dp;
+    m.hardware = "{\"cpu_threads\":2}";
+    m.software = software;
+    return m;
+  };
+  Measurement probe;
+  probe.kind = MeasurementKind::probe;
+  probe.id = "probe 1 #1";
+  probe.what = "gemm";
+  probe.measured_s = 1e-3;
+  MeasurementSet set;
+  set.skipped = {"run 5: failed"};
+  set.rows = {run(1, "step", 0.012, 2, "a"), run(1, "compute", 0.008, 2, "a"), run(2, "step", 0.020, 1, "a"),
+              run(3, "step", 0.010, 2, "a"), run(3, "compute", 0.007, 2, "a"), run(4, "step", 0.009, 2, "b"),
+              run(6, "step", 0.011, 2, "a"), probe};
+  set.rows[6].revision = "0123abcd";
+  const MeasurementSet kept = keep_fastest_repeats(set);
+  std::vector<std::string> ids;
+  for (const Measurement& m : kept.rows) ids.push_back(m.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"run 2", "run 3", "run 3 compute", "run 4", "run 6", "probe 1 #1"}));
+  ASSERT_EQ(kept.skipped.size(), 2u);
+  EXPECT_EQ(kept.skipped[0], "run 5: failed");
+  EXPECT_EQ(kept.skipped[1],
+            "run 1: a repeat of run 3's plan on the same machine and build, 12.00 ms a step against 10.00 ms: the "
+            "fastest repeat is kept");
+}
+
 // A run's compute row: per step, the slowest rank's time outside collectives (comm.* classes left out),
 // the median over steps after the first. By hand: step 2 ranks 0/1: 0.10 + 0.02 = 0.12 and 0.15; step 3:
 // 0.20 and 0.05 + 0.01 = 0.06; step 4: 0.08 and 0.09 -> slowest 0.15, 0.20, 0.09 -> median 0.15.

@@ -2,6 +2,7 @@
 #include "paraplan/measurements.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -118,6 +119,15 @@ std::optional<double> median_of_slowest(const std::map<int, double>& slowest) {
   return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
+// "run 9: a repeat of run 3's plan on the same machine and build, 12.41 ms a step against 10.10 ms: the
+// fastest repeat is kept"
+std::string fmt_repeat(const Measurement& slower, const Measurement& kept) {
+  char times[96];
+  std::snprintf(times, sizeof times, "%.2f ms a step against %.2f ms", 1e3 * slower.measured_s, 1e3 * kept.measured_s);
+  return slower.id + ": a repeat of " + kept.id + "'s plan on the same machine and build, " + times +
+         ": the fastest repeat is kept";
+}
+
 }  // namespace
 
 std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) {
@@ -145,6 +155,33 @@ Plan device_plan(const std::string& device, const std::string& dtype) {
   return p;
 }
 
+MeasurementSet keep_fastest_repeats(MeasurementSet set) {
+  // A run's key: what makes two runs repeats of one another.
+  auto key = [](const Measurement& m) { return plan_to_json(m.plan).dump() + "\n" + m.hardware + "\n" + m.software + "\n" + m.revision;
+  };
+  std::map<std::string, size_t> fastest;  // key -> index of the fastest step row
+  std::map<int64_t, std::string> key_of;   // run id -> its key
+  for (size_t i = 0; i < set.rows.size(); ++i) {
+    const Measurement& m = set.rows[i];
+    if (m.kind != MeasurementKind::run || m.what != "step") continue;
+    const std::string k = key(m);
+    key_of[m.run_id] = k;
+    const auto [it, first] = fastest.emplace(k, i);
+    if (!first && m.measured_s < set.rows[it->second].measured_s) it->second = i;
+  }
+  MeasurementSet out;
+  out.skipped = std::move(set.skipped);
+  for (const Measurement& m : set.rows) {
+    const auto k = key_of.find(m.run_id);
+    const Measurement* kept = m.kind == MeasurementKind::run && k != key_of.end() ? &set.rows[fastest.at(k->second)] : nullptr;
+    if (!kept || kept->run_id == m.run_id)
+      out.rows.push_back(m);
+    else if (m.what == "step")
+      out.skipped.push_back(fmt_repeat(m, *kept));
+  }
+  return out;
+}
+
 MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use) {
   MeasurementSet out;
   const bool runs = use.count(MeasurementKind::run) > 0, imported = use.count(MeasurementKind::imported) > 0;
@@ -165,6 +202,7 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
       m.label = r.run.name;
       m.hardware = r.run.hardware;
       m.software = r.run.software;
+      m.revision = r.run.git_revision;
       try {
         m.plan = stored_plan(r.run.plan_json, m.calibration);
         if (m.calibration.empty()) m.calibration = m.plan.cluster.calibration.name;

@@ -30,6 +30,7 @@ struct Measurement {
   std::string label;   // a short human description: the run's name, or the probe's shape
   std::string calibration;         // the calibration the stored plan named (its prediction before calibrating)
   std::string hardware, software;  // the store's JSON of the machine and the software that measured it
+  std::string revision;            // executor runs: the git revision of the build that ran them
 };
 
 struct MeasurementSet {
@@ -43,6 +44,15 @@ struct MeasurementSet {
 // time, which an interruption by another process moves less than the mean. An executor run with
 // per-op-class timings gives a second row, what = "compute": its time outside collectives.
 MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use);
+
+// Repeated executor runs of one plan on one machine (the same plan, hardware, software and revision) as one:
+// the rows of the run with the fastest step row (its step and compute rows); each slower repeat goes to
+// `skipped`, saying which run was kept. Other work on the machine only ever slows a run, so the fastest
+// of the repeats is the nearest to the plan's own time (the rule of Python's timeit, whose documentation
+// says the lowest of several repeats is the figure to use: "higher values ... are typically ... caused
+// ... by other processes interfering with your timing accuracy"). Rows of other kinds are kept as they
+// are; the order of the kept rows is unchanged.
+MeasurementSet keep_fastest_repeats(MeasurementSet set);
 
 // The step time of a run's steps as read_measurements takes it (steps of all ranks of one run).
 std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps);
