@@ -255,7 +255,7 @@ scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) t
                 "store each fitted parameter as a factor on the device's datasheet value, so that the profile "
                 "carries over to other GPUs (a parameter whose datasheet value is 0 stays a value)");
   sub->add_option("--repeats", o->repeats,
-                  "runs of the same plan on the same machine and software: \"all\" (default) fits each one; "
+                  "runs of the same plan on the same machine and build: \"all\" (default) fits each one; "
                   "\"fastest\" keeps the fastest of them and lists the others as skipped (other work on the machine "
                   "only slows a run: scripts/calibration-sweep runs each plan twice)")
       ->check(CLI::IsMember({"all", "fastest"}));

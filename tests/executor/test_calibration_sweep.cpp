@@ -9,8 +9,9 @@
 // median over its steps of the slowest rank (measurements.hpp), which one interruption moves less than
 // a mean; each plan runs twice, minutes apart, and counts by the faster run (keep_fastest_repeats: other
 // work on the machine only slows a run, and on this 2-core machine a run that stretched over a second of
-// such work measured up to 50 % slower than its repeats). The figures are printed (ctest -L calibration-sweep -V) for docs/calibration.md, with the load
-// (uptime) and one plan measured before and after the sweep, which shows how far the machine moved.
+// such work measured up to 50 % slower than its repeats). The figures are printed (ctest -L
+// calibration-sweep -V) for docs/calibration.md, with the load (uptime) and one plan measured before and
+// after the sweep, which shows how far the machine moved.
 //
 // It asserts prediction errors, not speed: the thresholds are the issue's. On a machine whose cores other
 // work shares, multi-worker step times move with that work from one minute to the next; this test then

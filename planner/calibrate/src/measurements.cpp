@@ -156,28 +156,27 @@ Plan device_plan(const std::string& device, const std::string& dtype) {
 }
 
 MeasurementSet keep_fastest_repeats(MeasurementSet set) {
-  // A run's key: what makes two runs repeats of one another.
-  auto key = [](const Measurement& m) { return plan_to_json(m.plan).dump() + "\n" + m.hardware + "\n" + m.software + "\n" + m.revision;
+  // What makes two runs repeats of one another: plan, machine, software and build.
+  auto key = [](const Measurement& m) {
+    return plan_to_json(m.plan).dump() + "\n" + m.hardware + "\n" + m.software + "\n" + m.revision;
   };
-  std::map<std::string, size_t> fastest;  // key -> index of the fastest step row
-  std::map<int64_t, std::string> key_of;   // run id -> its key
+  std::map<std::string, size_t> fastest;  // key -> index of its fastest step row
+  std::map<int64_t, std::string> key_of;  // executor run id -> its key
   for (size_t i = 0; i < set.rows.size(); ++i) {
     const Measurement& m = set.rows[i];
     if (m.kind != MeasurementKind::run || m.what != "step") continue;
-    const std::string k = key(m);
-    key_of[m.run_id] = k;
-    const auto [it, first] = fastest.emplace(k, i);
+    const auto [it, first] = fastest.emplace(key_of[m.run_id] = key(m), i);
     if (!first && m.measured_s < set.rows[it->second].measured_s) it->second = i;
   }
   MeasurementSet out;
   out.skipped = std::move(set.skipped);
   for (const Measurement& m : set.rows) {
-    const auto k = key_of.find(m.run_id);
-    const Measurement* kept = m.kind == MeasurementKind::run && k != key_of.end() ? &set.rows[fastest.at(k->second)] : nullptr;
-    if (!kept || kept->run_id == m.run_id)
+    const auto k = m.kind == MeasurementKind::run ? key_of.find(m.run_id) : key_of.end();
+    const Measurement& kept = k == key_of.end() ? m : set.rows[fastest.at(k->second)];
+    if (kept.run_id == m.run_id)
       out.rows.push_back(m);
     else if (m.what == "step")
-      out.skipped.push_back(fmt_repeat(m, *kept));
+      out.skipped.push_back(fmt_repeat(m, kept));
   }
   return out;
 }
