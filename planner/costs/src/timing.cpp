@@ -22,15 +22,16 @@ namespace paraplan::planner {
 namespace {
 
 // HBM bytes of the optimizer step per trainable parameter this rank updates (Megatron's optimizer,
-// megatron/core/optimizer/optimizer.py): clip-grad-norm reads the fp32 gradient; fused Adam reads
+// megatron/core/optimizer/optimizer.py): clip-grad-norm reads the fp32 gradient (where the framework
+// clips: framework.hpp clips_grad_norm); fused Adam reads
 // gradient, master weight and both moments and writes master and moments; the updated master is copied
 // to the 16-bit model weight. With 16-bit model gradients (fp16/bf16 grad_dtype) they are first copied
 // into fp32 main gradients, and under fp16 unscaled and checked for inf/NaN (Float16OptimizerWithFloat16Params).
-double optimizer_step_bytes_per_param(const Plan& plan) {
+double optimizer_step_bytes_per_param(const Plan& plan, const FrameworkProfile& fw) {
   const auto& tr = plan.training;
   const bool mixed = tr.precision != Precision::fp32;
   const double states = 2 * planner::optimizer_bytes_per_param(tr.optimizer);  // read + write
-  double bytes = 4 /* norm */ + 4 /* grad in the update */ + 8 /* master or fp32 weight r/w */ + states;
+  double bytes = (fw.clips_grad_norm ? 4 : 0) + 4 /* grad in the update */ + 8 /* master or fp32 weight r/w */ + states;
   if (mixed) bytes += 4 + weight_bytes_per_param(tr.precision);  // master -> 16-bit weight copy
   if (mixed && tr.grad_dtype != GradDtype::fp32) {
     bytes += weight_bytes_per_param(tr.precision) + 4;  // 16-bit grads -> fp32 main grads
@@ -66,7 +67,7 @@ class StepModel {
       loss_sum_ = ctx.fw.step_loss_all_reduces *
                   (collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_) +
                    (par.pp > 1 ? collective_time(CommKind::all_reduce, 8, par.pp, pp_link) : 0));
-    opt_bytes_ = optimizer_step_bytes_per_param(plan);
+    opt_bytes_ = optimizer_step_bytes_per_param(plan, ctx.fw);
     const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
     overlap_dp_ = dp_overlaps(plan, e);
     mb_overhead_ = e.microbatch_overhead_s;

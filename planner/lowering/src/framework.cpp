@@ -149,6 +149,7 @@ FrameworkProfile paraplan_executor() {
   f.exact_executor = true;      // op bytes, backward phases and ZeRO buffers: planner/lowering/src/executor_ops.cpp
   f.dp_per_unit = true;         // executor/src/zero_engine.cpp finish_unit
   f.step_loss_all_reduces = 1;  // executor/src/trainer.cpp: the loss summed over DP each step
+  f.clips_grad_norm = false;    // executor/src/adamw.cpp: the update alone, no gradient clipping
   return f;
 }
 

@@ -77,6 +77,9 @@ struct FrameworkProfile {
   // ZeRO-3 it gathers a unit's trainable and frozen parameters (LoRA's adapters and base) apart.
   bool dp_per_unit = false;
   int step_loss_all_reduces = 0;
+  // The optimizer step first takes the gradients' global norm to clip them (Megatron-LM --clip-grad 1.0,
+  // torchtitan max_norm 1.0, DeepSpeed gradient_clipping): one more read of every gradient.
+  bool clips_grad_norm = true;
   LaunchProfile launches;
 };
 
