@@ -148,6 +148,35 @@ TEST(Calibrate, SyntheticMeasurementsRecoverTheParametersTheyWereMadeWith) {
   EXPECT_LT(fit.rms_log_residual, 1e-6);
 }
 
+// The optimizer step's bandwidth (optimizer_memory, 2.4x the memory-bound one here) is fitted when named,
+// from executor runs' optimizer rows, with everything else; not named, those rows are left out of the fit
+// and it keeps its datasheet value, 1.
+TEST(Calibrate, TheOptimizersBandwidthIsFittedWhenNamedFromItsOwnRows) {
+  Calibration t = truth();
+  t.params.push_back({"optimizer_memory", 2.4, false, ParamSource::fitted, ""});
+  std::vector<Measurement> rows = synthetic_rows();
+  for (size_t i = 0, n = rows.size(); i < n; ++i)
+    if (rows[i].kind == MeasurementKind::run) {
+      Measurement m = rows[i];
+      m.what = "optimizer";
+      m.id += " optimizer";
+      rows.push_back(m);
+    }
+  for (Measurement& m : rows) m.measured_s = predict(m, t);
+  FitOptions named;
+  named.fields = {"gemm", "attention", "memory", "optimizer_memory", "kernel_overhead_s", "intra_node",
+                  "intra_node_latency_s", "host_overhead_s", "host_cores", "peer_wait_s"};
+  const FitResult fit = fit_parameters(rows, hardware_preset("cpu"), named);
+  for (const CalibratedParam& want : t.params) {
+    const double got = value_of(fit.calibration, want.name);
+    EXPECT_NEAR(got / want.value, 1.0, 0.01) << want.name << ": fitted " << got << ", made with " << want.value;
+  }
+  const FitResult by_default = fit_parameters(rows, hardware_preset("cpu"));
+  EXPECT_TRUE(std::isnan(value_of(by_default.calibration, "optimizer_memory")));
+  for (const FittedParam& p : by_default.params)
+    if (std::string(p.field->name) == "optimizer_memory") EXPECT_EQ(p.rows, 0);
+}
+
 // An executor run's compute row is its time outside collectives. A dp = 1 run has none, so its compute
 // row is the whole step — the host's time per kernel included, which CPU workers spend on top of the
 // kernels (the row left it out: every CPU fit then pushed the compute parameters up to make up for it).
@@ -332,6 +361,20 @@ TEST(Calibrate, ARunsComputeIsTheMedianOfItsSlowestRanksOutsideCollectives) {
   EXPECT_FALSE(median_compute_seconds({}).has_value());
 }
 
+// A run's optimizer row: per step, the slowest rank's "optimizer" time (its own, the collectives it waits
+// on being classes of their own), the median over steps after the first. By hand: step 2: 0.030 and
+// 0.025 -> 0.030; step 3: rank 1 alone 0.010; step 4: 0.020 and 0.022 -> 0.022; median of 0.030, 0.010,
+// 0.022 -> 0.022. Other classes do not count; a run that timed no optimizer step has no row.
+TEST(Calibrate, ARunsOptimizerIsTheMedianOfItsSlowestRanksOptimizerStep) {
+  const std::vector<OpTimeRecord> ops = {
+      {1, 0, 1, "optimizer", 5.0, 1},  {1, 1, 1, "optimizer", 4.0, 1},  // step 1: warm-up, left out
+      {1, 0, 2, "optimizer", 0.030, 1}, {1, 1, 2, "optimizer", 0.025, 1}, {1, 1, 2, "gemm", 0.9, 1},
+      {1, 1, 3, "optimizer", 0.010, 1}, {1, 0, 3, "comm.all_gather.dp", 0.5, 1},
+      {1, 0, 4, "optimizer", 0.020, 1}, {1, 1, 4, "optimizer", 0.022, 1}, {1, 0, 4, "memory", 0.7, 1}};
+  EXPECT_DOUBLE_EQ(*median_optimizer_seconds(ops), 0.022);
+  EXPECT_FALSE(median_optimizer_seconds({{1, 0, 2, "gemm", 0.1, 1}}).has_value());
+}
+
 // vTrain's table (its column names in a '#' line) imports as runs too, each with its measured time:
 // the first row of data/validation/vtrain-single-node.csv, 372.160408 ms.
 TEST(Calibrate, VTrainsTableImports) {
@@ -368,3 +411,4 @@ TEST(Calibrate, HoldingOutNeedsTwoSources) {
     EXPECT_NE(std::string(e.what()).find("needs rows of at least two sources"), std::string::npos) << e.what();
   }
 }
+

@@ -99,18 +99,22 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   const auto say = [&](const std::string& line) {
     if (options.progress) options.progress(line);
   };
-  say("fitting " + std::to_string(rows.size()) + " row(s) of " + out.device + "...");
+  const auto used = [&](const std::vector<Measurement>& v) {
+    return std::to_string(std::count_if(v.begin(), v.end(), [&](const Measurement& m) { return fit_uses(m, options.fit); }));
+  };
+  say("fitting " + used(rows) + " row(s) of " + out.device + "...");
   out.fit = fit_parameters(rows, gpu, options.fit);
   if (out.fit.calibration.params.empty())
     throw PlanError("--use", "", "the " + std::to_string(rows.size()) + " measurement(s) of " + out.device +
                                      " constrain no parameter of the time model");
 
-  // k-fold cross-validation: measurement j is in fold j mod k, a run's compute row in its step row's fold
-  // (held out together: one run's two rows share its noise); each fold is predicted by a fit without it.
+  // k-fold cross-validation: measurement j is in fold j mod k, a run's compute and optimizer rows in its
+  // step row's fold (held out together: one run's rows share its noise); each fold is predicted by a fit
+  // without it.
   std::vector<size_t> group(rows.size());
   size_t groups = 0;
   for (size_t i = 0; i < rows.size(); ++i)
-    group[i] = i > 0 && rows[i].what == "compute" && rows[i].run_id == rows[i - 1].run_id ? group[i - 1] : groups++;
+    group[i] = i > 0 && is_part_of_step(rows[i]) && rows[i].run_id == rows[i - 1].run_id ? group[i - 1] : groups++;
   const int k = std::min<int>(options.folds, static_cast<int>(groups));
   std::vector<std::optional<double>> held(rows.size());
   if (k >= 2) {
@@ -121,7 +125,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) != f) train.push_back(rows[i]);
       say("cross-validation: fold " + std::to_string(f + 1) + " of " + std::to_string(k) + ", fitting " +
-          std::to_string(train.size()) + " row(s)...");
+          used(train) + " row(s)...");
       const FitResult part = fit_parameters(train, gpu, options.fit);
       for (size_t i = 0; i < rows.size(); ++i)
         if (fold_of(i) == f) held[i] = predict(rows[i], part.calibration);
@@ -131,7 +135,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   out.profile = out.fit.calibration;
   out.profile.name = options.name;
   std::map<std::string, int> by_kind;
-  for (const Measurement& m : rows) ++by_kind[std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "")];
+  for (const Measurement& m : rows) ++by_kind[row_kind(m)];
   std::string counts;
   for (const auto& [kind, n] : by_kind) counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
   for (CalibratedParam& p : out.profile.params)
@@ -150,7 +154,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     r.before_s = predict(m, calibration_before(m));
     r.after_s = predict(m, out.profile);
     r.held_out_s = held[i];
-    const std::string kind = std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "");
+    const std::string kind = row_kind(m);
     before[kind].push_back(r.before_s / m.measured_s - 1);
     after[kind].push_back(r.after_s / m.measured_s - 1);
     if (r.held_out_s) held_out[kind].push_back(*r.held_out_s / m.measured_s - 1);

@@ -57,7 +57,7 @@ json calibration_report(const Store& store, const std::vector<CalibratedRow>& ro
   std::vector<double> memory_errors;
   for (const CalibratedRow& r : rows) {
     const Measurement& m = *r.m;
-    const std::string kind = std::string(to_string(m.kind)) + (m.what == "compute" ? " compute" : "");
+    const std::string kind = row_kind(m);
     json row = {{"id", m.id},
                 {"kind", kind},
                 {"what", m.what},

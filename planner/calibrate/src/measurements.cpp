@@ -130,19 +130,39 @@ std::string fmt_repeat(const Measurement& slower, const Measurement& kept) {
 
 }  // namespace
 
+std::string row_kind(const Measurement& m) {
+  return std::string(to_string(m.kind)) + (is_part_of_step(m) ? " " + m.what : "");
+}
+
+bool is_part_of_step(const Measurement& m) { return m.kind == MeasurementKind::run && m.what != "step"; }
+
 std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps) {
   std::map<int, double> slowest;  // step -> slowest rank's time
   for (const StepRecord& s : steps) slowest[s.step] = std::max(slowest[s.step], s.step_s);
   return median_of_slowest(slowest);
 }
 
-std::optional<double> median_compute_seconds(const std::vector<OpTimeRecord>& ops) {
-  std::map<std::pair<int, int>, double> work;  // (step, rank) -> seconds not blocked in a collective
+namespace {
+
+// The median over steps of the slowest rank's seconds in the op classes `counts` takes.
+template <class Counts>
+std::optional<double> median_of_classes(const std::vector<OpTimeRecord>& ops, Counts counts) {
+  std::map<std::pair<int, int>, double> work;  // (step, rank) -> seconds
   for (const OpTimeRecord& o : ops)
-    if (o.op_class.rfind("comm.", 0) != 0) work[{o.step, o.rank}] += o.seconds;
+    if (counts(o.op_class)) work[{o.step, o.rank}] += o.seconds;
   std::map<int, double> slowest;
   for (const auto& [key, s] : work) slowest[key.first] = std::max(slowest[key.first], s);
   return median_of_slowest(slowest);
+}
+
+}  // namespace
+
+std::optional<double> median_compute_seconds(const std::vector<OpTimeRecord>& ops) {
+  return median_of_classes(ops, [](const std::string& c) { return c.rfind("comm.", 0) != 0; });
+}
+
+std::optional<double> median_optimizer_seconds(const std::vector<OpTimeRecord>& ops) {
+  return median_of_classes(ops, [](const std::string& c) { return c == "optimizer"; });
 }
 
 Plan device_plan(const std::string& device, const std::string& dtype) {
@@ -231,15 +251,20 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
       }
       m.device = m.plan.cluster.gpu.id;
       // An executor run's time outside collectives as a row of its own: it tells the compute parameters
-      // (GEMM, per-kernel and host costs, shared cores) from the communication ones.
-      const double compute = is_imported ? 0 : median_compute_seconds(store.op_times(r.id)).value_or(0);
+      // (GEMM, per-kernel and host costs, shared cores) from the communication ones; and its optimizer
+      // step's: it tells the update's bandwidth from the rest of the compute.
+      const std::vector<OpTimeRecord> ops = is_imported ? std::vector<OpTimeRecord>{} : store.op_times(r.id);
+      const double compute = median_compute_seconds(ops).value_or(0);
+      const double optimizer = median_optimizer_seconds(ops).value_or(0);
       out.rows.push_back(m);
-      if (compute > 0) {
-        m.what = "compute";
-        m.id += " compute";
-        m.label += " (compute)";
-        m.measured_s = compute;
-        out.rows.push_back(std::move(m));
+      for (const auto& [what, seconds] : {std::pair{"compute", compute}, std::pair{"optimizer", optimizer}}) {
+        if (seconds <= 0) continue;
+        Measurement part = m;
+        part.what = what;
+        part.id += std::string(" ") + what;
+        part.label += std::string(" (") + what + ")";
+        part.measured_s = seconds;
+        out.rows.push_back(std::move(part));
       }
     }
   }
@@ -285,6 +310,7 @@ double predict(const Measurement& m, const Calibration& cal) {
     // The compute row is the time outside collectives: everything of the step but its exposed
     // communication, the host's time included (on CPU workers it is all added; on GPUs what the device
     // does not hide).
+    if (m.what == "optimizer") return e.optimizer_s;
     return m.what == "compute" ? e.step_s - e.exposed_comm_s : e.step_s;
   }
   const ProbeResult& r = m.probe;

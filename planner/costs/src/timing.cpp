@@ -67,8 +67,9 @@ class StepModel {
       loss_sum_ = ctx.fw.step_loss_all_reduces *
                   (collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_) +
                    (par.pp > 1 ? collective_time(CommKind::all_reduce, 8, par.pp, pp_link) : 0));
-    opt_bytes_ = optimizer_step_bytes_per_param(plan, ctx.fw);
     const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
+    // The update streams at optimizer_memory x the memory-bound bandwidth: as fewer bytes at that bandwidth.
+    opt_bytes_ = optimizer_step_bytes_per_param(plan, ctx.fw) / e.optimizer_memory;
     overlap_dp_ = dp_overlaps(plan, e);
     mb_overhead_ = e.microbatch_overhead_s;
     step_overhead_ = e.step_overhead_s;

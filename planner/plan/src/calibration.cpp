@@ -27,6 +27,8 @@ const std::vector<EfficiencyField>& efficiency_fields() {
       {"gemm", &Efficiency::gemm, "fraction of peak", "large GEMMs (maximum achievable matmul FLOP/s)", 1e-3, 1},
       {"attention", &Efficiency::attention, "fraction of peak", "fused attention kernels, forward and backward", 1e-3, 1},
       {"memory", &Efficiency::memory, "fraction of HBM bandwidth", "memory-bound kernels", 1e-3, 1},
+      {"optimizer_memory", &Efficiency::optimizer_memory, "x memory-bound bandwidth",
+       "the optimizer step's update, against the memory-bound kernels' bandwidth (hbm x memory)", 0.1, 10},
       {"kernel_overhead_s", &Efficiency::kernel_overhead_s, "s", "device-side fixed cost per kernel", 0, 1},
       {"gemm_k_fill", &Efficiency::gemm_k_fill, "elements of k", "a GEMM tile's fixed work (prologue, epilogue) as extra k", 0, 65536},
       {"intra_node", &Efficiency::intra_node, "fraction of link bandwidth", "collectives inside a node (bus bandwidth)", 1e-3, 1},

@@ -41,7 +41,8 @@ struct FitOptions {
   // the model cannot follow (collectives timed on a loaded machine) counts less than one it fits.
   bool balance_kinds = true;
   // Only these fields (efficiency_fields() names); empty: every field the rows constrain, except on a CPU
-  // the GPU kernel model's finer ones (fit.cpp fitted_by_default).
+  // the GPU kernel model's finer ones, and optimizer_memory, whose "optimizer" rows count only when it is
+  // named here (fit.cpp fitted_by_default).
   std::set<std::string> fields;
 };
 
@@ -50,5 +51,9 @@ struct FitOptions {
 // pull towards them; a field the fit pins to no better than a factor e keeps its datasheet value and
 // the rest is refitted. All rows must be of the device `gpu`.
 FitResult fit_parameters(const std::vector<Measurement>& rows, const GpuSpec& gpu, const FitOptions& options = {});
+
+// Whether fit_parameters uses the row at all: an executor run's optimizer row only when optimizer_memory
+// is among options.fields.
+bool fit_uses(const Measurement& row, const FitOptions& options);
 
 }  // namespace paraplan::planner

@@ -20,7 +20,8 @@ std::set<MeasurementKind> parse_measurement_kinds(const std::string& list, const
 struct Measurement {
   MeasurementKind kind = MeasurementKind::run;
   std::string id;      // "run 12", "imported run 14 (published-step-time.csv:3 (narayanan21-t1))", "probe 3 #7"
-  std::string what;    // "step" for runs (and "compute": the part outside collectives, from op_times);
+  std::string what;    // "step" for runs (and from op_times, "compute": the part outside collectives,
+                       // "optimizer": the optimizer step's);
                        // the probe's kind (gemm, memory, kernel, all_reduce, ...)
   std::string device;  // hardware preset id (cluster.gpu.id)
   Plan plan;           // the run's plan; for a probe the device (cluster.gpu, training.precision)
@@ -42,11 +43,17 @@ struct MeasurementSet {
 // every rank of its plan (a --fake-rank run measures one rank alone and is skipped); its measured step
 // is the median over steps (after the first, unless it is the only one) of the slowest rank's step
 // time, which an interruption by another process moves less than the mean. An executor run with
-// per-op-class timings gives a second row, what = "compute": its time outside collectives.
+// per-op-class timings gives two more rows: what = "compute", its time outside collectives, and
+// what = "optimizer", its optimizer step's (both the median over steps of the slowest rank).
 MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use);
 
+// How reports group rows: "runs", "runs compute", "runs optimizer", "imported", "probes".
+std::string row_kind(const Measurement& m);
+// An executor run's compute or optimizer row: a part of the step row before it (same run_id).
+bool is_part_of_step(const Measurement& m);
+
 // Repeated executor runs of one plan on one machine (the same plan, hardware, software and revision) as one:
-// the rows of the run with the fastest step row (its step and compute rows); each slower repeat goes to
+// the rows of the run with the fastest step row (its step, compute and optimizer rows); each slower repeat goes to
 // `skipped`, saying which run was kept. Other work on the machine only ever slows a run, so the fastest
 // of the repeats is the nearest to the plan's own time (the rule of Python's timeit, whose documentation
 // says the lowest of several repeats is the figure to use: "higher values ... are typically ... caused
@@ -60,12 +67,15 @@ std::optional<double> median_step_seconds(const std::vector<StepRecord>& steps);
 // The work of a run's steps outside collectives (op_times minus comm.*), as median_step_seconds takes
 // the step: the median over steps of the slowest rank.
 std::optional<double> median_compute_seconds(const std::vector<OpTimeRecord>& ops);
+// The same for the optimizer step (op class "optimizer", its own time without the collectives it waits on).
+std::optional<double> median_optimizer_seconds(const std::vector<OpTimeRecord>& ops);
 
 // A plan that stands for a device in a probe's prediction (`dtype` as training.precision).
 Plan device_plan(const std::string& device, const std::string& dtype);
 
 // What the time model predicts for `m`, in seconds, with the calibration `cal` in place of the plan's:
-// step time (estimate_time) for runs, and its compute + optimizer + bubble for their "compute" rows; for
+// step time (estimate_time) for runs, its compute + optimizer + bubble for their "compute" rows and its
+// optimizer step for their "optimizer" rows; for
 // probes a GEMM (gemm_efficiency), one memory-bound kernel (memory_bound_time; "kernel" probes are tiny
 // ones), or one collective (collective_time) over local ranks.
 double predict(const Measurement& m, const Calibration& cal);

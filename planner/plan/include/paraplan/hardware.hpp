@@ -17,6 +17,12 @@ struct Efficiency {
   double gemm = 1;                  // large GEMMs: fraction of peak FLOP/s (maximum achievable matmul FLOPS)
   double attention = 1;             // fused (flash) attention kernels, forward and backward
   double memory = 1;                // memory-bound kernels: fraction of HBM bandwidth
+  // The optimizer step's update as a multiple of the memory-bound kernels' bandwidth (hbm x memory). 1 on
+  // GPUs (fused Adam is one more streaming kernel). On CPU workers the executor's AdamW is one in-place,
+  // vectorised pass per unit (executor/src/adamw.cpp) while the model's other memory-bound ops are ATen
+  // kernels writing fresh outputs: the sweep measured the update at ~3x their bandwidth
+  // (docs/calibration.md), which a fit from the optimizer's own measured time finds.
+  double optimizer_memory = 1;
   double kernel_overhead_s = 0;     // fixed cost per kernel (launch, ramp-up, tail)
   double gemm_k_fill = 0;           // a GEMM tile's fixed work (prologue, epilogue) as extra elements of k
   double intra_node = 1;            // collectives inside a node: bus bandwidth / link bandwidth
