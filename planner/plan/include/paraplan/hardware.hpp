@@ -20,8 +20,8 @@ struct Efficiency {
   // The optimizer step's update as a multiple of the memory-bound kernels' bandwidth (hbm x memory). 1 on
   // GPUs (fused Adam is one more streaming kernel). On CPU workers the executor's AdamW is one in-place,
   // vectorised pass per unit (executor/src/adamw.cpp) while the model's other memory-bound ops are ATen
-  // kernels writing fresh outputs: the sweep measured the update at ~3x their bandwidth
-  // (docs/calibration.md), which a fit from the optimizer's own measured time finds.
+  // kernels writing fresh outputs: fitted from the runs' optimizer times (`--fit ...,optimizer_memory`,
+  // not by default) the update runs at ~3x their bandwidth (docs/calibration.md).
   double optimizer_memory = 1;
   double kernel_overhead_s = 0;     // fixed cost per kernel (launch, ramp-up, tail)
   double gemm_k_fill = 0;           // a GEMM tile's fixed work (prologue, epilogue) as extra elements of k
