@@ -214,8 +214,8 @@ int run_calibrate(const CalibrateCliOptions& o) {
   }
   print_errors(report, out.folds);
   if (report["summary"]["step_time"].contains("runs optimizer") && !co.fit.fields.count("optimizer_memory"))
-    fmt::print("runs optimizer: the runs' optimizer steps, shown and not fitted; --fit naming optimizer_memory with the "
-               "others fits them (docs/calibration.md, \"The optimizer step on CPU\")\n");
+    fmt::print("runs optimizer: the runs' optimizer steps, shown and not fitted; --fit naming optimizer_memory "
+               "with the others fits them (docs/calibration.md, \"The optimizer step on CPU\")\n");
   fmt::print("\nprofile \"{}\" written to {} and to {} (calibration {}); use it: --calibration {}\n", o.name, base, o.db,
              id, base);
   if (o.report) write_report(stem, report);

@@ -223,6 +223,44 @@ TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
 #endif
 }
 
+// Executor runs that timed their optimizer step give a "runs optimizer" row each: shown, and left out of
+// the default fit, which says how to fit them; --fit naming optimizer_memory fits them.
+TEST(CliCalibrate, OptimizerRowsAreShownAndFittedWhenNamed) {
+  using namespace paraplan::planner;
+  const fs::path dir = fresh_dir("optimizer");
+  const std::string db = (dir / "runs.sqlite").string();
+  {
+    Store s(db);
+    for (int layers : {2, 4, 8}) {
+      NewRun nr;
+      nr.name = "tiny x" + std::to_string(layers);
+      nr.plan_json = R"({"model":{"name":"m","layers":)" + std::to_string(layers) +
+                     R"(,"hidden":256,"heads":8,"kv_heads":4,"head_dim":32,"ffn_hidden":704,"vocab":256},)"
+                     R"("training":{"seq_len":64,"micro_batch":2,"global_batch":2,"precision":"fp32"},)"
+                     R"("parallel":{"dp":1},"cluster":{"gpu":"cpu","gpus":1}})";
+      nr.world_size = 1;
+      nr.steps = 3;
+      const int64_t id = s.create_run(nr);
+      s.set_running(id);
+      const double step = 0.002 * layers, optimizer = 0.0001 * layers;
+      for (int k = 1; k <= 3; ++k) {
+        s.add_step({id, 0, k, 5.0, step, 0, 16000});
+        s.add_op_times({{id, 0, k, "gemm", step - optimizer, 10}, {id, 0, k, "optimizer", optimizer, 1}});
+      }
+      s.finish_run(id);
+    }
+  }
+  auto r = run("calibrate --db " + db + " --name d --out " + (dir / "d.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("runs optimizer     3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("runs optimizer: the runs' optimizer steps, shown and not fitted"), std::string::npos) << r.out;
+  EXPECT_FALSE(json::parse(read(dir / "d.json"))["parameters"].contains("optimizer_memory"));
+  r = run("calibrate --db " + db + " --fit gemm,optimizer_memory --name n --out " + (dir / "n.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("shown and not fitted"), std::string::npos) << r.out;
+  EXPECT_EQ(json::parse(read(dir / "n.json"))["parameters"]["optimizer_memory"]["source"], "fitted");
+}
+
 // Issue 14: Megatron-Bridge's table imports (its own column line), and `calibrate --fit gemm --folds 6`
 // fits that one parameter on the six H100 rows, each fold one row (leave-one-out); a name that is no
 // parameter is refused with the list. `validate --held-out` with one source holds out row by row.

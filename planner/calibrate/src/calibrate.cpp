@@ -100,7 +100,8 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     if (options.progress) options.progress(line);
   };
   const auto used = [&](const std::vector<Measurement>& v) {
-    return std::to_string(std::count_if(v.begin(), v.end(), [&](const Measurement& m) { return fit_uses(m, options.fit); }));
+    const auto n = std::count_if(v.begin(), v.end(), [&](const Measurement& m) { return fit_uses(m, options.fit); });
+    return std::to_string(n);
   };
   say("fitting " + used(rows) + " row(s) of " + out.device + "...");
   out.fit = fit_parameters(rows, gpu, options.fit);

@@ -307,10 +307,10 @@ double predict(const Measurement& m, const Calibration& cal) {
   p.cluster.calibration = cal;
   if (m.kind != MeasurementKind::probe) {
     const StepEstimate e = estimate_time(p);
+    if (m.what == "optimizer") return e.optimizer_s;  // the optimizer step alone
     // The compute row is the time outside collectives: everything of the step but its exposed
     // communication, the host's time included (on CPU workers it is all added; on GPUs what the device
     // does not hide).
-    if (m.what == "optimizer") return e.optimizer_s;
     return m.what == "compute" ? e.step_s - e.exposed_comm_s : e.step_s;
   }
   const ProbeResult& r = m.probe;
