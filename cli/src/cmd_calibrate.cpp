@@ -172,7 +172,9 @@ int run_calibrate(const CalibrateCliOptions& o) {
       std::cout << report.dump(2) << "\n";
       return 0;
     }
-    fmt::print("profile \"{}\" on {} rows of {} from {}\n", cal.name, report["rows"].size(), device, o.db);
+    fmt::print("profile \"{}\" on {} rows of {} from {}, {} skipped\n", cal.name, report["rows"].size(), device, o.db,
+               set.skipped.size());
+    for (const std::string& s : set.skipped) fmt::print("  skipped {}\n", s);  // failed runs, slower repeats, ...
     print_rows(report);
     print_memory(report);
     print_errors(report, 0);

@@ -194,13 +194,21 @@ TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
     // 1 MiB of weights as predicted; 2 MiB of activations measured against 1.5 MiB predicted: -25.0 %.
     s.add_memory({{id, 0, "weights", 1048576.0, 1048576.0}, {id, 0, "activations", 1572864.0, 2097152.0}});
     s.finish_run(id);
+    const int64_t again = s.create_run(nr);  // a slower repeat, which --repeats fastest skips and lists
+    s.set_running(again);
+    for (int step = 1; step <= 3; ++step) s.add_step({again, 0, step, 5.0, 0.006, 0, 16000});
+    s.finish_run(again);
   }
   const fs::path profile = dir / "same.json";
   std::ofstream(profile) << R"({"name": "same", "parameters": {}})";  // sets nothing: after = before
-  const auto r = run("calibrate --db " + db + " --report --calibration " + profile.string() + " --out " +
-                     (dir / "same.json").string());
+  const auto r = run("calibrate --db " + db + " --report --repeats fastest --calibration " + profile.string() +
+                     " --out " + (dir / "same.json").string());
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("profile \"same\" on 1 rows of cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("profile \"same\" on 1 rows of cpu from " + db + ", 1 skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  skipped run 2: a repeat of run 1's plan on the same machine and build, 6.00 ms a step "
+                       "against 4.00 ms: the fastest repeat is kept"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("tiny on one worker"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("4 ms"), std::string::npos) << r.out;  // the measured step, the median of steps 2 and 3
   EXPECT_NE(r.out.find("memory, worst rank (MiB = 2^20 bytes"), std::string::npos) << r.out;
