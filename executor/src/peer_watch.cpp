@@ -77,13 +77,20 @@ void PeerWatch::run() {
     }
   } catch (const std::exception& e) {
     if (stop_) return;
-    why = "lost the rendezvous store at " + where(env_) +
-          (env_.agent_store ? " (torchrun's agent serves it)" : " (rank 0 serves it: rank 0 has stopped)") + ": " +
-          error_message(e);
+    // Rank 0 serves the store unless torchrun's agent does: then losing the store is losing rank 0, said
+    // in the words the main thread uses when a collective finds a peer gone ("lost rank N").
+    why = env_.agent_store ? "lost the rendezvous store at " + where(env_) + " (torchrun's agent serves it): " +
+                                 error_message(e)
+                           : "lost rank 0, which serves the rendezvous store at " + where(env_) + ": " +
+                                 error_message(e);
   }
   if (stop_ || why.empty()) return;
   const std::string msg = "stopped because " + why;
-  if (on_abort_) on_abort_(msg);
+  try {
+    if (on_abort_) on_abort_(msg);
+  } catch (const std::exception& e) {  // nothing thrown here may end the rank before it says why
+    std::fprintf(stderr, "paraplan-worker: rank %d: %s\n", env_.rank, e.what());
+  }
   std::fprintf(stderr, "paraplan-worker: rank %d: %s\n", env_.rank, msg.c_str());
   std::fflush(stderr);
   std::_Exit(1);  // the main thread may be blocked in a collective that will never finish

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -182,6 +183,8 @@ int run(const Args& a) {
   int64_t run_id = a.run_id;
   const std::optional<LaunchEnv> env = launch_env();
   int rank = env ? env->rank : std::max(a.run.fake_rank, 0);
+  std::atomic<int64_t> watched_run{run_id};  // run_id and rank as the peer watch's thread reads them
+  std::atomic<int> watched_rank{rank};
   // Under `paraplan run`'s launcher the launcher records the failure: it knows which rank failed first,
   // whereas the other ranks' errors here are only the consequence (a peer closed its connection).
   const bool records_failure = store && !std::getenv("PARAPLAN_LAUNCHER_PID");
@@ -203,11 +206,24 @@ int run(const Args& a) {
     const int threads = a.run.threads > 0 ? a.run.threads : 1;
     const std::vector<int> cores = plan.cluster.gpu.is_cpu ? pin_cpu_worker(env, threads) : std::vector<int>{};
     set_threads(threads);
+    // The peer watch calls this on its own thread, while this one may be writing steps through `store`:
+    // one SQLite connection is not for two threads (the watch's BEGIN met the step writer's open
+    // transaction, "cannot start a transaction within a transaction", and the uncaught error aborted the
+    // rank instead of failing the run: CI, 2026-12-06), so it opens a connection of its own; run id and
+    // rank reach it through atomics, as they are set after the watch starts.
     groups = make_groups(a, env, plan, grid, [&](const std::string& why) {
-      if (records_failure && run_id != 0) store->fail_run(run_id, "rank " + std::to_string(rank) + ": " + why);
+      const int64_t id = watched_run.load();
+      if (!records_failure || id == 0) return;
+      try {
+        planner::Store(a.db).fail_run(id, "rank " + std::to_string(watched_rank.load()) + ": " + why);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "paraplan-worker: the run's failure was not stored: %s\n", e.what());
+      }
     });
     rank = groups->rank;
+    watched_rank = rank;
     if (store && run_id == 0) run_id = std::stoll(groups->lookup("run_id"));
+    watched_run = run_id;
     if (rank == 0 && run_id != 0) groups->publish("run_id", std::to_string(run_id));
     if (store) {
       if (!store->run(run_id)) {
