@@ -2,6 +2,7 @@
 // time model's parameters to what the store measured and writes the profile (store + JSON file).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -215,7 +216,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
     print_memory(report);
   }
   print_errors(report, out.folds);
-  if (report["summary"]["step_time"].contains("runs optimizer") && !co.fit.fields.count("optimizer_memory"))
+  if (std::any_of(out.rows.begin(), out.rows.end(), [&](const CalibratedRow& r) { return !fit_uses(*r.m, co.fit); }))
     fmt::print("runs optimizer: the runs' optimizer steps, shown and not fitted; --fit naming optimizer_memory "
                "with the others fits them (docs/calibration.md, \"The optimizer step on CPU\")\n");
   fmt::print("\nprofile \"{}\" written to {} and to {} (calibration {}); use it: --calibration {}\n", o.name, base, o.db,

@@ -79,10 +79,9 @@ void PeerWatch::run() {
     if (stop_) return;
     // Rank 0 serves the store unless torchrun's agent does: then losing the store is losing rank 0, said
     // in the words the main thread uses when a collective finds a peer gone ("lost rank N").
-    why = env_.agent_store ? "lost the rendezvous store at " + where(env_) + " (torchrun's agent serves it): " +
-                                 error_message(e)
-                           : "lost rank 0, which serves the rendezvous store at " + where(env_) + ": " +
-                                 error_message(e);
+    why = (env_.agent_store ? "lost the rendezvous store at " + where(env_) + " (torchrun's agent serves it)"
+                            : "lost rank 0, which serves the rendezvous store at " + where(env_)) +
+          ": " + error_message(e);
   }
   if (stop_ || why.empty()) return;
   const std::string msg = "stopped because " + why;

@@ -271,7 +271,7 @@ Eigen::VectorXd log_sigma(const Problem& pb, const Solved& s) {
 // they keep their datasheet value (0) unless asked for by name.
 // The optimizer's bandwidth (optimizer_memory) only when asked for by name, with the executor runs'
 // "optimizer" rows, which time the optimizer step alone. Fitted from them by default, it came out about
-// right (2.8-3.8x; the big and mid runs' optimizer steps then 20 % off on average) and predicted the
+// right (2.8-3.8x; the big and mid runs' optimizer steps then 20 % off on average, in fit) and predicted the
 // other half's step times worse (six stored CPU sweeps, held out, mean of the six mean errors: 8.1 %
 // A->B and 6.9 % B->A against 6.5 % and 5.1 % without, docs/calibration.md): the model's CPU optimizer
 // step, 3-4x too slow, had been making up for one-worker runs predicted too fast (the cores the workers
