@@ -173,8 +173,11 @@ TEST(Calibrate, TheOptimizersBandwidthIsFittedWhenNamedFromItsOwnRows) {
   }
   const FitResult by_default = fit_parameters(rows, hardware_preset("cpu"));
   EXPECT_TRUE(std::isnan(value_of(by_default.calibration, "optimizer_memory")));
-  for (const FittedParam& p : by_default.params)
-    if (std::string(p.field->name) == "optimizer_memory") EXPECT_EQ(p.rows, 0);
+  for (const FittedParam& p : by_default.params) {
+    if (std::string(p.field->name) == "optimizer_memory") {
+      EXPECT_EQ(p.rows, 0);
+    }
+  }
 }
 
 // An executor run's compute row is its time outside collectives. A dp = 1 run has none, so its compute

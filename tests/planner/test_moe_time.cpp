@@ -112,10 +112,14 @@ TEST(MoeTime, PermutationRouterAndExpertOpsByHand) {
   EXPECT_DOUBLE_EQ(permute.bwd_io_bytes, permute.io_bytes);
   EXPECT_DOUBLE_EQ(permute.batch, 2);
   // The combine: sort back (256 in, 256 out), unpermute (256 in, 128 out); backward: sort (2 x 256) and
-  // the unpermute's gradient (128 rows of gradient and 256 saved rows read, 256 written).
+  // the unpermute's gradient (128 rows of gradient read, 256 written). Megatron-Core >= 0.13 weights the
+  // copies in the expert activation, so the combine keeps nothing and reads no saved rows back; the
+  // activation keeps its [gate|up] input (256 x 128 x 2 B) and each copy's fp32 probability (256 x 4 B).
   const Op& combine = find("moe_combine");
   EXPECT_DOUBLE_EQ(combine.io_bytes, row * (2 * routed + routed + T));
-  EXPECT_DOUBLE_EQ(combine.bwd_io_bytes, row * (2 * routed + T + 2 * routed));
+  EXPECT_DOUBLE_EQ(combine.bwd_io_bytes, row * (2 * routed + T + routed));
+  EXPECT_DOUBLE_EQ(combine.saved_bytes, 0);
+  EXPECT_DOUBLE_EQ(find("expert_swiglu").saved_bytes, 256 * 128 * 2 + 256 * 4);
   // Grouped fc1: 8 local experts of 256 / 8 = 32 tokens, [32 x 256] . [256 x 128] each (gate | up).
   const Op& fc1 = find("expert_fc1");
   EXPECT_DOUBLE_EQ(fc1.batch, 8);
@@ -134,6 +138,17 @@ TEST(MoeTime, PermutationRouterAndExpertOpsByHand) {
     EXPECT_DOUBLE_EQ(op.batch, 1);
   }
   EXPECT_EQ(permutes, 1);
+  // DeepSpeed-MoE weights the expert outputs in its combine: it keeps them (256 rows of 256 x 2 B) and reads
+  // them back for the probabilities' gradient; the activation keeps its tensors only (unfused SwiGLU: gate,
+  // up and silu(gate), 3 x 64 wide).
+  const Workload ds = build_workload(p, framework_profile(Framework::deepspeed), shape_of(p));
+  for (const Op& op : ds.moe_layer.ops) {
+    if (std::string(op.name) == "moe_combine") {
+      EXPECT_DOUBLE_EQ(op.saved_bytes, routed * row);
+      EXPECT_DOUBLE_EQ(op.bwd_io_bytes, row * (T + 2 * routed));  // one local expert: no sort
+    }
+    if (std::string(op.name) == "expert_swiglu") EXPECT_DOUBLE_EQ(op.saved_bytes, 256 * 3 * 64 * 2);
+  }
 }
 
 // A permutation pass's time: its bytes at 0.9 of HBM, plus one kernel per pass (Megatron-Core: TE's fused

@@ -116,6 +116,7 @@ class MemoryModel {
     const double tsp = ctx.w.shape.sequence_parallel && ctx.w.shape.tp > 1 ? ctx.w.shape.tp : 1;
     p2p_buffers_ = par.pp > 1 ? 2 * ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / tsp : 0;  // send + recv
     nccl_ = ctx.fw.overheads.nccl_bytes_per_communicator * communicator_count(plan);
+    fp8_weight_cache_ = ctx.fw.te_fp8 && tr.precision == Precision::fp8 && par.zero < 3;
   }
 
   bool has_embedding(int s) const { return s == 0; }
@@ -155,6 +156,10 @@ class MemoryModel {
     if (st.has_embedding) add(b, emb_, 1);
     if (st.has_head) add(b, head_, 1);
     st.weights_bytes = b.s.weights;
+    // Transformer Engine's FP8 copies of the layers' GEMM weights, row-wise and column-wise, cached for the
+    // step (framework.hpp te_fp8). Not under ZeRO-3, where a layer's weights are gathered for its use only.
+    if (fp8_weight_cache_)
+      st.weights_bytes += 2 * (layers.dense * w.dense_layer.gemm_weight_params + layers.moe * w.moe_layer.gemm_weight_params);
     st.gradients_bytes = b.s.gradients;
     st.master_weights_bytes = b.s.master;
     st.optimizer_bytes = b.s.optimizer;
@@ -280,6 +285,7 @@ class MemoryModel {
   double shard_dense_ = 1, shard_expert_ = 1, wb_ = 2, gb_ = 4, p2p_buffers_ = 0, nccl_ = 0;
   int rc_ = 0, head_stage_ = 0;
   long long m_ = 1;
+  bool fp8_weight_cache_ = false;
   Block4 dense_, moe_, emb_, head_;
 };
 

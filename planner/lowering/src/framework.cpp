@@ -97,6 +97,8 @@ FrameworkProfile megatron() {
   f.logits_saved_bytes = 4;            // fp32 softmax kept by VocabParallelCrossEntropy (Korthikanti §4.4: 4sbV/t)
   f.logits_spike_bytes = 2;            // bf16 logits alive beside the fp32 copy; backward works in place
   f.launches = kMegatronCoreLaunches;
+  f.te_fp8 = true;                     // Megatron-Core's transformer_impl "transformer_engine"
+  f.moe_probs_in_activation = true;    // Megatron-Core 0.13 and later (framework.hpp)
   return f;
 }
 
@@ -123,6 +125,10 @@ FrameworkProfile deepspeed() {
   f.vocab_pad_multiple = 1;
   f.fused_swiglu = false;
   f.logits_spike_bytes = 8;
+  // DeepSpeed-MoE's combine weights the expert outputs (deepspeed/moe/sharded_moe.py, einsum "sec,ecm->sm"),
+  // keeping them for the gradient; FP8 is the model code's, not DeepSpeed's: counted in 16 bits.
+  f.te_fp8 = false;
+  f.moe_probs_in_activation = false;
   return f;
 }
 
@@ -135,6 +141,10 @@ FrameworkProfile fsdp() {
   // Eager cross-entropy on pred.float(): bf16 logits (2) + fp32 copy (4) at the forward; in the backward
   // the incoming grad (4) and the input grad (4) of log_softmax coexist with the saved output.
   f.logits_spike_bytes = 8;
+  // Not checked against torchao's float8 training or torchtitan's MoE: saved tensors counted in 16 bits and
+  // the expert outputs kept for the scores' gradient, as for every framework before these two flags.
+  f.te_fp8 = false;
+  f.moe_probs_in_activation = false;
   return f;
 }
 

@@ -4,6 +4,7 @@
 // reproduces that sum term by term and generalises it to GQA/MLA, SwiGLU, MoE, CP and LoRA.
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "paraplan/workload.hpp"
 
@@ -18,7 +19,9 @@ void Block::finish(double checkpoint_bytes) {
   double core = 0;
   bwd_working_bytes = 0;
   fwd_flops = model_flops = 0;
+  gemm_weight_params = 0;
   for (const Op& op : ops) {
+    if (op.kind == OpKind::gemm && std::string_view(op.name) != "router") gemm_weight_params += op.k * op.n * op.batch;
     saved_bytes[0] += op.saved_bytes;
     if (op.core_attention) core += op.saved_bytes;
     bwd_working_bytes = std::max(bwd_working_bytes, op.bwd_working_bytes);
@@ -74,6 +77,10 @@ struct Builder {
   const FrameworkProfile& fw;
   Dims x;
   bool trainable_base;  // false under LoRA: frozen base weights get no weight gradient
+  // The input a GEMM keeps for its weight gradient is its FP8 copy (Transformer Engine's FP8: framework.hpp
+  // te_fp8), of gi bytes an element; else the activation itself, gi = d.
+  bool fp8_inputs;
+  double gi;
 
   // LoRA on a linear with local widths in/out: FLOPs and the adapter's saved input to B (and to A
   // when lora_dropout makes it a new tensor).
@@ -159,13 +166,13 @@ struct Builder {
       Op op;
       if (a.q_lora_rank > 0) {
         op = gemm("q_down_proj", T, x.h, a.q_lora_rank, trainable_base);
-        op.saved_bytes = d * T * x.h / x.tsp;
+        op.saved_bytes = gi * T * x.h / x.tsp;
         blk.add(op);
         op = gemm("q_up_proj", T, a.q_lora_rank, m.heads * qk / t, trainable_base);
-        op.saved_bytes = d * T * a.q_lora_rank * 2;  // compressed q (input) and its norm input
+        op.saved_bytes = (gi + d) * T * a.q_lora_rank;  // compressed q (input) and its norm input
       } else {
         op = gemm("q_proj", T, x.h, m.heads * qk / t, trainable_base);
-        op.saved_bytes = d * T * x.h / x.tsp;
+        op.saved_bytes = gi * T * x.h / x.tsp;
         lora(op, kQProj, x.h, m.heads * qk / t, T * x.h);
       }
       blk.add(op);
@@ -174,11 +181,11 @@ struct Builder {
       blk.add(op);
       op = gemm("kv_up_proj", T, a.kv_lora_rank, m.heads * (a.qk_nope_head_dim + a.v_head_dim) / t,
                 trainable_base);
-      op.saved_bytes = d * T * a.kv_lora_rank * 2;  // compressed kv and its norm input
+      op.saved_bytes = (gi + d) * T * a.kv_lora_rank;  // compressed kv and its norm input
       blk.add(op);
     } else {
       Op op = gemm("qkv_proj", T, x.h, (qw + 2 * kw) / t, trainable_base);
-      op.saved_bytes = d * T * x.h / x.tsp;  // input (sequence-sharded under SP, re-gathered in backward)
+      op.saved_bytes = gi * T * x.h / x.tsp;  // input (sequence-sharded under SP, re-gathered in backward)
       op.bwd_working_bytes = d * T * (x.h + (qw + 2 * kw) / t);
       lora(op, kQProj, x.h, qw / t, T * x.h);
       Op k_only, v_only;  // adapters on k and v add to the same fused op
@@ -230,7 +237,9 @@ struct Builder {
     }
     blk.add(sm);
     Op o = gemm("o_proj", T, ow / t, x.h, trainable_base);
-    o.saved_bytes = d * T * ow / t;  // attention output
+    // The attention output; under TE FP8 the projection keeps its FP8 copy, and a flash kernel keeps the
+    // 16-bit output besides for its own backward.
+    o.saved_bytes = (fp8_inputs ? gi + (flash ? d : 0) : d) * T * ow / t;
     o.bwd_working_bytes = d * T * (x.h + ow / t);
     lora(o, kOProj, ow / t, x.h, T * ow / t);
     blk.add(o);
@@ -255,7 +264,7 @@ struct Builder {
     const bool glu = m.activation == Activation::swiglu;
     const double f1 = glu ? 2 * f : f;
     Op fc1 = gemm(prefix_fc1, tokens, x.h, f1 / t, trainable_base);
-    fc1.saved_bytes = input_saved ? d * tokens * x.h / x.tsp : 0;
+    fc1.saved_bytes = input_saved ? gi * tokens * x.h / x.tsp : 0;
     fc1.bwd_working_bytes = d * tokens * (x.h + f1 / t);
     lora(fc1, kUpProj, x.h, f / t, tokens * x.h);
     if (glu) {  // the gate adapter adds to the same fused op
@@ -273,7 +282,7 @@ struct Builder {
     act.bwd_working_bytes = d * tokens * (f1 + f) / t;
     blk.add(act);
     Op fc2 = gemm(prefix_fc2, tokens, f / t, x.h, trainable_base);
-    fc2.saved_bytes = d * tokens * f / t;
+    fc2.saved_bytes = gi * tokens * f / t;
     fc2.bwd_working_bytes = d * tokens * (x.h + f / t);
     lora(fc2, kDownProj, f / t, x.h, tokens * f / t);
     blk.add(fc2);
@@ -330,28 +339,31 @@ struct Builder {
       return op;
     };
     Op fc1 = expert_gemm("expert_fc1", x.h, f1 / t);
-    fc1.saved_bytes = d * routed * x.h;  // permuted tokens
+    fc1.saved_bytes = gi * routed * x.h;  // permuted tokens
     fc1.bwd_working_bytes = d * routed * (x.h + f1 / t);
     blk.add(fc1);
     Op act;
     act.name = glu ? "expert_swiglu" : "expert_gelu";
     act.io_bytes = d * routed * (f1 + f) / t;
     act.saved_bytes = d * routed * (glu ? (fw.fused_swiglu ? 2 * f : 3 * f) : f) / t;
+    if (fw.moe_probs_in_activation) act.saved_bytes += 4 * routed;  // the fp32 probability of each copy
     blk.add(act);
     Op fc2 = expert_gemm("expert_fc2", f / t, x.h);
-    fc2.saved_bytes = d * routed * f / t;
+    fc2.saved_bytes = gi * routed * f / t;
     fc2.bwd_working_bytes = d * routed * (x.h + f / t);
     blk.add(fc2);
     // The combine: combine_preprocess's chunk sort back (routed rows read and written), then
-    // combine_postprocess's unpermute, weighting each copy by its probability and summing the top_k copies
-    // into T rows. Backward: the sort's inverse, and the unpermute's gradient (reads the T rows of incoming
-    // gradient and the saved expert outputs for the probabilities' gradient, writes routed rows).
+    // combine_postprocess's unpermute, summing the top_k copies into T rows (weighting each by its
+    // probability where the activation has not: framework.hpp moe_probs_in_activation). Backward: the sort's
+    // inverse, and the unpermute's gradient (reads the T rows of incoming gradient, writes routed rows; with
+    // the weighting here also the saved expert outputs, for the probabilities' gradient).
+    const bool weighs = !fw.moe_probs_in_activation;
     Op combine;
     combine.name = "moe_combine";
     combine.io_bytes = row * ((sorts ? 2 * routed : 0) + routed + x.T);
-    combine.bwd_io_bytes = row * ((sorts ? 2 * routed : 0) + x.T + 2 * routed);
+    combine.bwd_io_bytes = row * ((sorts ? 2 * routed : 0) + x.T + (weighs ? 2 : 1) * routed);
     combine.batch = sorts ? 2 : 1;
-    combine.saved_bytes = d * routed * x.h;  // expert outputs, weighted by the router probabilities
+    combine.saved_bytes = weighs ? d * routed * x.h : 0;  // expert outputs, for the probabilities' gradient
     blk.add(combine);
     if (e.shared_experts > 0) mlp(blk, e.shared_experts * f, x.T, false, "shared_fc1", "shared_fc2");
   }
@@ -457,7 +469,8 @@ Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const Work
   x.dropout = plan.training.dropout > 0;
   w.tokens = x.T;
 
-  Builder b{plan, fw, x, !plan.training.lora.has_value()};
+  const bool fp8_inputs = fw.te_fp8 && plan.training.precision == Precision::fp8;
+  Builder b{plan, fw, x, !plan.training.lora.has_value(), fp8_inputs, fp8_inputs ? 1.0 : x.d};
   w.embedding = b.embedding();
   w.dense_layer = b.layer(false);
   if (plan.model.moe) w.moe_layer = b.layer(true);

@@ -80,6 +80,17 @@ struct FrameworkProfile {
   // The optimizer step first takes the gradients' global norm to clip them (Megatron-LM --clip-grad 1.0,
   // torchtitan max_norm 1.0, DeepSpeed gradient_clipping): one more read of every gradient.
   bool clips_grad_norm = true;
+  // Transformer Engine's FP8 linear layers (training.precision fp8; transformer_engine/pytorch/module/
+  // linear.py and grouped_linear.py, TE 2.x): the input a GEMM keeps for its weight gradient is its FP8
+  // copy, 1 B an element (the row-wise data is dropped after the forward GEMM: update_usage(rowwise_usage=
+  // False)), and the FP8 copies of the weights, row-wise and column-wise (2 B a parameter), are cached
+  // from a step's first micro-batch to its last (is_first_microbatch, which Megatron-Core's TE wrappers pass).
+  bool te_fp8 = false;
+  // Megatron-Core >= 0.13 multiplies the router probabilities into the expert activation
+  // (moe/experts.py weighted_bias_swiglu_impl) instead of into the unpermute (core_v0.12 token_dispatcher.py
+  // unpermute(..., probs=...)): the combine keeps nothing for its backward, the activation keeps the fp32
+  // probability of each routed copy.
+  bool moe_probs_in_activation = false;
   LaunchProfile launches;
 };
 

@@ -55,6 +55,9 @@ struct Block {
   double recompute_working_bytes[3] = {0, 0, 0};  // activations re-created during backward, by Recompute
   double bwd_working_bytes = 0;        // largest gradient working set of one op
   double fwd_flops = 0, model_flops = 0;
+  // Weights of the block's GEMMs on this rank, in parameters (not the router's: a plain torch linear in
+  // Megatron-Core); Transformer Engine caches their FP8 copies (framework.hpp te_fp8).
+  double gemm_weight_params = 0;
 
   void add(const Op& op) { ops.push_back(op); }
   void finish(double checkpoint_bytes);  // fills the sums; checkpoint: what full recompute keeps
