@@ -91,6 +91,10 @@ void print_table(const Plan& plan, const MemoryBreakdown& mem) {
   fmt::print("  activations: {} micro-batch(es) in flight hold {}, plus a {} working set\n",
              fmt::format("{:.3g}", w.inflight_microbatches), gib_unit(w.saved_activation_bytes),
              gib_unit(w.working_bytes));
+  if (w.fp8_weight_cache_bytes > 0)
+    fmt::print("  weights: include {} of FP8 weight copies (Transformer Engine keeps them, row- and column-wise, for "
+               "the step)\n",
+               gib_unit(w.fp8_weight_cache_bytes));
   const double cap = mem.gpu_memory_bytes;
   if (mem.fits)
     fmt::print("Verdict: FITS — {} of {} ({} used, {} free)\n", gib_unit(mem.peak_bytes), gib_unit(cap),

@@ -23,6 +23,17 @@ TEST(Cli, PlanPrintsTheTableAndVerdict) {
   EXPECT_NE(r.out.find("Verdict: FITS"), std::string::npos) << r.out;
 }
 
+// FP8 under Megatron-LM (Transformer Engine): the FP8 copies of LLaMA 3 8B's GEMM weights, 2 B x 32 layers x
+// 218,103,808 parameters = 13,958,643,712 B = 13.00 GiB, are part of the weights and said so.
+TEST(Cli, PlanSaysWhatTheFp8WeightCopiesTake) {
+  const Result r = run("plan " + example() + " --set training.precision=\\\"fp8\\\"");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("weights: include 13.00 GiB of FP8 weight copies"), std::string::npos) << r.out;
+  const Result j = run("plan " + example() + " --json --set training.precision=\\\"fp8\\\"");
+  ASSERT_EQ(j.code, 0) << j.out;
+  EXPECT_EQ(json::parse(j.out)["memory"]["per_stage"][0]["detail"]["fp8_weight_cache_bytes"], 13'958'643'712LL);
+}
+
 TEST(Cli, PlanJsonContract) {
   const Result r = run("plan " + example() + " --json --set training.lora={\\\"rank\\\":8}");
   ASSERT_EQ(r.code, 0) << r.out;

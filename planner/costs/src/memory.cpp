@@ -159,7 +159,9 @@ class MemoryModel {
     // Transformer Engine's FP8 copies of the layers' GEMM weights, row-wise and column-wise, cached for the
     // step (framework.hpp te_fp8). Not under ZeRO-3, where a layer's weights are gathered for its use only.
     if (fp8_weight_cache_)
-      st.weights_bytes += 2 * (layers.dense * w.dense_layer.gemm_weight_params + layers.moe * w.moe_layer.gemm_weight_params);
+      st.fp8_weight_cache_bytes =
+          2 * (layers.dense * w.dense_layer.gemm_weight_params + layers.moe * w.moe_layer.gemm_weight_params);
+    st.weights_bytes += st.fp8_weight_cache_bytes;
     st.gradients_bytes = b.s.gradients;
     st.master_weights_bytes = b.s.master;
     st.optimizer_bytes = b.s.optimizer;

@@ -51,7 +51,8 @@ json memory_report(const MemoryBreakdown& m) {
                         {"working_bytes", whole_bytes(s.working_bytes)},
                         {"cuda_context_bytes", whole_bytes(s.cuda_context_bytes)},
                         {"nccl_bytes", whole_bytes(s.nccl_bytes)},
-                        {"allocator_headroom_bytes", whole_bytes(s.headroom_bytes)}}}});
+                        {"allocator_headroom_bytes", whole_bytes(s.headroom_bytes)},
+                        {"fp8_weight_cache_bytes", whole_bytes(s.fp8_weight_cache_bytes)}}}});
   }
   return {{"per_stage", stages},
           {"peak_bytes", whole_bytes(m.peak_bytes)},

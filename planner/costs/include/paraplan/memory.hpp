@@ -27,6 +27,7 @@ struct StageMemory {
   // Parts of activations_bytes and overhead_bytes, for explanations.
   double saved_activation_bytes = 0, working_bytes = 0;
   double cuda_context_bytes = 0, nccl_bytes = 0, headroom_bytes = 0;
+  double fp8_weight_cache_bytes = 0;  // part of weights_bytes: Transformer Engine's cached FP8 weight copies
 
   double allocated_bytes() const {
     return weights_bytes + gradients_bytes + master_weights_bytes + optimizer_bytes + activations_bytes +
