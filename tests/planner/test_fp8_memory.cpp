@@ -4,6 +4,9 @@
 // for LLaMA 3 8B (h 4096, 32 query heads and 8 key/value heads of 128, SwiGLU width 14336).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "paraplan/memory.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/workload.hpp"
@@ -64,4 +67,31 @@ TEST(Fp8Memory, TransformerEngineCachesTheFp8WeightsOfEveryLayer) {
   // ZeRO-3 gathers a layer's weights for its use only: no cache counted.
   EXPECT_DOUBLE_EQ(weights(llama8b(Precision::fp8, Framework::megatron, 3)),
                    weights(llama8b(Precision::bf16, Framework::megatron, 3)));
+}
+
+// MLA (DeepSeek-V3: h 7168, q rank 1536, kv rank 512), 4,096 tokens, no TP. bf16: q_down keeps the normed
+// input (2 B x h) and kv_down shares it; q_up and kv_up keep their normed inputs and the norms' inputs
+// (2 + 2 B x rank). FP8: q_down and kv_down each keep their own FP8 copy (1 B x h), q_up and kv_up the FP8
+// copy and the 16-bit norm input (1 + 2 B x rank).
+TEST(Fp8Memory, MlaProjectionsKeepTheirOwnFp8Copies) {
+  const double T = 4096, h = 7168;
+  auto saved = [&](Precision precision) {
+    Plan p = plantest::preset_plan("deepseek-v3", 4096, "h100-sxm-80gb");
+    p.training.precision = precision;
+    p.training.framework = Framework::megatron;
+    p.training.micro_batch = 1;
+    std::map<std::string, double> by_name;
+    for (const Op& op : build_workload(p, framework_profile(Framework::megatron), shape_of(p)).dense_layer.ops)
+      by_name[op.name] = op.saved_bytes;
+    return by_name;
+  };
+  auto bf16 = saved(Precision::bf16), fp8 = saved(Precision::fp8);
+  EXPECT_DOUBLE_EQ(bf16["q_down_proj"], 2 * T * h);
+  EXPECT_DOUBLE_EQ(bf16["kv_down_proj"], 0);
+  EXPECT_DOUBLE_EQ(bf16["q_up_proj"], 4 * T * 1536);
+  EXPECT_DOUBLE_EQ(bf16["kv_up_proj"], 4 * T * 512);
+  EXPECT_DOUBLE_EQ(fp8["q_down_proj"], T * h);
+  EXPECT_DOUBLE_EQ(fp8["kv_down_proj"], T * h);
+  EXPECT_DOUBLE_EQ(fp8["q_up_proj"], 3 * T * 1536);
+  EXPECT_DOUBLE_EQ(fp8["kv_up_proj"], 3 * T * 512);
 }

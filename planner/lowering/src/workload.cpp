@@ -177,7 +177,8 @@ struct Builder {
       }
       blk.add(op);
       op = gemm("kv_down_proj", T, x.h, a.kv_lora_rank + a.qk_rope_head_dim, trainable_base);
-      op.saved_bytes = 0;  // shares the normed input with q_down_proj
+      // Shares the normed input with q_down_proj (q_proj); under TE FP8 each layer keeps its own FP8 copy.
+      op.saved_bytes = fp8_inputs ? gi * T * x.h / x.tsp : 0;
       blk.add(op);
       op = gemm("kv_up_proj", T, a.kv_lora_rank, m.heads * (a.qk_nope_head_dim + a.v_head_dim) / t,
                 trainable_base);
