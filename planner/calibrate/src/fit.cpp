@@ -49,6 +49,7 @@ class Problem {
     }
     for (size_t i = 0; i < rows_.size(); ++i)
       w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
+    for (const Measurement* m : rows_) plans_.push_back(m->plan);
   }
 
   // Each kind's weight divided by its mean square residual at `r` (at least kMinScatter^2): a kind the
@@ -84,7 +85,8 @@ class Problem {
     const Calibration c = calibration(theta);
     Eigen::VectorXd r(static_cast<Eigen::Index>(rows_.size()));
     for (size_t i = 0; i < rows_.size(); ++i) {
-      const double p = predict(*rows_[i], c);
+      plans_[i].cluster.calibration = c;  // assigned into the row's own copy: no allocation after the first
+      const double p = predict_on(plans_[i], *rows_[i]);
       r[static_cast<Eigen::Index>(i)] = p > 0 ? std::log(p / rows_[i]->measured_s) : 50.0;  // 50: e^50 off
     }
     return r;
@@ -130,6 +132,7 @@ class Problem {
   }
 
   std::vector<const Measurement*> rows_;
+  mutable std::vector<Plan> plans_;  // each row's plan, its calibration set by residuals()
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
   int max_workers_ = 1;

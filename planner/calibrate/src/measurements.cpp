@@ -305,6 +305,11 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
 double predict(const Measurement& m, const Calibration& cal) {
   Plan p = m.plan;
   p.cluster.calibration = cal;
+  return predict_on(p, m);
+}
+
+double predict_on(const Plan& p, const Measurement& m) {
+  const Calibration& cal = p.cluster.calibration;
   if (m.kind != MeasurementKind::probe) {
     const StepEstimate e = estimate_time(p);
     if (m.what == "optimizer") return e.optimizer_s;  // the optimizer step alone

@@ -79,5 +79,8 @@ Plan device_plan(const std::string& device, const std::string& dtype);
 // probes a GEMM (gemm_efficiency), one memory-bound kernel (memory_bound_time; "kernel" probes are tiny
 // ones), or one collective (collective_time) over local ranks.
 double predict(const Measurement& m, const Calibration& cal);
+// The same on `plan`, a copy of m.plan that already carries the calibration: the fit keeps one such copy
+// per row and reassigns its calibration in place, where copying the plan on every call allocated.
+double predict_on(const Plan& plan, const Measurement& m);
 
 }  // namespace paraplan::planner
