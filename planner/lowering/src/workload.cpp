@@ -4,7 +4,6 @@
 // reproduces that sum term by term and generalises it to GQA/MLA, SwiGLU, MoE, CP and LoRA.
 #include <algorithm>
 #include <cmath>
-#include <string_view>
 
 #include "paraplan/workload.hpp"
 
@@ -21,7 +20,7 @@ void Block::finish(double checkpoint_bytes) {
   fwd_flops = model_flops = 0;
   gemm_weight_params = 0;
   for (const Op& op : ops) {
-    if (op.kind == OpKind::gemm && std::string_view(op.name) != "router") gemm_weight_params += op.k * op.n * op.batch;
+    if (op.kind == OpKind::gemm) gemm_weight_params += op.k * op.n * op.batch;  // not the router's (OpKind::router)
     saved_bytes[0] += op.saved_bytes;
     if (op.core_attention) core += op.saved_bytes;
     bwd_working_bytes = std::max(bwd_working_bytes, op.bwd_working_bytes);
@@ -297,6 +296,7 @@ struct Builder {
     const double t = x.t, d = x.d;
     const double tokens_local = x.T / x.tsp;
     Op router = gemm("router", tokens_local, x.h, e.experts, trainable_base);
+    router.kind = OpKind::router;  // costed as a GEMM; a plain torch linear, not a Transformer Engine layer
     router.saved_bytes = d * x.T * x.h / x.tsp + 4 * tokens_local * e.experts;  // input + fp32 probabilities
     blk.add(router);
     // router.py TopKRouter.routing (moe_router_fusion: one fused kernel): reads the fp32 logits, writes the

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
-#include <unordered_map>
 
 #include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
@@ -53,16 +52,20 @@ const std::vector<EfficiencyField>& efficiency_fields() {
 
 namespace {
 
-// By hash: the fit looks every parameter up on each prediction of each row (effective_efficiency), and a
-// scan of the names took half of a 1,473-row fit's time (perf, Calibrate.ShippedProfilesAreWhatTheCommandFits).
+// The fit looks every parameter up on each prediction of each row (effective_efficiency): a scan that
+// compared each name with strcmp took half of a 1,473-row fit's time (perf, Calibrate.ShippedProfiles
+// AreWhatTheCommandFits), a hash map a third. Lengths are compared first, so most fields cost an integer
+// compare and at most three names share a length.
 const EfficiencyField* field_named(const std::string& name) {
-  static const std::unordered_map<std::string_view, const EfficiencyField*> by_name = [] {
-    std::unordered_map<std::string_view, const EfficiencyField*> m;
-    for (const EfficiencyField& f : efficiency_fields()) m.emplace(f.name, &f);
-    return m;
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (const EfficiencyField& f : efficiency_fields()) v.emplace_back(f.name);
+    return v;
   }();
-  const auto it = by_name.find(name);
-  return it == by_name.end() ? nullptr : it->second;
+  const std::string_view n(name);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == n) return &efficiency_fields()[i];
+  return nullptr;
 }
 
 std::vector<std::string> field_names() {
