@@ -132,7 +132,7 @@ class Problem {
   }
 
   std::vector<const Measurement*> rows_;
-  mutable std::vector<Plan> plans_;  // each row's plan, its calibration set by residuals()
+  mutable std::vector<Plan> plans_;  // each row's plan; residuals() sets its calibration (one thread per Problem)
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
   int max_workers_ = 1;
