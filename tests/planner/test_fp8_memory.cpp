@@ -95,3 +95,13 @@ TEST(Fp8Memory, MlaProjectionsKeepTheirOwnFp8Copies) {
   EXPECT_DOUBLE_EQ(fp8["q_up_proj"], 3 * T * 1536);
   EXPECT_DOUBLE_EQ(fp8["kv_up_proj"], 3 * T * 512);
 }
+
+// Under LoRA the frozen base GEMMs keep no input of their own (TE saves it for the weight gradient only);
+// the 16-bit adapter keeps it: FP8 saves nothing against bf16 (no te_fp8 input rule), while the FP8 weight
+// copies of the frozen base are still cached.
+TEST(Fp8Memory, LoraKeepsTheAdaptersSixteenBitInputs) {
+  Plan bf16 = llama8b(Precision::bf16, Framework::megatron, 1), fp8 = llama8b(Precision::fp8, Framework::megatron, 1);
+  for (Plan* p : {&bf16, &fp8}) p->training.lora = LoraSpec{};
+  EXPECT_DOUBLE_EQ(layer(fp8).saved_bytes[0], layer(bf16).saved_bytes[0]);
+  EXPECT_DOUBLE_EQ(estimate_memory(fp8).per_stage.at(0).fp8_weight_cache_bytes, 2 * 32 * 218103808.0);
+}

@@ -470,7 +470,9 @@ Workload build_workload(const Plan& plan, const FrameworkProfile& fw, const Work
   x.dropout = plan.training.dropout > 0;
   w.tokens = x.T;
 
-  const bool fp8_inputs = fw.te_fp8 && plan.training.precision == Precision::fp8;
+  // Not under LoRA: a frozen base GEMM keeps no input (TE saves it only for its own weight gradient); the
+  // 16-bit adapter keeps it instead, as in bf16 training.
+  const bool fp8_inputs = fw.te_fp8 && plan.training.precision == Precision::fp8 && !plan.training.lora;
   Builder b{plan, fw, x, !plan.training.lora.has_value(), fp8_inputs, fp8_inputs ? 1.0 : x.d};
   w.embedding = b.embedding();
   w.dense_layer = b.layer(false);
