@@ -105,3 +105,12 @@ TEST(Fp8Memory, LoraKeepsTheAdaptersSixteenBitInputs) {
   EXPECT_DOUBLE_EQ(layer(fp8).saved_bytes[0], layer(bf16).saved_bytes[0]);
   EXPECT_DOUBLE_EQ(estimate_memory(fp8).per_stage.at(0).fp8_weight_cache_bytes, 2 * 32 * 218103808.0);
 }
+
+// Megatron-LM of 2021-22 predates Transformer Engine: FP8, if a plan asks for it there, keeps 16-bit inputs
+// and caches no FP8 weights.
+TEST(Fp8Memory, Megatron2021HasNoTransformerEngineRules) {
+  EXPECT_DOUBLE_EQ(layer(llama8b(Precision::fp8, Framework::megatron_2021, 1)).saved_bytes[0],
+                   layer(llama8b(Precision::bf16, Framework::megatron_2021, 1)).saved_bytes[0]);
+  const Plan fp8 = llama8b(Precision::fp8, Framework::megatron_2021, 1);
+  EXPECT_DOUBLE_EQ(estimate_memory(fp8).per_stage.at(0).fp8_weight_cache_bytes, 0);
+}

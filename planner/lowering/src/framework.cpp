@@ -112,7 +112,12 @@ FrameworkProfile variant(FrameworkProfile base, Framework id, const char* name, 
 }
 
 FrameworkProfile megatron_2021() {
-  return variant(megatron(), Framework::megatron_2021, "Megatron-LM (2021-22)", kMegatron2021Launches);
+  FrameworkProfile f = variant(megatron(), Framework::megatron_2021, "Megatron-LM (2021-22)", kMegatron2021Launches);
+  // Before Transformer Engine (2022) and Megatron-Core's MoE: FP8 and experts, if asked for, counted in 16 bits
+  // and weighted in the combine, as for the other frameworks without these rules.
+  f.te_fp8 = false;
+  f.moe_probs_in_activation = false;
+  return f;
 }
 
 FrameworkProfile deepspeed() {
