@@ -55,7 +55,13 @@ struct Case {
   const char* training;  // merged into the training section
   const char* parallel;  // the parallel section (dp, tp, pp, ...)
   int micro_batches;     // per data-parallel rank
-  double outliers = 0;   // weights_util.hpp expect_same_weights
+  // The fraction of weights allowed past 1% of lr (weights_util.hpp expect_same_weights). By default 1e-4
+  // (11 of tiny-llama's 119,104): which elements end near a rounding-level cancellation depends on the
+  // order of the sums, and so on the GEMM kernel OpenBLAS picks for the CPU it runs on (DYNAMIC_ARCH). On
+  // an AVX-512 Xeon one element of layer 1's up_proj ends 1.64% of lr away in tp2, tp2_sp, tp4_gqa_kv2 and
+  // selective_tp2 (losses still agree to 1e-5), and none on the CPUs these tests ran on before: with no
+  // allowance the outcome depended on the machine CI was given.
+  double outliers = 1e-4;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
