@@ -189,13 +189,10 @@ TEST(MBridge, QwenAndGptOssPresetsHaveTheirPublishedSizes) {
 }
 
 // NVIDIA ran every configuration of the table, so each fits its GPU (80 GB H100, 180 GiB B200): the
-// memory model must not reject a plan that trains. Not the two GPT-OSS rows: their configurations
-// recompute the norms and the expert activation (recompute_modules ["layernorm", "moe_act"], Megatron-Bridge
-// v0.2.0 scripts/performance/configs/gpt_oss), which the planner's recompute modes (none, selective, full)
-// do not express, and the H100 row's micro-batch 4 is not that configuration's (micro_batch_size 1, and
-// the table's GA 2 matches neither). Before Transformer Engine's FP8 inputs and cached weights and
-// Megatron-Core's weighting of the experts in their activation were modelled, both Qwen3 rows on H100 and
-// Qwen3-235B-A22B on B200 were predicted not to fit.
+// memory model must not reject a plan that trains. Not the two GPT-OSS rows, whose cells disagree with the
+// configurations of the release (GptOssFitsAsItsRecipeRunsIt). Before Transformer Engine's FP8 inputs and
+// cached weights and Megatron-Core's weighting of the experts in their activation were modelled, both Qwen3
+// rows on H100 and Qwen3-235B-A22B on B200 were predicted not to fit.
 TEST(MBridge, EveryPublishedConfigurationFitsItsGpu) {
   int checked = 0;
   for (const PublishedRun& r : mbridge_runs()) {
@@ -206,4 +203,39 @@ TEST(MBridge, EveryPublishedConfigurationFitsItsGpu) {
     ++checked;
   }
   EXPECT_EQ(checked, 9);
+}
+
+// The GPT-OSS rows as Megatron-Bridge v0.2.0 runs them (scripts/performance/configs/gpt_oss/
+// workload_base_configs.py): H100 pp 4, EP 8, micro-batch 1 (the table says 4); B200 EP 64, micro-batch 4
+// (the table says EP 8). Those configurations also list recompute_modules ["layernorm", "moe_act"], but
+// no GPT-OSS recipe sets recompute_granularity, which stays None, and Megatron-Core recomputes those
+// modules only under "selective" (core_v0.15.0 transformer_layer.py `recompute_granularity == 'selective'`,
+// moe/experts.py `activation_recompute`): they run without recompute, as the rows say. Each fits its GPU.
+//
+// The table's H100 cells cannot have run so. By hand, stage 0 of pp 4 (9 of 36 layers) under 1F1B holds 4
+// micro-batches of 4 x 4,096 = 16,384 tokens; the experts alone keep, per token, layer and routed copy
+// (top 4, hidden 2,880, expert width 2,880, bf16), their fc1 input 5,760 B, the SwiGLU input 11,520 B and
+// the fc2 input 5,760 B: 4 x 23,040 x 16,384 x 9 x 4 = 54,358,179,840 B = 50.63 GiB. The stage's 16 local
+// experts a layer (128 / EP 8) have 2,880 x 5,760 + 5,760 + 2,880 x 2,880 + 2,880 = 24,891,840 parameters
+// each, 3,584,424,960 in 9 layers: bf16 weights and bf16 gradients 4 B each (14.34 GB), fp32 master
+// weights and Adam's two moments 12 B sharded over the expert data-parallel group of 16 / 8 = 2 (21.51 GB).
+// 50.63 + 13.35 + 20.03 = 84.0 GiB > the H100's 79.65 GiB, before the attention and the dense weights.
+TEST(MBridge, GptOssFitsAsItsRecipeRunsIt) {
+  int checked = 0;
+  for (const PublishedRun& r : mbridge_runs()) {
+    if (r.model != "gpt-oss-120b") continue;
+    Plan recipe = r.plan;
+    if (r.source == "mbridge-h100") {
+      const MemoryBreakdown table = estimate_memory(r.plan);
+      EXPECT_FALSE(table.fits);
+      EXPECT_GT(table.peak_bytes / (1 << 30), 84.0);
+      recipe.training.micro_batch = 1;
+    } else {
+      recipe.parallel.ep = 64;
+    }
+    const MemoryBreakdown m = estimate_memory(recipe);
+    EXPECT_TRUE(m.fits) << r.source << ": " << m.peak_bytes / (1 << 30) << " GiB of " << m.gpu_memory_bytes / (1 << 30);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
 }
