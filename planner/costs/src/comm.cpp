@@ -29,8 +29,11 @@ bool dp_overlaps(const Plan& plan) {
 }
 
 Link group_link(const Plan& plan, Axis axis) {
+  return group_link(plan, axis, effective_efficiency(plan.cluster.gpu, plan.cluster.calibration));
+}
+
+Link group_link(const Plan& plan, Axis axis, const Efficiency& e) {
   const GpuSpec& g = plan.cluster.gpu;
-  const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
   const RankGrid grid(plan);
   const int per_node = plan.cluster.gpus_per_node;
   if (grid.span(axis) < per_node) {

@@ -2,6 +2,8 @@
 // every plan of one shape.
 #include "paraplan/context.hpp"
 
+#include "paraplan/calibration.hpp"
+
 namespace paraplan::planner {
 
 ShapeContext::ShapeContext(const Plan& plan, const FrameworkProfile& profile)
@@ -14,7 +16,8 @@ ShapeContext make_context(const Plan& plan, ContextParts parts) {
   if (cl.nccl_bytes_per_communicator) fw.overheads.nccl_bytes_per_communicator = *cl.nccl_bytes_per_communicator;
   if (cl.allocator_headroom) fw.overheads.allocator_headroom = *cl.allocator_headroom;
   ShapeContext c(plan, fw);
-  if (parts == ContextParts::memory_and_time) c.times = time_workload(plan, c.w, c.fw);
+  c.eff = effective_efficiency(cl.gpu, cl.calibration);
+  if (parts == ContextParts::memory_and_time) c.times = time_workload(plan, c.w, c.fw, c.eff);
   const auto& lora = plan.training.lora;
   const int tp = plan.parallel.tp, ep = plan.parallel.ep;
   c.dense = rank_params(c.w.params.dense_layer, lora, tp, ep);

@@ -53,9 +53,8 @@ double core_share(const Plan& plan, const Efficiency& e) {
   return std::min(1.0, std::max(1.0, e.host_cores) / computing);
 }
 
-Hw hw_of(const Plan& plan) {
+Hw hw_of(const Plan& plan, const Efficiency& e) {
   const GpuSpec& g = plan.cluster.gpu;
-  const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
   const double share = core_share(plan, e);
   if (share == 1)  // the common case, kept free of arithmetic that could move a result by one bit
     return {g.peak_flops(plan.training.precision), g.hbm_bytes_per_s, e.gemm, e.attention, e.memory,
@@ -245,6 +244,8 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
 
 }  // namespace
 
+Hw hw_of(const Plan& plan) { return hw_of(plan, effective_efficiency(plan.cluster.gpu, plan.cluster.calibration)); }
+
 double memory_bound_time(const Plan& plan, double bytes) { return memory_time(bytes, hw_of(plan)); }
 
 double gemm_efficiency(const Plan& plan, double m, double n, double k) {
@@ -257,8 +258,12 @@ double gemm_efficiency(const Plan& plan, double m, double n, double k) {
 }
 
 WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw) {
-  const Hw hw = hw_of(plan);
-  Links l{group_link(plan, Axis::tp), group_link(plan, Axis::cp), group_link(plan, Axis::ep),
+  return time_workload(plan, w, fw, effective_efficiency(plan.cluster.gpu, plan.cluster.calibration));
+}
+
+WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw, const Efficiency& e) {
+  const Hw hw = hw_of(plan, e);
+  Links l{group_link(plan, Axis::tp, e), group_link(plan, Axis::cp, e), group_link(plan, Axis::ep, e),
           plan.parallel.tp, plan.parallel.cp, plan.parallel.ep};
   WorkloadTimes t;
   t.embedding = time_block(plan, fw, w.embedding, w.act_bytes, hw, l);

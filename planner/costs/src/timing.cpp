@@ -53,10 +53,11 @@ class StepModel {
     gb_ = grad_bytes_per_param(tr.precision, tr.grad_dtype);
     n_dense_ = par.dp * par.cp;
     n_expert_ = n_dense_ / par.ep;
-    dp_link_ = group_link(plan, Axis::dp_cp);
+    const Efficiency& e = ctx.eff;
+    dp_link_ = group_link(plan, Axis::dp_cp, e);
     // Pipeline p2p: one boundary activation per micro-batch and chunk each way; Megatron's
     // scatter-gather sends 1/tp of it per TP rank (Narayanan 2021 §4.1).
-    const Link pp_link = par.pp > 1 ? group_link(plan, Axis::pp) : Link{};
+    const Link pp_link = par.pp > 1 ? group_link(plan, Axis::pp, e) : Link{};
     if (par.pp > 1) {
       const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
       p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, pp_link);
@@ -67,7 +68,6 @@ class StepModel {
       loss_sum_ = ctx.fw.step_loss_all_reduces *
                   (collective_time(CommKind::all_reduce, 8, n_dense_, dp_link_) +
                    (par.pp > 1 ? collective_time(CommKind::all_reduce, 8, par.pp, pp_link) : 0));
-    const Efficiency e = effective_efficiency(g, plan.cluster.calibration);
     // The update streams at optimizer_memory x the memory-bound bandwidth: as fewer bytes at that bandwidth.
     opt_bytes_ = optimizer_step_bytes_per_param(plan, ctx.fw) / e.optimizer_memory;
     overlap_dp_ = dp_overlaps(plan, e);

@@ -40,8 +40,9 @@ bool dp_overlaps(const Plan& plan);
 bool dp_overlaps(const Plan& plan, const Efficiency& e);  // e: the plan's effective efficiency
 
 // The link a group uses: intra-node if all its ranks sit in one node under cluster.mesh_order
-// (the rank grid's span).
+// (the rank grid's span). The second form takes the plan's effective efficiency, resolved once by the caller.
 Link group_link(const Plan& plan, Axis axis);
+Link group_link(const Plan& plan, Axis axis, const Efficiency& e);
 
 // nccl-tests: all-reduce 2(n-1)/n, all-gather / reduce-scatter / all-to-all (n-1)/n, send/recv 1.
 double bus_factor(CommKind kind, int n);

@@ -29,6 +29,8 @@ struct WorkloadTimes {
   BlockTime embedding, dense_layer, moe_layer, head;
 };
 WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw);
+// The same with the plan's effective efficiency (calibration.hpp) resolved once by the caller.
+WorkloadTimes time_workload(const Plan& plan, const Workload& w, const FrameworkProfile& fw, const Efficiency& e);
 
 // Time of a memory-bound kernel moving `bytes` through HBM on the plan's device (roofline + kernel cost).
 double memory_bound_time(const Plan& plan, double bytes);
