@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "nelder_mead.hpp"
 
@@ -49,7 +50,11 @@ class Problem {
     }
     for (size_t i = 0; i < rows_.size(); ++i)
       w_[static_cast<Eigen::Index>(i)] = balance ? 1.0 / count[kind_key(*rows_[i])] : 1.0;
-    for (const Measurement* m : rows_) plans_.push_back(m->plan);
+    for (const Measurement* m : rows_) {
+      plans_.push_back(m->plan);
+      prepared_.emplace_back();
+      if (m->kind != MeasurementKind::probe) prepared_.back().emplace(m->plan);
+    }
   }
 
   // Each kind's weight divided by its mean square residual at `r` (at least kMinScatter^2): a kind the
@@ -86,7 +91,7 @@ class Problem {
     Eigen::VectorXd r(static_cast<Eigen::Index>(rows_.size()));
     for (size_t i = 0; i < rows_.size(); ++i) {
       plans_[i].cluster.calibration = c;  // assigned into the row's own copy: no allocation after the first
-      const double p = predict_on(plans_[i], *rows_[i]);
+      const double p = prepared_[i] ? predict_on(plans_[i], *rows_[i], *prepared_[i]) : predict_on(plans_[i], *rows_[i]);
       r[static_cast<Eigen::Index>(i)] = p > 0 ? std::log(p / rows_[i]->measured_s) : 50.0;  // 50: e^50 off
     }
     return r;
@@ -133,6 +138,7 @@ class Problem {
 
   std::vector<const Measurement*> rows_;
   mutable std::vector<Plan> plans_;  // each row's plan; residuals() sets its calibration (one thread per Problem)
+  mutable std::vector<std::optional<PreparedRun>> prepared_;  // run rows: lowered once, re-timed per call
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
   int max_workers_ = 1;

@@ -308,16 +308,30 @@ double predict(const Measurement& m, const Calibration& cal) {
   return predict_on(p, m);
 }
 
+namespace {
+
+// The part of a step estimate that a run row measured.
+double run_value(const StepEstimate& e, const Measurement& m) {
+  if (m.what == "optimizer") return e.optimizer_s;  // the optimizer step alone
+  // The compute row is the time outside collectives: everything of the step but its exposed
+  // communication, the host's time included (on CPU workers it is all added; on GPUs what the device
+  // does not hide).
+  return m.what == "compute" ? e.step_s - e.exposed_comm_s : e.step_s;
+}
+
+}  // namespace
+
+PreparedRun::PreparedRun(const Plan& plan)
+    : ctx(make_context(plan, ContextParts::memory)), flops(step_flops(plan)), layers(stage_layers(plan)) {}
+
+double predict_on(const Plan& plan, const Measurement& m, PreparedRun& prepared) {
+  retime_context(prepared.ctx, plan);
+  return run_value(estimate_time(plan, prepared.ctx, prepared.flops, prepared.layers), m);
+}
+
 double predict_on(const Plan& p, const Measurement& m) {
   const Calibration& cal = p.cluster.calibration;
-  if (m.kind != MeasurementKind::probe) {
-    const StepEstimate e = estimate_time(p);
-    if (m.what == "optimizer") return e.optimizer_s;  // the optimizer step alone
-    // The compute row is the time outside collectives: everything of the step but its exposed
-    // communication, the host's time included (on CPU workers it is all added; on GPUs what the device
-    // does not hide).
-    return m.what == "compute" ? e.step_s - e.exposed_comm_s : e.step_s;
-  }
+  if (m.kind != MeasurementKind::probe) return run_value(estimate_time(p), m);
   const ProbeResult& r = m.probe;
   if (r.kind == "gemm") {
     const double e = gemm_efficiency(p, r.m, r.n, r.k);

@@ -28,4 +28,9 @@ ShapeContext make_context(const Plan& plan, ContextParts parts) {
   return c;
 }
 
+void retime_context(ShapeContext& c, const Plan& plan) {
+  c.eff = effective_efficiency(plan.cluster.gpu, plan.cluster.calibration);
+  c.times = time_workload(plan, c.w, c.fw, c.eff);
+}
+
 }  // namespace paraplan::planner

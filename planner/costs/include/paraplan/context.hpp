@@ -33,4 +33,8 @@ enum class ContextParts { memory, memory_and_time };
 
 ShapeContext make_context(const Plan& plan, ContextParts parts = ContextParts::memory_and_time);
 
+// Re-resolves the context's parameters and op times for the plan's calibration: the workload and the
+// per-rank parameters do not depend on it, so a fit that tries many calibrations on one plan lowers it once.
+void retime_context(ShapeContext& c, const Plan& plan);
+
 }  // namespace paraplan::planner
