@@ -242,9 +242,9 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
   return t;
 }
 
-}  // namespace
-
 Hw hw_of(const Plan& plan) { return hw_of(plan, effective_efficiency(plan.cluster.gpu, plan.cluster.calibration)); }
+
+}  // namespace
 
 double memory_bound_time(const Plan& plan, double bytes) { return memory_time(bytes, hw_of(plan)); }
 
