@@ -15,6 +15,7 @@
 #include "paraplan/plan_io.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/timing.hpp"
+#include "paraplan/validation.hpp"
 
 using namespace paraplan::planner;
 namespace fs = std::filesystem;
@@ -415,3 +416,44 @@ TEST(Calibrate, HoldingOutNeedsTwoSources) {
   }
 }
 
+
+// The fit lowers each run row once and re-times it for every calibration it tries (PreparedRun): the
+// workload, FLOPs and stage split must not depend on the calibration, or the fit would predict with a stale
+// workload. One prepared row per plan shape kind (Megatron-Bridge's FP8, MoE, pipelined and FSDP rows,
+// vTrain's Megatron-LM 2021 rows, CPU workers with a compute row), re-timed under four calibrations in
+// turn: the same value as the full model, to the bit.
+TEST(Calibrate, APreparedRunPredictsWhatTheFullModelDoes) {
+  std::vector<Measurement> rows;
+  for (const PublishedRun& r : mbridge_runs()) {
+    Measurement m;
+    m.kind = MeasurementKind::imported;
+    m.what = "step";
+    m.plan = r.plan;
+    rows.push_back(m);
+  }
+  const auto vtrain = vtrain_runs();
+  for (size_t i = 0; i < vtrain.size(); i += 97) {
+    Measurement m;
+    m.kind = MeasurementKind::imported;
+    m.what = "step";
+    m.plan = vtrain[i].plan;
+    rows.push_back(m);
+  }
+  Measurement compute = run(4, 256, 2, 2, 64, false, 1);
+  compute.what = "compute";
+  rows.push_back(compute);
+  rows.push_back(run(4, 256, 2, 3, 64, true, 2));
+  int compared = 0;
+  for (const Measurement& m : rows) {
+    PreparedRun prepared(m.plan);
+    Plan p = m.plan;
+    for (const char* name : {"published", "vtrain-a100", "mbridge-h100", "none"}) {
+      p.cluster.calibration = builtin_calibration(name);
+      const double full = predict_on(p, m);
+      EXPECT_GT(full, 0);
+      EXPECT_EQ(predict_on(p, m, prepared), full) << name;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 4 * (11 + 15 + 2));
+}
