@@ -16,8 +16,7 @@ ShapeContext make_context(const Plan& plan, ContextParts parts) {
   if (cl.nccl_bytes_per_communicator) fw.overheads.nccl_bytes_per_communicator = *cl.nccl_bytes_per_communicator;
   if (cl.allocator_headroom) fw.overheads.allocator_headroom = *cl.allocator_headroom;
   ShapeContext c(plan, fw);
-  c.eff = effective_efficiency(cl.gpu, cl.calibration);
-  if (parts == ContextParts::memory_and_time) c.times = time_workload(plan, c.w, c.fw, c.eff);
+  if (parts == ContextParts::memory_and_time) retime_context(c, plan);
   const auto& lora = plan.training.lora;
   const int tp = plan.parallel.tp, ep = plan.parallel.ep;
   c.dense = rank_params(c.w.params.dense_layer, lora, tp, ep);

@@ -19,8 +19,9 @@ struct ShapeContext {
   ShapeContext(const Plan& plan, const FrameworkProfile& profile);
 
   FrameworkProfile fw;  // the plan's framework, with the cluster's overhead overrides applied
-  // The time model's parameters for the plan's GPU and calibration, resolved once: every op, link and
-  // step term reads them (resolving them per term was a fifth of a calibration fit's time).
+  // The time model's parameters for the plan's GPU and calibration, resolved once with the op times
+  // (memory-only contexts leave them default): every op, link and step term reads them (resolving them
+  // per term was a fifth of a calibration fit's time).
   Efficiency eff;
   Workload w;
   WorkloadTimes times;
