@@ -13,6 +13,7 @@
 #include "paraplan/held_out.hpp"
 #include "paraplan/import.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/prepared_run.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"

@@ -147,7 +147,9 @@ TEST(MoeTime, PermutationRouterAndExpertOpsByHand) {
       EXPECT_DOUBLE_EQ(op.saved_bytes, routed * row);
       EXPECT_DOUBLE_EQ(op.bwd_io_bytes, row * (T + 2 * routed));  // one local expert: no sort
     }
-    if (std::string(op.name) == "expert_swiglu") EXPECT_DOUBLE_EQ(op.saved_bytes, 256 * 3 * 64 * 2);
+    if (std::string(op.name) == "expert_swiglu") {
+      EXPECT_DOUBLE_EQ(op.saved_bytes, 256 * 3 * 64 * 2);
+    }
   }
 }
 

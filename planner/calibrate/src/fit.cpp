@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "nelder_mead.hpp"
+#include "paraplan/prepared_run.hpp"
 
 namespace paraplan::planner {
 

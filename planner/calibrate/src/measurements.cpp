@@ -14,6 +14,7 @@
 #include "paraplan/error.hpp"
 #include "paraplan/op_time.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/prepared_run.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/timing.hpp"
 

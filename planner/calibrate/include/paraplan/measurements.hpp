@@ -7,9 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "paraplan/context.hpp"
-#include "paraplan/flops.hpp"
-#include "paraplan/pipeline.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/store.hpp"
 
@@ -85,16 +82,5 @@ double predict(const Measurement& m, const Calibration& cal);
 // The same on `plan`, a copy of m.plan that already carries the calibration: the fit keeps one such copy
 // per row and reassigns its calibration in place, where copying the plan on every call allocated.
 double predict_on(const Plan& plan, const Measurement& m);
-
-// A run row's lowered workload, FLOPs and pipeline split, which no calibration changes: the fit builds
-// them once per row and re-times them at every evaluation (rebuilding them was a quarter of a fit).
-struct PreparedRun {
-  explicit PreparedRun(const Plan& plan);
-  ShapeContext ctx;
-  StepFlops flops;
-  std::vector<StageLayers> layers;
-};
-// predict_on for a run row (not a probe) whose plan was prepared: the same value.
-double predict_on(const Plan& plan, const Measurement& m, PreparedRun& prepared);
 
 }  // namespace paraplan::planner
