@@ -9,6 +9,7 @@
 
 #include "paraplan/calibrate.hpp"
 #include "paraplan/calibration.hpp"
+#include "paraplan/comm.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/held_out.hpp"
 #include "paraplan/import.hpp"
@@ -207,6 +208,22 @@ TEST(Calibrate, AComputeRowIsTheStepLessItsExposedCommunication) {
   const StepEstimate e = estimate_time(p);
   EXPECT_GT(e.exposed_comm_s, 0);
   EXPECT_DOUBLE_EQ(predict(two_compute, c), predict(two, c) - e.exposed_comm_s);
+}
+
+// A probe's collective is timed at the link's full bandwidth: its ranks only communicate, so no computing
+// peer holds the cores (cpu_link_share is for training steps), while the waits for a peer off its core
+// stay. truth(): 8 MiB all-gathered over 4 ranks moves 3/4 of it per rank at 0.35 of the cpu preset's
+// link, after 90 us of latency and 3 ring steps of 2.5 ms x (1 - 1.6 / 4) = 1.5 ms each. The same 4
+// workers in a training step: the transfer at 1.6 / 4 of that bandwidth.
+TEST(Calibrate, AProbesCollectiveHasTheLinksFullBandwidth) {
+  const double bytes = 8 << 20;
+  const GpuSpec cpu = hardware_preset("cpu");
+  const double transfer = bytes * 3 / 4 / (cpu.intra_node_bytes_per_s * 0.35);
+  EXPECT_NEAR(predict(probe("all_gather", 0, 0, 0, bytes, 4), truth()), 90e-6 + 3 * 1.5e-3 + transfer, 1e-12);
+  Plan p = run(2, 64, 4, 3, 32, false, 1).plan;
+  p.cluster.calibration = truth();
+  const Link dp = group_link(p, Axis::dp_cp);
+  EXPECT_NEAR(collective_time(CommKind::all_gather, bytes, 4, dp), 90e-6 + 3 * 1.5e-3 + transfer / 0.4, 1e-12);
 }
 
 // The same through the store: probes and imported rows written, read back and fitted, with a document

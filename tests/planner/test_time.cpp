@@ -174,8 +174,8 @@ TEST(Comm, CpuWorkersOutnumberingCoresWaitForPeersEachStep) {
 }
 
 // CPU workers move a collective's bytes on their own cores: 4 workers on 2 cores each get half of the
-// link's bandwidth, 4 on 3 cores three quarters, so a 4 MiB all-reduce's transfer takes twice or 4/3 as
-// long; 2 workers on 2 cores, a GPU, or host_cores unknown keep it all.
+// link's bandwidth, 4 on 3 cores three quarters, 4 on 1.6 cores 0.4, so a 4 MiB all-reduce's transfer
+// takes twice or 4/3 as long; 2 workers on 2 (or 1.6) cores, a GPU, or host_cores unknown keep it all.
 TEST(Comm, CpuWorkersOutnumberingCoresShareTheLinkBandwidth) {
   GpuSpec cpu = hardware_preset("cpu");
   Efficiency e = cpu.efficiency;
@@ -185,6 +185,11 @@ TEST(Comm, CpuWorkersOutnumberingCoresShareTheLinkBandwidth) {
   EXPECT_DOUBLE_EQ(cpu_link_share(hardware_preset("a100-80gb"), e, 4), 1);
   e.host_cores = 3;
   EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 0.75);
+  // A fitted 1.6 cores (two cores, partly taken by other work): 2 workers still have a core each for
+  // their transfers; 4 share the 1.6 (docs/calibration.md, "Transfers and the cores").
+  e.host_cores = 1.6;
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 2), 1);
+  EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 0.4);
   e.host_cores = 0;
   EXPECT_DOUBLE_EQ(cpu_link_share(cpu, e, 4), 1);
 

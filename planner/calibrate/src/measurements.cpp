@@ -339,9 +339,14 @@ double predict_on(const Plan& p, const Measurement& m) {
     return e > 0 ? 2 * r.m * r.n * r.k / (p.cluster.gpu.peak_flops(p.training.precision) * e) : 0;
   }
   if (is_collective(r.kind)) {
-    // Local ranks: the link inside a node (comm.hpp's group_link for a group within one node).
+    // Local ranks: the link inside a node (comm.hpp's group_link for a group within one node), at its
+    // full bandwidth: the probe's ranks only communicate, so no computing peer holds the cores that its
+    // transfers need (cpu_link_share is for training steps). The waits for a peer off its core stay: with
+    // 4 ranks on 2 cores a 256-byte all-gather took 517 us against 76 us over 2 ranks. At 8 MiB the
+    // 4-rank all-gather moved each rank's bytes 1.2x slower than the 2-rank one, not 2x (the sweep's
+    // probe of 2026-12-07).
     const Efficiency e = effective_efficiency(p.cluster.gpu, cal);
-    const Link link{p.cluster.gpu.intra_node_bytes_per_s * cpu_link_share(p.cluster.gpu, e, r.ranks), e.intra_node,
+    const Link link{p.cluster.gpu.intra_node_bytes_per_s, e.intra_node,
                     e.intra_node_latency_s, e.intra_node_hop_s + peer_wait_per_step(p.cluster.gpu, e, r.ranks), false};
     return collective_time(collective_of(r.kind), r.bytes, r.ranks, link);
   }

@@ -14,7 +14,9 @@ double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers) 
 }
 
 double cpu_link_share(const GpuSpec& gpu, const Efficiency& e, int workers) {
-  if (!gpu.is_cpu || e.host_cores <= 0 || workers <= e.host_cores) return 1;
+  // ceil: workers that have a whole core each (2 on a machine whose fitted host_cores is 1.5-1.8) are not
+  // time-sliced; what pulls host_cores under the core count slows their compute, not gloo's transfers.
+  if (!gpu.is_cpu || e.host_cores <= 0 || workers <= std::ceil(e.host_cores)) return 1;
   return std::max(1.0, e.host_cores) / workers;
 }
 

@@ -26,8 +26,13 @@ double peer_wait_per_step(const GpuSpec& gpu, const Efficiency& e, int workers);
 
 // CPU workers move a collective's bytes with their own cores (gloo over TCP: the kernel copies each
 // message on the sender's and the receiver's cores), and in a ring every worker sends and receives at
-// once: with more workers on a machine than host_cores, each transfer runs at host_cores / workers of its
-// speed, as compute does (op_time.cpp core_share). 1 on GPUs, with host_cores unknown (0) or a core each.
+// once: with more workers on a machine than it has whole cores (ceil(host_cores)), each transfer of a
+// training step runs at host_cores / workers of its speed, as compute does (op_time.cpp core_share): the
+// peers that are computing hold the cores. 1 on GPUs, with host_cores unknown (0) or a core each. Measured
+// on a 2-core VM (docs/calibration.md, "Transfers and the cores"): a big dp=4 ZeRO-2 run's reduce-scatter
+// and all-gather took 43 and 28 ms a call in training; the probe's 8 MiB rate over 4 ranks (no compute)
+// for the same 27.8 MB, times 4 / 2, gives 46 and 35 ms. A big dp=2 ZeRO-1 run's all-gathers took 145 ms
+// a step; the probe's 2-rank rate gives 137 ms, and a share of host_cores 1.7 / 2 would make it 161.
 double cpu_link_share(const GpuSpec& gpu, const Efficiency& e, int workers);
 
 // Whether the data-parallel communication overlaps compute (gradient buckets during the backward, ZeRO-3
