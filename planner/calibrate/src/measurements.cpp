@@ -344,7 +344,8 @@ double predict_on(const Plan& p, const Measurement& m) {
     // transfers need (cpu_link_share is for training steps). The waits for a peer off its core stay: with
     // 4 ranks on 2 cores a 256-byte all-gather took 517 us against 76 us over 2 ranks. At 8 MiB the
     // 4-rank all-gather moved each rank's bytes 1.2x slower than the 2-rank one, not 2x (the sweep's
-    // probe of 2026-12-07).
+    // probe of 2026-12-07; on another VM the probe's 4-rank transfers looked core-bound: the caveat in
+    // docs/calibration.md, "Transfers and the cores").
     const Efficiency e = effective_efficiency(p.cluster.gpu, cal);
     const Link link{p.cluster.gpu.intra_node_bytes_per_s, e.intra_node,
                     e.intra_node_latency_s, e.intra_node_hop_s + peer_wait_per_step(p.cluster.gpu, e, r.ranks), false};
