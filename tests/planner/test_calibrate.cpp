@@ -434,7 +434,6 @@ TEST(Calibrate, HoldingOutNeedsTwoSources) {
   }
 }
 
-
 // The fit lowers each run row once and re-times it for every calibration it tries (PreparedRun): the
 // workload, FLOPs and stage split must not depend on the calibration, or the fit would predict with a stale
 // workload. One prepared row per plan shape kind (Megatron-Bridge's FP8, MoE, pipelined and FSDP rows,

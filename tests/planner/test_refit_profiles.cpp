@@ -13,6 +13,7 @@
 #include "paraplan/calibrate.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/comm.hpp"
+#include "paraplan/csv_row.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/import.hpp"
 #include "paraplan/plan_io.hpp"
@@ -128,35 +129,26 @@ TEST(Comm, NcclTestsAllReduceTimesOfAnA100Node) {
 // not: the measured bus bandwidth ramps up slowly (72 GB/s at 16 MiB, 198 at 64 MiB, 310 at 512 MiB) and
 // the model's time is 13 % (512 MiB) to 84 % (1-4 MiB) too short (docs/validation.md).
 TEST(Comm, AllReduceAcrossFourB200NodesIsBoundByTheirNics) {
-  std::istringstream in(read_text("data/validation/allreduce-b200-4node.csv"));
-  std::string line;
+  const std::string file = "data/validation/allreduce-b200-4node.csv";
   int rows = 0, large = 0;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind("device,", 0) == 0) continue;
-    std::istringstream f(line);
-    std::string device, collective, ranks, per_node, bytes, busbw;
-    std::getline(f, device, ',');
-    std::getline(f, collective, ',');
-    std::getline(f, ranks, ',');
-    std::getline(f, per_node, ',');
-    std::getline(f, bytes, ',');
-    std::getline(f, busbw, ',');
-    ASSERT_EQ(device, "b200");
-    ASSERT_EQ(collective, "all_reduce");
-    const int n = std::stoi(ranks), k = std::stoi(per_node);
-    const double s = std::stod(bytes);
+  csv::for_each_row(read_text(file), file, {"device", "collective", "ranks", "ranks_per_node", "bytes", "busbw_gb_per_s"},
+                    [&](csv::Row& row, int) {
+    ASSERT_EQ(row.text("device"), "b200");
+    ASSERT_EQ(row.text("collective"), "all_reduce");
+    const int n = static_cast<int>(row.integer("ranks", 0, 2, 1 << 20));
+    const int k = static_cast<int>(row.integer("ranks_per_node", 0, 1, 64));
+    const double s = static_cast<double>(row.integer("bytes", 0, 1, int64_t{1} << 50));
+    const double busbw = row.positive("busbw_gb_per_s") * 1e9;  // GB/s of 1e9 bytes
     ++rows;
+    if (s < 1073741824) return;  // the ramp the model does not have (above)
+    ++large;
     const nlohmann::json doc = {{"model", "llama3-8b"}, {"parallel", {{"dp", n}}},
                                 {"cluster", {{"gpu", "b200"}, {"gpus", n}, {"gpus_per_node", k}, {"calibration", "none"}}}};
-    const Plan p = plan_from_json(doc);
-    const Link link = group_link(p, Axis::dp_cp);
+    const Link link = group_link(plan_from_json(doc), Axis::dp_cp);
     ASSERT_TRUE(link.inter_node);
-    const double measured = s * 2 * (n - 1) / n / (std::stod(busbw) * 1e9);
-    const double predicted = collective_time(CommKind::all_reduce, s, n, link);
-    if (s < 1073741824) continue;  // the ramp the model does not have (above)
-    ++large;
-    EXPECT_NEAR(predicted / measured, 1, 0.10) << s << " bytes";
-  }
+    const double measured = s * 2 * (n - 1) / n / busbw;  // nccl-tests: busbw = bytes * 2(n-1)/n / time
+    EXPECT_NEAR(collective_time(CommKind::all_reduce, s, n, link) / measured, 1, 0.10) << s << " bytes";
+  });
   EXPECT_EQ(rows, 20);
   EXPECT_EQ(large, 5);
 }
