@@ -216,9 +216,16 @@ int run_calibrate(const CalibrateCliOptions& o) {
     print_memory(report);
   }
   print_errors(report, out.folds);
-  if (std::any_of(out.rows.begin(), out.rows.end(), [&](const CalibratedRow& r) { return !fit_uses(*r.m, co.fit); }))
+  const auto left_out = [&](const std::string& what) {
+    return std::any_of(out.rows.begin(), out.rows.end(),
+                       [&](const CalibratedRow& r) { return r.m->what == what && !out.fit.used(*r.m); });
+  };
+  if (left_out("optimizer"))
     fmt::print("runs optimizer: the runs' optimizer steps, shown and not fitted; --fit naming optimizer_memory "
                "with the others fits them (docs/calibration.md, \"The optimizer step on CPU\")\n");
+  if (left_out("gemm"))
+    fmt::print("probes: the probe's GEMMs are shown and not fitted beside executor runs on a CPU, whose own GEMMs "
+               "run slower than the probe's cache-resident ones (docs/calibration.md, \"The probe's GEMMs on CPU\")\n");
   fmt::print("\nprofile \"{}\" written to {} and to {} (calibration {}); use it: --calibration {}\n", o.name, base, o.db,
              id, base);
   if (o.report) write_report(stem, report);

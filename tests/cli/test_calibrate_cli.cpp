@@ -232,7 +232,8 @@ TEST(CliCalibrate, ReportShowsEveryRowItsMemoryAndAPlot) {
 }
 
 // Executor runs that timed their optimizer step give a "runs optimizer" row each: shown, and left out of
-// the default fit, which says how to fit them; --fit naming optimizer_memory fits them.
+// the default fit, which says how to fit them; --fit naming optimizer_memory fits them. A probe's GEMM
+// beside these CPU runs is shown and not fitted either (fit.hpp RowsUsed), and the profile's rows say so.
 TEST(CliCalibrate, OptimizerRowsAreShownAndFittedWhenNamed) {
   using namespace paraplan::planner;
   const fs::path dir = fresh_dir("optimizer");
@@ -257,15 +258,24 @@ TEST(CliCalibrate, OptimizerRowsAreShownAndFittedWhenNamed) {
       }
       s.finish_run(id);
     }
+    ProbeRecord probe;
+    probe.device = "cpu";
+    s.add_probe(probe, {{"gemm", "fp32", 256, 256, 256, 0, 1, 2.5e-4, 20}});
   }
   auto r = run("calibrate --db " + db + " --name d --out " + (dir / "d.json").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("runs optimizer     3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("runs optimizer: the runs' optimizer steps, shown and not fitted"), std::string::npos) << r.out;
-  EXPECT_FALSE(json::parse(read(dir / "d.json"))["parameters"].contains("optimizer_memory"));
+  EXPECT_NE(r.out.find("probes: the probe's GEMMs are shown and not fitted beside executor runs"), std::string::npos)
+      << r.out;
+  const json d = json::parse(read(dir / "d.json"));
+  EXPECT_FALSE(d["parameters"].contains("optimizer_memory"));
+  int unfitted_gemms = 0;
+  for (const json& row : d["fit"]["rows"]) unfitted_gemms += row["what"] == "gemm" && !row["fitted"].get<bool>();
+  EXPECT_EQ(unfitted_gemms, 1);
   r = run("calibrate --db " + db + " --fit gemm,optimizer_memory --name n --out " + (dir / "n.json").string());
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out.find("shown and not fitted"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("runs optimizer: the runs' optimizer steps, shown and not fitted"), std::string::npos) << r.out;
   EXPECT_EQ(json::parse(read(dir / "n.json"))["parameters"]["optimizer_memory"]["source"], "fitted");
 }
 

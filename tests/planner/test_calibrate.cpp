@@ -183,6 +183,36 @@ TEST(Calibrate, TheOptimizersBandwidthIsFittedWhenNamedFromItsOwnRows) {
   }
 }
 
+// A CPU probe's GEMMs, timed back to back on operands that stay in the caches, run faster than the
+// GEMMs of training steps (fit.hpp RowsUsed): beside executor runs on the CPU they are not fitted, and the
+// GEMM efficiency comes from the runs. Here the probe's GEMMs are made at 0.95 and everything else at
+// truth() (GEMM 0.62): the fit recovers 0.62 within 1 % and reports the probe's GEMMs as not fitted.
+// Without runs the probe's GEMMs are what there is: fitted, they give 0.95.
+TEST(Calibrate, TheProbesGemmsStandAsideBesideCpuRuns) {
+  Calibration fast_gemms = truth();
+  for (CalibratedParam& p : fast_gemms.params)
+    if (p.name == "gemm") p.value = 0.95;
+  std::vector<Measurement> rows = synthetic_rows(), probes_only;
+  int gemm_probes = 0;
+  for (Measurement& m : rows) {
+    if (m.kind != MeasurementKind::probe) continue;
+    if (m.what == "gemm") {
+      m.measured_s = predict(m, fast_gemms);
+      ++gemm_probes;
+    }
+    probes_only.push_back(m);
+  }
+  const FitResult fit = fit_parameters(rows, hardware_preset("cpu"));
+  EXPECT_NEAR(value_of(fit.calibration, "gemm") / 0.62, 1.0, 0.01);
+  EXPECT_FALSE(fit.used.cpu_probe_gemms);
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [&](const Measurement& m) { return !fit.used(m); }), gemm_probes);
+  EXPECT_LT(fit.rms_log_residual, 1e-6);
+
+  const FitResult probed = fit_parameters(probes_only, hardware_preset("cpu"));
+  EXPECT_TRUE(probed.used.cpu_probe_gemms);
+  EXPECT_NEAR(value_of(probed.calibration, "gemm") / 0.95, 1.0, 0.01);
+}
+
 // An executor run's compute row is its time outside collectives. A dp = 1 run has none, so its compute
 // row is the whole step — the host's time per kernel included, which CPU workers spend on top of the
 // kernels (the row left it out: every CPU fit then pushed the compute parameters up to make up for it).

@@ -100,7 +100,8 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     if (options.progress) options.progress(line);
   };
   const auto used = [&](const std::vector<Measurement>& v) {
-    const auto n = std::count_if(v.begin(), v.end(), [&](const Measurement& m) { return fit_uses(m, options.fit); });
+    const RowsUsed fitted = rows_used(v, options.fit);
+    const auto n = std::count_if(v.begin(), v.end(), fitted);
     return std::to_string(n);
   };
   say("fitting " + used(rows) + " row(s) of " + out.device + "...");
@@ -160,7 +161,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     after[kind].push_back(r.after_s / m.measured_s - 1);
     if (r.held_out_s) held_out[kind].push_back(*r.held_out_s / m.measured_s - 1);
     json row = {{"id", m.id}, {"kind", kind}, {"what", m.what}, {"label", m.label}, {"measured_s", m.measured_s},
-                {"before_s", r.before_s}, {"after_s", r.after_s}};
+                {"before_s", r.before_s}, {"after_s", r.after_s}, {"fitted", out.fit.used(m)}};
     if (r.held_out_s) row["held_out_s"] = *r.held_out_s;
     jrows.push_back(row);
     out.rows.push_back(r);

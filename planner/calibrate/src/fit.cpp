@@ -297,9 +297,19 @@ bool fitted_by_default(const EfficiencyField& f, const GpuSpec& gpu) {
 
 }  // namespace
 
-// Optimizer rows tell one parameter, optimizer_memory, from the rest: they count only when it is fitted.
-bool fit_uses(const Measurement& row, const FitOptions& options) {
-  return row.what != "optimizer" || options.fields.count("optimizer_memory") > 0;
+bool RowsUsed::operator()(const Measurement& row) const {
+  if (row.what == "optimizer") return optimizer_rows;
+  if (row.kind == MeasurementKind::probe && row.what == "gemm" && row.plan.cluster.gpu.is_cpu) return cpu_probe_gemms;
+  return true;
+}
+
+RowsUsed rows_used(const std::vector<Measurement>& rows, const FitOptions& options) {
+  RowsUsed used;
+  used.optimizer_rows = options.fields.count("optimizer_memory") > 0;  // they tell it from the rest
+  used.cpu_probe_gemms = std::none_of(rows.begin(), rows.end(), [](const Measurement& m) {
+    return m.kind == MeasurementKind::run && m.plan.cluster.gpu.is_cpu;
+  });
+  return used;
 }
 
 FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec& gpu, const FitOptions& options) {
@@ -309,10 +319,11 @@ FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec
   Calibration start;
   for (const EfficiencyField& f : fields)
     start.params.push_back({f.name, start_value(f, gpu.efficiency.*f.member), false, ParamSource::fitted, ""});
+  out.used = rows_used(all_rows, options);
   std::vector<const Measurement*> rows;
   std::vector<double> base;
   for (const Measurement& m : all_rows) {
-    if (!fit_uses(m, options)) continue;
+    if (!out.used(m)) continue;
     const double p = predict(m, start);
     if (p > 0 && std::isfinite(p)) {
       rows.push_back(&m);

@@ -24,6 +24,23 @@ struct FittedParam {
   double rel_sigma = 0;  // one standard deviation of its logarithm (~ relative) from the data (0: no data)
 };
 
+// Which rows of a set fit_parameters fits; the others are predicted and reported, not fitted.
+struct RowsUsed {
+  // Executor runs' optimizer rows: only when optimizer_memory is among FitOptions::fields.
+  bool optimizer_rows = false;
+  // A CPU probe's GEMM rows: only when the set holds no executor run on a CPU. The probe times each
+  // shape back to back on the same operands, which stay in the core's caches, with no autograd around
+  // them: 0.85-1.13x the cpu preset's peak in nine of the ten quick probes of five stored sweeps, where
+  // the GEMMs of the sweeps' training steps ran at 0.71-0.85x (the efficiency fitted to their runs
+  // alone). Fitted together, the probe held the efficiency near 1 and the fit slowed the steps by
+  // sharing fewer cores among the workers instead (host_cores 1.5), leaving one-worker plans too fast
+  // (the big and mid models 17-18 % in a sweep of 2026-12-07 05:18). Held out, mean |error| over seven
+  // sweeps' fourteen fits 8.6 % with the probe's GEMMs, 7.3 % without (docs/calibration.md, "The probe's
+  // GEMMs on CPU").
+  bool cpu_probe_gemms = true;
+  bool operator()(const Measurement& row) const;
+};
+
 struct FitResult {
   std::vector<FittedParam> params;  // in efficiency_fields() order
   Calibration calibration;          // the fitted parameters as values (name and provenance left to the caller)
@@ -31,6 +48,7 @@ struct FitResult {
   int iterations = 0;
   bool converged = false;
   std::vector<std::string> dropped;  // rows the model cannot predict (a prediction of 0), not fitted
+  RowsUsed used;                     // which rows it fitted
 };
 
 struct FitOptions {
@@ -52,8 +70,6 @@ struct FitOptions {
 // the rest is refitted. All rows must be of the device `gpu`.
 FitResult fit_parameters(const std::vector<Measurement>& rows, const GpuSpec& gpu, const FitOptions& options = {});
 
-// Whether fit_parameters uses the row at all: an executor run's optimizer row only when optimizer_memory
-// is among options.fields.
-bool fit_uses(const Measurement& row, const FitOptions& options);
+RowsUsed rows_used(const std::vector<Measurement>& rows, const FitOptions& options);
 
 }  // namespace paraplan::planner
