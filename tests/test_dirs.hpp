@@ -1,5 +1,6 @@
 #pragma once
 // Scratch folders for tests: one per process (the pid keeps parallel ctest runs apart) and per test.
+// scratch_cleanup.cpp removes a process's when all its tests passed.
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,6 +15,29 @@ inline std::filesystem::path fresh_dir(const std::string& prefix, const std::str
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
+}
+
+// Removes the scratch entries of process `pid` under `dir`: the names "paraplan-<what>-<pid>", alone
+// or followed by '-' or '.' ("paraplan-demo-<pid>-lenet.sqlite"), which is how every test helper names
+// them. Another process's ("paraplan-runs-<pid>7") and other names stay. Returns how many it removed.
+inline int remove_scratch(const std::filesystem::path& dir, long pid) {
+  std::string token = "-";  // appended, not "-" + to_string: GCC 12 -Wrestrict false positive (PR 105651)
+  token += std::to_string(pid);
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("paraplan-", 0) != 0) continue;
+    for (size_t at = name.find(token); at != std::string::npos; at = name.find(token, at + 1)) {
+      const size_t end = at + token.size();
+      if (end == name.size() || name[end] == '-' || name[end] == '.') {
+        std::filesystem::remove_all(entry.path(), ec);
+        removed += !ec;
+        break;
+      }
+    }
+  }
+  return removed;
 }
 
 }  // namespace paraplan::testing
