@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace paraplan::testing {
 
@@ -23,20 +24,23 @@ inline std::filesystem::path fresh_dir(const std::string& prefix, const std::str
 inline int remove_scratch(const std::filesystem::path& dir, long pid) {
   std::string token = "-";  // appended, not "-" + to_string: GCC 12 -Wrestrict false positive (PR 105651)
   token += std::to_string(pid);
-  int removed = 0;
+  // Listed first, removed after: what a directory iterator shows of entries removed while it runs is
+  // unspecified.
+  std::vector<std::filesystem::path> ours;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.rfind("paraplan-", 0) != 0) continue;
     for (size_t at = name.find(token); at != std::string::npos; at = name.find(token, at + 1)) {
-      const size_t end = at + token.size();
-      if (end == name.size() || name[end] == '-' || name[end] == '.') {
-        std::filesystem::remove_all(entry.path(), ec);
-        removed += !ec;
+      const size_t after = at + token.size();
+      if (after == name.size() || name[after] == '-' || name[after] == '.') {
+        ours.push_back(it->path());
         break;
       }
     }
   }
+  int removed = 0;
+  for (const std::filesystem::path& p : ours) removed += std::filesystem::remove_all(p, ec) > 0 && !ec;
   return removed;
 }
 

@@ -70,6 +70,8 @@ struct FitOptions {
 // the rest is refitted. All rows must be of the device `gpu`.
 FitResult fit_parameters(const std::vector<Measurement>& rows, const GpuSpec& gpu, const FitOptions& options = {});
 
+// Which of `rows` fit_parameters fits under `options` (it decides over the whole set: a CPU probe's GEMMs
+// stand aside when any of the rows is an executor run on a CPU).
 RowsUsed rows_used(const std::vector<Measurement>& rows, const FitOptions& options);
 
 }  // namespace paraplan::planner
