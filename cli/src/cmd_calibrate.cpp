@@ -241,7 +241,9 @@ runs (`paraplan run`), probes (`paraplan probe`) and imported published runs (`p
 Least squares on log(predicted/measured) by Levenberg-Marquardt; parameters the data do not constrain
 keep their datasheet value. Writes the profile to the store and to a JSON file that plan, search,
 simulate and validate take with --calibration FILE.json, with the fit's rows, residuals and a k-fold
-cross-validated (held-out) error. Examples:
+cross-validated (held-out) error. Some rows are reported and not fitted: executor runs' optimizer
+steps (unless --fit names optimizer_memory), and on a CPU with executor runs the probe's GEMMs, which
+run faster than a training step's (docs/calibration.md). Examples:
   paraplan calibrate --db runs.sqlite --name cpu-here             # writes cpu-here.json
   paraplan calibrate --db runs.sqlite --use probes --report       # also predicted vs measured per row
   paraplan calibrate --report --calibration cpu-here.json          # report on a profile, fit nothing
