@@ -73,9 +73,12 @@ precision, and layers/hidden/heads/vocab, which must match the preset). Every ce
 a bad cell names the line and column and nothing is stored. A row imported before is not added twice.
 Also read, told apart by their column lines: vTrain's table (data/validation/vtrain-single-node.csv)
 and Megatron-Bridge's published throughput (data/validation/megatron-bridge-25.11.csv). A table of
-collective timings (nccl-tests figures: '#' comments, then "device,collective,ranks,bytes,time_us", as
+collective timings (nccl-tests figures: '#' comments, then the columns device, collective, ranks, bytes
+and time_us (one operation, us) or busbw_gb_per_s (nccl-tests' bus bandwidth, GB/s), as
 data/validation/nccl-tests-a100-allreduce.csv) becomes one probe of its device, which calibrate fits
-the collective bandwidth and latencies to.
+the collective bandwidth and latencies to. With a ranks_per_node column a row's group spans
+ranks / ranks_per_node nodes and fits the across-nodes parameters (inter_node, inter_node_latency_s,
+inter_node_hop_s), as data/validation/allreduce-b200-4node.csv; without it all ranks share one node.
   paraplan import data/validation/published-step-time.csv --db runs.sqlite
   paraplan import data/validation/megatron-bridge-25.11.csv --db mbridge.sqlite
   paraplan import data/validation/nccl-tests-a100-allreduce.csv --db runs.sqlite)");

@@ -97,9 +97,12 @@ inline planner::ImportedRun sample_imported() {
   r.measured_step_s = 1.42;
   return r;
 }
-inline std::vector<planner::ProbeResult> sample_probe_results() {
-  return {{"gemm", "fp32", 256, 256, 256, 0, 1, 0.000244140625, 20},
-          {"all_reduce", "fp32", 0, 0, 0, 1048576, 2, 0.001953125, 10}};
+// From schema version 4 also an all-reduce over 4 nodes of 8 ranks (ranks_per_node).
+inline std::vector<planner::ProbeResult> sample_probe_results(int version) {
+  std::vector<planner::ProbeResult> r = {{"gemm", "fp32", 256, 256, 256, 0, 1, 0.000244140625, 20},
+                                         {"all_reduce", "fp32", 0, 0, 0, 1048576, 2, 0.001953125, 10}};
+  if (version >= 4) r.push_back({"all_reduce", "fp32", 0, 0, 0, 1073741824, 32, 0.005859375, 1, 8});
+  return r;
 }
 inline planner::ProbeRecord sample_probe() {
   planner::ProbeRecord p;
@@ -133,7 +136,7 @@ inline void write_sample(planner::Store& s) {
   s.add_metrics(sample_metrics(done));
   s.add_op_times(sample_op_times(done));
   s.import_runs({sample_imported()});
-  s.add_probe(sample_probe(), sample_probe_results());
+  s.add_probe(sample_probe(), sample_probe_results(planner::store_migrations().back().version));
   s.add_calibration("sample", "cpu", kSampleProfile);
 }
 

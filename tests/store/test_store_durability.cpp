@@ -80,7 +80,7 @@ void expect_calibration_sample(Store& s, int version) {
   EXPECT_EQ(probes[0].device, "cpu");
   EXPECT_EQ(probes[0].host, "sample-host");
   EXPECT_EQ(probes[0].seconds, 42.5);
-  EXPECT_EQ(s.probe_results(probes[0].id), sample_probe_results());
+  EXPECT_EQ(s.probe_results(probes[0].id), sample_probe_results(version));
   const auto cals = s.calibrations();
   ASSERT_EQ(cals.size(), 1u);
   EXPECT_EQ(cals[0].name, "sample");

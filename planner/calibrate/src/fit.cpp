@@ -44,9 +44,9 @@ class Problem {
     std::map<std::string, int> count;
     for (const Measurement* m : rows_) {
       ++count[kind_key(*m)];
-      const int workers = m->kind == MeasurementKind::probe
-                              ? m->probe.ranks
-                              : m->plan.cluster.ranks_per_node();
+      const int workers = m->kind != MeasurementKind::probe ? m->plan.cluster.ranks_per_node()
+                          : spans_nodes(m->probe)               ? m->probe.ranks_per_node
+                                                                : m->probe.ranks;
       max_workers_ = std::max(max_workers_, workers);
     }
     for (size_t i = 0; i < rows_.size(); ++i)
@@ -75,8 +75,9 @@ class Problem {
     }
   }
 
+  // A probe's kind (across nodes apart); an executor run's step, compute and optimizer; an imported run's step.
   static std::string kind_key(const Measurement& m) {
-    return m.what;  // a probe's kind; an executor run's step, compute and optimizer; an imported run's step
+    return m.kind == MeasurementKind::probe && spans_nodes(m.probe) ? m.what + " across nodes" : m.what;
   }
 
   Calibration calibration(const Eigen::VectorXd& theta) const {

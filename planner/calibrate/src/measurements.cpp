@@ -73,6 +73,8 @@ std::string probe_label(const ProbeResult& r) {
   s << r.kind;
   if (r.kind == "gemm")
     s << " " << r.dtype << " " << r.m << "x" << r.n << "x" << r.k;
+  else if (is_collective(r.kind) && spans_nodes(r))
+    s << " " << bytes_text(r.bytes) << ", " << r.ranks / r.ranks_per_node << " nodes x " << r.ranks_per_node;
   else if (is_collective(r.kind))
     s << " " << bytes_text(r.bytes) << " over " << r.ranks << " ranks";
   else
@@ -85,6 +87,8 @@ constexpr std::pair<MeasurementKind, const char*> kKindNames[] = {
     {MeasurementKind::run, "runs"}, {MeasurementKind::imported, "imported"}, {MeasurementKind::probe, "probes"}};
 
 }  // namespace
+
+bool spans_nodes(const ProbeResult& r) { return r.ranks_per_node > 0 && r.ranks_per_node < r.ranks; }
 
 const char* to_string(MeasurementKind k) {
   for (const auto& [kind, name] : kKindNames)
@@ -337,6 +341,16 @@ double predict_on(const Plan& p, const Measurement& m) {
   if (r.kind == "gemm") {
     const double e = gemm_efficiency(p, r.m, r.n, r.k);
     return e > 0 ? 2 * r.m * r.n * r.k / (p.cluster.gpu.peak_flops(p.training.precision) * e) : 0;
+  }
+  if (is_collective(r.kind) && spans_nodes(r)) {
+    // A group across nodes, as a data-parallel group of that many ranks is (comm.cpp group_link: the NICs
+    // of the group's ranks in a node at once, the inter-node latencies).
+    Plan q = p;
+    q.cluster.gpus = r.ranks;
+    q.cluster.gpus_per_node = r.ranks_per_node;
+    q.parallel = ParallelPlan{};
+    q.parallel.dp = r.ranks;
+    return collective_time(collective_of(r.kind), r.bytes, r.ranks, group_link(q, Axis::dp_cp));
   }
   if (is_collective(r.kind)) {
     // Local ranks: the link inside a node (comm.hpp's group_link for a group within one node), at its

@@ -17,7 +17,7 @@ OpTimeRecord read_op_time(const sql::Statement& r) {
 }
 ProbeResult read_probe_result(const sql::Statement& r) {
   return {r.text(0), r.text(1), r.real(2), r.real(3), r.real(4), r.real(5), static_cast<int>(r.integer(6)), r.real(7),
-          static_cast<int>(r.integer(8))};
+          static_cast<int>(r.integer(8)), static_cast<int>(r.integer(9))};
 }
 
 }  // namespace
@@ -75,11 +75,11 @@ int64_t Store::add_probe(const ProbeRecord& p, const std::vector<ProbeResult>& r
       .run();
   const int64_t id = sqlite3_last_insert_rowid(db_);
   sql::Statement st(db_,
-                    "INSERT INTO probe_results (probe_id, seq, kind, dtype, m, n, k, bytes, ranks, seconds, repeats) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+                    "INSERT INTO probe_results (probe_id, seq, kind, dtype, m, n, k, bytes, ranks, seconds, repeats, "
+                    "ranks_per_node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   int seq = 0;
   sql::run_each(st, results, [&](sql::Statement& s, const ProbeResult& r) {
-    s.bind_all(id, ++seq, r.kind, r.dtype, r.m, r.n, r.k, r.bytes, r.ranks, r.seconds, r.repeats);
+    s.bind_all(id, ++seq, r.kind, r.dtype, r.m, r.n, r.k, r.bytes, r.ranks, r.seconds, r.repeats, r.ranks_per_node);
   });
   tx.commit();
   return id;
@@ -96,7 +96,7 @@ std::vector<ProbeRecord> Store::probes() const {
 
 std::vector<ProbeResult> Store::probe_results(int64_t probe_id) const {
   sql::Statement q(db_,
-                   "SELECT kind, dtype, m, n, k, bytes, ranks, seconds, repeats FROM probe_results "
+                   "SELECT kind, dtype, m, n, k, bytes, ranks, seconds, repeats, ranks_per_node FROM probe_results "
                    "WHERE probe_id = ?1 ORDER BY seq");
   return sql::read_all<ProbeResult>(q.bind(1, probe_id), read_probe_result);
 }

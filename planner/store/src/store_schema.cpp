@@ -107,6 +107,10 @@ CREATE TABLE calibrations (
   profile    TEXT NOT NULL
 );
 )sql"},
+    {4, "probe results: ranks per node of a collective whose group spans nodes (imported multi-node tables)",
+     R"sql(
+ALTER TABLE probe_results ADD COLUMN ranks_per_node INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

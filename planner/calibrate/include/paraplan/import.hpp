@@ -20,10 +20,12 @@ std::vector<ImportedRun> imported_runs_from_csv(const std::string& text, const s
 namespace paraplan::planner {
 
 // A published table of collective timings (nccl-tests figures, as data/validation/nccl-tests-a100-
-// allreduce.csv: '#' comments, then the column line "device,collective,ranks,bytes,time_us") as one
-// probe of its device, so that calibrate fits the collective parameters to it as to `paraplan probe`'s
-// own (bytes: nccl-tests' size of the whole buffer; time: one operation). Every cell is checked; a bad
-// one throws PlanError naming "<file>:<line>: <column>" before anything is stored.
+// allreduce.csv: '#' comments, then a column line of device, collective, ranks, bytes and time_us or
+// busbw_gb_per_s, optionally ranks_per_node) as one probe of its device, so that calibrate fits the
+// collective parameters to it as to `paraplan probe`'s own (bytes: nccl-tests' size of the whole
+// buffer; time: one operation; busbw: nccl-tests' bus bandwidth, GB/s of 1e9 bytes). With ranks_per_node
+// below ranks a row's group spans nodes (data/validation/allreduce-b200-4node.csv). Every cell is
+// checked; a bad one throws PlanError naming "<file>:<line>: <column>" before anything is stored.
 bool is_collective_table(const std::string& text);
 struct ImportedProbe {
   ProbeRecord probe;                 // device, host "published: <file>", software: what measured it

@@ -47,6 +47,10 @@ struct MeasurementSet {
 // what = "optimizer", its optimizer step's (both the median over steps of the slowest rank).
 MeasurementSet read_measurements(const Store& store, const std::set<MeasurementKind>& use);
 
+// A collective timed over a group that spans nodes (an imported multi-node table: ranks_per_node set, below
+// ranks); it is predicted over the nodes' NICs (comm.cpp group_link), not over the link inside one node.
+bool spans_nodes(const ProbeResult& r);
+
 // How reports group rows: "runs", "runs compute", "runs optimizer", "imported", "probes".
 std::string row_kind(const Measurement& m);
 // An executor run's compute or optimizer row: a part of the step row before it (same run_id).

@@ -115,6 +115,9 @@ struct ProbeResult {
   int ranks = 1;
   double seconds = 0;
   int repeats = 0;
+  // Collectives: the ranks in each node when the group spans nodes (ranks / ranks_per_node of them); 0
+  // when all ranks share one machine, as the probe's own local processes do.
+  int ranks_per_node = 0;
   bool operator==(const ProbeResult&) const = default;
 };
 
