@@ -108,15 +108,16 @@ void print_errors(const json& report, int folds) {
 }
 
 void print_rows(const json& report) {
-  fmt::print("\n{:<40} {:<30} {:>11} {:>11} {:>8} {:>11} {:>8} {:>11}\n", "row", "what", "measured", "before", "error",
+  // "what" fits a probe's longest labels ("all_reduce 512 KiB over 32 ranks", "all_reduce 128 KiB, 4 nodes x 8").
+  fmt::print("\n{:<40} {:<34} {:>11} {:>11} {:>8} {:>11} {:>8} {:>11}\n", "row", "what", "measured", "before", "error",
              "after", "error", "held out");
   for (const json& r : report["rows"]) {
     const double m = r["measured_s"].get<double>();
     std::string label = r["label"].get<std::string>();
-    if (label.size() > 30) label = label.substr(0, 29) + "~";
+    if (label.size() > 34) label = label.substr(0, 33) + "~";
     std::string id = r["id"].get<std::string>();
     if (id.size() > 40) id = id.substr(0, 39) + "~";
-    fmt::print("{:<40} {:<30} {:>11} {:>11} {:>+7.1f}% {:>11} {:>+7.1f}% {:>11}\n", id, label, seconds(m),
+    fmt::print("{:<40} {:<34} {:>11} {:>11} {:>+7.1f}% {:>11} {:>+7.1f}% {:>11}\n", id, label, seconds(m),
                seconds(r["before_s"].get<double>()), 100 * r["before_error"].get<double>(),
                seconds(r["after_s"].get<double>()), 100 * r["after_error"].get<double>(),
                r.contains("held_out_s") ? seconds(r["held_out_s"].get<double>()) : "");
