@@ -8,6 +8,7 @@
 #include "paraplan/comm.hpp"
 #include "paraplan/csv_row.hpp"
 #include "paraplan/import.hpp"
+#include "paraplan/measurements.hpp"
 #include "paraplan/presets.hpp"
 
 namespace paraplan::planner {
@@ -18,13 +19,6 @@ namespace {
 constexpr const char* kKeys[] = {"device", "collective", "ranks", "bytes"};
 constexpr const char* kMeasures[] = {"time_us", "busbw_gb_per_s"};
 constexpr const char* kOptional = "ranks_per_node";
-
-CommKind collective_kind(const std::string& k) {
-  if (k == "all_gather") return CommKind::all_gather;
-  if (k == "reduce_scatter") return CommKind::reduce_scatter;
-  if (k == "send_recv") return CommKind::send_recv;
-  return CommKind::all_reduce;
-}
 
 bool is_column_line(const std::vector<std::string>& cells) {
   const std::set<std::string> have(cells.begin(), cells.end());
@@ -109,7 +103,7 @@ ImportedProbe imported_probe_from_csv(const std::string& text, const std::string
       // nccl-tests' bus bandwidth: busbw = bytes x bus factor (all-reduce 2(n-1)/n) / time, GB of 1e9 bytes
       const double busbw = row.positive("busbw_gb_per_s") * 1e9;
       if (!row.has("busbw_gb_per_s")) row.errors.add(row.field("busbw_gb_per_s"), "", "is required");
-      if (busbw > 0) r.seconds = r.bytes * bus_factor(collective_kind(r.kind), r.ranks) / busbw;
+      if (busbw > 0) r.seconds = r.bytes * bus_factor(collective_of(r.kind), r.ranks) / busbw;
     }
     r.dtype = "fp32";  // the bytes are what counts for a collective
     r.repeats = 1;

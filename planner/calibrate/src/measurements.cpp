@@ -29,14 +29,6 @@ Precision precision_of(const std::string& dtype) {
   return Precision::fp32;
 }
 
-CommKind collective_of(const std::string& kind) {
-  if (kind == "all_gather") return CommKind::all_gather;
-  if (kind == "reduce_scatter") return CommKind::reduce_scatter;
-  if (kind == "all_to_all") return CommKind::all_to_all;
-  if (kind == "send_recv") return CommKind::send_recv;
-  return CommKind::all_reduce;
-}
-
 bool is_collective(const std::string& kind) {
   return kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter" || kind == "all_to_all" ||
          kind == "send_recv";
@@ -89,6 +81,14 @@ constexpr std::pair<MeasurementKind, const char*> kKindNames[] = {
 }  // namespace
 
 bool spans_nodes(const ProbeResult& r) { return r.ranks_per_node > 0 && r.ranks_per_node < r.ranks; }
+
+CommKind collective_of(const std::string& kind) {
+  if (kind == "all_gather") return CommKind::all_gather;
+  if (kind == "reduce_scatter") return CommKind::reduce_scatter;
+  if (kind == "all_to_all") return CommKind::all_to_all;
+  if (kind == "send_recv") return CommKind::send_recv;
+  return CommKind::all_reduce;
+}
 
 const char* to_string(MeasurementKind k) {
   for (const auto& [kind, name] : kKindNames)

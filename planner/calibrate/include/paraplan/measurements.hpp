@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "paraplan/comm.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/store.hpp"
 
@@ -50,6 +51,9 @@ MeasurementSet read_measurements(const Store& store, const std::set<MeasurementK
 // A collective timed over a group that spans nodes (an imported multi-node table: ranks_per_node set, below
 // ranks); it is predicted over the nodes' NICs (comm.cpp group_link), not over the link inside one node.
 bool spans_nodes(const ProbeResult& r);
+
+// A probe's collective kind ("all_reduce", "all_gather", ...) as the time model's.
+CommKind collective_of(const std::string& kind);
 
 // How reports group rows: "runs", "runs compute", "runs optimizer", "imported", "probes".
 std::string row_kind(const Measurement& m);
