@@ -189,6 +189,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   for (const FittedParam& fp : out.fit.params)
     params[fp.field->name] = {{"value", fp.value},     {"datasheet", fp.datasheet},  {"source", to_string(fp.source)},
                               {"rows", fp.rows},       {"rel_sigma", fp.rel_sigma}, {"unit", fp.field->unit}};
+  out.profile.device = out.device;
   Calibration stored = out.profile;
   if (options.as_factors)
     for (CalibratedParam& p : stored.params)

@@ -87,6 +87,7 @@ Calibration calibration_from_json(const json& doc, const std::string& origin, co
   }
   c.name = doc["name"].get<std::string>();
   c.provenance = doc.value("provenance", std::string());
+  if (doc.contains("device") && doc["device"].is_string()) c.device = doc["device"].get<std::string>();
   for (const auto& [name, p] : doc["parameters"].items()) {
     const std::string where = field + " (" + origin + "): parameters." + name;
     if (!field_named(name)) {
@@ -123,7 +124,9 @@ json calibration_to_json(const Calibration& c) {
   json params = json::object();
   for (const CalibratedParam& p : c.params)
     params[p.name] = {{p.is_factor ? "factor" : "value", p.value}, {"source", to_string(p.source)}, {"note", p.note}};
-  return {{"name", c.name}, {"provenance", c.provenance}, {"parameters", params}};
+  json doc = {{"name", c.name}, {"provenance", c.provenance}, {"parameters", params}};
+  if (!c.device.empty()) doc["device"] = c.device;
+  return doc;
 }
 
 std::vector<std::string> builtin_calibration_names() {

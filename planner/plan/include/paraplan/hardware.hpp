@@ -72,6 +72,7 @@ struct Calibration {
   std::string name = "none";
   std::string origin;      // how the plan names it: a built-in name, or the path of a profile file
   std::string provenance;  // what it was fitted or measured on
+  std::string device;      // the hardware preset whose rows it was fitted on ("": not said)
   std::vector<CalibratedParam> params;
   bool operator==(const Calibration&) const = default;
 };
