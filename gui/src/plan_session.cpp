@@ -51,6 +51,7 @@ Evaluation evaluatePlan(const Plan& plan) {
   }
   e.estimate_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
   e.calibration = plan.cluster.calibration.name;
+  if (plan.cluster.calibration.device != plan.cluster.gpu.id) e.calibration_device = plan.cluster.calibration.device;
   return e;
 }
 

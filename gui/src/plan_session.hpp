@@ -20,6 +20,7 @@ struct Evaluation {
   planner::StepEstimate time;
   double estimate_ms = 0;  // how long the planner took
   std::string calibration;  // name of the calibration the time model used
+  std::string calibration_device;  // the GPU it was fitted on, when not this plan's ("" otherwise)
 };
 
 // Validates the plan and, when valid, runs the memory and time models on it.

@@ -70,7 +70,7 @@ void TimeView::show(const Evaluation& e) {
   summary_->setText(
       QString("<b>Step %1</b> = compute %2 + exposed communication %3 (TP/CP/EP %4, pipeline p2p %5, DP %6, "
               "ZeRO-3 gathers %7) + bubble %8 + optimizer %9 + host %16.<br><b>%10 tokens/s</b>, %11 model TFLOP/s per GPU, "
-              "<b>MFU %12</b>, HFU %13 (attention FLOPs counted in full; calibration \"%14\"). Estimated in %15 ms.")
+              "<b>MFU %12</b>, HFU %13 (attention FLOPs counted in full; calibration \"%14\"%17). Estimated in %15 ms.")
           .arg(seconds(t.step_s), seconds(t.compute_s), seconds(t.exposed_comm_s), seconds(t.tp_exposed_s),
                seconds(t.pp_p2p_s), seconds(t.dp_exposed_s), seconds(t.zero3_exposed_s), seconds(t.bubble_s),
                seconds(t.optimizer_s))
@@ -79,7 +79,11 @@ void TimeView::show(const Evaluation& e) {
           .arg(percent(t.mfu), percent(t.hfu))
           .arg(QString::fromStdString(e.calibration))
           .arg(e.estimate_ms, 0, 'f', 3)
-          .arg(seconds(t.host_s)));
+          .arg(seconds(t.host_s))
+          // a profile of another GPU (the CLI's note; docs/validation.md, "Other GPUs")
+          .arg(e.calibration_device.empty()
+                   ? QString()
+                   : QString(", fitted on %1 rows, not this GPU's").arg(QString::fromStdString(e.calibration_device))));
 }
 
 QString TimeView::summaryText() const { return summary_->text(); }

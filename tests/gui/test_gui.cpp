@@ -36,6 +36,7 @@
 #include "runs_tab.hpp"
 #include "search_tab.hpp"
 #include "gantt_view.hpp"
+#include "time_view.hpp"
 #include "timeline_tab.hpp"
 #include <QLineSeries>
 #include <QChart>
@@ -96,6 +97,9 @@ class GuiTest : public QObject {
     const double want[MemoryView::kCategories] = {s.weights_bytes, s.gradients_bytes, s.master_weights_bytes,
                                                   s.optimizer_bytes, s.activations_bytes, s.buffers_bytes, s.overhead_bytes};
     for (int c = 0; c < MemoryView::kCategories; ++c) QCOMPARE(view->barValue(c, 0), want[c] / gib);
+    // H100s under the default profile, fitted on A100 rows: the step time's summary says so.
+    QVERIFY2(window_->timeView()->summaryText().contains("calibration \"published\", fitted on a100-80gb rows, not this GPU's"),
+             qPrintable(window_->timeView()->summaryText()));
     screenshot(window_.get(), "plan-tab");
   }
 
