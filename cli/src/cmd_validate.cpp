@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -12,6 +13,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "paraplan/calibration.hpp"
+#include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
 #include "paraplan/held_out.hpp"
 #include "paraplan/timing.hpp"
@@ -148,6 +150,69 @@ int print_held_out(const std::string& sources) {
   return 0;
 }
 
+// The k-fold held-out errors a built-in profile's file records for its imported rows (`paraplan calibrate
+// --folds`): null when it records none.
+nlohmann::json profile_cross_validation(const std::string& name) {
+  for (const auto& f : embedded::calibration())
+    if (f.id && name == f.id) {
+      const nlohmann::json doc = nlohmann::json::parse(f.text);
+      const nlohmann::json cv = doc.value("cross_validation", nlohmann::json::object());
+      if (cv.contains("held_out") && cv["held_out"].contains("imported"))
+        return {{"folds", cv.value("folds", 0)}, {"errors", cv["held_out"]["imported"]}};
+    }
+  return nullptr;
+}
+
+// Below the fit errors of the default output: each source's prediction error, the figure to quote. The
+// papers: leave-one-source-out (the GEMM efficiency fitted on the other paper); a source whose profile
+// was fitted on it: that fit's k-fold cross-validation, as its file records it; a source in no fit: its
+// errors above are already predictions.
+void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::vector<PublishedRun>& runs) {
+  std::set<std::string> papers;
+  for (const PublishedRun& r : published_runs()) papers.insert(r.source);
+  std::map<std::string, std::string> profile;  // source -> its rows' profile
+  for (const PublishedRun& r : runs) profile[r.source] = r.plan.cluster.calibration.name;
+  std::map<std::string, SourceHeldOut> loso;
+  size_t papers_here = 0;
+  for (const auto& s : sums) papers_here += papers.count(s.source);
+  if (papers_here == papers.size())
+    for (const SourceHeldOut& h : leave_one_source_out(published_runs(), {"gemm"})) loso[h.source] = h;
+  fmt::print("\nheld out (prediction errors: rows the fit did not see; the accuracy to quote):\n");
+  for (const auto& s : sums) {
+    const std::string head = fmt::format("{:<17} {:>4} rows: ", s.source, s.rows);
+    if (loso.count(s.source)) {
+      const SourceHeldOut& h = loso.at(s.source);
+      fmt::print("{}mean |error| {}, max {} (GEMM efficiency fitted on the other paper alone)\n", head,
+                 percent(h.held_out_mean_abs_error, 2), percent(h.held_out_max_abs_error, 2));
+      continue;
+    }
+    if (papers.count(s.source)) {
+      fmt::print("{}with both papers' rows: paraplan validate --held-out\n", head);
+      continue;
+    }
+    const nlohmann::json cv = profile_cross_validation(profile[s.source]);
+    // A profile fitted on another GPU's rows (the H100 profile on the B200 rows) never saw these.
+    std::string other_gpu;
+    for (const PublishedRun& r : runs)
+      if (r.source == s.source && r.plan.cluster.calibration.device != r.plan.cluster.gpu.id)
+        other_gpu = r.plan.cluster.calibration.device;
+    if (!other_gpu.empty()) {
+      fmt::print("{}in no fit: the errors above are predictions (\"{}\", fitted on {})\n", head,
+                 profile[s.source], other_gpu);
+    } else if (cv.is_null()) {
+      fmt::print("{}profile \"{}\" records no cross-validation\n", head, profile[s.source]);
+    } else {
+      const nlohmann::json& e = cv["errors"];
+      const int folds = cv["folds"].get<int>();
+      fmt::print("{}mean |error| {}, p90 {}, max {} ({} of \"{}\")\n", head,
+                 percent(e["mean_abs_error"].get<double>(), 2), percent(e["p90_abs_error"].get<double>(), 2),
+                 percent(e["max_abs_error"].get<double>(), 2),
+                 folds == e["rows"].get<int>() ? std::string("leave-one-out") : fmt::format("{}-fold cross-validation", folds),
+                 profile[s.source]);
+    }
+  }
+}
+
 // Korthikanti Table 4: one layer's forward and backward, published against predicted, and each mode's
 // cost against the baseline's (what the paper's "overhead" column says).
 int print_per_layer(const Calibration* cal) {
@@ -185,9 +250,12 @@ Command add_validate_command(CLI::App& app) {
 Each row is predicted with the calibration profile its source names (data/calibration: "published" for
 the two papers, "vtrain-a100" for vTrain, "mbridge-h100" for both Megatron-Bridge systems); those
 profiles were fitted on these same rows (the B200 rows excepted: the H100 fit predicts them), so the
-errors printed here are fit errors, not prediction errors: docs/validation.md gives the held-out figures.
-Prints each row (sources of more than 50 rows: the error by plan shape instead; --rows prints them all)
-and per source the mean, p90 and max |error| and the mean signed error (negative: predicted too fast).
+errors per row are fit errors, not prediction errors. Prints each row (sources of more than 50 rows: the
+error by plan shape instead; --rows prints them all), per source the mean, p90 and max |error| and the
+mean signed error (negative: predicted too fast), then per source the held-out error, the one to quote:
+the two papers each predicted by the GEMM efficiency fitted on the other (leave-one-source-out), vTrain
+and the H100 rows by their profile's own cross-validation (its file's: 5-fold, and leave-one-out), the
+B200 rows in no fit. docs/validation.md explains each.
 --calibration NAME|FILE predicts every row with that profile instead (e.g. a profile of your own from
 `paraplan calibrate`, or "none": the hardware's datasheet values alone). Examples:
   paraplan validate
@@ -248,6 +316,7 @@ and per source the mean, p90 and max |error| and the mean signed error (negative
                          "H100 fit. Narayanan rows publish TFLOP/s per GPU; their step time is derived with the paper's\n"
                          "Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge rows publish tokens/s per GPU: t = GBS x seq /\n"
                          "(tokens/s/GPU x GPUs).)\n");
+            if (!cal) print_held_out_summary(sums, runs);
             if (cal && !runs.empty()) print_calibration(runs.front().plan.cluster.gpu, *cal);
             return 0;
           }};

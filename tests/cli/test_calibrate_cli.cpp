@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
+#include "paraplan/held_out.hpp"
 #include "paraplan/store.hpp"
+#include "paraplan/validation.hpp"
 #include "run_paraplan.hpp"
 #include "../test_dirs.hpp"
 
@@ -311,4 +315,49 @@ TEST(CliCalibrate, MegatronBridgeRowsFitOneParameterLeavingOneOut) {
   EXPECT_NE(r.out.find("then once per row left out"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("qwen3-235b-a22b"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("mean |error|: in fit"), std::string::npos) << r.out;
+}
+
+namespace {
+std::string pct(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f%%", 100 * x);
+  return b;
+}
+// The line of `out` that starts with `head` ("" when none).
+std::string line_of(const std::string& out, const std::string& head) {
+  const auto at = out.find("\n" + head);
+  return at == std::string::npos ? "" : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+}
+}  // namespace
+
+// Issue 14: `paraplan validate` tells fit from prediction: below the fit errors, per source the held-out
+// error — the papers by leave-one-source-out (as `validate --held-out` and the library compute it), vTrain
+// and the H100 rows by their shipped profile's cross-validation (as the profile files record it), the B200
+// rows in no fit (their profile was fitted on H100 rows).
+TEST(CliValidate, EachSourcesHeldOutErrorFollowsItsFitErrors) {
+  using namespace paraplan::planner;
+  const auto r = run("validate");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto block = r.out.find("held out (prediction errors: rows the fit did not see; the accuracy to quote):");
+  ASSERT_NE(block, std::string::npos) << r.out;
+  const std::string held = r.out.substr(block);
+  for (const SourceHeldOut& h : leave_one_source_out(published_runs(), {"gemm"})) {
+    const std::string l = line_of(held, h.source);
+    EXPECT_NE(l.find("mean |error| " + pct(h.held_out_mean_abs_error) + ", max " + pct(h.held_out_max_abs_error)),
+              std::string::npos) << l;
+  }
+  for (const auto& [source, profile, how] : {std::tuple{"vtrain-single", "vtrain-a100", "5-fold cross-validation"},
+                                              std::tuple{"mbridge-h100", "mbridge-h100", "leave-one-out"}}) {
+    const json cv = json::parse(read(fs::path(PARAPLAN_SOURCE_DIR) / "data" / "calibration" /
+                                     (std::string(profile) + ".json")))["cross_validation"]["held_out"]["imported"];
+    const std::string l = line_of(held, source);
+    EXPECT_NE(l.find("mean |error| " + pct(cv["mean_abs_error"].get<double>())), std::string::npos) << l;
+    EXPECT_NE(l.find(std::string(how) + " of \"" + profile + "\""), std::string::npos) << l;
+  }
+  EXPECT_NE(line_of(held, "mbridge-b200").find("in no fit"), std::string::npos) << held;
+  // One paper alone has no other to be predicted by.
+  const auto one = run("validate --source narayanan21-t1");
+  EXPECT_NE(one.out.find("with both papers' rows: paraplan validate --held-out"), std::string::npos) << one.out;
+  // A profile of the user's own: its rows' fit is not these sources', so no held-out block.
+  EXPECT_EQ(run("validate --calibration none").out.find("held out (prediction"), std::string::npos);
 }
