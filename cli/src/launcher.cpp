@@ -1,5 +1,7 @@
 #include "launcher.hpp"
 
+#include "paraplan/exec/local_port.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -214,21 +216,7 @@ LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineH
   return out;
 }
 
-int free_local_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(s);
-    throw std::runtime_error(std::string("cannot find a free port: ") + std::strerror(errno));
-  }
-  close(s);
-  return ntohs(a.sin_port);
-}
+int free_local_port() { return exec::free_local_port(); }
 
 std::string exec_worker(const WorkerProcess& w) {
   CStrings argv = argv_for(w), envp = environment_for(w);

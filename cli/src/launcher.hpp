@@ -26,7 +26,7 @@ using LineHandler = std::function<void(int rank, const std::string& line, bool i
 // Runs the workers to completion. Worker i is rank i.
 LaunchOutcome run_workers(const std::vector<WorkerProcess>& workers, const LineHandler& on_line);
 
-// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+// A TCP port on 127.0.0.1 for the workers' rendezvous store (paraplan/exec/local_port.hpp).
 int free_local_port();
 
 // A program installed next to this one (paraplan-worker, paraplan-probe), or the path in `env_var`.

@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "paraplan/exec/local_port.hpp"
+
 namespace paraplan::test {
 
 struct Result {
@@ -35,17 +37,8 @@ inline Result shell(const std::string& cmd) {
   return r;
 }
 
-inline int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
+// The rendezvous port of a test's ranks: as `paraplan run` picks one (local_port.hpp).
+inline int free_port() { return paraplan::exec::free_local_port(); }
 
 // A shell command in the background, its output in a file.
 struct Child {
