@@ -137,7 +137,7 @@ planner::Plan parallel_plan(const Layout& l) {
   return planner::plan_from_json(doc);
 }
 
-using paraplan::test::free_port;  // the executor tests' helper: a port the kernel just handed out
+using paraplan::test::free_port;  // the executor tests' helper: a free port below the ephemeral range
 
 // One rank: kWarmup + steps steps; returns rank 0's per-step figures.
 std::vector<exec::StepStats> run_rank(const Layout& l, int rank, int port, int steps) {
