@@ -1,9 +1,6 @@
 #pragma once
 // Running commands from the executor tests: a shell command's output and exit code, a command in the
 // background in its own process group, and free ports.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -9,7 +9,8 @@ namespace paraplan::exec {
 // connections also take their source ports from, and the kernel may hand a port just released to the
 // next caller — two jobs started together under `ctest -j2` (the fault test's two ranks and the LeNet
 // demo's four workers) got the same port, and each job's workers joined the other's store: both failed
-// with "Connection closed by peer". Two jobs drawing from ~20,000 ports collide about once in 20,000.
+// with "Connection closed by peer". Two jobs drawing from ports 10000-32767 (22,768 under the default
+// range) pick the same one about once in 22,768.
 // Throws std::runtime_error when no port can be bound.
 int free_local_port();
 
