@@ -16,7 +16,7 @@ void print_calibration(const GpuSpec& gpu, const Calibration& cal) {
              cal.name, cal.origin.empty() || cal.origin == cal.name ? "" : " (" + cal.origin + ")",
              cal.provenance.empty() ? "" : ":\n  " + cal.provenance);
   // A profile fitted on another GPU: its figures (and its held-out errors) are of that GPU's runs.
-  if (!cal.device.empty() && cal.device != gpu.id)
+  if (fitted_on_another_gpu(gpu, cal))
     fmt::print("  note: fitted on {} rows, not {}: how far it carries to another GPU is in docs/validation.md "
                "(\"Other GPUs\"); `paraplan calibrate` fits one from this GPU's own runs or probes\n",
                cal.device, gpu.id.empty() ? gpu.name : gpu.id);

@@ -168,15 +168,16 @@ nlohmann::json profile_cross_validation(const std::string& name) {
 // was fitted on it: that fit's k-fold cross-validation, as its file records it; a source in no fit: its
 // errors above are already predictions.
 void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::vector<PublishedRun>& runs) {
+  const std::vector<PublishedRun> paper_runs = published_runs();
   std::set<std::string> papers;
-  for (const PublishedRun& r : published_runs()) papers.insert(r.source);
+  for (const PublishedRun& r : paper_runs) papers.insert(r.source);
   std::map<std::string, std::string> profile;  // source -> its rows' profile
   for (const PublishedRun& r : runs) profile[r.source] = r.plan.cluster.calibration.name;
   std::map<std::string, SourceHeldOut> loso;
   size_t papers_here = 0;
   for (const auto& s : sums) papers_here += papers.count(s.source);
   if (papers_here == papers.size())
-    for (const SourceHeldOut& h : leave_one_source_out(published_runs(), {"gemm"})) loso[h.source] = h;
+    for (const SourceHeldOut& h : leave_one_source_out(paper_runs, {"gemm"})) loso[h.source] = h;
   fmt::print("\nheld out (prediction errors: rows the fit did not see; the accuracy to quote):\n");
   for (const auto& s : sums) {
     const std::string head = fmt::format("{:<17} {:>4} rows: ", s.source, s.rows);
@@ -194,7 +195,7 @@ void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::v
     // A profile fitted on another GPU's rows (the H100 profile on the B200 rows) never saw these.
     std::string other_gpu;
     for (const PublishedRun& r : runs)
-      if (r.source == s.source && r.plan.cluster.calibration.device != r.plan.cluster.gpu.id)
+      if (r.source == s.source && fitted_on_another_gpu(r.plan.cluster.gpu, r.plan.cluster.calibration))
         other_gpu = r.plan.cluster.calibration.device;
     if (!other_gpu.empty()) {
       fmt::print("{}in no fit: the errors above are predictions (\"{}\", fitted on {})\n", head,

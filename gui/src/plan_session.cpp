@@ -3,6 +3,7 @@
 #include <QElapsedTimer>
 #include <nlohmann/json.hpp>
 
+#include "paraplan/calibration.hpp"
 #include "paraplan/parallel_rules.hpp"
 #include "paraplan/plan_io.hpp"
 
@@ -51,7 +52,7 @@ Evaluation evaluatePlan(const Plan& plan) {
   }
   e.estimate_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
   e.calibration = plan.cluster.calibration.name;
-  if (plan.cluster.calibration.device != plan.cluster.gpu.id) e.calibration_device = plan.cluster.calibration.device;
+  if (fitted_on_another_gpu(plan.cluster.gpu, plan.cluster.calibration)) e.calibration_device = plan.cluster.calibration.device;
   return e;
 }
 

@@ -33,12 +33,11 @@ std::string read_text(const std::string& relative) {
 }
 
 // A fresh store holding what scripts/calibrate-profiles imports: `tables` under data/validation.
+// Or one collective table given as text.
 struct ImportedStore {
   fs::path path;
   explicit ImportedStore(const std::string& name, std::initializer_list<const char*> tables) {
-    path = fs::temp_directory_path() / ("paraplan-refit-" + std::to_string(getpid()) + "-" + name + ".sqlite");
-    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(path.string() + ext);
-    Store store(path.string());
+    Store store(fresh(name));
     for (const char* t : tables) {
       const std::string text = read_text(std::string("data/validation/") + t);
       if (is_collective_table(text)) {
@@ -48,6 +47,15 @@ struct ImportedStore {
         store.import_runs(imported_runs_from_csv(text, t));
       }
     }
+  }
+  ImportedStore(const std::string& name, const std::string& collective_table) {
+    const ImportedProbe p = imported_probe_from_csv(collective_table, name + ".csv");
+    Store(fresh(name)).add_probe(p.probe, p.results);
+  }
+  std::string fresh(const std::string& name) {
+    path = fs::temp_directory_path() / ("paraplan-refit-" + std::to_string(getpid()) + "-" + name + ".sqlite");
+    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(path.string() + ext);
+    return path.string();
   }
   ~ImportedStore() {
     for (const char* ext : {"", "-wal", "-shm"}) fs::remove(path.string() + ext);
@@ -151,18 +159,16 @@ TEST(Comm, AllReduceAcrossFourB200NodesIsBoundByTheirNics) {
 // across nodes and 10 us inside one; transfer 1 GiB x 2 x 31/32 / bandwidth.
 TEST(Comm, AnImportedCollectiveSpansNodesOnlyWhenItsTableSaysSo) {
   const std::string head = "device,collective,ranks,ranks_per_node,bytes,busbw_gb_per_s\n";
-  const ImportedProbe nodes = imported_probe_from_csv(head + "b200,all_reduce,32,8,1073741824,100\n", "t.csv");
-  const ImportedProbe one = imported_probe_from_csv(head + "b200,all_reduce,32,32,1073741824,100\n", "t.csv");
-  Measurement m;
-  m.kind = MeasurementKind::probe;
-  m.what = "all_reduce";
-  m.plan.cluster.gpu = hardware_preset("b200");
-  m.probe = nodes.results.at(0);
+  const MeasurementSet nodes =
+      ImportedStore("nodes", head + "b200,all_reduce,32,8,1073741824,100\n").rows({MeasurementKind::probe});
+  const MeasurementSet one =
+      ImportedStore("one", head + "b200,all_reduce,32,32,1073741824,100\n").rows({MeasurementKind::probe});
+  ASSERT_EQ(nodes.rows.size(), 1u);
+  ASSERT_EQ(one.rows.size(), 1u);
   const double transfer = 1073741824.0 * 2 * 31 / 32;
-  EXPECT_NEAR(predict(m, Calibration{}), 20e-6 + transfer / (8 * 50e9 * 0.9), 1e-9);
-  m.probe = one.results.at(0);
-  EXPECT_EQ(m.probe.ranks_per_node, 0);  // as many as the group: one node
-  EXPECT_NEAR(predict(m, Calibration{}), 10e-6 + transfer / (900e9 * 0.8222), 1e-9);
+  EXPECT_NEAR(predict(nodes.rows[0], Calibration{}), 20e-6 + transfer / (8 * 50e9 * 0.9), 1e-9);
+  EXPECT_EQ(one.rows[0].probe.ranks_per_node, 0);  // as many as the group: one node
+  EXPECT_NEAR(predict(one.rows[0], Calibration{}), 10e-6 + transfer / (900e9 * 0.8222), 1e-9);
 }
 
 // A multi-node table pins the inter-node parameters: rows made by hand for 4 nodes x 8 ranks with 50 us per
@@ -173,18 +179,7 @@ TEST(Calibrate, AMultiNodeCollectiveTablePinsTheInterNodeParameters) {
   for (double b = 1 << 20; b <= (1 << 30); b *= 4)
     text += "b200,all_reduce,32,8," + std::to_string(static_cast<long long>(b)) + "," +
             std::to_string(50 + b * 2 * 31 / 32 / 300e9 * 1e6) + "\n";
-  const ImportedProbe p = imported_probe_from_csv(text, "t.csv");
-  std::vector<Measurement> rows;
-  for (const ProbeResult& r : p.results) {
-    Measurement m;
-    m.kind = MeasurementKind::probe;
-    m.what = r.kind;
-    m.device = "b200";
-    m.plan.cluster.gpu = hardware_preset("b200");
-    m.probe = r;
-    m.measured_s = r.seconds;
-    rows.push_back(m);
-  }
+  const std::vector<Measurement> rows = ImportedStore("fit", text).rows({MeasurementKind::probe}).rows;
   ASSERT_EQ(rows.size(), 6u);
   FitOptions o;
   o.fields = {"inter_node", "inter_node_latency_s"};

@@ -167,6 +167,10 @@ Calibration load_calibration(const std::string& name_or_path, const std::string&
   return c;
 }
 
+bool fitted_on_another_gpu(const GpuSpec& gpu, const Calibration& cal) {
+  return !cal.device.empty() && cal.device != gpu.id;
+}
+
 Efficiency effective_efficiency(const GpuSpec& gpu, const Calibration& cal) {
   Efficiency e = gpu.efficiency;
   for (const CalibratedParam& p : cal.params) {

@@ -39,6 +39,10 @@ nlohmann::json calibration_to_json(const Calibration& c);
 
 // The efficiencies the time model uses: the hardware's values with the profile's applied.
 Efficiency effective_efficiency(const GpuSpec& gpu, const Calibration& cal);
+
+// Whether `cal` names a device it was fitted on (its file's "device") and that is not `gpu`: its figures,
+// and the held-out errors measured on its rows, are of another GPU's runs.
+bool fitted_on_another_gpu(const GpuSpec& gpu, const Calibration& cal);
 // Where each parameter of effective_efficiency comes from, in efficiency_fields() order.
 std::vector<ParamSource> parameter_sources(const Calibration& cal);
 
