@@ -88,8 +88,9 @@ Plan load_plan_for_search(const std::string& file, const std::vector<std::string
   const auto dir = std::filesystem::path(file).parent_path();
   Plan p = plan_from_json(doc, dir.empty() ? "." : dir.string());
   p.cluster.gpus = gpus;
-  // CPU workers default to one machine holding every worker (plan-format.md), whatever their count.
-  if (!per_node_given && p.cluster.gpu.is_cpu) p.cluster.gpus_per_node = gpus;
+  // Without gpus_per_node: the default for the searched count (CPU workers: one machine holding every
+  // worker; a rack-scale NVLink domain: the part of it the job holds; plan-format.md).
+  if (!per_node_given) p.cluster.gpus_per_node = default_gpus_per_node(p.cluster.gpu, gpus);
   return p;
 }
 

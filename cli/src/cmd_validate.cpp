@@ -248,15 +248,16 @@ Command add_validate_command(CLI::App& app) {
   vtrain-single     vTrain's 1,440 measured single-node Megatron-LM runs (GPT hidden 1024/2048, 2-8 A100s)
   mbridge-h100      Megatron-Bridge 25.11 performance summary, DGX-H100 (LLaMA 3 8B-405B, GPT-OSS, Qwen3 MoE; FP8)
   mbridge-b200      the same summary's DGX-B200 rows
+  mbridge-gb200     its DGX-GB200 rows (NVL72 racks; the NVLink domain a job holds as its gpus_per_node)
 Each row is predicted with the calibration profile its source names (data/calibration: "published" for
-the two papers, "vtrain-a100" for vTrain, "mbridge-h100" for both Megatron-Bridge systems); those
-profiles were fitted on these same rows (the B200 rows excepted: the H100 fit predicts them), so the
+the two papers, "vtrain-a100" for vTrain, "mbridge-h100" for every Megatron-Bridge system); those
+profiles were fitted on these same rows (the B200 and GB200 rows excepted: the H100 fit predicts them), so the
 errors per row are fit errors, not prediction errors. Prints each row (sources of more than 50 rows: the
 error by plan shape instead; --rows prints them all), per source the mean, p90 and max |error| and the
 mean signed error (negative: predicted too fast), then per source the held-out error, the one to quote:
 the two papers each predicted by the GEMM efficiency fitted on the other (leave-one-source-out), vTrain
 and the H100 rows by their profile's own cross-validation (its file's: 5-fold, and leave-one-out), the
-B200 rows in no fit. docs/validation.md explains each.
+B200 and GB200 rows in no fit. docs/validation.md explains each.
 --calibration NAME|FILE predicts every row with that profile instead (e.g. a profile of your own from
 `paraplan calibrate`, or "none": the hardware's datasheet values alone). Examples:
   paraplan validate
@@ -267,7 +268,7 @@ B200 rows in no fit. docs/validation.md explains each.
   paraplan validate --per-layer                 # one layer's forward/backward per recompute mode)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
-  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200)");
+  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200,mbridge-gb200)");
   sub->add_flag("--held-out", o->held_out,
                 "prediction errors instead: each source predicted by the GEMM efficiency fitted on the other "
                 "sources (leave-one-source-out; default sources: the two papers' tables); with one --source, "
@@ -313,10 +314,10 @@ B200 rows in no fit. docs/validation.md explains each.
               fmt::print("(every row predicted with calibration {}. Narayanan rows publish TFLOP/s per GPU; their step\n"
                          "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n", cal->name);
             else
-              fmt::print("(fit errors: each source's profile was fitted on its rows, except mbridge-b200, predicted by the\n"
-                         "H100 fit. Narayanan rows publish TFLOP/s per GPU; their step time is derived with the paper's\n"
-                         "Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge rows publish tokens/s per GPU: t = GBS x seq /\n"
-                         "(tokens/s/GPU x GPUs).)\n");
+              fmt::print("(fit errors: each source's profile was fitted on its rows, except mbridge-b200 and\n"
+                         "mbridge-gb200, predicted by the H100 fit. Narayanan rows publish TFLOP/s per GPU; their step\n"
+                         "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge rows publish\n"
+                         "tokens/s per GPU: t = GBS x seq / (tokens/s/GPU x GPUs).)\n");
             if (!cal) print_held_out_summary(sums, runs);
             if (cal && !runs.empty()) print_calibration(runs.front().plan.cluster.gpu, *cal);
             return 0;

@@ -294,7 +294,7 @@ TEST(CliCalibrate, MegatronBridgeRowsFitOneParameterLeavingOneOut) {
   const std::string db = (dir / "runs.sqlite").string();
   auto r = run("import " + std::string(PARAPLAN_SOURCE_DIR) + "/data/validation/megatron-bridge-25.11.csv --db " + db);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("imported 11 row(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("imported 15 row(s)"), std::string::npos) << r.out;  // 6 H100, 5 B200, 4 GB200
   const fs::path profile = dir / "h100.json";
   r = run("calibrate --db " + db + " --use imported --gpu h100-sxm-80gb --fit gemm --folds 6 --name h100 --out " +
           profile.string());
@@ -333,7 +333,7 @@ std::string line_of(const std::string& out, const std::string& head) {
 // Issue 14: `paraplan validate` tells fit from prediction: below the fit errors, per source the held-out
 // error — the papers by leave-one-source-out (as `validate --held-out` and the library compute it), vTrain
 // and the H100 rows by their shipped profile's cross-validation (as the profile files record it), the B200
-// rows in no fit (their profile was fitted on H100 rows).
+// and GB200 rows in no fit (their profile was fitted on H100 rows).
 TEST(CliValidate, EachSourcesHeldOutErrorFollowsItsFitErrors) {
   using namespace paraplan::planner;
   const auto r = run("validate");
@@ -355,6 +355,7 @@ TEST(CliValidate, EachSourcesHeldOutErrorFollowsItsFitErrors) {
     EXPECT_NE(l.find(std::string(how) + " of \"" + profile + "\""), std::string::npos) << l;
   }
   EXPECT_NE(line_of(held, "mbridge-b200").find("in no fit"), std::string::npos) << held;
+  EXPECT_NE(line_of(held, "mbridge-gb200").find("in no fit"), std::string::npos) << held;
   // One paper alone has no other to be predicted by.
   const auto one = run("validate --source narayanan21-t1");
   EXPECT_NE(one.out.find("with both papers' rows: paraplan validate --held-out"), std::string::npos) << one.out;

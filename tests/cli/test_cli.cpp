@@ -87,7 +87,7 @@ TEST(Cli, PresetLists) {
   const json hw = json::parse(r.out);
   std::set<std::string> ids;
   for (const auto& g : hw) ids.insert(g["id"].get<std::string>());
-  for (const char* id : {"v100-32gb", "a100-40gb", "a100-80gb", "h100-sxm-80gb", "h800", "h200", "b200"})
+  for (const char* id : {"v100-32gb", "a100-40gb", "a100-80gb", "h100-sxm-80gb", "h800", "h200", "b200", "gb200"})
     EXPECT_TRUE(ids.count(id)) << id;
   for (const auto& g : hw) EXPECT_FALSE(g["source"].get<std::string>().empty()) << g["id"];
 }

@@ -61,6 +61,20 @@ TEST(CliSearch, PartialNodesExitTwo) {
   EXPECT_NE(r.out.find("cluster.gpus = 12: must be a multiple of gpus_per_node (8)"), std::string::npos) << r.out;
 }
 
+// On a rack-scale NVLink GPU the searched cluster's nodes are the part of a domain the job holds when the
+// plan names none (plan-format.md): 256 GB200 = 64 trays of 4, Slurm segment 16, so 64 GPUs a node (by
+// hand, as MBridge.AGb200RowsNodeIsTheNvlinkDomainItsJobHolds); an H100 plan keeps 8.
+TEST(CliSearch, ARackScaleNvlinkDomainIsTheNodeWhenThePlanNamesNone) {
+  const std::string plan = write_temp("search-gb200.json", R"({"model": "llama3-8b",
+    "training": {"seq_len": 4096, "micro_batch": 1, "global_batch": 256}, "cluster": {"gpu": "gb200", "gpus": 8}})");
+  auto r = run("search " + plan + " --gpus 256 --top 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(parse_stdout(r.out)["top"][0]["plan"]["cluster"]["gpus_per_node"].get<int>(), 64);
+  r = run("search " + plan + " --gpus 256 --top 1 --json --set cluster.gpu=h100-sxm-80gb");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(parse_stdout(r.out)["top"][0]["plan"]["cluster"]["gpus_per_node"].get<int>(), 8);
+}
+
 // Ranking by cost needs a price; without one it is an error, not a silent ranking by throughput.
 TEST(CliSearch, CostWithoutPriceExitsTwo) {
   auto r = run("search " + clitest::example() + " --sort cost");

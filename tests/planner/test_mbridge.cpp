@@ -3,6 +3,8 @@
 // table's rows, the leave-one-row-out fit, and the model presets its rows use.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "paraplan/calibration.hpp"
 #include "paraplan/held_out.hpp"
 #include "paraplan/memory.hpp"
@@ -89,7 +91,7 @@ TEST(MBridge, FsdpSplitAndPlanEp) {
 TEST(MBridge, EveryCellIsChecked) {
   using plantest::mentions;
   EXPECT_TRUE(mentions(errors_of(row_with(9, "x")), "m.csv:2: tp = x: must be an integer"));
-  EXPECT_TRUE(mentions(errors_of(row_with(0, "DGX-A100")), "m.csv:2: system = DGX-A100: must be one of DGX-H100, DGX-B200"));
+  EXPECT_TRUE(mentions(errors_of(row_with(0, "DGX-A100")), "m.csv:2: system = DGX-A100: must be one of DGX-H100, DGX-B200, DGX-GB200"));
   EXPECT_TRUE(mentions(errors_of(row_with(4, "FP4")), "m.csv:2: precision = FP4: must be one of BF16, FP8-CS, FP8-MX"));
   EXPECT_TRUE(mentions(errors_of(row_with(15, "0")), "m.csv:2: tokens_per_s_per_gpu = 0: must be a number > 0"));
   EXPECT_TRUE(mentions(errors_of(row_with(1, "llama9")), "m.csv:2: model = \"llama9\": is not a preset"));
@@ -104,22 +106,49 @@ TEST(MBridge, EveryCellIsChecked) {
   EXPECT_TRUE(mentions(errors_of(no_tokens), "m.csv:1: the header has no column \"tokens_per_s_per_gpu\""));
 }
 
-// The compiled-in table: the 25.11 section's 6 DGX-H100 rows and 5 of its 6 DGX-B200 rows (DeepSeek-V3
-// with MTP left out, see the file's header). First H100 row, LLAMA3_8B: 128 x 8192 / (14451 x 8) =
-// 1,048,576 / 115,608 = 9.07010 s.
-TEST(MBridge, TheTableHasElevenRows) {
+// The compiled-in table: the 25.11 section's 6 DGX-H100 rows, 5 of its 6 DGX-B200 rows (DeepSeek-V3
+// with MTP left out) and 4 of its 8 DGX-GB200 rows (the two LLaMA 3 rows that need activation offloading and
+// the two DeepSeek-V3 rows left out; see the file's header). First H100 row, LLAMA3_8B: 128 x 8192 / (14451 x 8) = 1,048,576 / 115,608 = 9.07010 s.
+TEST(MBridge, TheTableHasFifteenRows) {
   const auto runs = mbridge_runs();
-  ASSERT_EQ(runs.size(), 11u);
-  int h100 = 0, b200 = 0;
-  for (const auto& r : runs) (r.source == "mbridge-h100" ? h100 : b200)++;
-  EXPECT_EQ(h100, 6);
-  EXPECT_EQ(b200, 5);
+  ASSERT_EQ(runs.size(), 15u);
+  std::map<std::string, int> per_source;
+  for (const auto& r : runs) per_source[r.source]++;
+  EXPECT_EQ(per_source["mbridge-h100"], 6);
+  EXPECT_EQ(per_source["mbridge-b200"], 5);
+  EXPECT_EQ(per_source["mbridge-gb200"], 4);
   EXPECT_EQ(runs[5].model, "llama3-8b");
   EXPECT_EQ(runs[5].source, "mbridge-h100");
   EXPECT_NEAR(runs[5].published_step_s, 9.07010, 1e-5);
   size_t all = 0;
   for (const auto& r : all_validation_runs()) all += r.source.rfind("mbridge-", 0) == 0;
-  EXPECT_EQ(all, 11u);
+  EXPECT_EQ(all, 15u);
+}
+
+// A GB200 row's gpus_per_node is the NVLink domain the job holds (executors.py @ 7af9601c9: 4 ranks per
+// Slurm node, one compute tray; beyond 18 trays, --segment = the largest divisor of the tray count not
+// above 18). By hand: 8 GPUs = 2 trays, one rack: 8. 64 GPUs = 16 trays: 64. 256 GPUs = 64 trays,
+// segment 16: 64. 96 GPUs = 24 trays, segment 12: 48. 88 GPUs = 22 trays, segment 11: 44. A DGX row: 8.
+// Step of the 256-GPU Qwen3_235B_a22B row: 8192 x 4096 / (4916 x 256) = 33,554,432 / 1,258,496 = 26.6623 s.
+TEST(MBridge, AGb200RowsNodeIsTheNvlinkDomainItsJobHolds) {
+  const char* tail = ",FP8-CS,8448,1,8192,0,1,1,1,n/a,1,1,30000,1600,none,even,false,\n";
+  std::string table = kHeader;
+  for (int gpus : {8, 64, 256, 96, 88}) table += "DGX-GB200,llama3-8b,LLAMA3_8B," + std::to_string(gpus) + tail;
+  table += std::string("DGX-H100,llama3-8b,LLAMA3_8B,64") + tail;
+  const auto runs = mbridge_runs_from_csv(table, "m.csv");
+  ASSERT_EQ(runs.size(), 6u);
+  const int expected[] = {8, 64, 64, 48, 44, 8};
+  for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i].plan.cluster.gpus_per_node, expected[i]) << i;
+  EXPECT_EQ(runs[0].source, "mbridge-gb200");
+  EXPECT_EQ(runs[0].plan.cluster.gpu.id, "gb200");
+  EXPECT_EQ(runs[0].plan.cluster.calibration.name, "mbridge-h100");
+  for (const auto& r : mbridge_runs())
+    if (r.source == "mbridge-gb200" && r.model == "qwen3-235b-a22b") {
+      EXPECT_EQ(r.plan.cluster.gpus_per_node, 64);
+      EXPECT_EQ(r.plan.parallel.dp, 32);  // 256 / (tp 1 x pp 8)
+      EXPECT_EQ(r.plan.parallel.ep, 32);
+      EXPECT_NEAR(r.published_step_s, 26.6623, 1e-4);
+    }
 }
 
 // Leave-one-row-out recovers a GEMM efficiency that made the times: three H100 rows whose "published"
@@ -188,21 +217,22 @@ TEST(MBridge, QwenAndGptOssPresetsHaveTheirPublishedSizes) {
   EXPECT_NEAR(oss.total / 1e9, 116.83, 0.01);
 }
 
-// NVIDIA ran every configuration of the table, so each fits its GPU (80 GB H100, 180 GiB B200): the
-// memory model must not reject a plan that trains. Not the two GPT-OSS rows, whose cells disagree with the
-// configurations of the release (GptOssFitsAsItsRecipeRunsIt). Before Transformer Engine's FP8 inputs and
+// NVIDIA ran every configuration of the table, so each fits its GPU (80 GB H100, 180 GB B200, 186 GB
+// GB200): the memory model must not reject a plan that trains. Not the H100 and B200 GPT-OSS rows, whose
+// cells disagree with the configurations of the release (GptOssFitsAsItsRecipeRunsIt); the GB200 one
+// (micro-batch 1 where its config has 4) fits as the table gives it. Before Transformer Engine's FP8 inputs and
 // cached weights and Megatron-Core's weighting of the experts in their activation were modelled, both Qwen3
 // rows on H100 and Qwen3-235B-A22B on B200 were predicted not to fit.
 TEST(MBridge, EveryPublishedConfigurationFitsItsGpu) {
   int checked = 0;
   for (const PublishedRun& r : mbridge_runs()) {
-    if (r.model == "gpt-oss-120b") continue;
+    if (r.model == "gpt-oss-120b" && r.source != "mbridge-gb200") continue;
     const MemoryBreakdown m = estimate_memory(r.plan);
     EXPECT_TRUE(m.fits) << r.source << " " << r.model << ": " << m.peak_bytes / (1 << 30) << " GiB of "
                         << m.gpu_memory_bytes / (1 << 30);
     ++checked;
   }
-  EXPECT_EQ(checked, 9);
+  EXPECT_EQ(checked, 13);
 }
 
 // The GPT-OSS rows as Megatron-Bridge v0.2.0 runs them (scripts/performance/configs/gpt_oss/
@@ -223,7 +253,7 @@ TEST(MBridge, EveryPublishedConfigurationFitsItsGpu) {
 TEST(MBridge, GptOssFitsAsItsRecipeRunsIt) {
   int checked = 0;
   for (const PublishedRun& r : mbridge_runs()) {
-    if (r.model != "gpt-oss-120b") continue;
+    if (r.model != "gpt-oss-120b" || r.source == "mbridge-gb200") continue;
     Plan recipe = r.plan;
     if (r.source == "mbridge-h100") {
       const MemoryBreakdown table = estimate_memory(r.plan);

@@ -31,6 +31,38 @@ json example() {
 
 }  // namespace
 
+// Without cluster.gpus_per_node, a node is the GPUs of one NVLink domain the job holds (hardware.hpp
+// default_gpus_per_node). By hand: an HGX/DGX server, 8 whatever the count; GB200 NVL72 (18 trays of 4
+// per rack): up to 18 trays, every GPU (8 -> 8, 72 -> 72); beyond, 4 x the largest divisor of the tray
+// count not above 18 (Megatron-Bridge's Slurm --segment): 256 GPUs = 64 trays -> 16 -> 64; 144 = 36
+// trays -> 18 -> 72; 96 = 24 trays -> 12 -> 48; 1000 = 250 trays -> 10 -> 40. CPU workers: all of them.
+TEST(PlanFormat, GpusPerNodeDefaultsToTheNvlinkDomainTheJobHolds) {
+  const GpuSpec h100 = hardware_preset("h100-sxm-80gb"), gb200 = hardware_preset("gb200");
+  EXPECT_EQ(default_gpus_per_node(h100, 4), 8);
+  EXPECT_EQ(default_gpus_per_node(h100, 1024), 8);
+  EXPECT_EQ(gb200.nvlink_tray_gpus, 4);
+  EXPECT_EQ(gb200.nvlink_domain_trays, 18);
+  for (const auto& [gpus, per_node] : {std::pair{8, 8}, {72, 72}, {256, 64}, {144, 72}, {96, 48}, {1000, 40}})
+    EXPECT_EQ(default_gpus_per_node(gb200, gpus), per_node) << gpus;
+  EXPECT_EQ(default_gpus_per_node(hardware_preset("cpu"), 6), 6);
+  // Through the plan format, and a plan's own gpus_per_node wins.
+  json j = example();
+  j["cluster"] = {{"gpu", "gb200"}, {"gpus", 256}};
+  j["parallel"]["dp"] = 256;
+  j["training"]["global_batch"] = 1024;
+  EXPECT_EQ(plan_from_json(j).cluster.gpus_per_node, 64);
+  j["cluster"]["gpus_per_node"] = 4;
+  EXPECT_EQ(plan_from_json(j).cluster.gpus_per_node, 4);
+  // An inline GPU may describe its own domain: trays of 2, 4 to a domain; 24 GPUs = 12 trays -> 4 -> 8.
+  json custom = gpu_to_json(gb200);
+  custom["nvlink_tray_gpus"] = 2;
+  custom["nvlink_domain_trays"] = 4;
+  j["cluster"] = {{"gpu", custom}, {"gpus", 24}};
+  j["parallel"]["dp"] = 24;
+  j["training"]["global_batch"] = 48;
+  EXPECT_EQ(plan_from_json(j).cluster.gpus_per_node, 8);
+}
+
 TEST(PlanFormat, ParsesTheIssueExample) {
   const Plan p = plan_from_json(example());
   EXPECT_EQ(p.model.layers, 32);

@@ -168,7 +168,8 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   if (j.is_string()) return hardware_preset(j.get<std::string>(), field);
   ObjectReader r(j, field, errors,
                  {"id", "name", "is_cpu", "memory_bytes", "peak_flops", "hbm_bytes_per_s", "sm_count", "intra_node_bytes_per_s",
-                  "inter_node_bytes_per_s", "host_link_bytes_per_s", "host_memory_bytes_per_s", "efficiency", "sources",
+                  "inter_node_bytes_per_s", "host_link_bytes_per_s", "host_memory_bytes_per_s", "nvlink_tray_gpus",
+                  "nvlink_domain_trays", "efficiency", "sources",
                   "source", "description"});
   GpuSpec g;
   g.id = r.string("id", "custom");
@@ -192,6 +193,8 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   g.inter_node_bytes_per_s = r.number("inter_node_bytes_per_s", g.inter_node_bytes_per_s, 0, 1e15);
   g.host_link_bytes_per_s = r.number("host_link_bytes_per_s", g.host_link_bytes_per_s, 0, 1e15);
   g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", g.host_memory_bytes_per_s, 0, 1e15);
+  g.nvlink_tray_gpus = static_cast<int>(r.integer("nvlink_tray_gpus", g.nvlink_tray_gpus, 0, 1 << 10));
+  g.nvlink_domain_trays = static_cast<int>(r.integer("nvlink_domain_trays", g.nvlink_domain_trays, 0, 1 << 10));
   if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
     std::vector<std::string> names;
     for (const EfficiencyField& f : efficiency_fields()) names.push_back(f.name);
@@ -263,7 +266,7 @@ void apply_override(json& doc, const std::string& assignment) {
 // a missing field keeps its value. The only defaults written here are those that depend on another
 // field or on a preset, which no initialiser can express: cluster.gpu (the h100-sxm-80gb preset),
 // cluster.calibration ("none" on CPU workers, else "published"), cluster.gpus_per_node (all the CPU
-// workers of a plan on one machine), parallel.dp (gpus / (tp pp cp)), cluster.gpus (dp tp pp cp),
+// workers of a plan on one machine; default_gpus_per_node), parallel.dp (gpus / (tp pp cp)), cluster.gpus (dp tp pp cp),
 // parallel.virtual_stages (2 under zbv), training.global_batch (dp x micro_batch), training.lora.alpha
 // (2 x rank), model.kv_heads (heads) and model.head_dim (hidden / heads).
 Plan plan_from_json(const json& doc, const std::string& base_dir) {
@@ -360,9 +363,10 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
                                        "*" + std::to_string(par.pp) + "*" + std::to_string(par.cp) + ", which must be <= " +
                                        std::to_string(limits::kGpus));
   }
-  // CPU workers run on one machine unless told otherwise; GPU nodes hold 8 (HGX/DGX).
-  plan.cluster.gpus_per_node =
-      static_cast<int>(cl.integer("gpus_per_node", plan.cluster.gpu.is_cpu ? plan.cluster.gpus : 8, 1, 1 << 16));
+  // CPU workers run on one machine unless told otherwise; GPU nodes hold 8 (HGX/DGX); a rack-scale
+  // NVLink domain the part of it the job holds (hardware.hpp default_gpus_per_node).
+  plan.cluster.gpus_per_node = static_cast<int>(
+      cl.integer("gpus_per_node", default_gpus_per_node(plan.cluster.gpu, plan.cluster.gpus), 1, 1 << 16));
   par.zero = static_cast<int>(pr.integer("zero", par.zero, 0, 3));
   par.sequence_parallel = pr.boolean("sequence_parallel", par.sequence_parallel);
   par.tp_comm_overlap = pr.boolean("tp_comm_overlap", par.tp_comm_overlap);
@@ -481,6 +485,8 @@ json gpu_to_json(const GpuSpec& g) {
           {"inter_node_bytes_per_s", g.inter_node_bytes_per_s},
           {"host_link_bytes_per_s", g.host_link_bytes_per_s},
           {"host_memory_bytes_per_s", g.host_memory_bytes_per_s},
+          {"nvlink_tray_gpus", g.nvlink_tray_gpus},
+          {"nvlink_domain_trays", g.nvlink_domain_trays},
           {"efficiency", efficiency_to_json(g.efficiency)}};
 }
 

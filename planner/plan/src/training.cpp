@@ -29,4 +29,14 @@ double GpuSpec::peak_flops(Precision p) const {
   return 0;
 }
 
+int default_gpus_per_node(const GpuSpec& gpu, int gpus) {
+  if (gpu.is_cpu) return gpus;
+  if (gpu.nvlink_tray_gpus <= 0 || gpu.nvlink_domain_trays <= 0) return 8;
+  const int trays = (gpus + gpu.nvlink_tray_gpus - 1) / gpu.nvlink_tray_gpus;
+  if (trays <= gpu.nvlink_domain_trays) return gpus;
+  int segment = gpu.nvlink_domain_trays;
+  while (trays % segment != 0) --segment;
+  return gpu.nvlink_tray_gpus * segment;
+}
+
 }  // namespace paraplan::planner

@@ -1,13 +1,14 @@
 // Megatron-Bridge 25.11's published pre-training throughput (NVIDIA-NeMo/Megatron-Bridge
 // docs/performance-summary-archive.md @ 067f987df, "## 25.11 NeMo Container"; data/validation/
-// megatron-bridge-25.11.csv) as plans: one source per system, mbridge-h100 and mbridge-b200, so that the
-// H100 rows can be fitted and held out on their own. The settings the table does not give come from the
-// performance scripts of the Megatron-Bridge release in that container (v0.2.0, 7af9601c9;
-// scripts/performance/configs and src/megatron/bridge/recipes; the file's header cites each):
-// Megatron-Core with Transformer Engine, distributed optimizer (ZeRO-1) or Megatron-FSDP (the FSDP column,
-// ZeRO-3), gradient reduce-scatter and parameter all-gather overlapped with compute, bf16 gradients,
-// sequence parallel when tp > 1, flash attention, no dropout, 8 GPUs per DGX node. Both systems' rows are
-// predicted with the profile fitted on the H100 rows (mbridge-h100).
+// megatron-bridge-25.11.csv) as plans: one source per system, mbridge-h100, mbridge-b200 and
+// mbridge-gb200, so that the H100 rows can be fitted and held out on their own. The settings the table
+// does not give come from the performance scripts of the Megatron-Bridge release in that container
+// (v0.2.0, 7af9601c9; scripts/performance/configs and src/megatron/bridge/recipes; the file's header cites
+// each): Megatron-Core with Transformer Engine, distributed optimizer (ZeRO-1) or Megatron-FSDP (the FSDP
+// column, ZeRO-3), gradient reduce-scatter and parameter all-gather overlapped with compute, bf16
+// gradients, sequence parallel when tp > 1, flash attention, no dropout, 8 GPUs per DGX node (GB200: the
+// part of an NVL72 rack the job holds). Every system's rows are predicted with the profile fitted on the
+// H100 rows (mbridge-h100).
 #include <cmath>
 
 #include "paraplan/csv_row.hpp"
@@ -28,7 +29,9 @@ struct System {
   const char* source;  // the validate source its rows form
   const char* gpu;     // hardware preset
 };
-constexpr System kSystems[] = {{"DGX-H100", "mbridge-h100", "h100-sxm-80gb"}, {"DGX-B200", "mbridge-b200", "b200"}};
+constexpr System kSystems[] = {{"DGX-H100", "mbridge-h100", "h100-sxm-80gb"},
+                               {"DGX-B200", "mbridge-b200", "b200"},
+                               {"DGX-GB200", "mbridge-gb200", "gb200"}};
 
 // account_for_embedding_in_pipeline_split + account_for_loss_in_pipeline_split (Megatron-Core
 // transformer_config.py): the embedding and the loss count as one layer each, (layers + 2) / chunks per
@@ -52,7 +55,7 @@ PublishedRun read_mbridge_run(Row& row) {
   for (const System& s : kSystems)
     if (row.text("system") == s.name) sys = &s;
   if (!sys) {
-    row.errors.add(row.field("system"), row.text("system"), "must be one of DGX-H100, DGX-B200");
+    row.errors.add(row.field("system"), row.text("system"), "must be one of DGX-H100, DGX-B200, DGX-GB200");
     return r;
   }
   r.source = sys->source;
@@ -106,9 +109,11 @@ PublishedRun read_mbridge_run(Row& row) {
     par.layer_split = embedding_loss_split(p.model.layers, par.chunks(), row);
   else if (split != "even")
     row.errors.add(row.field("pipeline_split"), split, "must be one of even, embedding+loss");
-  p.cluster.gpus_per_node = 8;
+  // The GPUs of one NVLink domain the job holds: a DGX node of 8; on GB200 NVL72 racks, the performance
+  // scripts' 4 ranks per Slurm node (one tray) and --segment beyond one rack (default_gpus_per_node).
+  p.cluster.gpus_per_node = default_gpus_per_node(p.cluster.gpu, p.cluster.gpus);
   // The GEMM efficiency fitted on the H100 rows (data/calibration/mbridge-h100.json, docs/validation.md);
-  // on the B200 rows, which it did not see, a prediction across devices.
+  // on the B200 and GB200 rows, which it did not see, a prediction across devices.
   p.cluster.calibration = builtin_calibration("mbridge-h100");
   const double tokens_per_s_per_gpu = row.positive("tokens_per_s_per_gpu");
   if (tokens_per_s_per_gpu <= 0) row.errors.add(row.field("tokens_per_s_per_gpu"), "", "is required");

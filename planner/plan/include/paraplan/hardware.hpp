@@ -94,6 +94,9 @@ struct GpuSpec {
   double inter_node_bytes_per_s = 0;  // per-GPU unidirectional network bandwidth across nodes
   double host_link_bytes_per_s = 0;   // per-GPU host <-> device bandwidth (PCIe), for offload
   double host_memory_bytes_per_s = 0; // host DRAM bandwidth per GPU (CPU optimizer under offload)
+  // A rack-scale NVLink domain (GB200 NVL72: 18 compute trays of 4 GPUs); 0: the domain is one server.
+  int nvlink_tray_gpus = 0;
+  int nvlink_domain_trays = 0;
   Efficiency efficiency;
   double peak_flops(Precision p) const;
   bool operator==(const GpuSpec&) const = default;
@@ -117,5 +120,12 @@ struct ClusterSpec {
   int ranks_per_node() const { return std::min(gpus, gpus_per_node); }  // the workers sharing one machine
   bool operator==(const ClusterSpec&) const = default;
 };
+
+// cluster.gpus_per_node when a plan does not give it: the GPUs of one NVLink domain the job holds. CPU
+// workers: all on one machine. A server (HGX/DGX): 8. A rack-scale domain: every GPU up to one domain's
+// trays, else whole trays times the largest divisor of the tray count not above a domain's trays — the
+// Slurm --segment that Megatron-Bridge's performance scripts ask for on GB200 (scripts/performance/utils/
+// executors.py @ 7af9601c9), so that each domain holds as many of the job's GPUs.
+int default_gpus_per_node(const GpuSpec& gpu, int gpus);
 
 }  // namespace paraplan::planner
