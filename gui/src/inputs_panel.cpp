@@ -180,7 +180,11 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   connect(gpu_, &QComboBox::currentIndexChanged, this, [this] {
     const std::string id = gpu_->currentData().toString().toStdString();
     session_->update([&](Plan& p) {
+      // A node size the user left at the old GPU's default follows the new one's (an NVL72 rack holds
+      // more than a DGX node: default_gpus_per_node); one the user chose stays.
+      const bool default_nodes = p.cluster.gpus_per_node == default_gpus_per_node(p.cluster.gpu, p.cluster.gpus);
       p.cluster.gpu = hardware_preset(id);
+      if (default_nodes) p.cluster.gpus_per_node = default_gpus_per_node(p.cluster.gpu, p.cluster.gpus);
       p.cluster.calibration = builtin_calibration(p.cluster.gpu.is_cpu ? "none" : "published");
       if (p.cluster.gpu.is_cpu) p.training.precision = Precision::fp32;
     });

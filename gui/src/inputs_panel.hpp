@@ -23,6 +23,8 @@ class InputsPanel : public QWidget {
 
   QComboBox* modelCombo() const { return model_; }
   QSpinBox* gpusSpin() const { return gpus_; }
+  QComboBox* gpuCombo() const { return gpu_; }
+  QSpinBox* perNodeSpin() const { return per_node_; }
   QSpinBox* globalBatchSpin() const { return global_batch_; }
   QGroupBox* loraGroup() const { return lora_; }
 

@@ -178,6 +178,23 @@ class GuiTest : public QObject {
     QVERIFY(checked > 50);
   }
 
+  // Picking a GPU whose NVLink domain spans a rack moves a node size left at the default with it: 64
+  // H100s at 8 a node become 64 GB200s in one NVL72 rack (16 trays of 4, under the rack's 18:
+  // default_gpus_per_node); a node size the user chose stays when the GPU changes back.
+  void aRackScaleGpuMovesTheDefaultNodeSize() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096,
+        "global_batch": 64}, "parallel": {"dp": 64}, "cluster": {"gpus": 64}})"));
+    QCOMPARE(window_->session()->plan().cluster.gpus_per_node, 8);
+    QComboBox* gpu = window_->inputs()->gpuCombo();
+    gpu->setCurrentIndex(gpu->findData(QString("gb200")));
+    QCOMPARE(window_->session()->plan().cluster.gpus_per_node, 64);
+    QCOMPARE(window_->inputs()->perNodeSpin()->value(), 64);
+    window_->inputs()->perNodeSpin()->setValue(32);
+    gpu->setCurrentIndex(gpu->findData(QString("h100-sxm-80gb")));
+    QCOMPARE(window_->session()->plan().cluster.gpus_per_node, 32);
+    QVERIFY(window_->session()->evaluation().valid);
+  }
+
   // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
   void invalidValueShowsTheMessage() {
     window_->inputs()->globalBatchSpin()->setValue(1001);
