@@ -69,8 +69,8 @@ Command add_hardware_command(CLI::App& app) {
   return add_preset_listing(
       app, "hardware", "List the GPU presets (use the id as cluster.gpu in a plan)", hardware_presets,
       [] {
-        fmt::print("{:<14} {:>9} {:>11} {:>9} {:>10} {:>10}  {}\n", "id", "mem GiB", "bf16 TFLOP/s", "HBM TB/s",
-                   "NVLink GB/s", "net GB/s", "name (GB = 1e9 B, TB = 1e12 B, per direction)");
+        fmt::print("{:<14} {:>9} {:>11} {:>9} {:>10} {:>7} {:>10}  {}\n", "id", "mem GiB", "bf16 TFLOP/s", "HBM TB/s",
+                   "NVLink GB/s", "domain", "net GB/s", "name (GB = 1e9 B, TB = 1e12 B, per direction; domain: GPUs on one NVLink)");
       },
       [](const PresetInfo& p) {
         nlohmann::json j = gpu_to_json(hardware_preset(p.id));
@@ -81,9 +81,14 @@ Command add_hardware_command(CLI::App& app) {
         const GpuSpec g = hardware_preset(p.id);
         const double peak = g.peak_bf16_flops > 0 ? g.peak_bf16_flops : g.peak_fp16_flops > 0 ? g.peak_fp16_flops
                                                                                               : g.peak_fp32_flops;
-        fmt::print("{:<14} {:>9.1f} {:>11.1f} {:>9.2f} {:>10.0f} {:>10.1f}  {}\n", p.id,
+        // The NVLink domain: a rack's trays (GB200 NVL72), else one 8-GPU server; a CPU worker has none.
+        const std::string domain = g.is_cpu ? "-"
+                                   : g.nvlink_tray_gpus > 0 && g.nvlink_domain_trays > 0
+                                       ? std::to_string(g.nvlink_tray_gpus * g.nvlink_domain_trays)
+                                       : "8";
+        fmt::print("{:<14} {:>9.1f} {:>11.1f} {:>9.2f} {:>10.0f} {:>7} {:>10.1f}  {}\n", p.id,
                    g.memory_bytes / double(1ull << 30), peak / 1e12, g.hbm_bytes_per_s / 1e12,
-                   g.intra_node_bytes_per_s / 1e9, g.inter_node_bytes_per_s / 1e9, g.name);
+                   g.intra_node_bytes_per_s / 1e9, domain, g.inter_node_bytes_per_s / 1e9, g.name);
       });
 }
 

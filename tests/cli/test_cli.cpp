@@ -90,4 +90,13 @@ TEST(Cli, PresetLists) {
   for (const char* id : {"v100-32gb", "a100-40gb", "a100-80gb", "h100-sxm-80gb", "h800", "h200", "b200", "gb200"})
     EXPECT_TRUE(ids.count(id)) << id;
   for (const auto& g : hw) EXPECT_FALSE(g["source"].get<std::string>().empty()) << g["id"];
+  // The table names each GPU's NVLink domain: 18 trays of 4 on one GB200 NVL72 rack, 8 in a DGX H100.
+  r = run("hardware");
+  ASSERT_EQ(r.code, 0);
+  auto row = [&](const std::string& id) {
+    const auto at = r.out.find("\n" + id + " ");
+    return at == std::string::npos ? std::string() : r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(row("gb200").find("     72 "), std::string::npos) << row("gb200");
+  EXPECT_NE(row("h100-sxm-80gb").find("      8 "), std::string::npos) << row("h100-sxm-80gb");
 }
