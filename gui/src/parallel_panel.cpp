@@ -53,6 +53,7 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   schedule_ = new QComboBox;
   v_ = new QComboBox;
   tp_overlap_ = new QCheckBox("overlap TP communication with GEMMs");
+  ep_overlap_ = new QCheckBox("overlap MoE all-to-all with the next micro-batch");
   dp_overlap_ = new QCheckBox("overlap DP gradient reduction with backward");
   form->addRow("dp", errors_.wrap(dp_, {"cluster.gpus"}));
   form->addRow("tp", errors_.wrap(tp_, {"parallel.tp"}));
@@ -64,6 +65,7 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   form->addRow("schedule", errors_.wrap(schedule_, {"parallel.pp_schedule"}));
   form->addRow("virtual stages", errors_.wrap(v_, {"parallel.virtual_stages"}));
   form->addRow("", tp_overlap_);
+  form->addRow("", ep_overlap_);
   form->addRow("", dp_overlap_);
   root->addWidget(box);
 
@@ -96,6 +98,7 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   });
   connect(sp_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.sequence_parallel = on; }); });
   connect(tp_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.tp_comm_overlap = on; }); });
+  connect(ep_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.ep_comm_overlap = on; }); });
   connect(dp_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.dp_overlap = on; }); });
   connect(session_, &PlanSession::planChanged, this, &ParallelPanel::refresh);
   refresh();
@@ -140,6 +143,11 @@ void ParallelPanel::refresh() {
   {
     const QSignalBlocker b(tp_overlap_);
     tp_overlap_->setChecked(par.tp_comm_overlap);
+  }
+  {
+    const QSignalBlocker b(ep_overlap_);
+    ep_overlap_->setChecked(par.ep_comm_overlap);
+    ep_overlap_->setEnabled(par.ep > 1);  // nothing to overlap without expert parallelism
   }
   {
     const QSignalBlocker b(dp_overlap_);

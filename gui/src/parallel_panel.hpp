@@ -22,6 +22,7 @@ class ParallelPanel : public QWidget {
   QComboBox* scheduleCombo() const { return schedule_; }
   QComboBox* cpCombo() const { return cp_; }
   QComboBox* virtualStagesCombo() const { return v_; }
+  QCheckBox* epOverlapCheck() const { return ep_overlap_; }
 
  public Q_SLOTS:
   void refresh();
@@ -30,7 +31,7 @@ class ParallelPanel : public QWidget {
   PlanSession* session_;
   FieldErrors errors_;
   QComboBox *tp_, *pp_, *cp_, *ep_, *zero_, *schedule_, *v_;
-  QCheckBox *sp_, *tp_overlap_, *dp_overlap_;
+  QCheckBox *sp_, *tp_overlap_, *ep_overlap_, *dp_overlap_;
   QLabel* dp_;
 };
 

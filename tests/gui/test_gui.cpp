@@ -195,6 +195,20 @@ class GuiTest : public QObject {
     QVERIFY(window_->session()->evaluation().valid);
   }
 
+  // The MoE all-to-all overlap is offered only with expert parallelism, and ticking it sets the plan's
+  // ep_comm_overlap.
+  void allToAllOverlapNeedsExpertParallelism() {
+    window_->session()->setPlan(plan_of(R"({"model": "qwen3-30b-a3b", "training": {"seq_len": 4096,
+        "global_batch": 16}, "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
+    QCheckBox* box = window_->parallel()->epOverlapCheck();
+    QVERIFY(!box->isEnabled());
+    window_->session()->update([](planner::Plan& p) { p.parallel.ep = 8; });
+    QVERIFY(box->isEnabled());
+    box->setChecked(true);
+    QVERIFY(window_->session()->plan().parallel.ep_comm_overlap);
+    QVERIFY(window_->session()->evaluation().valid);
+  }
+
   // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
   void invalidValueShowsTheMessage() {
     window_->inputs()->globalBatchSpin()->setValue(1001);

@@ -24,6 +24,24 @@ Plan h100_moe(int experts, int top_k, int64_t expert_ffn) {
   return p;
 }
 
+// One MoE layer of 16 experts (top 2, width `expert_ffn`), h = 256 (4 heads of 64), SwiGLU, 128 tokens
+// a sequence, 2 sequences a step.
+Plan one_small_moe_layer(int64_t expert_ffn) {
+  Plan p = h100_moe(16, 2, expert_ffn);
+  ModelSpec& m = p.model;
+  m.layers = 1;
+  m.hidden = 256;
+  m.heads = m.kv_heads = 4;  // 4 x 64 = h
+  m.head_dim = 64;
+  m.ffn_hidden = 1024;
+  m.vocab = 1000;
+  m.activation = Activation::swiglu;
+  m.max_seq_len = 128;
+  p.training.seq_len = 128;
+  p.training.global_batch = 2;
+  return p;
+}
+
 // The MoE layer's time with only `op` in it (every other block empty).
 BlockTime time_only(const Plan& p, const Op& op) {
   Workload w;
@@ -81,18 +99,7 @@ TEST(MoeTime, FineGrainedExpertsReadEveryExpertsWeights) {
 // The MoE layer's ops for a small model: h = 256, 16 experts of width 64, top-2, SwiGLU, micro-batch
 // 1 x 128 tokens, ep = 2 (8 local experts), bf16. Routed copies per rank: 128 x 2 = 256.
 TEST(MoeTime, PermutationRouterAndExpertOpsByHand) {
-  Plan p = h100_moe(16, 2, 64);
-  ModelSpec& m = p.model;
-  m.layers = 1;
-  m.hidden = 256;
-  m.heads = m.kv_heads = 4;  // 4 x 64 = h
-  m.head_dim = 64;
-  m.ffn_hidden = 1024;
-  m.vocab = 1000;
-  m.activation = Activation::swiglu;
-  m.max_seq_len = 128;
-  p.training.seq_len = 128;
-  p.training.global_batch = 2;
+  Plan p = one_small_moe_layer(64);
   p.parallel.dp = 2;
   p.parallel.ep = 2;
   p.cluster.gpus = 2;
@@ -165,4 +172,72 @@ TEST(MoeTime, PermutationPassesCostTheirBytesAndKernels) {
   const BlockTime t = time_only(p, op);
   EXPECT_NEAR(t.fwd, 3e8 / kHbm + 2 * 2e-6, 1e-12);
   EXPECT_NEAR(t.bwd_input, 2e8 / kHbm + 2 * 2e-6, 1e-12);
+}
+
+// Under tp 2 with sequence parallelism a rank dispatches only its shard of the tokens: the all-to-all
+// moves its T / 2 tokens' top_k copies, and the experts (tensor-parallel too) get the other rank's rows by
+// an all-gather over tp after the dispatch and give them back by a reduce-scatter before the combine
+// (token_dispatcher.py dispatch_postprocess / combine_preprocess). By hand, T = 128 tokens, top 2,
+// h = 256, bf16: all-to-all 64 x 2 x 256 x 2 B = 65,536 B each way; the tp gather and scatter 128 x 2 x
+// 256 x 2 B = 131,072 B (nccl-tests' size, the gathered buffer); Permutation 1 over the rank's 64 tokens
+// (64 + 128 rows read and written), the local sort over the 256 gathered rows.
+TEST(MoeTime, SequenceParallelRanksDispatchTheirShardAndGatherOverTp) {
+  Plan p = one_small_moe_layer(1024);
+  p.parallel.tp = 2;
+  p.parallel.sequence_parallel = true;
+  p.parallel.dp = 2;
+  p.parallel.ep = 2;
+  p.cluster.gpus = 4;
+  const Workload w = build_workload(p, framework_profile(Framework::megatron), shape_of(p));
+  int a2a = 0, gathers = 0, scatters = 0;
+  for (const Comm& c : w.moe_layer.comms) {
+    if (c.axis == Axis::ep) {
+      EXPECT_EQ(c.kind, CommKind::all_to_all);
+      EXPECT_DOUBLE_EQ(c.bytes, 64 * 2 * 256 * 2);
+      ++a2a;
+    }
+    if (c.axis == Axis::tp && std::string(c.name).rfind("moe_tp", 0) == 0) {
+      EXPECT_DOUBLE_EQ(c.bytes, 128 * 2 * 256 * 2);
+      (c.kind == CommKind::all_gather ? gathers : scatters)++;
+    }
+  }
+  EXPECT_EQ(a2a, 4);
+  EXPECT_EQ(gathers, 2);  // forward after the dispatch, backward of the combine's reduce-scatter
+  EXPECT_EQ(scatters, 2);
+  for (const Op& op : w.moe_layer.ops)
+    if (std::string(op.name) == "moe_permute") EXPECT_DOUBLE_EQ(op.io_bytes, 2.0 * 256 * (64 + 128 + 2 * 256));
+}
+
+// EP A2A overlap (parallel.ep_comm_overlap, Megatron-Core --overlap-moe-expert-parallel-comm): a forward
+// all-to-all is exposed only where it outlasts the paired micro-batch's backward compute, a backward one
+// where it outlasts the forward's. Qwen3-30B-A3B's MoE layer on 16 H100s, ep 16 across two nodes (8 ranks
+// a node: each rank's 8/16 off-node bytes through its NIC), then inside one node (ep 8).
+TEST(MoeTime, AllToAllOverlapHidesItUnderThePairedMicroBatchsCompute) {
+  Plan p;
+  p.model = model_preset("qwen3-30b-a3b");
+  p.cluster.gpu = hardware_preset("h100-sxm-80gb");
+  p.cluster.calibration = builtin_calibration("none");
+  p.training.seq_len = 4096;
+  p.training.micro_batch = 1;
+  p.training.global_batch = 16;
+  p.parallel.dp = 16;
+  p.parallel.ep = 16;
+  p.cluster.gpus = 16;
+  for (int ep : {16, 8}) {
+    p.parallel.ep = ep;
+    p.parallel.ep_comm_overlap = false;
+    const BlockTime off = time_workload(p, build_workload(p, framework_profile(Framework::megatron), shape_of(p)),
+                                        framework_profile(Framework::megatron)).moe_layer;
+    p.parallel.ep_comm_overlap = true;
+    const BlockTime on = time_workload(p, build_workload(p, framework_profile(Framework::megatron), shape_of(p)),
+                                       framework_profile(Framework::megatron)).moe_layer;
+    ASSERT_GT(off.comm_fwd, 0) << ep;
+    EXPECT_DOUBLE_EQ(off.exposed_fwd, off.comm_fwd) << ep;  // tp 1, cp 1: the all-to-alls alone
+    EXPECT_DOUBLE_EQ(on.comm_fwd, off.comm_fwd);
+    EXPECT_DOUBLE_EQ(on.exposed_fwd, std::max(0.0, off.comm_fwd - (off.bwd_input + off.bwd_weight))) << ep;
+    EXPECT_DOUBLE_EQ(on.exposed_bwd, std::max(0.0, off.comm_bwd - off.fwd)) << ep;
+    EXPECT_DOUBLE_EQ(on.fwd, off.fwd);
+    if (ep == 16) EXPECT_GT(on.exposed_bwd, 0);  // across the NICs the backward's all-to-alls outlast the forward
+    if (ep == 8) EXPECT_EQ(on.exposed_fwd + on.exposed_bwd, 0);  // over NVLink they are hidden
+  }
 }

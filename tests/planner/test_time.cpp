@@ -145,6 +145,33 @@ TEST(Comm, GroupsThatSpanNodesPayTheNetwork) {
   EXPECT_FALSE(group_link(p, Axis::tp).inter_node);  // stride 4: ranks 0 and 4
 }
 
+// Point-to-point traffic across nodes is not a ring: each rank's bytes for other nodes leave through its
+// own NIC (comm.cpp). The dp group of 16 over 2 nodes of A100 (8 ranks a node, 25 GB/s NIC each at 0.9,
+// 20 us per collective across nodes) by hand: a 1 GB all-to-all sends (16 - 8) / 16 of it off the node,
+// 0.5 GB / 22.5 GB/s = 22.2 ms, where the ring's 8 NICs would have carried 1 GB x 15/16 in 5.2 ms; a
+// send/recv of 1 GB takes one NIC, 44.4 ms. The ring collectives keep the node's 8 NICs: an all-gather of
+// 1 GB x 15/16 / (8 x 22.5 GB/s) = 5.21 ms. Inside a node nothing changes.
+TEST(Comm, AllToAllAndSendRecvAcrossNodesTakeOneNicPerRank) {
+  Plan p = gpt3(2, 1);
+  p.parallel.dp = 16;
+  p.cluster.gpus = 32;
+  p.cluster.mesh_order = {Axis::dp, Axis::tp, Axis::cp, Axis::pp};
+  const Link l = group_link(p, Axis::dp_cp);
+  ASSERT_TRUE(l.inter_node);
+  EXPECT_EQ(l.node_ranks, 8);
+  EXPECT_DOUBLE_EQ(l.nic_bytes_per_s, 25e9);
+  const double lat = 20e-6, nic = 25e9 * 0.9;
+  EXPECT_NEAR(collective_time(CommKind::all_to_all, 1e9, 16, l), lat + 0.5e9 / nic, 1e-12);
+  EXPECT_NEAR(collective_time(CommKind::send_recv, 1e9, 2, l), lat + 1e9 / nic, 1e-12);
+  EXPECT_NEAR(collective_time(CommKind::all_gather, 1e9, 16, l), lat + 1e9 * 15 / 16 / (8 * nic), 1e-12);
+  p.parallel.dp = 8;
+  p.cluster.gpus = 16;
+  const Link in_node = group_link(p, Axis::dp_cp);
+  ASSERT_FALSE(in_node.inter_node);
+  EXPECT_DOUBLE_EQ(collective_time(CommKind::all_to_all, 1e9, 8, in_node),
+                   in_node.latency_s + 1e9 * 7 / 8 / (in_node.bytes_per_s * in_node.efficiency));
+}
+
 // CPU workers outnumbering their cores: each collective step waits peer_wait_s x (1 - cores / workers)
 // for a peer off its core. 4 workers on 2 cores, 2 ms: 1 ms per step, so a 4-rank all-reduce's 6 ring
 // steps add 6 ms to its latency; 2 workers on 2 cores, a GPU, or host_cores unknown: nothing.
@@ -433,8 +460,9 @@ TEST(Validation, PublishedRunsWithinTargets) {
 // reduce-scatters its gradient and re-gathers the input backward (3), and reduce-scatters its output
 // forward and all-gathers that gradient backward (2); attention and the MLP are two regions (10).
 // Ring CP sends K and V forward and their gradients backward (2); the experts' dispatch and combine
-// all-to-all run both ways (4). 16 in all: more than the 12 the op lists once had room for, whose
-// overflow wrote over the block's sums (caught by ASan as a failed capacity check).
+// all-to-all run both ways (4), and with the experts tensor-parallel the dispatched rows are all-gathered
+// over tp and reduce-scattered back, both ways (4 more on tp). 20 in all: more than the 12 the op lists
+// once had room for, whose overflow wrote over the block's sums (caught by ASan as a failed capacity check).
 TEST(Workload, LargestMoeLayerKeepsEveryCollective) {
   Plan p;
   p.model = model_preset("deepseek-v3");
@@ -451,8 +479,8 @@ TEST(Workload, LargestMoeLayerKeepsEveryCollective) {
     cp += c.axis == Axis::cp;
     ep += c.axis == Axis::ep;
   }
-  EXPECT_EQ(w.moe_layer.comms.size(), 16u);
-  EXPECT_EQ(tp, 10);
+  EXPECT_EQ(w.moe_layer.comms.size(), 20u);
+  EXPECT_EQ(tp, 14);
   EXPECT_EQ(cp, 2);
   EXPECT_EQ(ep, 4);
   // The last one is the MLP output's gradient all-gather: the full sequence-parallel buffer of this

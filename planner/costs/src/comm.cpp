@@ -48,11 +48,15 @@ Link group_link(const Plan& plan, Axis axis, const Efficiency& e) {
   // and trees use every NIC of the node: one channel per NIC), so its bus bandwidth per crossing is the
   // node's share of the group times one GPU's NIC, up to what NVLink carries inside the node. Ranks of
   // rank 0's group inside node 0 (every group is a translate of it).
-  const int in_node = grid.members_below(axis, per_node);
-  const double nics = std::max(1, in_node) * g.inter_node_bytes_per_s;
-  if (g.intra_node_bytes_per_s > 0 && g.intra_node_bytes_per_s * e.intra_node < nics * e.inter_node)
-    return {g.intra_node_bytes_per_s, e.intra_node, e.inter_node_latency_s, e.inter_node_hop_s, true};
-  return {nics, e.inter_node, e.inter_node_latency_s, e.inter_node_hop_s, true};
+  const int in_node = std::max(1, grid.members_below(axis, per_node));
+  const double nics = in_node * g.inter_node_bytes_per_s;
+  Link link{nics, e.inter_node, e.inter_node_latency_s, e.inter_node_hop_s, true,
+            g.inter_node_bytes_per_s, e.inter_node, in_node};
+  if (g.intra_node_bytes_per_s > 0 && g.intra_node_bytes_per_s * e.intra_node < nics * e.inter_node) {
+    link.bytes_per_s = g.intra_node_bytes_per_s;
+    link.efficiency = e.intra_node;
+  }
+  return link;
 }
 
 double bus_factor(CommKind kind, int n) {
@@ -71,7 +75,17 @@ double bus_factor(CommKind kind, int n) {
 double collective_time(CommKind kind, double bytes, int n, const Link& link) {
   if (kind != CommKind::send_recv && n <= 1) return 0;
   if (bytes <= 0) return 0;
-  const double transfer = bytes * bus_factor(kind, n) / (link.bytes_per_s * link.efficiency);
+  double transfer = bytes * bus_factor(kind, n) / (link.bytes_per_s * link.efficiency);
+  // Across nodes, an all-to-all sends each rank's (n - m) / n of its buffer to the other nodes (m: its
+  // group's ranks in a node) and a send/recv all of it, through the rank's own NIC: NCCL runs both as
+  // point-to-point sends, each peer over the NIC nearest the GPU (PXN may relay through another GPU's NIC,
+  // which is as busy). The node's m NICs carry its m ranks' off-node bytes; the ring's m x NIC of bus
+  // bandwidth does not apply. The all-to-all's on-node share, (m - 1) / n over NVLink, runs meanwhile
+  // and takes less time (NVLink is 9x or more a NIC on every preset).
+  if (link.inter_node && link.nic_bytes_per_s > 0 && (kind == CommKind::all_to_all || kind == CommKind::send_recv)) {
+    const double off_node = kind == CommKind::send_recv ? 1.0 : static_cast<double>(n - std::min(n, link.node_ranks)) / n;
+    transfer = bytes * off_node / (link.nic_bytes_per_s * link.nic_efficiency);
+  }
   const double steps = kind == CommKind::all_reduce ? 2.0 * (n - 1) : kind == CommKind::send_recv ? 1.0 : n - 1.0;
   double t = link.latency_s + steps * link.hop_latency_s + transfer;
   if (kind == CommKind::all_reduce && link.inter_node)  // double binary tree: 2 log2(n) levels

@@ -4,7 +4,8 @@
 //   the framework launches for the op (framework.hpp LaunchProfile) and the host's time to issue them;
 // - FlashAttention backward = 2.5x its forward FLOPs (5 matmuls against 2, Dao 2023 Alg. 2);
 // - collectives: comm.cpp (nccl-tests bus bandwidth, two-level topology); TP exposed unless
-//   tp_comm_overlap (Transformer Engine), CP ring behind the attention core (ring attention).
+//   tp_comm_overlap (Transformer Engine), CP ring behind the attention core (ring attention), EP
+//   all-to-all under the paired micro-batch's compute with ep_comm_overlap.
 #include "paraplan/op_time.hpp"
 
 #include <algorithm>
@@ -227,8 +228,16 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
   t.comm_fwd = tp_f + cp_f + ep_f;
   t.comm_bwd = tp_b + cp_b + ep_b;
   const bool overlap_tp = plan.parallel.tp_comm_overlap;
-  t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + std::max(0.0, cp_f - t.attn_fwd) + ep_f;
-  t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b;
+  // EP A2A overlap (Megatron-Core --overlap-moe-expert-parallel-comm, moe/README.md "Expert Parallel (EP)
+  // Communication Overlap": "merging FWD-BWD passes of adjacent microbatches"): a forward all-to-all runs
+  // under the backward compute of the micro-batch it is paired with, a backward one under the forward's.
+  // Every micro-batch is costed as paired; the warm-up forwards and cool-down backwards a pipeline runs
+  // alone are not told apart (a small share at the tens of micro-batches such runs use).
+  const bool overlap_ep = plan.parallel.ep_comm_overlap;
+  const double ep_f_exposed = overlap_ep ? std::max(0.0, ep_f - (t.bwd_input + t.bwd_weight)) : ep_f;
+  const double ep_b_exposed = overlap_ep ? std::max(0.0, ep_b - t.fwd) : ep_b;
+  t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + std::max(0.0, cp_f - t.attn_fwd) + ep_f_exposed;
+  t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b_exposed;
   t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
   t.recompute[static_cast<int>(Recompute::full)] = t.fwd + t.exposed_fwd;  // the forward again, comm included
   // The host: forward kernels at host_overhead_s each, backward ones (autograd's engine) at bwd_host_factor

@@ -305,26 +305,39 @@ struct Builder {
     topk.name = "router_topk";
     topk.io_bytes = (4 + 4 + 1) * tokens_local * e.experts;
     blk.add(topk);
-    // Each rank's experts process T*top_k tokens on average after the dispatch (balanced routing).
+    // A rank dispatches the top_k copies of its own tokens (its sequence-parallel shard under tp > 1):
+    // token_dispatch's all_to_all over the expert group moves those rows. With tp > 1 the experts are
+    // tensor-parallel too (expert_tensor_parallel_size = tp, Megatron-Core's default): dispatch_postprocess
+    // all-gathers the received rows over the tp group and combine_preprocess reduce-scatters them back
+    // (gather_from_ / reduce_scatter_to_sequence_parallel_region), so each rank's experts process T * top_k
+    // rows on average (balanced routing), each on its 1/tp of the expert width.
+    const double routed_local = tokens_local * e.top_k;
     const double routed = x.T * e.top_k;
-    const double bytes = d * routed * x.h;
+    const double bytes = d * routed_local * x.h;
     if (plan.parallel.ep > 1) {
       blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::forward, bytes});
       blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::forward, bytes});
       blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
       blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
     }
+    if (x.tsp > 1) {  // nccl-tests' size: the gathered buffer, T * top_k rows
+      const double gathered = d * routed * x.h;
+      blk.comms.push_back({"moe_tp_gather", CommKind::all_gather, Axis::tp, Pass::forward, gathered});
+      blk.comms.push_back({"moe_tp_scatter", CommKind::reduce_scatter, Axis::tp, Pass::forward, gathered});
+      blk.comms.push_back({"moe_tp_gather", CommKind::reduce_scatter, Axis::tp, Pass::backward, gathered});
+      blk.comms.push_back({"moe_tp_scatter", CommKind::all_gather, Axis::tp, Pass::backward, gathered});
+    }
     // Token permutation (token_dispatcher.py MoEAlltoAllTokenDispatcher; TE's fused moe_permute kernels,
-    // moe_utils.py): dispatch_preprocess's "Permutation 1" reads each of the T tokens once and writes its
-    // top_k copies (T + routed rows of h); with more than one local expert dispatch_postprocess's
-    // sort_chunks_by_idxs ("Permutation 2") reads and writes the routed rows. The backward runs the inverse
-    // gathers: the same bytes.
+    // moe_utils.py): dispatch_preprocess's "Permutation 1" reads each of the rank's tokens once and writes
+    // its top_k copies; with more than one local expert dispatch_postprocess's sort_chunks_by_idxs
+    // ("Permutation 2") reads and writes the routed rows after the tp gather. The backward runs the
+    // inverse gathers: the same bytes.
     const double local_experts = std::max(1.0, static_cast<double>(e.experts) / plan.parallel.ep);
     const bool sorts = local_experts > 1;
     const double row = d * x.h;
     Op permute;
     permute.name = "moe_permute";
-    permute.io_bytes = row * (x.T + routed + (sorts ? 2 * routed : 0));
+    permute.io_bytes = row * (tokens_local + routed_local + (sorts ? 2 * routed : 0));
     permute.bwd_io_bytes = permute.io_bytes;
     permute.batch = sorts ? 2 : 1;  // passes (kernels)
     blk.add(permute);
@@ -353,18 +366,19 @@ struct Builder {
     fc2.saved_bytes = gi * routed * f / t;
     fc2.bwd_working_bytes = d * routed * (x.h + f / t);
     blk.add(fc2);
-    // The combine: combine_preprocess's chunk sort back (routed rows read and written), then
-    // combine_postprocess's unpermute, summing the top_k copies into T rows (weighting each by its
-    // probability where the activation has not: framework.hpp moe_probs_in_activation). Backward: the sort's
-    // inverse, and the unpermute's gradient (reads the T rows of incoming gradient, writes routed rows; with
-    // the weighting here also the saved expert outputs, for the probabilities' gradient).
+    // The combine: combine_preprocess's chunk sort back (routed rows read and written), then, after the
+    // tp reduce-scatter and the all-to-all, combine_postprocess's unpermute, summing the top_k copies of
+    // the rank's tokens into its rows (weighting each by its probability where the activation has not:
+    // framework.hpp moe_probs_in_activation). Backward: the sort's inverse, and the unpermute's gradient
+    // (reads the rank's rows of incoming gradient, writes their copies; with the weighting here also the
+    // saved expert outputs, for the probabilities' gradient).
     const bool weighs = !fw.moe_probs_in_activation;
     Op combine;
     combine.name = "moe_combine";
-    combine.io_bytes = row * ((sorts ? 2 * routed : 0) + routed + x.T);
-    combine.bwd_io_bytes = row * ((sorts ? 2 * routed : 0) + x.T + (weighs ? 2 : 1) * routed);
+    combine.io_bytes = row * ((sorts ? 2 * routed : 0) + routed_local + tokens_local);
+    combine.bwd_io_bytes = row * ((sorts ? 2 * routed : 0) + tokens_local + (weighs ? 2 : 1) * routed_local);
     combine.batch = sorts ? 2 : 1;
-    combine.saved_bytes = weighs ? d * routed * x.h : 0;  // expert outputs, for the probabilities' gradient
+    combine.saved_bytes = weighs ? d * routed_local * x.h : 0;  // expert outputs, for the probabilities' gradient
     blk.add(combine);
     if (e.shared_experts > 0) mlp(blk, e.shared_experts * f, x.T, false, "shared_fc1", "shared_fc2");
   }

@@ -342,7 +342,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
 
   ObjectReader pr(section("parallel"), "parallel", errors,
                   {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
-                   "layer_split", "tp_comm_overlap", "dp_overlap"});
+                   "layer_split", "tp_comm_overlap", "ep_comm_overlap", "dp_overlap"});
   auto& par = plan.parallel;
   par.tp = static_cast<int>(pr.integer("tp", par.tp, 1, limits::kDegree));
   par.pp = static_cast<int>(pr.integer("pp", par.pp, 1, limits::kDegree));
@@ -370,6 +370,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   par.zero = static_cast<int>(pr.integer("zero", par.zero, 0, 3));
   par.sequence_parallel = pr.boolean("sequence_parallel", par.sequence_parallel);
   par.tp_comm_overlap = pr.boolean("tp_comm_overlap", par.tp_comm_overlap);
+  par.ep_comm_overlap = pr.boolean("ep_comm_overlap", par.ep_comm_overlap);
   par.dp_overlap = pr.boolean("dp_overlap", par.dp_overlap);
   par.pp_schedule = pr.enumeration("pp_schedule", par.pp_schedule, detail::kSchedules);
   par.virtual_stages = static_cast<int>(
@@ -521,7 +522,8 @@ json plan_to_json(const Plan& p) {
   json parallel = {{"dp", par.dp}, {"tp", par.tp}, {"pp", par.pp}, {"cp", par.cp}, {"ep", par.ep},
                    {"zero", par.zero}, {"sequence_parallel", par.sequence_parallel},
                    {"pp_schedule", to_string(par.pp_schedule)}, {"virtual_stages", par.virtual_stages},
-                   {"tp_comm_overlap", par.tp_comm_overlap}, {"dp_overlap", par.dp_overlap}};
+                   {"tp_comm_overlap", par.tp_comm_overlap},
+                   {"ep_comm_overlap", par.ep_comm_overlap}, {"dp_overlap", par.dp_overlap}};
   if (!par.layer_split.empty()) parallel["layer_split"] = par.layer_split;
   json cluster = {{"gpu", p.cluster.gpu.custom ? gpu_to_json(p.cluster.gpu) : json(p.cluster.gpu.id)},
                   {"gpus", p.cluster.gpus},

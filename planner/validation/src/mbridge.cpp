@@ -103,6 +103,8 @@ PublishedRun read_mbridge_run(Row& row) {
   par.zero = fsdp > 0 ? 3 : 1;  // use_megatron_fsdp, else use_distributed_optimizer (ZeRO-1)
   par.sequence_parallel = par.tp > 1;
   par.tp_comm_overlap = row.choice("tp_comm_overlap", false, {{"false", false}, {"true", true}});
+  if (row.has("ep_comm_overlap"))  // the recipe's moe_a2a_overlap
+    par.ep_comm_overlap = row.choice("ep_comm_overlap", false, {{"false", false}, {"true", true}});
   par.dp_overlap = true;  // overlap_grad_reduce and overlap_param_gather
   const std::string split = row.text("pipeline_split");
   if (split == "embedding+loss")

@@ -5,7 +5,9 @@
 // bandwidth factors), the double binary tree for all-reduce across nodes (2 log2 n steps; Sanders et al.
 // 2009, NCCL 2.4), whichever is faster; a group spanning nodes crosses them through as many NICs as it
 // has ranks in a node (NCCL's rings/channels use every rail: Jeaugey, "Massively scale your deep
-// learning training with NCCL 2.4", 2019), bounded by NVLink inside the node.
+// learning training with NCCL 2.4", 2019), bounded by NVLink inside the node. Point-to-point traffic
+// across nodes (all-to-all, send/recv) is not a ring: each rank's bytes for other nodes leave through one
+// NIC, so the node's NICs carry all of its ranks' off-node bytes at once.
 #include "paraplan/plan.hpp"
 #include "paraplan/workload.hpp"
 
@@ -17,6 +19,10 @@ struct Link {
   double latency_s = 0;    // per collective (launch and synchronisation)
   double hop_latency_s = 0;  // per algorithm step (ring hop / tree level)
   bool inter_node = false;
+  // Across nodes: one GPU's NIC at the network's efficiency, and the group's ranks inside one node.
+  double nic_bytes_per_s = 0;
+  double nic_efficiency = 1;
+  int node_ranks = 1;
 };
 
 // CPU workers sharing host_cores: the expected wait per collective step for a peer that is not on a
@@ -52,7 +58,8 @@ Link group_link(const Plan& plan, Axis axis, const Efficiency& e);
 // nccl-tests: all-reduce 2(n-1)/n, all-gather / reduce-scatter / all-to-all (n-1)/n, send/recv 1.
 double bus_factor(CommKind kind, int n);
 // latency + steps x hop latency + bytes x factor / (bandwidth x efficiency); `bytes` is nccl-tests'
-// size (the whole buffer); across nodes an all-reduce takes the faster of ring and tree.
+// size (the whole buffer); across nodes an all-reduce takes the faster of ring and tree, and an
+// all-to-all or send/recv moves its off-node bytes through one NIC per rank.
 double collective_time(CommKind kind, double bytes, int n, const Link& link);
 
 }  // namespace paraplan::planner

@@ -31,6 +31,9 @@ struct ParallelPlan {
   int virtual_stages = 1;       // model chunks per pipeline rank (interleaved: v; zbv: 2)
   std::vector<int> layer_split;  // optional explicit layers per chunk (pp*virtual_stages entries)
   bool tp_comm_overlap = false;  // TP collectives overlapped with GEMMs (Transformer Engine userbuffers)
+  // MoE all-to-all of one micro-batch under the compute of the next (Megatron-Core
+  // --overlap-moe-expert-parallel-comm: the forward and backward of adjacent micro-batches merged).
+  bool ep_comm_overlap = false;
   bool dp_overlap = true;        // DP gradient reduction overlapped with the backward, bucket by bucket
 
   int gpus() const { return dp * tp * pp * cp; }
