@@ -59,6 +59,7 @@ inline const std::map<std::string, FlagSpec>& flags() {
       {"--fp16", {Arg::sw, {}}},                               // 177
       {"--bf16", {Arg::sw, {}}},                               // 180
       {"--tp-comm-overlap", {Arg::sw, {}}},                    // 265
+      {"--overlap-moe-expert-parallel-comm", {Arg::sw, {}}},   // 343 bool = False
       // TransformerConfig (megatron/core/transformer/transformer_config.py), not in arguments.py's exclude list
       {"--num-layers", {Arg::integer, {}}},               // 65
       {"--hidden-size", {Arg::integer, {}}},              // 138
@@ -80,6 +81,10 @@ inline const std::map<std::string, FlagSpec>& flags() {
       {"--moe-shared-expert-intermediate-size", {Arg::integer, {}}},  // 680
       {"--moe-ffn-hidden-size", {Arg::integer, {}}},      // 719
       {"--moe-router-topk", {Arg::integer, {}}},          // 739
+      {"--moe-grouped-gemm", {Arg::sw, {}}},              // 829 bool = False
+      {"--moe-token-dispatcher-type", {Arg::text, {"allgather", "alltoall", "flex"}}},  // 862 Literal
+      {"--moe-permute-fusion", {Arg::sw, {}}},            // 912 bool = False
+      {"--moe-router-fusion", {Arg::sw, {}}},             // 915 bool = False
       // TrainingConfig / CheckpointConfig (megatron/training/config/training_config.py), DistributedInitConfig
       // (megatron/training/config/common_config.py)
       {"--micro-batch-size", {Arg::integer, {}}},   // training_config.py 11
@@ -213,8 +218,25 @@ inline std::vector<std::string> check_megatron(const std::string& text) {
   if (fsdp) {
     out.require(f.has("--ckpt-format") && f.at("--ckpt-format") == "fsdp_dtensor", "megatron: Megatron-FSDP needs --ckpt-format fsdp_dtensor (arguments.py 1146)");
     out.require(!exports_one, "megatron: Megatron-FSDP asserts CUDA_DEVICE_MAX_CONNECTIONS unset or > 1 (arguments.py 1143)");
+  } else if (f.has("--overlap-moe-expert-parallel-comm")) {
+    // arguments.py 1426: only a warning with tp or cp > 1; the overlap itself needs more than one connection
+    // (megatron/core/transformer/moe/README.md, "Requirements for EP A2A Overlap").
+    out.require(!exports_one, "megatron: the MoE all-to-all overlap needs CUDA_DEVICE_MAX_CONNECTIONS > 1 (moe/README.md)");
   } else if (tp > 1 || cp > 1) {
     out.require(exports_one && !unsets, "megatron: tp or cp > 1 asserts CUDA_DEVICE_MAX_CONNECTIONS=1 before Blackwell (arguments.py 1437)");
+  }
+  // transformer_config.py __post_init__ (overlap_moe_expert_parallel_comm): expert parallelism, a virtual
+  // pipeline when pp > 1, no full recompute, bf16 or fp16, the alltoall or flex dispatcher.
+  if (f.has("--overlap-moe-expert-parallel-comm")) {
+    out.require(num("--expert-model-parallel-size", 1) > 1, "megatron: the MoE all-to-all overlap needs --expert-model-parallel-size > 1");
+    out.require(num("--pipeline-model-parallel-size", 1) == 1 || f.has("--num-virtual-stages-per-pipeline-rank") ||
+                    f.has("--pipeline-model-parallel-layout"),
+                "megatron: the MoE all-to-all overlap needs a virtual pipeline when pp > 1");
+    out.require(!(f.has("--recompute-granularity") && f.at("--recompute-granularity") == "full"),
+                "megatron: the MoE all-to-all overlap refuses full recompute");
+    out.require(f.has("--bf16") || f.has("--fp16"), "megatron: the MoE all-to-all overlap needs --bf16 or --fp16");
+    out.require(f.has("--moe-token-dispatcher-type") && f.at("--moe-token-dispatcher-type") != "allgather",
+                "megatron: the MoE all-to-all overlap needs the alltoall or flex dispatcher");
   }
   return out.list;
 }

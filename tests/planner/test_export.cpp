@@ -2,6 +2,8 @@
 // and every plan the target cannot express is a PlanError naming the field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -221,6 +223,41 @@ TEST(ExportMegatron, InexpressiblePlansNameEveryField) {
   EXPECT_TRUE(has_error(export_errors(plan_of({"parallel.dp=4", "parallel.tp=2", "parallel.tp_comm_overlap=true"}),
                                       ExportFormat::megatron),
                         "parallel.tp_comm_overlap = true"));
+}
+
+// The MoE layer as the planner costs it (Megatron-Core's all-to-all dispatcher with TE's grouped GEMM and
+// fused permutation and router; the defaults are the all-gather dispatcher and none of them), and the
+// all-to-all overlap when the plan asks for it: the flag, and more than one CUDA connection, which the
+// overlap needs (moe/README.md) and which wins over tp's ordering (arguments.py only warns). Without
+// expert parallelism there is nothing to overlap: a note, no flag; with pp > 1 it needs a virtual pipeline.
+TEST(ExportMegatron, MoeDispatcherAndAllToAllOverlap) {
+  const std::vector<std::string> moe = {"model=\"qwen3-30b-a3b\"", "training.seq_len=4096", "training.global_batch=64",
+                                        "training.recompute=\"none\"", "parallel.dp=8", "parallel.ep=8",
+                                        "parallel.ep_comm_overlap=true"};
+  const ExportResult r = exporttest::checked_export(plan_of(moe), ExportFormat::megatron);
+  const cfgtest::Flags f = cfgtest::parse_megatron(r.text);
+  EXPECT_EQ(f.at("--moe-token-dispatcher-type"), "alltoall");
+  EXPECT_TRUE(f.has("--moe-grouped-gemm"));
+  EXPECT_TRUE(f.has("--moe-permute-fusion"));
+  EXPECT_TRUE(f.has("--moe-router-fusion"));
+  EXPECT_TRUE(f.has("--overlap-moe-expert-parallel-comm"));
+  EXPECT_NE(r.text.find("\nexport CUDA_DEVICE_MAX_CONNECTIONS=32\n"), std::string::npos) << r.text;
+  std::vector<std::string> tp2 = moe;
+  tp2.insert(tp2.end(), {"parallel.tp=2", "parallel.dp=4", "parallel.ep=4", "parallel.sequence_parallel=true"});
+  const ExportResult t = exporttest::checked_export(plan_of(tp2), ExportFormat::megatron);
+  EXPECT_NE(t.text.find("\nexport CUDA_DEVICE_MAX_CONNECTIONS=32\n"), std::string::npos) << t.text;
+  EXPECT_TRUE(std::any_of(t.notes.begin(), t.notes.end(),
+                          [](const std::string& n) { return n.find("sets 32 for the all-to-all overlap") != std::string::npos; }));
+  std::vector<std::string> no_ep = moe;
+  no_ep.push_back("parallel.ep=1");
+  const ExportResult n = exporttest::checked_export(plan_of(no_ep), ExportFormat::megatron);
+  EXPECT_FALSE(cfgtest::parse_megatron(n.text).has("--overlap-moe-expert-parallel-comm"));
+  EXPECT_TRUE(std::any_of(n.notes.begin(), n.notes.end(),
+                          [](const std::string& s) { return s.find("nothing to overlap with ep = 1") != std::string::npos; }));
+  std::vector<std::string> piped = moe;
+  piped.insert(piped.end(), {"parallel.pp=2", "parallel.dp=4", "parallel.ep=4"});
+  EXPECT_TRUE(has_error(export_errors(plan_of(piped), ExportFormat::megatron), "parallel.ep_comm_overlap = true"));
+  EXPECT_TRUE(has_error(export_errors(plan_of(moe), ExportFormat::torchtitan), "parallel.ep_comm_overlap = true"));
 }
 
 TEST(ExportFormatName, UnknownNameIsAPlanError) {

@@ -112,6 +112,17 @@ TEST(ExportCheckers, MegatronFlagsBatchAndConnections) {
   const Export layout = exported(ExportFormat::megatron, {"parallel.dp=2", "parallel.pp=4", "parallel.layer_split=[6,10,9,7]"});
   EXPECT_TRUE(problems(layout).empty()) << all(problems(layout));
   breaks_one(changed(layout, "t*7L", "t*6L"), "megatron: layout's t count is not --num-layers");
+  // The MoE all-to-all overlap: more than one CUDA connection, and Megatron-Core's own conditions.
+  const Export moe = exported(ExportFormat::megatron, {"model=\"qwen3-30b-a3b\"", "training.seq_len=4096",
+                                                       "training.global_batch=64", "training.recompute=\"none\"",
+                                                       "parallel.dp=8", "parallel.ep=8", "parallel.ep_comm_overlap=true"});
+  EXPECT_TRUE(problems(moe).empty()) << all(problems(moe));
+  breaks_one(changed(moe, "CUDA_DEVICE_MAX_CONNECTIONS=32", "CUDA_DEVICE_MAX_CONNECTIONS=1"),
+             "megatron: the MoE all-to-all overlap needs CUDA_DEVICE_MAX_CONNECTIONS > 1");
+  breaks_one(changed(moe, "--moe-token-dispatcher-type alltoall", "--moe-token-dispatcher-type allgather"),
+             "megatron: the MoE all-to-all overlap needs the alltoall or flex dispatcher");
+  breaks_one(changed(moe, "--expert-model-parallel-size 8", "--expert-model-parallel-size 1"),
+             "megatron: the MoE all-to-all overlap needs --expert-model-parallel-size > 1");
 }
 
 TEST(ExportCheckers, TorchtitanDegreesKeysAndBatch) {

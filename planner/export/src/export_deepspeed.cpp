@@ -29,6 +29,8 @@ const char* dtype_name(GradDtype g) { return g == GradDtype::fp32 ? "fp32" : g =
 
 void check_parallel(const Plan& plan, Inexpressible& no) {
   const ParallelPlan& p = plan.parallel;
+  if (p.ep_comm_overlap && p.ep > 1)
+    no.add("parallel.ep_comm_overlap", "true", "DeepSpeed has no setting that overlaps the MoE all-to-all with compute");
   if (p.cp > 1)
     no.add("parallel.cp", std::to_string(p.cp),
            "DeepSpeed's sequence parallelism (Ulysses, sequence_parallel_size) splits attention heads with "

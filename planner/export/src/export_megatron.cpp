@@ -112,6 +112,13 @@ void model_args(const Plan& plan, Args& a, ExportResult& r) {
     if (e.dense_layers > 0)  // a Python list expression, 0 = dense layer, 1 = MoE layer (arguments.py help)
       a.flag("--moe-layer-freq", quoted(fmt::format("([0]*{}+[1]*{})", e.dense_layers, m.layers - e.dense_layers)),
              fmt::format("first {} layers dense", e.dense_layers));
+    // The MoE layer the planner costs (workload.cpp moe(), framework.cpp): the all-to-all dispatcher with
+    // Transformer Engine's grouped GEMM, fused permutation and fused router. Megatron-Core's defaults
+    // are the all-gather dispatcher and none of the three (transformer_config.py).
+    a.flag("--moe-token-dispatcher-type", "alltoall", "the dispatcher the planner costs; default allgather");  // [TC]
+    a.flag("--moe-grouped-gemm", "", "one GEMM per local expert in one call");           // [TC]
+    a.flag("--moe-permute-fusion", "", "Transformer Engine >= 2.1");                     // [TC]
+    a.flag("--moe-router-fusion", "", "Transformer Engine >= 2.7");                      // [TC]
   }
   if (m.mla) {
     const MlaSpec& q = *m.mla;
@@ -146,6 +153,21 @@ void parallel_args(const Plan& plan, Args& a, ExportResult& r, Inexpressible& no
              "(arguments.py: tp_comm_overlap asserts sequence_parallel)");
     else
       a.flag("--tp-comm-overlap", "", "needs Transformer Engine userbuffers");  // [TC] tp_comm_overlap
+  }
+  if (p.ep_comm_overlap) {
+    // transformer_config.py __post_init__: overlap_moe_expert_parallel_comm asserts ep > 1, a virtual
+    // pipeline when pp > 1, and no full recompute.
+    if (p.ep == 1)
+      r.notes.push_back("parallel.ep_comm_overlap has nothing to overlap with ep = 1; no flag written");
+    else if (p.pp > 1 && p.virtual_stages == 1)
+      no.add("parallel.ep_comm_overlap", "true",
+             "Megatron-Core overlaps the MoE all-to-all with pp > 1 only under a virtual pipeline "
+             "(transformer_config.py: virtual_pipeline_model_parallel_size must be specified)");
+    else if (plan.training.recompute == Recompute::full)
+      no.add("parallel.ep_comm_overlap", "true",
+             "Megatron-Core refuses full recompute with the MoE all-to-all overlap (transformer_config.py)");
+    else
+      a.flag("--overlap-moe-expert-parallel-comm", "", "all-to-all of one micro-batch under the next's compute");
   }
   if (p.pp == 1) return;
   // megatron/core/pipeline_parallel/schedules.py has 1F1B with and without interleaving, nothing else.
@@ -278,13 +300,23 @@ ExportResult export_megatron(const Plan& plan) {
   // of compute capability < 10 (before Blackwell) it asserts CUDA_DEVICE_MAX_CONNECTIONS == "1", unless
   // Megatron-FSDP or --overlap-moe-expert-parallel-comm is on (then it only warns); Megatron-FSDP itself asserts
   // the variable is unset or > 1 (line 1143), on every GPU. The value is harmless where it is not required.
+  // The MoE all-to-all overlap needs more than one connection (moe/README.md "Requirements for EP A2A
+  // Overlap"): the plan asked for it, so it wins over the TP ordering, as validate_args' warning offers.
   std::string env;
+  const bool ep_overlap = p.ep_comm_overlap && p.ep > 1;
   if (p.zero >= 2) {
     env = "# Megatron-FSDP asserts CUDA_DEVICE_MAX_CONNECTIONS is unset or > 1 (arguments.py validate_args).\n"
           "unset CUDA_DEVICE_MAX_CONNECTIONS\n";
     if (p.tp > 1 || p.cp > 1)
       r.notes.push_back("Megatron-LM warns that tp/cp overlap best with CUDA_DEVICE_MAX_CONNECTIONS=1 and Megatron-FSDP "
                         "needs it unset; the file unsets it, as Megatron-FSDP requires");
+  } else if (ep_overlap) {
+    env = "# The MoE all-to-all overlap runs its communication on a stream of its own: more than one connection\n"
+          "# (Megatron-Core moe/README.md, \"Requirements for EP A2A Overlap\").\n"
+          "export CUDA_DEVICE_MAX_CONNECTIONS=32\n";
+    if (p.tp > 1 || p.cp > 1)
+      r.notes.push_back("Megatron-LM warns that tp/cp overlap best with CUDA_DEVICE_MAX_CONNECTIONS=1 and the MoE "
+                        "all-to-all overlap needs more; the file sets 32 for the all-to-all overlap the plan asks for");
   } else if (p.tp > 1 || p.cp > 1) {
     env = "# Megatron-LM asserts CUDA_DEVICE_MAX_CONNECTIONS=1 with tp > 1 or cp > 1 on GPUs before Blackwell\n"
           "# (arguments.py validate_args: compute capability < 10), so that kernels launch in the order issued.\n"

@@ -106,6 +106,8 @@ std::string model_parts(const std::vector<int>& chunks) {
 
 // What the plan's parallel split `p` and training `t` ask that the target cannot express.
 void check(const ParallelPlan& p, const TrainingSpec& t, Inexpressible& no) {
+  if (p.ep_comm_overlap && p.ep > 1)
+    no.add("parallel.ep_comm_overlap", "true", "torchtitan has no setting that overlaps the MoE all-to-all with compute");
   if (p.zero == 1)
     no.add("parallel.zero", "1",
            "torchtitan shards with FSDP2 (parameters, gradients and optimizer states together) or replicates "
