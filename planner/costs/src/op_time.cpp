@@ -128,6 +128,24 @@ Launches launches_of(const Op& op, const LaunchProfile& lp, bool flash) {
 // and the host's time (the host runs ahead while the device is busy, and the device waits for launches
 // when kernels are shorter than their issue time: PyTorch's asynchronous CUDA semantics; vTrain, Bang
 // et al. 2024 §3, measures the CPU launch overhead that makes small layers slower than their kernels).
+// The share of a rank's micro-batch passes that EP A2A overlap pairs with another's: all but the
+// forwards a schedule runs before its first backward (and as many backwards after its last forward).
+// Megatron-Core schedules.py get_pp_num_microbatches: interleaved, (pp - rank - 1) x 2 + (v - 1) x pp
+// warm-up passes, + 1 with overlap_moe_expert_parallel_comm; 1F1B pp - rank - 1; one at least (a pass
+// cannot pair with its own micro-batch); averaged over the pipeline ranks, out of m x v passes.
+double ep_overlap_paired_share(const Plan& plan) {
+  const ParallelPlan& par = plan.parallel;
+  const double passes = static_cast<double>(plan.micro_batches()) * par.virtual_stages;
+  if (passes <= 0) return 0;
+  double unpaired = 0;
+  for (int r = 0; r < par.pp; ++r) {
+    const double warmup = par.virtual_stages > 1 ? (par.pp - r - 1) * 2.0 + (par.virtual_stages - 1.0) * par.pp + 1
+                                                 : par.pp - r - 1.0;
+    unpaired += std::min(passes, std::max(1.0, warmup));
+  }
+  return 1 - unpaired / par.pp / passes;
+}
+
 BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& b, double d, const Hw& hw, const Links& l) {
   BlockTime t;
   const LaunchProfile& lp = fw.launches;
@@ -231,11 +249,11 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
   // EP A2A overlap (Megatron-Core --overlap-moe-expert-parallel-comm, moe/README.md "Expert Parallel (EP)
   // Communication Overlap": "merging FWD-BWD passes of adjacent microbatches"): a forward all-to-all runs
   // under the backward compute of the micro-batch it is paired with, a backward one under the forward's.
-  // Every micro-batch is costed as paired; the warm-up forwards and cool-down backwards a pipeline runs
-  // alone are not told apart (a small share at the tens of micro-batches such runs use).
-  const bool overlap_ep = plan.parallel.ep_comm_overlap;
-  const double ep_f_exposed = overlap_ep ? std::max(0.0, ep_f - (t.bwd_input + t.bwd_weight)) : ep_f;
-  const double ep_b_exposed = overlap_ep ? std::max(0.0, ep_b - t.fwd) : ep_b;
+  // The warm-up forwards and cool-down backwards a schedule runs alone keep theirs exposed; per
+  // micro-batch the block carries the average (ep_overlap_paired_share).
+  const double paired = plan.parallel.ep_comm_overlap ? ep_overlap_paired_share(plan) : 0;
+  const double ep_f_exposed = paired * std::max(0.0, ep_f - (t.bwd_input + t.bwd_weight)) + (1 - paired) * ep_f;
+  const double ep_b_exposed = paired * std::max(0.0, ep_b - t.fwd) + (1 - paired) * ep_b;
   t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + std::max(0.0, cp_f - t.attn_fwd) + ep_f_exposed;
   t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b_exposed;
   t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
