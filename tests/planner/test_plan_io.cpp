@@ -61,6 +61,10 @@ TEST(PlanFormat, GpusPerNodeDefaultsToTheNvlinkDomainTheJobHolds) {
   j["parallel"]["dp"] = 24;
   j["training"]["global_batch"] = 48;
   EXPECT_EQ(plan_from_json(j).cluster.gpus_per_node, 8);
+  // One of the two alone would be ignored: refused, naming it.
+  custom.erase("nvlink_domain_trays");
+  j["cluster"] = {{"gpu", custom}, {"gpus", 24}};
+  EXPECT_TRUE(mentions(errors_of(j), "cluster.gpu.nvlink_tray_gpus = 2: describes a rack-scale NVLink domain only with both"));
 }
 
 TEST(PlanFormat, ParsesTheIssueExample) {

@@ -195,6 +195,11 @@ GpuSpec gpu_from_json(const json& j, const std::string& field, Violations& error
   g.host_memory_bytes_per_s = r.number("host_memory_bytes_per_s", g.host_memory_bytes_per_s, 0, 1e15);
   g.nvlink_tray_gpus = static_cast<int>(r.integer("nvlink_tray_gpus", g.nvlink_tray_gpus, 0, 1 << 10));
   g.nvlink_domain_trays = static_cast<int>(r.integer("nvlink_domain_trays", g.nvlink_domain_trays, 0, 1 << 10));
+  if ((g.nvlink_tray_gpus > 0) != (g.nvlink_domain_trays > 0)) {  // one alone would be ignored
+    const char* given = g.nvlink_tray_gpus > 0 ? "nvlink_tray_gpus" : "nvlink_domain_trays";
+    errors.add(r.field(given), std::to_string(g.nvlink_tray_gpus > 0 ? g.nvlink_tray_gpus : g.nvlink_domain_trays),
+               "describes a rack-scale NVLink domain only with both nvlink_tray_gpus and nvlink_domain_trays");
+  }
   if (const json* ef = r.raw("efficiency"); ef && !ef->is_null()) {
     std::vector<std::string> names;
     for (const EfficiencyField& f : efficiency_fields()) names.push_back(f.name);
@@ -266,8 +271,8 @@ void apply_override(json& doc, const std::string& assignment) {
 // a missing field keeps its value. The only defaults written here are those that depend on another
 // field or on a preset, which no initialiser can express: cluster.gpu (the h100-sxm-80gb preset),
 // cluster.calibration ("none" on CPU workers, else "published"), cluster.gpus_per_node (all the CPU
-// workers of a plan on one machine; default_gpus_per_node), parallel.dp (gpus / (tp pp cp)), cluster.gpus (dp tp pp cp),
-// parallel.virtual_stages (2 under zbv), training.global_batch (dp x micro_batch), training.lora.alpha
+// workers of a plan on one machine; default_gpus_per_node), parallel.dp (gpus / (tp pp cp)), cluster.gpus
+// (dp tp pp cp), parallel.virtual_stages (2 under zbv), training.global_batch (dp x micro_batch), training.lora.alpha
 // (2 x rank), model.kv_heads (heads) and model.head_dim (hidden / heads).
 Plan plan_from_json(const json& doc, const std::string& base_dir) {
   Violations errors;
