@@ -6,6 +6,7 @@
 #include <string>
 
 #include "paraplan/calibration.hpp"
+#include "paraplan/comm.hpp"
 #include "paraplan/op_time.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/workload.hpp"
@@ -216,6 +217,19 @@ TEST(MoeTime, SequenceParallelRanksDispatchTheirShardAndGatherOverTp) {
   EXPECT_EQ(a2a, 4);
   EXPECT_EQ(gathers, 2);  // forward after the dispatch, backward of the combine's reduce-scatter
   EXPECT_EQ(scatters, 2);
+  // Transformer Engine's userbuffers (tp_comm_overlap) hide its linear layers' collectives behind their
+  // GEMMs, not the dispatcher's gathers: with the overlap on, those stay exposed in full.
+  double moe_tp_fwd = 0;
+  for (const Comm& c : w.moe_layer.comms) {
+    const bool moe_tp = std::string(c.name).rfind("moe_tp", 0) == 0;
+    EXPECT_EQ(c.gemm_overlappable, !moe_tp) << c.name;
+    if (moe_tp && c.pass == Pass::forward) moe_tp_fwd += collective_time(c.kind, c.bytes, 2, group_link(p, Axis::tp));
+  }
+  p.parallel.tp_comm_overlap = true;
+  const auto fw = framework_profile(Framework::megatron);
+  const BlockTime on = time_workload(p, build_workload(p, fw, shape_of(p)), fw).moe_layer;
+  ASSERT_GT(moe_tp_fwd, 0);
+  EXPECT_GE(on.exposed_fwd, moe_tp_fwd);
   for (const Op& op : w.moe_layer.ops)
     if (std::string(op.name) == "moe_permute") EXPECT_DOUBLE_EQ(op.io_bytes, 2.0 * 256 * (64 + 128 + 2 * 256));
 }

@@ -229,6 +229,7 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
     t.bwd_weight += bw;
   }
   double tp_f = 0, tp_b = 0, cp_f = 0, cp_b = 0, ep_f = 0, ep_b = 0;
+  double tp_fixed_f = 0, tp_fixed_b = 0;  // TP collectives tp_comm_overlap cannot hide (Comm::gemm_overlappable)
   for (const Comm& c : b.comms) {
     double ct = 0;
     switch (c.axis) {
@@ -240,11 +241,14 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
       default: break;
     }
     const bool fwd = c.pass == Pass::forward;
-    (c.axis == Axis::tp ? (fwd ? tp_f : tp_b) : c.axis == Axis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
+    if (c.axis == Axis::tp && !c.gemm_overlappable)
+      (fwd ? tp_fixed_f : tp_fixed_b) += ct;
+    else
+      (c.axis == Axis::tp ? (fwd ? tp_f : tp_b) : c.axis == Axis::cp ? (fwd ? cp_f : cp_b) : (fwd ? ep_f : ep_b)) += ct;
     (fwd ? launches_fwd : launches_bwd) += ct > 0 ? 1 : 0;
   }
-  t.comm_fwd = tp_f + cp_f + ep_f;
-  t.comm_bwd = tp_b + cp_b + ep_b;
+  t.comm_fwd = tp_f + tp_fixed_f + cp_f + ep_f;
+  t.comm_bwd = tp_b + tp_fixed_b + cp_b + ep_b;
   const bool overlap_tp = plan.parallel.tp_comm_overlap;
   // EP A2A overlap (Megatron-Core --overlap-moe-expert-parallel-comm, moe/README.md "Expert Parallel (EP)
   // Communication Overlap": "merging FWD-BWD passes of adjacent microbatches"): a forward all-to-all runs
@@ -254,8 +258,10 @@ BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& 
   const double paired = plan.parallel.ep_comm_overlap ? ep_overlap_paired_share(plan) : 0;
   const double ep_f_exposed = paired * std::max(0.0, ep_f - (t.bwd_input + t.bwd_weight)) + (1 - paired) * ep_f;
   const double ep_b_exposed = paired * std::max(0.0, ep_b - t.fwd) + (1 - paired) * ep_b;
-  t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + std::max(0.0, cp_f - t.attn_fwd) + ep_f_exposed;
-  t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + std::max(0.0, cp_b - attn_bwd) + ep_b_exposed;
+  t.exposed_fwd = (overlap_tp ? std::max(0.0, tp_f - t.gemm_fwd) : tp_f) + tp_fixed_f + std::max(0.0, cp_f - t.attn_fwd) +
+                  ep_f_exposed;
+  t.exposed_bwd = (overlap_tp ? std::max(0.0, tp_b - t.gemm_bwd) : tp_b) + tp_fixed_b + std::max(0.0, cp_b - attn_bwd) +
+                  ep_b_exposed;
   t.recompute[static_cast<int>(Recompute::selective)] = attn_recompute;
   t.recompute[static_cast<int>(Recompute::full)] = t.fwd + t.exposed_fwd;  // the forward again, comm included
   // The host: forward kernels at host_overhead_s each, backward ones (autograd's engine) at bwd_host_factor

@@ -320,12 +320,12 @@ struct Builder {
       blk.comms.push_back({"moe_dispatch", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
       blk.comms.push_back({"moe_combine", CommKind::all_to_all, Axis::ep, Pass::backward, bytes});
     }
-    if (x.tsp > 1) {  // nccl-tests' size: the gathered buffer, T * top_k rows
+    if (x.tsp > 1) {  // nccl-tests' size: the gathered buffer, T * top_k rows; not TE's, so never hidden
       const double gathered = d * routed * x.h;
-      blk.comms.push_back({"moe_tp_gather", CommKind::all_gather, Axis::tp, Pass::forward, gathered});
-      blk.comms.push_back({"moe_tp_scatter", CommKind::reduce_scatter, Axis::tp, Pass::forward, gathered});
-      blk.comms.push_back({"moe_tp_gather", CommKind::reduce_scatter, Axis::tp, Pass::backward, gathered});
-      blk.comms.push_back({"moe_tp_scatter", CommKind::all_gather, Axis::tp, Pass::backward, gathered});
+      blk.comms.push_back({"moe_tp_gather", CommKind::all_gather, Axis::tp, Pass::forward, gathered, false});
+      blk.comms.push_back({"moe_tp_scatter", CommKind::reduce_scatter, Axis::tp, Pass::forward, gathered, false});
+      blk.comms.push_back({"moe_tp_gather", CommKind::reduce_scatter, Axis::tp, Pass::backward, gathered, false});
+      blk.comms.push_back({"moe_tp_scatter", CommKind::all_gather, Axis::tp, Pass::backward, gathered, false});
     }
     // Token permutation (token_dispatcher.py MoEAlltoAllTokenDispatcher; TE's fused moe_permute kernels,
     // moe_utils.py): dispatch_preprocess's "Permutation 1" reads each of the rank's tokens once and writes

@@ -55,7 +55,9 @@ PublishedRun read_mbridge_run(Row& row) {
   for (const System& s : kSystems)
     if (row.text("system") == s.name) sys = &s;
   if (!sys) {
-    row.errors.add(row.field("system"), row.text("system"), "must be one of DGX-H100, DGX-B200, DGX-GB200");
+    std::string names;
+    for (const System& s : kSystems) names += (names.empty() ? "" : ", ") + std::string(s.name);
+    row.errors.add(row.field("system"), row.text("system"), "must be one of " + names);
     return r;
   }
   r.source = sys->source;

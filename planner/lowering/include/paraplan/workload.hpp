@@ -40,6 +40,9 @@ struct Comm {
   Axis axis = Axis::tp;  // the group it runs in (parallel.hpp)
   Pass pass = Pass::forward;
   double bytes = 0;  // nccl-tests "size": the full buffer for all-reduce, the gathered/total buffer for AG/RS
+  // A TP collective of a Transformer Engine linear layer, which tp_comm_overlap (userbuffers) can hide
+  // behind its GEMM; false for the MoE dispatcher's own tp gathers, which TE does not overlap.
+  bool gemm_overlappable = true;
 };
 
 enum class BlockKind : uint8_t { embedding, dense_layer, moe_layer, head };
