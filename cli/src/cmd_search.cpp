@@ -155,6 +155,7 @@ docs/search.md. Example:
               nlohmann::json j = {{"gpus", gpus},
                                   {"evaluated", r.evaluated},
                                   {"fitting", r.fitting},
+                                  {"equivalent", r.equivalent},
                                   {"pruned", r.pruned},
                                   {"seconds", r.seconds},
                                   {"sort", o->sort},
@@ -171,6 +172,10 @@ docs/search.md. Example:
                        seconds(r.seconds), count(r.evaluated / std::max(r.seconds, 1e-9)),
                        count(static_cast<double>(r.fitting)), gib_unit(base.cluster.gpu.memory_bytes),
                        count(static_cast<double>(r.pruned)));
+            if (r.equivalent > 0)
+              fmt::print("{} of them predict the same memory and time as their layout one ZeRO stage lower (as when dp x cp = 1 "
+                         "leaves ZeRO nothing to shard): each is listed once, at its lowest stage\n",
+                         count(static_cast<double>(r.equivalent)));
             if (r.top.empty()) {
               fmt::print("No plan fits: try more GPUs (--gpus), a shorter sequence or a smaller global batch.\n");
               return 3;

@@ -216,10 +216,13 @@ void SearchTab::done(const SearchResult& r, const QString& error) {
   y_->setRange(0, std::max(1e-3, max_step * 1.05));
   y_->applyNiceNumbers();
   table_->sortByColumn(0, Qt::AscendingOrder);
-  status_->setText(QString("%1 plans evaluated in %2 (%3 plans/s), %4 fit; showing the best %5%6. Click a row to load it.")
+  const QString same = r.equivalent > 0 ? QString(" (%1 of them the same plan one ZeRO stage lower, listed once)")
+                                                .arg(count(static_cast<double>(r.equivalent)))
+                                          : QString();
+  status_->setText(QString("%1 plans evaluated in %2 (%3 plans/s), %4 fit%5; showing the best %6%7. Click a row to load it.")
                        .arg(count(static_cast<double>(r.evaluated)), seconds(r.seconds),
                             count(static_cast<double>(r.evaluated) / std::max(r.seconds, 1e-9)),
-                            count(static_cast<double>(r.fitting)))
+                            count(static_cast<double>(r.fitting)), same)
                        .arg(r.top.size())
                        .arg(r.cancelled ? " (cancelled: partial results)" : ""));
   Q_EMIT finished();

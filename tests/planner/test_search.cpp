@@ -151,3 +151,26 @@ TEST(Search, SortAndThreads) {
   EXPECT_DOUBLE_EQ(one.top.front().peak_bytes, three.top.front().peak_bytes);
   for (size_t i = 1; i < one.top.size(); ++i) EXPECT_LE(one.top[i - 1].peak_bytes, one.top[i].peak_bytes);
 }
+
+// With dp x cp = 1 ZeRO has no group to shard over: under Megatron's layout (one main-grad buffer, no
+// offload) every stage keeps all of the optimizer states, gradients and weights (memory.cpp: divided by a
+// shard of 1) and adds no collective (a group of one), so ZeRO-1/2/3 are the ZeRO-0 plan again. The search
+// lists such a plan once, at ZeRO-0, and counts the others as equivalent; every fitting plan is either
+// listed (top_k large enough to hold them all) or equivalent to a listed one.
+TEST(Search, ZeroStagesWithNothingToShardAreListedOnce) {
+  const Plan base = small_llama();
+  SearchOptions o;
+  o.gpus = 4;
+  o.top_k = 1000000;
+  const SearchResult r = search(base, o);
+  ASSERT_GT(r.equivalent, 0u);
+  EXPECT_EQ(r.top.size() + r.equivalent, r.fitting);
+  int unsharded = 0;
+  for (const Candidate& c : r.top) {
+    const ParallelPlan& p = c.plan.parallel;
+    if (p.dp * p.cp != 1 || c.plan.training.offload != Offload::none) continue;
+    ++unsharded;
+    EXPECT_EQ(p.zero, 0) << "tp " << p.tp << " pp " << p.pp << " mb " << c.plan.training.micro_batch;
+  }
+  EXPECT_GT(unsharded, 0);
+}

@@ -61,7 +61,7 @@ struct Collector {
   size_t k;
   std::vector<Rec> top;     // kept sorted, at most k
   std::vector<Rec> pareto;  // mutually non-dominated on (peak, step)
-  uint64_t evaluated = 0, fitting = 0, pruned = 0;
+  uint64_t evaluated = 0, fitting = 0, pruned = 0, equivalent = 0;
 
   void add(const Rec& r) {
     ++fitting;
@@ -87,6 +87,7 @@ struct Collector {
     evaluated += o.evaluated;
     pruned += o.pruned;
     fitting += o.fitting;
+    equivalent += o.equivalent;
     for (const Rec& r : o.top) add_top(r);
     for (const Rec& r : o.pareto) add_pareto(r);
   }
@@ -150,6 +151,9 @@ void run_task(const Space& sp, const Task& task, Plan& plan, Collector& col) {
           layers = stage_layers(plan);
           layers_v = v;
         }
+        // The previous ZeRO stage's result per (recompute, offload): a stage that changes neither peak
+        // memory nor step time (dp x cp = 1 leaves nothing to shard) is the same plan, listed once.
+        struct Seen { bool fits = false; double peak = 0, step = 0; } seen[3][3];
         for (int zero = 0; zero <= 3; ++zero) {
           plan.parallel.zero = zero;
           for (int rc = 0; rc < 3; ++rc) {
@@ -163,9 +167,19 @@ void run_task(const Space& sp, const Task& task, Plan& plan, Collector& col) {
               plan.training.offload = o;
               ++col.evaluated;
               const PeakMemory mem = peak_memory(plan, ctx, layers);
-              if (!mem.fits) continue;
+              Seen& prev = seen[rc][off];
+              if (!mem.fits) {
+                prev.fits = false;
+                continue;
+              }
               any_fit = true;
               const StepSummary t = step_summary(plan, ctx, sp.flops[rc], layers);
+              if (prev.fits && prev.peak == mem.peak_bytes && prev.step == t.step_s) {
+                ++col.fitting;
+                ++col.equivalent;
+                continue;
+              }
+              prev = {true, mem.peak_bytes, t.step_s};
               Rec r;
               r.par = plan.parallel;
               r.micro_batch = mb;
@@ -265,6 +279,7 @@ SearchResult search(const Plan& base_in, const SearchOptions& opt) {
   for (const Rec& r : all.pareto) out.pareto.push_back(materialize(base, gpus, r));
   out.evaluated = all.evaluated;
   out.fitting = all.fitting;
+  out.equivalent = all.equivalent;
   out.pruned = all.pruned;
   out.cancelled = opt.cancel && opt.cancel->load();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -40,6 +40,9 @@ struct SearchResult {
   uint64_t evaluated = 0;         // plans whose memory (and, when fitting, time) was estimated
   uint64_t fitting = 0;
   uint64_t pruned = 0;            // skipped: larger micro-batches of a shape where nothing fit
+  // Fitting plans that predict the same peak memory and step time as the same layout one ZeRO stage lower
+  // (no group to shard over: dp x cp = 1), counted in `fitting` but listed once, at the lowest stage.
+  uint64_t equivalent = 0;
   double seconds = 0;
   bool cancelled = false;
 };
