@@ -388,18 +388,22 @@ TEST(Time, DataParallelOverlap) {
   p.parallel.dp_overlap = false;
   const StepEstimate exposed = estimate_time(p);
   // All-reduce of 2 B x all parameters over 8 ranks inside a node (300 GB/s, no calibration: eff 0.67),
-  // in Megatron's buckets of max(40e6, 1e6 x 8) parameters: ceil(1,652,230,656 / 40e6) = 42, each
-  // paying the 10 us latency.
-  const double params = 1'652'230'656;
-  const double buckets = 42;
-  const double ar = buckets * 10e-6 + 2 * params * 1.75 / (300e9 * 0.67);
-  EXPECT_DOUBLE_EQ(exposed.per_stage[0].dp_buckets, buckets);
+  // in Megatron's buckets of max(40e6, 1e6 x 8) parameters, each paying the 10 us latency. Buckets take
+  // the parameters in backward order (Megatron-Core param_and_grad_buffer.py), so the input embedding —
+  // word and position, (51,200 + 2,048) x 2,304 = 122,683,392 parameters, more than a bucket — comes
+  // last, in a bucket of its own: ceil(1,529,547,264 / 40e6) = 39 buckets of the rest, then it.
+  const double params = 1'652'230'656, emb = 122'683'392;
+  const double rest = 39 * 10e-6 + 2 * (params - emb) * 1.75 / (300e9 * 0.67);
+  const double last = 10e-6 + 2 * emb * 1.75 / (300e9 * 0.67);
+  const double ar = rest + last;
+  EXPECT_DOUBLE_EQ(exposed.per_stage[0].dp_buckets, 40);
   EXPECT_NEAR(exposed.dp_exposed_s, ar, 1e-9);
   p.parallel.dp_overlap = true;
   const StepEstimate hidden = estimate_time(p);
-  // Buckets ready at even steps of the backward T: the reduction ends max(R/B, R - T (B-1)/B) after it.
+  // The 39 buckets ready at even steps of the backward T end max(R/39, R - T 38/39) after it; the
+  // embedding's, ready at its end, is reduced after them.
   const double T = hidden.per_stage[0].bwd;
-  EXPECT_NEAR(hidden.dp_exposed_s, std::max(ar / buckets, ar - T * (buckets - 1) / buckets), 1e-9);
+  EXPECT_NEAR(hidden.dp_exposed_s, last + std::max(rest / 39, rest - T * 38 / 39), 1e-9);
   EXPECT_GT(hidden.dp_exposed_s, 0);  // the last bucket is never hidden
   EXPECT_NEAR(exposed.step_s - hidden.step_s, exposed.dp_exposed_s - hidden.dp_exposed_s, 1e-9);
 }

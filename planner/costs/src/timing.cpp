@@ -161,10 +161,22 @@ class StepModel {
     } else if (par.zero <= 2) {
       // Bucket by bucket (dp_bucket_params): each bucket pays its own latency. ZeRO-1/2 then gather
       // the updated parameters.
-      const double buckets = std::max(1.0, std::ceil((rp.trainable_dense + rp.trainable_expert) / bucket_params_));
-      st.dp_buckets = buckets;
       const CommKind kind = par.zero == 0 ? CommKind::all_reduce : CommKind::reduce_scatter;
-      reduce = buckets * dp_coll(kind, gb_ * rp.trainable_dense / buckets, gb_ * rp.trainable_expert / buckets);
+      // Buckets take the parameters in backward order and close once full (Megatron-Core
+      // param_and_grad_buffer.py; PyTorch DDP's reverse-order buckets): the input embedding, the model's
+      // first parameter, lands in the last bucket, ready only when the backward ends. When it fills a
+      // bucket by itself (LLaMA 3: 525 M parameters against Megatron's 40 M) it is a bucket of its own
+      // here, after B - 1 even ones of the rest (the simulator adds the remainder it shares it with).
+      const double emb_params = emb ? ctx_.embedding.trainable_dense : 0;
+      const bool emb_bucket = emb_params > bucket_params_;
+      const double rest_dense = rp.trainable_dense - (emb_bucket ? emb_params : 0);
+      const double buckets = std::max(1.0, std::ceil((rest_dense + rp.trainable_expert) / bucket_params_));
+      reduce = buckets * dp_coll(kind, gb_ * rest_dense / buckets, gb_ * rp.trainable_expert / buckets);
+      st.dp_buckets = buckets + emb_bucket;
+      if (emb_bucket) {
+        st.dp_last_bucket = dp_coll(kind, gb_ * emb_params, 0);
+        reduce += st.dp_last_bucket;
+      }
       if (par.zero >= 1) gather = dp_coll(CommKind::all_gather, wb_ * rp.trainable_dense, wb_ * rp.trainable_expert);
     } else if (n_dense_ > 1) {
       // ZeRO-3 / FSDP: every micro-batch gathers each unit (layer, embedding, head) in the forward and
@@ -244,10 +256,14 @@ struct StepParts {
   int critical = 0;
 };
 
-// How long the gradient reduction (ZeRO <= 2) of a stage runs past the end of its backward.
+// How long the gradient reduction (ZeRO <= 2) of a stage runs past the end of its backward. With overlap,
+// B buckets ready at even steps of the backward T, each reduced in R/B, end max(R/B, R - T (B-1)/B) after
+// it; an embedding bucket of its own (dp_last_bucket), ready at the end, is reduced after them.
 double reduce_after_backward(bool overlap_dp, const StageTime& st, double reduce) {
-  const double b = st.dp_buckets;
-  return overlap_dp ? std::max(reduce / b, reduce - st.bwd * (b - 1) / b) : reduce;
+  if (!overlap_dp) return reduce;
+  const double emb = st.dp_last_bucket, rest = reduce - emb;
+  const double b = emb > 0 ? std::max(1.0, st.dp_buckets - 1) : st.dp_buckets;
+  return emb + std::max(rest / b, rest - st.bwd * (b - 1) / b);
 }
 
 StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
@@ -258,7 +274,8 @@ StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const 
   // Gradient reduction (ZeRO <= 2) starts when a stage finishes its last backward; with overlap it
   // runs bucket by bucket during that backward: B buckets ready at even steps of the backward T, each
   // reduced in R/B, end max(R/B, R - T (B - 1)/B) after the backward — the last bucket is always
-  // exposed (PyTorch DDP, Li et al. 2020 §3.2.3; the simulator plays it bucket by bucket). Stages
+  // exposed (PyTorch DDP, Li et al. 2020 §3.2.3; the simulator plays it bucket by bucket), and on the
+  // first stage it holds the embedding (reduce_after_backward). Stages
   // finish their last backward one after another (last stage first): stage s has the backward of the
   // stages < s as slack.
   double slack = 0;

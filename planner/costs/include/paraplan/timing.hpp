@@ -20,6 +20,7 @@ struct StageTime {
   double host = 0;          // the device waiting for the host: launches slower than kernels, per-micro-batch work
   double dp_comm = 0;       // gradient (and parameter) collectives per step, as issued
   double dp_buckets = 1;    // gradient-reduction buckets of the stage (ZeRO <= 2)
+  double dp_last_bucket = 0;  // the input embedding's bucket, when it fills one: its reduction, after the others'
   double optimizer = 0;     // optimizer step (and offload transfers)
 };
 
