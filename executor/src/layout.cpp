@@ -237,6 +237,10 @@ void check_executor_support(const Plan& plan, Violations& errors) {
   if (par.ep > 1) errors.add("parallel.ep", std::to_string(par.ep), not_here);
   if (m.moe) errors.add("model.moe", "", "mixture-of-experts layers are not implemented in the executor yet");
   if (m.mla) errors.add("model.mla", "", "multi-head latent attention is not implemented in the executor yet");
+  if (m.qk_norm) errors.add("model.qk_norm", "true", "query/key norms are not implemented in the executor yet");
+  if (tr.cross_entropy != CrossEntropy::unfused)
+    errors.add("training.cross_entropy", to_string(tr.cross_entropy),
+               "the executor computes its own loss (an fp32 log-softmax); use \"unfused\"");
   if (m.sliding_window > 0 && m.sliding_window < tr.seq_len)
     errors.add("model.sliding_window", std::to_string(m.sliding_window),
                "sliding-window attention is not implemented in the executor yet (it attends to every earlier "

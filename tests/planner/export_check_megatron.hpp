@@ -73,6 +73,7 @@ inline const std::map<std::string, FlagSpec>& flags() {
       {"--disable-bias-linear", {Arg::sw, {}}},           // 205 add_bias_linear, arg_names
       {"--add-qkv-bias", {Arg::sw, {}}},                  // 211
       {"--normalization", {Arg::text, {"LayerNorm", "RMSNorm"}}},  // 249 Literal
+      {"--qk-layernorm", {Arg::sw, {}}},                  // 252 bool = False
       {"--multi-latent-attention", {Arg::sw, {}}},        // 281
       {"--recompute-granularity", {Arg::text, {"full", "selective"}}},  // 518 Literal
       {"--recompute-method", {Arg::text, {"uniform", "block"}}},        // 529 Literal

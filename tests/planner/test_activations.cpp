@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "paraplan/memory.hpp"
+#include "paraplan/params.hpp"
 #include "paraplan/pipeline.hpp"
 #include "paraplan/presets.hpp"
 #include "paraplan/workload.hpp"
@@ -198,4 +199,44 @@ TEST(Activations, LlamaLayer) {
   const double per_token = 2 * h + 2 * h + 2 * (h + 2 * kv) + 2 * h + 2 * h + 2 * h + 2 * 2 * f + 2 * f;
   EXPECT_DOUBLE_EQ(per_token, 139'264);
   EXPECT_DOUBLE_EQ(layer_bytes(p), per_token * 8192);
+}
+
+// A norm on each query and key head (Qwen3; Megatron-Core --qk-layernorm) keeps its input, the projected
+// q and k, for its backward: the LLaMA-3-8B layer above plus 2(h + kv) bytes per token (q 4,096 and k
+// 1,024 wide in bf16: 10,240 B), 149,504 B per token; and 2 x head_dim (128) parameters of RMSNorm weights.
+TEST(Activations, QkNormKeepsTheProjectedQueriesAndKeys) {
+  Plan p = plantest::preset_plan("llama3-8b", 8192, "h100-sxm-80gb");
+  p.training.recompute = Recompute::selective;
+  const double plain = layer_bytes(p);
+  const int64_t params = count_params(p.model).total;
+  p.model.qk_norm = true;
+  EXPECT_DOUBLE_EQ(layer_bytes(p) - plain, 2 * (4096 + 1024) * 8192.0);
+  EXPECT_DOUBLE_EQ(layer_bytes(p) / 8192, 149'504);
+  EXPECT_EQ(count_params(p.model).total - params, 32 * 2 * 128);
+  // Under tp = 4 each rank norms its 8 query and 2 key heads: a quarter of the bytes.
+  p.parallel.tp = 4;
+  p.cluster.gpus = 4;
+  Plan q = p;
+  q.model.qk_norm = false;
+  EXPECT_DOUBLE_EQ(layer_bytes(p) - layer_bytes(q), 2 * (4096 + 1024) / 4 * 8192.0);
+}
+
+// Transformer Engine's fused cross entropy keeps the 16-bit logits it was given and writes their gradient
+// in place (transformer_engine/pytorch/cross_entropy.py): the head keeps 2 B per logit instead of
+// Megatron's fp32 softmax (4 B), and neither the loss nor the output projection's backward allocates a
+// logits-sized buffer (2 B beside the fp32 copy, and the gradient the projection reads). LLaMA-3-8B,
+// 8,192 tokens x 128,256 vocabulary.
+TEST(Activations, TransformerEngineCrossEntropyKeepsTheBf16LogitsOnly) {
+  Plan p = plantest::preset_plan("llama3-8b", 8192, "h100-sxm-80gb");
+  auto head = [](const Plan& x) {
+    return build_workload(x, framework_profile(Framework::megatron), shape_of(x)).head;
+  };
+  const double logits = 8192.0 * 128256;
+  const Block unfused = head(p);
+  p.training.cross_entropy = CrossEntropy::te;
+  const Block te = head(p);
+  EXPECT_DOUBLE_EQ(unfused.saved_bytes[0] - te.saved_bytes[0], (4 - 2) * logits);
+  EXPECT_DOUBLE_EQ(unfused.bwd_working_bytes, 2 * 8192.0 * (4096 + 128256));  // the projection's dlogits + dx
+  // The largest backward buffer is then the final norm's (its input and output gradients, 2 x 2 B x T x h).
+  EXPECT_DOUBLE_EQ(te.bwd_working_bytes, 2 * 2 * 8192.0 * 4096);
 }

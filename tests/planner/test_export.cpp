@@ -260,6 +260,23 @@ TEST(ExportMegatron, MoeDispatcherAndAllToAllOverlap) {
   EXPECT_TRUE(has_error(export_errors(plan_of(moe), ExportFormat::torchtitan), "parallel.ep_comm_overlap = true"));
 }
 
+// Qwen3's per-head query and key norms are Megatron-Core's qk_layernorm (transformer_config.py), so its
+// export says --qk-layernorm. Transformer Engine's fused cross entropy, which the Megatron-Bridge rows
+// assume, is what pretrain_gpt.py refuses at core_v0.19.0 (arguments.py), and what the Transformers and
+// torchtitan losses are not: every format names the field.
+TEST(ExportMegatron, QkNormAndTheFusedCrossEntropy) {
+  const std::vector<std::string> qwen = {"model=\"qwen3-30b-a3b\"", "training.seq_len=4096", "training.global_batch=64",
+                                         "parallel.dp=8", "parallel.ep=8"};
+  const ExportResult r = exporttest::checked_export(plan_of(qwen), ExportFormat::megatron);
+  EXPECT_TRUE(cfgtest::parse_megatron(r.text).has("--qk-layernorm")) << r.text;
+  EXPECT_FALSE(cfgtest::parse_megatron(exporttest::checked_export(plan_of({}), ExportFormat::megatron).text)
+                   .has("--qk-layernorm"));
+  std::vector<std::string> te = qwen;
+  te.push_back("training.cross_entropy=\"te\"");
+  for (ExportFormat f : {ExportFormat::megatron, ExportFormat::deepspeed, ExportFormat::torchtitan, ExportFormat::accelerate})
+    EXPECT_TRUE(has_error(export_errors(plan_of(te), f), "training.cross_entropy = te")) << static_cast<int>(f);
+}
+
 TEST(ExportFormatName, UnknownNameIsAPlanError) {
   EXPECT_EQ(parse_export_format("torchtitan"), ExportFormat::torchtitan);
   try {

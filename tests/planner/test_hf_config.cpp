@@ -46,6 +46,23 @@ json deepseek_v2_lite() {
           {"tie_word_embeddings", false}};
 }
 
+// Qwen/Qwen3-8B config.json (dense; per-head q and k RMSNorm in modeling_qwen3.py).
+json qwen3_8b() {
+  return {{"model_type", "qwen3"}, {"hidden_size", 4096}, {"num_hidden_layers", 36}, {"num_attention_heads", 32},
+          {"num_key_value_heads", 8}, {"head_dim", 128}, {"intermediate_size", 12288}, {"vocab_size", 151936},
+          {"hidden_act", "silu"}, {"attention_bias", false}, {"tie_word_embeddings", false},
+          {"use_sliding_window", false}, {"sliding_window", nullptr}};
+}
+
+// Qwen/Qwen3-30B-A3B config.json.
+json qwen3_30b_a3b() {
+  return {{"model_type", "qwen3_moe"}, {"hidden_size", 2048}, {"num_hidden_layers", 48}, {"num_attention_heads", 32},
+          {"num_key_value_heads", 4}, {"head_dim", 128}, {"intermediate_size", 6144}, {"moe_intermediate_size", 768},
+          {"num_experts", 128}, {"num_experts_per_tok", 8}, {"decoder_sparse_step", 1},
+          {"mlp_only_layers", json::array()}, {"norm_topk_prob", true}, {"vocab_size", 151936}, {"hidden_act", "silu"},
+          {"attention_bias", false}, {"tie_word_embeddings", false}, {"use_sliding_window", false}};
+}
+
 ModelSpec read(const json& cfg, std::vector<std::string>* errors = nullptr) {
   Violations v;
   ModelSpec m = model_from_hf_config(cfg, "config.json", v);
@@ -292,4 +309,42 @@ TEST(HfConfig, LoraTargetsThatMatchNoModule) {
                       "gate_proj, up_proj, down_proj"),
             std::string::npos)
       << e[1];
+}
+
+// Qwen3 (modeling_qwen3.py): LLaMA's layer with an RMSNorm over head_dim on every query and key head.
+// Qwen3-8B by hand: embeddings 2 x 151,936 x 4,096 = 1,244,659,712; per layer q 4,096 x 4,096 + k, v 4,096 x
+// 1,024 each + o 4,096 x 4,096 = 41,943,040, q and k norms 2 x 128, norms 2 x 4,096, MLP 3 x 4,096 x 12,288
+// = 150,994,944: 192,946,432 x 36 = 6,946,071,552 (model card: "Number of Parameters (Non-Embedding): 6.95B");
+// + final norm 4,096 = 8,190,735,360 ("8.2B").
+TEST(HfConfig, Qwen3NormsEveryQueryAndKeyHead) {
+  const ModelSpec m = read(qwen3_8b());
+  EXPECT_TRUE(m.qk_norm);
+  EXPECT_EQ(m.bias, Bias::none);
+  EXPECT_FALSE(m.moe);
+  EXPECT_EQ(count_params(m).total, 8'190'735'360);
+  EXPECT_EQ(read(with(qwen3_8b(), "attention_bias", true)).bias, Bias::attention);  // q, k, v and o_proj
+  EXPECT_TRUE(mentions(errors_of(with(qwen3_8b(), "use_sliding_window", true)),
+                       "config.json: use_sliding_window = true: must be false"));
+}
+
+// Qwen3 MoE (modeling_qwen3_moe.py): the config gives the model the qwen3-30b-a3b preset describes, with the
+// same parameter count (test_mbridge.cpp derives it by hand). Dense layers among the experts
+// (mlp_only_layers, decoder_sparse_step != 1) are refused: no release has them and the planner does not
+// model them.
+TEST(HfConfig, Qwen3MoeIsThePreset) {
+  ModelSpec m = read(qwen3_30b_a3b());
+  ASSERT_TRUE(m.moe);
+  EXPECT_EQ(m.moe->experts, 128);
+  EXPECT_EQ(m.moe->top_k, 8);
+  EXPECT_EQ(m.moe->ffn_hidden, 768);
+  EXPECT_TRUE(m.qk_norm);
+  EXPECT_EQ(count_params(m).total, 30'532'122'624);
+  ModelSpec preset = model_preset("qwen3-30b-a3b");
+  m.name = preset.name;
+  m.preset = preset.preset;
+  EXPECT_EQ(m, preset);
+  EXPECT_TRUE(mentions(errors_of(with(qwen3_30b_a3b(), "decoder_sparse_step", 2)),
+                       "config.json: decoder_sparse_step = 2: must be 1"));
+  EXPECT_TRUE(mentions(errors_of(with(qwen3_30b_a3b(), "mlp_only_layers", json::array({0}))),
+                       "config.json: mlp_only_layers = [0]: must be []"));
 }

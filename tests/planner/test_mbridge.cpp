@@ -196,16 +196,16 @@ TEST(MBridge, TheShippedH100ProfileIsTheFitOfTheH100Rows) {
 }
 
 // The presets the table's MoE rows use, against their published sizes (excluding what the planner does
-// not model: Qwen3's per-head QK norms, 48 x 2 x 128 = 12,288 and 94 x 2 x 128 = 24,064 parameters; gpt-oss's
-// attention sinks, 36 x 64 = 2,304).
+// not model: gpt-oss's attention sinks, 36 x 64 = 2,304).
 // Qwen3-30B-A3B, by hand: embeddings 2 x 151,936 x 2,048 = 622,329,856; per layer q 2,048 x 4,096 + k, v
-// 2,048 x 512 each + o 4,096 x 2,048 = 18,874,368, norms 4,096, router 128 x 2,048 = 262,144, experts 128 x
-// 3 x 2,048 x 768 = 603,979,776: 623,120,384 x 48 = 29,909,778,432; + final norm 2,048 = 30,532,110,336
-// (model card: "30.5B in total"). Active: 8 of 128 experts, 3,353,020,416 ("3.3B activated").
+// 2,048 x 512 each + o 4,096 x 2,048 = 18,874,368, norms 4,096, the per-head q and k norms 2 x 128, router
+// 128 x 2,048 = 262,144, experts 128 x 3 x 2,048 x 768 = 603,979,776: 623,120,640 x 48 = 29,909,790,720;
+// + final norm 2,048 = 30,532,122,624 (model card: "30.5B in total"). Active: 8 of 128 experts,
+// 3,353,032,704 ("3.3B activated").
 TEST(MBridge, QwenAndGptOssPresetsHaveTheirPublishedSizes) {
   const ParamCount q30 = count_params(model_preset("qwen3-30b-a3b"));
-  EXPECT_EQ(q30.total, 30'532'110'336);
-  EXPECT_EQ(q30.active, 3'353'020'416);
+  EXPECT_EQ(q30.total, 30'532'122'624);
+  EXPECT_EQ(q30.active, 3'353'032'704);
   // Qwen3-235B-A22B model card: "235B in total and 22B activated".
   const ParamCount q235 = count_params(model_preset("qwen3-235b-a22b"));
   EXPECT_NEAR(q235.total / 1e9, 235, 1);

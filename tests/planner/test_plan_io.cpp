@@ -309,3 +309,33 @@ TEST(PlanFormat, EmptySectionsReadAsTheDefaultStructs) {
   EXPECT_TRUE(plan_from_json(plan_to_json(p)) == p);
   EXPECT_TRUE(plan_from_json(plan_to_json(l)) == l);
 }
+
+// training.cross_entropy round-trips (written only when not the default) and names Megatron-Core as the
+// only framework that has Transformer Engine's fused loss; model.qk_norm round-trips in an inline model
+// and cannot join multi-head latent attention, which norms its compressed query and key/value instead.
+TEST(PlanFormat, CrossEntropyAndQkNorm) {
+  json doc = example();
+  EXPECT_FALSE(plan_to_json(plan_from_json(doc))["training"].contains("cross_entropy"));
+  doc["training"]["cross_entropy"] = "te";
+  const Plan te = plan_from_json(doc);
+  EXPECT_EQ(te.training.cross_entropy, CrossEntropy::te);
+  EXPECT_EQ(plan_to_json(te)["training"]["cross_entropy"], "te");
+  doc["training"]["framework"] = "deepspeed";
+  EXPECT_TRUE(mentions(errors_of(doc), "training.cross_entropy = te: requires training.framework megatron"));
+  doc["training"]["framework"] = "megatron";
+  doc["training"]["cross_entropy"] = "fused";
+  EXPECT_TRUE(mentions(errors_of(doc), "training.cross_entropy"));
+
+  json inline_doc = example();
+  json m = model_to_json(model_preset("llama3-8b"));
+  m["qk_norm"] = true;
+  inline_doc["model"] = m;
+  const Plan q = plan_from_json(inline_doc);
+  EXPECT_TRUE(q.model.qk_norm);
+  EXPECT_TRUE(plan_to_json(q)["model"]["qk_norm"].get<bool>());
+  json mla = model_to_json(model_preset("deepseek-v3"));
+  mla["qk_norm"] = true;
+  json mla_doc = example();
+  mla_doc["model"] = mla;
+  EXPECT_TRUE(mentions(errors_of(mla_doc), "model.qk_norm = true: must be false with multi-head latent attention"));
+}

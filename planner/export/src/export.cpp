@@ -66,6 +66,10 @@ void Inexpressible::add(const std::string& field, const std::string& value, cons
   errors_.add(field, value, target_ + " cannot express this: " + why);
 }
 
+void reject_te_cross_entropy(const TrainingSpec& t, Inexpressible& no, const std::string& why) {
+  if (t.cross_entropy == CrossEntropy::te) no.add("training.cross_entropy", "te", why);
+}
+
 void reject_fsdp_limits(const TrainingSpec& t, Inexpressible& no, const FsdpReasons& why) {
   if (t.grad_dtype != GradDtype::fp32) no.add("training.grad_dtype", to_string(t.grad_dtype), why.grad_dtype);
   if (t.recompute == Recompute::selective) no.add("training.recompute", "selective", why.selective_recompute);
@@ -83,7 +87,8 @@ std::string hf_model_type(const ModelSpec& m) {
   static const std::map<std::string, std::string> presets{{"llama3-8b", "llama"},   {"llama3-70b", "llama"},
                                                           {"llama3-405b", "llama"}, {"llama3.2-1b", "llama"},
                                                           {"tiny-llama", "llama"},  {"mixtral-8x7b", "mixtral"},
-                                                          {"deepseek-v3", "deepseek_v3"}};
+                                                          {"deepseek-v3", "deepseek_v3"}, {"qwen3-30b-a3b", "qwen3_moe"},
+                                                          {"qwen3-235b-a22b", "qwen3_moe"}};
   const auto it = presets.find(m.preset);
   return it == presets.end() ? "" : it->second;
 }
@@ -94,6 +99,8 @@ std::string hf_decoder_layer_class(const std::string& model_type) {
   static const std::map<std::string, std::string> classes{{"llama", "LlamaDecoderLayer"},
                                                           {"mistral", "MistralDecoderLayer"},
                                                           {"qwen2", "Qwen2DecoderLayer"},
+                                                          {"qwen3", "Qwen3DecoderLayer"},
+                                                          {"qwen3_moe", "Qwen3MoeDecoderLayer"},
                                                           {"mixtral", "MixtralDecoderLayer"},
                                                           {"gpt2", "GPT2Block"},
                                                           {"deepseek_v3", "DeepseekV3DecoderLayer"}};

@@ -82,6 +82,7 @@ void model_args(const Plan& plan, Args& a, ExportResult& r) {
   a.flag("--position-embedding-type", learned ? "learned_absolute" : "rope");  // choices in arguments.py
   if (m.activation == Activation::swiglu) a.flag("--swiglu");  // default is GeLU
   a.flag("--normalization", m.norm == Norm::rmsnorm ? "RMSNorm" : "LayerNorm");  // [TC] Literal
+  if (m.qk_norm) a.flag("--qk-layernorm");  // [TC] qk_layernorm: `normalization` on each query and key head
   if (!m.tied_embeddings) a.flag("--untie-embeddings-and-output-weights");
   // [TC] add_bias_linear carries argparse_meta arg_names ["--disable-bias-linear"]; add_qkv_bias is [TC].
   if (m.bias != Bias::all) a.flag("--disable-bias-linear");
@@ -275,6 +276,11 @@ void training_args(const Plan& plan, Args& a, ExportResult& r, Inexpressible& no
 
 ExportResult export_megatron(const Plan& plan) {
   Inexpressible no("Megatron-LM");
+  // core_v0.19.0 arguments.py asserts against --cross-entropy-loss-fusion with --cross-entropy-fusion-impl te
+  // ("disabled due to stability issues"); Megatron-Bridge still sets it.
+  detail::reject_te_cross_entropy(plan.training, no, "pretrain_gpt.py refuses Transformer Engine's fused cross "
+                                  "entropy (core_v0.19.0 arguments.py: \"disabled due to stability issues\"); "
+                                  "plan with training.cross_entropy unfused");
   if (plan.cluster.gpu.is_cpu)
     no.add("cluster.gpu", plan.cluster.gpu.id, "Megatron-LM trains on CUDA GPUs only");
   ExportResult r;

@@ -157,6 +157,8 @@ ExportResult export_torchtitan(const Plan& plan) {
   const TrainingSpec& t = plan.training;
   Inexpressible no("torchtitan");
   check(plan.parallel, plan.training, no);
+  detail::reject_te_cross_entropy(plan.training, no, "torchtitan's loss is torch.nn.functional.cross_entropy on fp32 logits "
+                                             "(torchtitan/components/loss.py); plan with training.cross_entropy unfused");
   const Flavor* flavor = match_flavor(plan.model);
   if (!flavor)
     no.add("model", plan.model.name,

@@ -30,6 +30,8 @@ struct FsdpReasons {
   const char* selective_recompute;
 };
 void reject_fsdp_limits(const TrainingSpec& t, Inexpressible& no, const FsdpReasons& why);
+// training.cross_entropy "te" (Transformer Engine's fused loss), which the target cannot select: `why`.
+void reject_te_cross_entropy(const TrainingSpec& t, Inexpressible& no, const std::string& why);
 
 // Hugging Face model_type of the plan's model: read from its hf_config, else known for the presets
 // that are Hugging Face models (llama3-*, mixtral-8x7b, deepseek-v3); "" when unknown.

@@ -194,6 +194,21 @@ struct Builder {
       op.lora_flops += k_only.lora_flops + v_only.lora_flops;
       op.saved_bytes += k_only.saved_bytes + v_only.saved_bytes;
       blk.add(op);
+      if (m.qk_norm) {
+        // Per-head norms of q and k (Qwen3 q_norm / k_norm; Megatron-Core q_layernorm / k_layernorm, before
+        // RoPE), one kernel each: each keeps its input for the backward (the attention keeps the normed,
+        // rotated q and k).
+        for (const auto& [name, width] : {std::pair{"q_norm", qw}, std::pair{"k_norm", kw}}) {
+          Op n;
+          n.name = name;
+          n.kind = OpKind::norm;
+          const double elems = T * width / t;
+          n.io_bytes = 2 * d * elems;
+          n.saved_bytes = d * elems;
+          n.bwd_working_bytes = 2 * d * elems;
+          blk.add(n);
+        }
+      }
       Op rope;
       rope.name = "rope";
       rope.io_bytes = 2 * d * T * (qw + kw) / t;
@@ -423,16 +438,20 @@ struct Builder {
     blk.kind = BlockKind::head;
     norm(blk, "final_norm");
     tp_in(blk, "head_in");
+    // Transformer Engine's parallel_cross_entropy (transformer_engine/pytorch/cross_entropy.py) saves its
+    // 16-bit input and computes in fp32 inside the kernel: no fp32 copy, no second buffer beside it, and
+    // its backward writes the logits' gradient into that input, which the projection's backward then reads.
+    const bool te_loss = plan.training.cross_entropy == CrossEntropy::te;
     Op out = gemm("output_proj", x.T, x.h, vocab_local, trainable_base);
     out.saved_bytes = x.d * x.T * x.h / x.tsp;
-    out.bwd_working_bytes = x.d * x.T * (x.h + vocab_local);
+    out.bwd_working_bytes = x.d * x.T * (x.h + (te_loss ? 0 : vocab_local));
     blk.add(out);
     Op loss;
     loss.name = "cross_entropy";
     loss.kind = OpKind::loss;
     loss.io_bytes = (x.d + 2 * 4) * x.T * vocab_local;
-    loss.saved_bytes = fw.logits_saved_bytes * x.T * vocab_local;
-    loss.bwd_working_bytes = fw.logits_spike_bytes * x.T * vocab_local;  // the loss spike
+    loss.saved_bytes = (te_loss ? x.d : fw.logits_saved_bytes) * x.T * vocab_local;
+    loss.bwd_working_bytes = (te_loss ? 0 : fw.logits_spike_bytes) * x.T * vocab_local;  // the loss spike
     blk.add(loss);
     blk.finish(-1);
     return blk;

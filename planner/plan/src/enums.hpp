@@ -36,6 +36,8 @@ inline const std::vector<EnumName<Framework>> kFrameworks{{"megatron", Framework
                                                           {"paraplan", Framework::paraplan},
                                                           {"megatron-2021", Framework::megatron_2021},
                                                           {"fsdp-compile", Framework::fsdp_compile}};
+inline const std::vector<EnumName<CrossEntropy>> kCrossEntropies{{"unfused", CrossEntropy::unfused},
+                                                                 {"te", CrossEntropy::te}};
 inline const std::vector<EnumName<PipelineSchedule>> kSchedules{{"gpipe", PipelineSchedule::gpipe},
                                                                 {"1f1b", PipelineSchedule::one_f_one_b},
                                                                 {"interleaved", PipelineSchedule::interleaved},

@@ -1,5 +1,5 @@
 // Hugging Face config.json -> ModelSpec, for the families whose modeling code the planner follows
-// (transformers models/{llama,mistral,mixtral,qwen2,gpt2}, deepseek-ai's modeling_deepseek.py). Every
+// (transformers models/{llama,mistral,mixtral,qwen2,qwen3,qwen3_moe,gpt2}, deepseek-ai's modeling_deepseek.py). Every
 // dimension obeys the rules an inline model obeys (model_rules.hpp), named by its config.json key; keys
 // that change the model are modelled or refused, never skipped.
 #include <nlohmann/json.hpp>
@@ -19,7 +19,7 @@ namespace {
 // config.json keys of each family, for reading and for messages.
 std::string hf_key(const std::string& type, ModelField f) {
   using F = ModelField;
-  const bool gpt2 = type == "gpt2", mixtral = type == "mixtral";
+  const bool gpt2 = type == "gpt2", mixtral = type == "mixtral", qwen3_moe = type == "qwen3_moe";
   switch (f) {
     case F::layers: return gpt2 ? "n_layer" : "num_hidden_layers";
     case F::hidden: return gpt2 ? "n_embd" : "hidden_size";
@@ -30,7 +30,7 @@ std::string hf_key(const std::string& type, ModelField f) {
     case F::vocab: return "vocab_size";
     case F::max_seq_len: return "n_positions";
     case F::sliding_window: return "sliding_window";
-    case F::moe_experts: return mixtral ? "num_local_experts" : "n_routed_experts";
+    case F::moe_experts: return mixtral ? "num_local_experts" : qwen3_moe ? "num_experts" : "n_routed_experts";
     case F::moe_top_k: return "num_experts_per_tok";
     case F::moe_ffn_hidden: return mixtral ? "intermediate_size" : "moe_intermediate_size";
     case F::moe_shared_experts: return "n_shared_experts";
@@ -100,11 +100,13 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
   ModelSpec m;
   m.name = r.text("_name_or_path", type);
   const bool gpt2 = type == "gpt2";
-  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral";
+  const bool qwen3 = type == "qwen3" || type == "qwen3_moe";
+  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral" || qwen3;
   const bool deepseek = type == "deepseek_v3" || type == "deepseek_v2";
   if (!gpt2 && !llama_like && !deepseek) {
     errors.add(r.field("model_type"), "\"" + type + "\"",
-               "is not supported; supported: llama, mistral, qwen2, mixtral, gpt2, deepseek_v2, deepseek_v3");
+               "is not supported; supported: llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, gpt2, deepseek_v2, "
+               "deepseek_v3");
     return m;
   }
   m.layers = static_cast<int>(r.dim(F::layers, 0, true));
@@ -143,6 +145,27 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
     m.bias = Bias::qkv;  // modeling_qwen2.py: q, k, v with bias, o without
     // Qwen2 applies its window only with use_sliding_window, and then to layers >= max_window_layers only.
     r.only("use_sliding_window", false, "per-layer sliding windows (max_window_layers) are not modelled");
+  }
+  if (qwen3) {
+    // modeling_qwen3.py / modeling_qwen3_moe.py: attention_bias on q, k, v and o_proj; an RMSNorm over
+    // head_dim on each query and key head (q_norm, k_norm) before RoPE; the window as Qwen2's.
+    m.bias = r.flag("attention_bias", false) ? Bias::attention : Bias::none;
+    m.qk_norm = true;
+    r.only("use_sliding_window", false, "per-layer sliding windows (max_window_layers) are not modelled");
+  }
+  if (type == "qwen3_moe") {
+    // Qwen3MoeSparseMoeBlock: num_experts routed experts of moe_intermediate_size, top num_experts_per_tok,
+    // no shared expert; layer i is sparse unless listed in mlp_only_layers, when i+1 is a multiple of
+    // decoder_sparse_step (then a dense MLP of intermediate_size).
+    MoeSpec e;
+    e.experts = static_cast<int>(r.dim(F::moe_experts, 0, true));
+    e.top_k = static_cast<int>(r.dim(F::moe_top_k, 0, true));
+    e.ffn_hidden = r.dim(F::moe_ffn_hidden, 0, true);
+    m.moe = e;
+    r.only("decoder_sparse_step", 1, "MoE layers interleaved with dense ones are not modelled (every Qwen3 MoE "
+                                     "release uses 1: all layers sparse)");
+    r.only("mlp_only_layers", json::array(), "dense layers among the MoE layers are not modelled (every Qwen3 MoE "
+                                             "release lists none)");
   }
   if (type == "mistral" || type == "mixtral") {
     // modeling_mistral.py / modeling_mixtral.py: every layer attends to the last sliding_window keys.

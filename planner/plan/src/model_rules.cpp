@@ -43,6 +43,10 @@ void check_model(const ModelSpec& m, const FieldNames& n, Violations& e) {
     e.add(name(F::kv_heads), std::to_string(m.kv_heads), "must be <= " + key(F::heads) + " (" + heads + ")");
   if (m.position_embedding == PositionEmbedding::learned && m.max_seq_len < 1)
     e.add(name(F::max_seq_len), std::to_string(m.max_seq_len), "must be >= 1 with learned position embeddings");
+  if (m.qk_norm && m.mla)
+    e.add(n.prefix + "qk_norm", "true",
+          "must be false with multi-head latent attention (mla), which normalises its compressed query and "
+          "key/value instead");
   if (m.moe) {
     if (m.moe->top_k > m.moe->experts)
       e.add(name(F::moe_top_k), std::to_string(m.moe->top_k),

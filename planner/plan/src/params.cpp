@@ -76,6 +76,7 @@ void add_attention(const ModelSpec& m, const std::optional<LoraSpec>& lora, Basi
   qkv.column(h, kv, kVProj);
   LinearAdder<T> o{p, lora, m.o_bias()};
   o.row(q, h, kOProj);
+  if (m.qk_norm) p.other.replicated += 2 * norm_params(m, static_cast<T>(m.head_dim));  // one weight for all heads
 }
 
 template <class T>

@@ -126,7 +126,7 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
   ObjectReader r(j, field, errors,
                  {"name", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab",
                   "activation", "norm", "tied_embeddings", "bias", "position_embedding", "max_seq_len",
-                  "sliding_window", "moe", "mla", "id", "params", "active_params", "source", "description"});
+                  "sliding_window", "qk_norm", "moe", "mla", "id", "params", "active_params", "source", "description"});
   const size_t errors_before = errors.list().size();
   ModelSpec m;  // defaults: the struct's initialisers; kv_heads and head_dim derive from heads
   m.name = r.string("name", "custom");
@@ -147,6 +147,7 @@ ModelSpec model_from_json(const json& j, const std::string& field, const std::st
   m.position_embedding = r.enumeration("position_embedding", m.position_embedding, detail::kPositions);
   m.max_seq_len = dim(r, "max_seq_len", F::max_seq_len, m.max_seq_len);
   m.sliding_window = dim(r, "sliding_window", F::sliding_window, m.sliding_window);
+  m.qk_norm = r.boolean("qk_norm", m.qk_norm);
   m.moe = read_moe(r);
   m.mla = read_mla(r);
   if (j.is_object())
@@ -396,7 +397,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
 
   ObjectReader tr(section("training"), "training", errors,
                   {"seq_len", "micro_batch", "global_batch", "precision", "grad_dtype", "optimizer", "recompute",
-                   "flash_attention", "lora", "offload", "dropout", "framework"});
+                   "flash_attention", "lora", "offload", "dropout", "framework", "cross_entropy"});
   auto& t = plan.training;
   t.seq_len = tr.integer("seq_len", t.seq_len, 1, limits::kSeqLen);
   t.micro_batch = static_cast<int>(tr.integer("micro_batch", t.micro_batch, 1, limits::kDegree));
@@ -410,6 +411,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   t.dropout = tr.number("dropout", t.dropout, 0.0, 0.99);
   if (tr.has("framework") && !tr.raw("framework")->is_null())
     t.framework = tr.enumeration("framework", Framework::megatron, detail::kFrameworks);
+  t.cross_entropy = tr.enumeration("cross_entropy", t.cross_entropy, detail::kCrossEntropies);
   if (const json* l = tr.raw("lora"); l && !l->is_null()) {
     ObjectReader lr(*l, "training.lora", errors, {"rank", "alpha", "targets", "base", "dropout"});
     LoraSpec lora;
@@ -467,6 +469,7 @@ json model_to_json(const ModelSpec& m) {
             {"position_embedding", detail::name_of(detail::kPositions, m.position_embedding)}};
   if (m.position_embedding == PositionEmbedding::learned) j["max_seq_len"] = m.max_seq_len;
   if (m.sliding_window > 0) j["sliding_window"] = m.sliding_window;
+  if (m.qk_norm) j["qk_norm"] = true;
   if (m.moe)
     j["moe"] = {{"experts", m.moe->experts}, {"top_k", m.moe->top_k}, {"ffn_hidden", m.moe->ffn_hidden},
                 {"shared_experts", m.moe->shared_experts}, {"dense_layers", m.moe->dense_layers}};
@@ -523,6 +526,7 @@ json plan_to_json(const Plan& p) {
                    {"lora", lora},                   {"offload", to_string(t.offload)},
                    {"dropout", t.dropout}};
   if (t.framework) training["framework"] = to_string(*t.framework);
+  if (t.cross_entropy != CrossEntropy::unfused) training["cross_entropy"] = to_string(t.cross_entropy);
   const auto& par = p.parallel;
   json parallel = {{"dp", par.dp}, {"tp", par.tp}, {"pp", par.pp}, {"cp", par.cp}, {"ep", par.ep},
                    {"zero", par.zero}, {"sequence_parallel", par.sequence_parallel},

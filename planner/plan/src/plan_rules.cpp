@@ -41,6 +41,10 @@ void validate_plan(const Plan& plan, Violations& e) {
     e.add("training.precision", to_string(t.precision), c.gpu.name + " has no " + to_string(t.precision) + " support");
   if (c.gpu.is_cpu && t.precision != Precision::fp32 && t.precision != Precision::bf16)
     e.add("training.precision", to_string(t.precision), "CPU workers train in fp32 or bf16");
+  if (t.cross_entropy == CrossEntropy::te && plan.framework() != Framework::megatron)
+    e.add("training.cross_entropy", "te",
+          std::string("requires training.framework megatron (Megatron-Core's cross_entropy_fusion_impl), not ") +
+              to_string(plan.framework()));
   if (t.offload == Offload::optimizer && p.zero < 1)
     e.add("training.offload", "optimizer", "requires parallel.zero >= 1 (ZeRO-Offload moves the sharded optimizer)");
   if (t.offload == Offload::optimizer_params && p.zero != 3)

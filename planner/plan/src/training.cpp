@@ -14,6 +14,7 @@ const char* to_string(Recompute r) { return name_of(kRecomputes, r); }
 const char* to_string(Offload o) { return name_of(kOffloads, o); }
 const char* to_string(LoraBase b) { return name_of(kLoraBases, b); }
 const char* to_string(Framework f) { return name_of(kFrameworks, f); }
+const char* to_string(CrossEntropy c) { return name_of(kCrossEntropies, c); }
 const char* to_string(PipelineSchedule s) { return name_of(kSchedules, s); }
 
 double GpuSpec::peak_flops(Precision p) const {

@@ -82,6 +82,9 @@ PublishedRun read_mbridge_run(Row& row) {
                            {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
   t.flash_attention = true;
   t.dropout = 0;
+  // Transformer Engine's fused cross entropy: GPTModelProvider cross_entropy_loss_fusion = True, and the
+  // performance scripts set cross_entropy_fusion_impl = "te" (scripts/performance/utils/helpers.py @ v0.2.0).
+  t.cross_entropy = CrossEntropy::te;
   ParallelPlan& par = p.parallel;
   par.tp = static_cast<int>(row.integer("tp", 1, 1, limits::kDegree));
   par.pp = static_cast<int>(row.integer("pp", 1, 1, limits::kDegree));

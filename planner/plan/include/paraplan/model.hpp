@@ -52,6 +52,9 @@ struct ModelSpec {
   // Sliding-window attention: each query attends to at most this many keys, itself included (Mistral 7B,
   // Jiang et al. 2023, arXiv 2310.06825 §2). 0: every earlier key (full causal attention).
   int64_t sliding_window = 0;
+  // A norm (of `norm`'s kind, over head_dim) on each query and key head after the projection, before RoPE:
+  // Qwen3 (transformers modeling_qwen3.py q_norm / k_norm), OLMo 2; Megatron-Core --qk-layernorm.
+  bool qk_norm = false;
   std::optional<MoeSpec> moe;
   std::optional<MlaSpec> mla;
 

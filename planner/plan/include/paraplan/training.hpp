@@ -17,6 +17,11 @@ enum class LoraBase { fp32, bf16, nf4 };
 // of 2021-22 (apex and TorchScript fusions, unfused attention); fsdp: PyTorch FSDP2 in eager mode
 // (torchtitan); fsdp_compile: the same under torch.compile.
 enum class Framework { megatron, deepspeed, fsdp, paraplan, megatron_2021, fsdp_compile };
+// The loss kernel over the vocabulary. unfused: each framework's own (Megatron's VocabParallelCrossEntropy
+// keeps an fp32 copy of the logits); te: Transformer Engine's parallel_cross_entropy, which keeps only the
+// 16-bit logits and writes their gradient in place (Megatron-Core cross_entropy_fusion_impl "te", the
+// Megatron-Bridge default).
+enum class CrossEntropy { unfused, te };
 
 // LoRA targets as a bit set over the projections of a LLaMA-style block.
 enum LoraTarget : unsigned {
@@ -49,6 +54,7 @@ struct TrainingSpec {
   Offload offload = Offload::none;
   double dropout = 0.0;  // hidden and attention dropout probability (GPT-3 era: 0.1; LLaMA: 0)
   std::optional<Framework> framework;  // default chosen from the cluster: paraplan on "cpu", else megatron
+  CrossEntropy cross_entropy = CrossEntropy::unfused;
   bool operator==(const TrainingSpec&) const = default;
 };
 
@@ -59,5 +65,6 @@ const char* to_string(Recompute r);
 const char* to_string(Offload o);
 const char* to_string(LoraBase b);
 const char* to_string(Framework f);
+const char* to_string(CrossEntropy c);
 
 }  // namespace paraplan::planner
