@@ -12,6 +12,7 @@
 #include "export_fixture.hpp"
 #include "paraplan/export.hpp"
 #include "paraplan/plan_io.hpp"
+#include "paraplan/presets.hpp"
 
 using namespace paraplan::planner;
 using nlohmann::json;
@@ -275,6 +276,13 @@ TEST(ExportMegatron, QkNormAndTheFusedCrossEntropy) {
   te.push_back("training.cross_entropy=\"te\"");
   for (ExportFormat f : {ExportFormat::megatron, ExportFormat::deepspeed, ExportFormat::torchtitan, ExportFormat::accelerate})
     EXPECT_TRUE(has_error(export_errors(plan_of(te), f), "training.cross_entropy = te")) << static_cast<int>(f);
+  // LLaMA-3-8B with query/key norms is no torchtitan flavor (llama3's attention has none): refused, not
+  // exported as the plain 8B.
+  json llama = model_to_json(model_preset("llama3-8b"));
+  llama["qk_norm"] = true;
+  const std::string none = "training.recompute=\"none\"";
+  EXPECT_TRUE(has_error(export_errors(plan_of({"model=" + llama.dump(), none}), ExportFormat::torchtitan), "model"));
+  EXPECT_NE(exporttest::checked_export(plan_of({none}), ExportFormat::torchtitan).text.find("\"8B\""), std::string::npos);
 }
 
 TEST(ExportFormatName, UnknownNameIsAPlanError) {
