@@ -112,6 +112,9 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
                                  {"full (every layer)", Recompute::full}});
   offload_ = combo<Offload>({{"none", Offload::none}, {"optimizer → host", Offload::optimizer},
                              {"optimizer + params → host", Offload::optimizer_params}});
+  // Transformer Engine's fused loss keeps the 16-bit logits only (Megatron-Core, the Megatron-Bridge default).
+  loss_ = combo<CrossEntropy>({{"unfused (fp32 logits)", CrossEntropy::unfused},
+                               {"Transformer Engine fused", CrossEntropy::te}});
   flash_ = new QCheckBox("flash attention");
   tform->addRow("sequence", errors_.wrap(seq_, {"training.seq_len"}));
   tform->addRow("micro / global batch",
@@ -120,6 +123,7 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
                                                       {"training.precision", "training.grad_dtype", "training.optimizer"}));
   tform->addRow("recompute", errors_.wrap(two(recompute_, flash_), {"training.recompute", "training.flash_attention"}));
   tform->addRow("offload", errors_.wrap(offload_, {"training.offload"}));
+  tform->addRow("cross entropy", errors_.wrap(loss_, {"training.cross_entropy"}));
   lora_ = new QGroupBox("LoRA (freeze the base, train adapters)");
   lora_->setCheckable(true);
   auto* lform = new QFormLayout(lora_);
@@ -207,6 +211,7 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   enum_combo(optimizer_, [](Plan& p, int v) { p.training.optimizer = static_cast<Optimizer>(v); });
   enum_combo(recompute_, [](Plan& p, int v) { p.training.recompute = static_cast<Recompute>(v); });
   enum_combo(offload_, [](Plan& p, int v) { p.training.offload = static_cast<Offload>(v); });
+  enum_combo(loss_, [](Plan& p, int v) { p.training.cross_entropy = static_cast<CrossEntropy>(v); });
   enum_combo(lora_base_, [](Plan& p, int v) {
     if (p.training.lora) p.training.lora->base = static_cast<LoraBase>(v);
   });
@@ -281,6 +286,7 @@ void InputsPanel::refresh() {
   select(optimizer_, static_cast<int>(p.training.optimizer));
   select(recompute_, static_cast<int>(p.training.recompute));
   select(offload_, static_cast<int>(p.training.offload));
+  select(loss_, static_cast<int>(p.training.cross_entropy));
   {
     const QSignalBlocker b(flash_);
     flash_->setChecked(p.training.flash_attention);

@@ -209,6 +209,20 @@ class GuiTest : public QObject {
     QVERIFY(window_->session()->evaluation().valid);
   }
 
+  // The cross-entropy selector sets training.cross_entropy; Transformer Engine's fused loss keeps the 16-bit
+  // logits instead of fp32 ones: the head stage's peak falls by at least 2 B x 8,192 tokens x 128,256.
+  void crossEntropySelectorSetsThePlan() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 8192,
+        "global_batch": 8}, "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
+    QComboBox* loss = window_->inputs()->lossCombo();
+    QCOMPARE(loss->currentData().toInt(), static_cast<int>(planner::CrossEntropy::unfused));
+    const double before = window_->session()->evaluation().memory.peak_bytes;
+    loss->setCurrentIndex(loss->findData(static_cast<int>(planner::CrossEntropy::te)));
+    QCOMPARE(window_->session()->plan().training.cross_entropy, planner::CrossEntropy::te);
+    QVERIFY(window_->session()->evaluation().valid);
+    QVERIFY(before - window_->session()->evaluation().memory.peak_bytes >= 2.0 * 8192 * 128256);
+  }
+
   // A value that breaks a rule shows the planner's message next to the field, and nothing crashes.
   void invalidValueShowsTheMessage() {
     window_->inputs()->globalBatchSpin()->setValue(1001);
