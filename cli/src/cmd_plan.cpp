@@ -57,11 +57,12 @@ void print_table(const Plan& plan, const MemoryBreakdown& mem) {
              par.ep, par.zero, par.sequence_parallel ? "  sequence-parallel" : "", to_string(par.pp_schedule),
              par.virtual_stages > 1 ? fmt::format(" (v={})", par.virtual_stages) : "");
   fmt::print("  training: seq {} x micro-batch {} (global {}, {} micro-batch{} per step), {}, grads {}, {}, "
-             "recompute {}, flash {}, framework {}\n",
+             "recompute {}, flash {}, framework {}{}\n",
              tr.seq_len, tr.micro_batch, tr.global_batch, plan.micro_batches(), plan.micro_batches() == 1 ? "" : "es",
              to_string(tr.precision),
              to_string(tr.grad_dtype), to_string(tr.optimizer), to_string(tr.recompute),
-             tr.flash_attention ? "on" : "off", framework_profile(plan.framework()).name);
+             tr.flash_attention ? "on" : "off", framework_profile(plan.framework()).name,
+             tr.cross_entropy == CrossEntropy::te ? ", Transformer Engine's fused cross entropy" : "");
   fmt::print("  model: {} parameters ({})", short_count(model["params"].get<double>()),
              count(model["params"].get<double>()));
   if (tr.lora)
