@@ -56,6 +56,13 @@ struct UnitMaker {
 
     u.trainable_dense = rp.trainable_dense;
     u.trainable_expert = rp.trainable_expert;
+    if (layer) {  // QKV, output projection, FC1, FC2 (MLA: its projections), the router, each expert's
+      int tensors = 0;
+      for (const auto& op : blk.ops)
+        if ((op.kind == OpKind::gemm || op.kind == OpKind::router) && op.weight_grad)
+          tensors += static_cast<int>(std::max(1.0, op.batch));
+      u.weight_tensors = std::max(1, tensors);
+    }
     if (plan.parallel.zero == 3) {
       // ZeRO-3 / FSDP: the unit's parameters gathered in 16 bits, its gradients reduce-scattered (step.cpp).
       u.gather_s = dp_coll(CommKind::all_gather, wb * rp.trainable_dense + rp.frozen_bytes_dense,

@@ -14,6 +14,7 @@
 #include "paraplan/sim/step_graph.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace paraplan::sim {
 
@@ -57,7 +58,10 @@ class Builder {
  private:
   size_t pair(int chunk, int mb) const { return static_cast<size_t>(chunk) * static_cast<size_t>(m_) + static_cast<size_t>(mb); }
 
-  static void add_unit(SegCost& c, const UnitCost& u, OpType t, bool split) {
+  // A unit's costs, or a share `frac` of its backward (a piece of a layer whose gradients fill several
+  // buckets): the piece scales its time and parameters, keeps the unit's working set, and only the last
+  // piece frees the unit's saved activations.
+  static void add_unit(SegCost& c, const UnitCost& u, OpType t, bool split, double frac = 1, bool last_piece = true) {
     switch (t) {
       case OpType::F:
         c.compute += u.f_compute_s;
@@ -66,19 +70,19 @@ class Builder {
         c.alloc += u.saved_bytes;
         break;
       case OpType::B:
-        c.compute += u.b_compute_s + (split ? 0 : u.w_compute_s);
-        c.exposed += u.b_exposed_s;
-        c.hidden += u.b_hidden_s;
+        c.compute += frac * (u.b_compute_s + (split ? 0 : u.w_compute_s));
+        c.exposed += frac * u.b_exposed_s;
+        c.hidden += frac * u.b_hidden_s;
         c.alloc = std::max(c.alloc, u.working_bytes);
-        if (!split) c.release += u.saved_bytes;
+        if (!split && last_piece) c.release += u.saved_bytes;
         break;
       case OpType::W:
-        c.compute += u.w_compute_s;
-        c.release += u.saved_bytes;
+        c.compute += frac * u.w_compute_s;
+        if (last_piece) c.release += u.saved_bytes;
         break;
     }
-    c.dense += u.trainable_dense;
-    c.expert += u.trainable_expert;
+    c.dense += frac * u.trainable_dense;
+    c.expert += frac * u.trainable_expert;
   }
 
   SegCost chunk_cost(const ChunkCost& ch, OpType t, bool split) const {
@@ -212,10 +216,19 @@ class Builder {
             take(zero3_unit(s, op, gc, u, split));
             continue;
           }
-          add_unit(acc, u, op.type, split);
-          if (acc.dense + acc.expert >= costs_.dp.bucket_params || k + 1 == n) {
-            take(segment(s, op, gc, acc, op.type == OpType::B, true));
-            acc = SegCost{};
+          // Megatron-Core closes a bucket between parameters (param_and_grad_buffer.py), and a layer holds
+          // several weight matrices: one with more than a bucket's worth is cut into floor(params / bucket)
+          // pieces of its backward (at most one per matrix), each finishing its share of the gradients.
+          // The embedding and the head are one matrix each and stay whole.
+          const double params = u.trainable_dense + u.trainable_expert;
+          const int pieces = static_cast<int>(
+              std::clamp(std::floor(params / costs_.dp.bucket_params), 1.0, static_cast<double>(u.weight_tensors)));
+          for (int piece = 0; piece < pieces; ++piece) {
+            add_unit(acc, u, op.type, split, 1.0 / pieces, piece + 1 == pieces);
+            if (acc.dense + acc.expert >= costs_.dp.bucket_params || (k + 1 == n && piece + 1 == pieces)) {
+              take(segment(s, op, gc, acc, op.type == OpType::B, true));
+              acc = SegCost{};
+            }
           }
         }
       } else {

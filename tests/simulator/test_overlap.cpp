@@ -66,6 +66,32 @@ TEST(Overlap, GradientBucketsDuringTheBackward) {
   EXPECT_DOUBLE_EQ(r.step_s, 10.5);
 }
 
+// A layer of two weight matrices with two buckets' worth of gradients (0.375e9 parameters, buckets of
+// 0.1875e9) closes a bucket halfway through its backward (Megatron-Core closes buckets between parameters):
+// pieces end at 3.5, 4, 4.5, 5, 5.5 and 6; their all-reduces (0.75 s each) queue from 3.5 and end at 8; the
+// optimizer runs [8, 9]: 2 s exposed, against 2.5 s with a bucket per layer. A unit of one matrix stays
+// whole, whatever the bucket size.
+TEST(Overlap, ALayerFillsSeveralBucketsDuringItsBackward) {
+  StepCosts c = three_units();
+  for (auto& u : c.units) {
+    u.trainable_dense = 0.375e9;
+    u.weight_tensors = 2;
+  }
+  c.dp.reduce_grads = true;
+  c.dp.bucket_params = 0.1875e9;
+  const Schedule s = make_schedule(PipelineSchedule::one_f_one_b, 1, 1, 1);
+  GraphOptions go;
+  go.optimizer_s = {1};
+  SimResult r = simulate(s, c, go, {});
+  EXPECT_DOUBLE_EQ(r.step_s, 9);
+  EXPECT_DOUBLE_EQ(r.dp_s, 2);
+  EXPECT_DOUBLE_EQ(r.compute_s, 6);
+  for (auto& u : c.units) u.weight_tensors = 1;
+  r = simulate(s, c, go, {});
+  EXPECT_DOUBLE_EQ(r.step_s, 9.5);
+  EXPECT_DOUBLE_EQ(r.dp_s, 2.5);
+}
+
 // ZeRO-3, gathers of 0.5 s, one unit prefetched: gathers G0 [0, .5], G1 [.5, 1]; forwards u0 [.5, 1.5],
 // u1 [1.5, 2.5], u2 [2.5, 3.5] (G2 may start when u0 ends: [1.5, 2]); the backward re-gathers u2, u1, u0,
 // each once the compute two units back has ended: G2' [2.5, 3], G1' [3.5, 4], G0' [4.5, 5], backwards

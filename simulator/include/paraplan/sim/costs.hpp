@@ -22,6 +22,7 @@ struct UnitCost {
   // Data parallelism, per rank: trainable parameters before ZeRO (gradient buckets fill with these),
   // dense (sharded over dp*cp) and routed-expert ones (over dp*cp/ep), and ZeRO-3 traffic.
   double trainable_dense = 0, trainable_expert = 0;
+  int weight_tensors = 1;       // its trainable weight matrices: a gradient bucket closes only between them
   double gather_s = 0;          // ZeRO-3: all-gather of its parameters (plus the host fetch under param offload)
   double scatter_s = 0;         // ZeRO-3: reduce-scatter of its gradients
   double gathered_bytes = 0;    // ZeRO-3: its parameters while gathered (16-bit)
