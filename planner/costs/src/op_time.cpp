@@ -123,11 +123,6 @@ Launches launches_of(const Op& op, const LaunchProfile& lp, bool flash) {
   return lp.activation;  // gelu, swiglu, expert activations
 }
 
-// One block, one micro-batch: each op's kernels cost their device work plus the fixed per-kernel cost,
-// and the host's time to issue them. A pass of many layers takes, per layer, the longer of the device's
-// and the host's time (the host runs ahead while the device is busy, and the device waits for launches
-// when kernels are shorter than their issue time: PyTorch's asynchronous CUDA semantics; vTrain, Bang
-// et al. 2024 §3, measures the CPU launch overhead that makes small layers slower than their kernels).
 // The share of a rank's micro-batch passes that EP A2A overlap pairs with another's: all but the
 // forwards a schedule runs before its first backward (and as many backwards after its last forward).
 // Megatron-Core schedules.py get_pp_num_microbatches: interleaved, (pp - rank - 1) x 2 + (v - 1) x pp
@@ -146,6 +141,11 @@ double ep_overlap_paired_share(const Plan& plan) {
   return 1 - unpaired / par.pp / passes;
 }
 
+// One block, one micro-batch: each op's kernels cost their device work plus the fixed per-kernel cost,
+// and the host's time to issue them. A pass of many layers takes, per layer, the longer of the device's
+// and the host's time (the host runs ahead while the device is busy, and the device waits for launches
+// when kernels are shorter than their issue time: PyTorch's asynchronous CUDA semantics; vTrain, Bang
+// et al. 2024 §3, measures the CPU launch overhead that makes small layers slower than their kernels).
 BlockTime time_block(const Plan& plan, const FrameworkProfile& fw, const Block& b, double d, const Hw& hw, const Links& l) {
   BlockTime t;
   const LaunchProfile& lp = fw.launches;

@@ -81,7 +81,7 @@ ExportResult export_accelerate(const Plan& plan) {
   const ClusterSpec& c = plan.cluster;
   Inexpressible no("accelerate");
   check(plan.parallel, plan.training, no);
-  detail::reject_te_cross_entropy(plan.training, no, "the loss is the model code's (a Transformers model computes it on an fp32 copy of the logits), not Transformer Engine's fused cross entropy; plan with training.cross_entropy unfused");
+  detail::reject_te_cross_entropy(plan.training, no, detail::kTransformersLoss);
   no.throw_if_any();
 
   ExportResult r;

@@ -77,7 +77,7 @@ ExportResult export_deepspeed(const Plan& plan) {
   Inexpressible no("DeepSpeed");
   ExportResult r;
   check_parallel(plan, no);
-  detail::reject_te_cross_entropy(plan.training, no, "the loss is the model code's (a Transformers model computes it on an fp32 copy of the logits), not Transformer Engine's fused cross entropy; plan with training.cross_entropy unfused");
+  detail::reject_te_cross_entropy(plan.training, no, detail::kTransformersLoss);
 
   ojson c;
   // DeepSpeedConfig asserts train_batch_size == micro x gradient_accumulation_steps x world_size, with

@@ -32,6 +32,10 @@ struct FsdpReasons {
 void reject_fsdp_limits(const TrainingSpec& t, Inexpressible& no, const FsdpReasons& why);
 // training.cross_entropy "te" (Transformer Engine's fused loss), which the target cannot select: `why`.
 void reject_te_cross_entropy(const TrainingSpec& t, Inexpressible& no, const std::string& why);
+// The reason for targets that train a Transformers model (DeepSpeed, accelerate): its own loss.
+inline constexpr const char* kTransformersLoss =
+    "the loss is the model code's (a Transformers model computes it on an fp32 copy of the logits), not "
+    "Transformer Engine's fused cross entropy; plan with training.cross_entropy unfused";
 
 // Hugging Face model_type of the plan's model: read from its hf_config, else known for the presets
 // that are Hugging Face models (llama3-*, mixtral-8x7b, deepseek-v3); "" when unknown.

@@ -91,11 +91,12 @@ struct Builder {
     if (l->dropout > 0) op.saved_bytes += x.d * in_saved_elems;
   }
 
-  void norm(Block& blk, const char* name) {
+  // A norm over `elems` activations (default: the hidden state, sequence-sharded under SP).
+  void norm(Block& blk, const char* name) { norm(blk, name, x.T * x.h / x.tsp); }
+  void norm(Block& blk, const char* name, double elems) {
     Op op;
     op.name = name;
     op.kind = OpKind::norm;
-    const double elems = x.T * x.h / x.tsp;
     op.io_bytes = 2 * x.d * elems;
     op.saved_bytes = x.d * elems;  // the norm input
     op.bwd_working_bytes = 2 * x.d * elems;
@@ -198,16 +199,8 @@ struct Builder {
         // Per-head norms of q and k (Qwen3 q_norm / k_norm; Megatron-Core q_layernorm / k_layernorm, before
         // RoPE), one kernel each: each keeps its input for the backward (the attention keeps the normed,
         // rotated q and k).
-        for (const auto& [name, width] : {std::pair{"q_norm", qw}, std::pair{"k_norm", kw}}) {
-          Op n;
-          n.name = name;
-          n.kind = OpKind::norm;
-          const double elems = T * width / t;
-          n.io_bytes = 2 * d * elems;
-          n.saved_bytes = d * elems;
-          n.bwd_working_bytes = 2 * d * elems;
-          blk.add(n);
-        }
+        norm(blk, "q_norm", T * qw / t);
+        norm(blk, "k_norm", T * kw / t);
       }
       Op rope;
       rope.name = "rope";
