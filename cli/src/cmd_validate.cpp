@@ -94,12 +94,12 @@ nlohmann::json to_json(const std::vector<ValidationRow>& rows, const std::vector
 }
 
 void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::string>& inline_sources) {
-  fmt::print("{:<17} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13} {:>13} {:>8}\n", "source", "model", "GPUs",
+  fmt::print("{:<18} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13} {:>13} {:>8}\n", "source", "model", "GPUs",
              "tp/pp/dp", "mb", "recompute", "sp", "published (s)", "predicted (s)", "error");
   for (const auto& r : rows) {
     if (!inline_sources.count(r.run.source)) continue;
     const auto& p = r.run.plan;
-    fmt::print("{:<17} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13.3f} {:>13.3f} {:>+7.1f}%\n", r.run.source,
+    fmt::print("{:<18} {:<15} {:>5} {:>10} {:>3} {:>9} {:>3} {:>13.3f} {:>13.3f} {:>+7.1f}%\n", r.run.source,
                r.run.model, p.cluster.gpus, fmt::format("{}/{}/{}", p.parallel.tp, p.parallel.pp, p.parallel.dp),
                p.training.micro_batch, to_string(p.training.recompute), p.parallel.sequence_parallel ? "yes" : "no",
                r.published_step_s, r.predicted_step_s, 100 * r.error);
@@ -141,10 +141,10 @@ int print_held_out(const std::string& sources) {
   if (names.size() == 1) return print_rows_held_out(runs);
   fmt::print("fitting the GEMM efficiency on all {} rows, then once per source left out...\n", runs.size());
   const std::vector<SourceHeldOut> rows = leave_one_source_out(runs, {"gemm"});
-  fmt::print("{:<17} {:>5} {:>20} {:>22} {:>14}\n", "source", "rows", "in-fit mean |error|", "held-out mean |error|",
+  fmt::print("{:<18} {:>5} {:>20} {:>22} {:>14}\n", "source", "rows", "in-fit mean |error|", "held-out mean |error|",
              "held-out max");
   for (const auto& r : rows)
-    fmt::print("{:<17} {:>5} {:>20} {:>22} {:>14}\n", r.source, r.rows, percent(r.in_fit_mean_abs_error, 2),
+    fmt::print("{:<18} {:>5} {:>20} {:>22} {:>14}\n", r.source, r.rows, percent(r.in_fit_mean_abs_error, 2),
                percent(r.held_out_mean_abs_error, 2), percent(r.held_out_max_abs_error, 2));
   fmt::print("(held out: the GEMM efficiency fitted on the other sources' rows alone, least squares on log errors)\n");
   return 0;
@@ -180,7 +180,7 @@ void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::v
     for (const SourceHeldOut& h : leave_one_source_out(paper_runs, {"gemm"})) loso[h.source] = h;
   fmt::print("\nheld out (prediction errors: rows the fit did not see; the accuracy to quote):\n");
   for (const auto& s : sums) {
-    const std::string head = fmt::format("{:<17} {:>4} rows: ", s.source, s.rows);
+    const std::string head = fmt::format("{:<18} {:>4} rows: ", s.source, s.rows);
     if (loso.count(s.source)) {
       const SourceHeldOut& h = loso.at(s.source);
       fmt::print("{}mean |error| {}, max {} (GEMM efficiency fitted on the other paper alone)\n", head,
@@ -193,13 +193,21 @@ void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::v
     }
     const nlohmann::json cv = profile_cross_validation(profile[s.source]);
     // A profile fitted on another GPU's rows (the H100 profile on the B200 rows) never saw these.
+    // Rows of a later release than the profile's fit (mbridge-h100-26.04) never were in it either.
     std::string other_gpu;
-    for (const PublishedRun& r : runs)
-      if (r.source == s.source && fitted_on_another_gpu(r.plan.cluster.gpu, r.plan.cluster.calibration))
+    bool later_release = false;
+    for (const PublishedRun& r : runs) {
+      if (r.source != s.source) continue;
+      if (fitted_on_another_gpu(r.plan.cluster.gpu, r.plan.cluster.calibration))
         other_gpu = r.plan.cluster.calibration.device;
+      later_release = later_release || r.in_no_fit;
+    }
     if (!other_gpu.empty()) {
       fmt::print("{}in no fit: the errors above are predictions (\"{}\", fitted on {})\n", head,
                  profile[s.source], other_gpu);
+    } else if (later_release) {
+      fmt::print("{}in no fit: the errors above are predictions (\"{}\", fitted on an earlier release's rows)\n",
+                 head, profile[s.source]);
     } else if (cv.is_null()) {
       fmt::print("{}profile \"{}\" records no cross-validation\n", head, profile[s.source]);
     } else {
@@ -249,15 +257,16 @@ Command add_validate_command(CLI::App& app) {
   mbridge-h100      Megatron-Bridge 25.11 performance summary, DGX-H100 (LLaMA 3 8B-405B, GPT-OSS, Qwen3 MoE; FP8)
   mbridge-b200      the same summary's DGX-B200 rows
   mbridge-gb200     its DGX-GB200 rows (NVL72 racks; the NVLink domain a job holds as its gpus_per_node)
+  mbridge-h100-26.04  the DGX-H100 rows of the 26.04 summary, five months later (in no fit)
 Each row is predicted with the calibration profile its source names (data/calibration: "published" for
 the two papers, "vtrain-a100" for vTrain, "mbridge-h100" for every Megatron-Bridge system); those
-profiles were fitted on these same rows (the B200 and GB200 rows excepted: the H100 fit predicts them), so the
-errors per row are fit errors, not prediction errors. Prints each row (sources of more than 50 rows: the
+profiles were fitted on these same rows (the B200, GB200 and 26.04 rows excepted: the H100 fit of 25.11
+predicts them), so the errors per row are fit errors, not prediction errors. Prints each row (sources of more than 50 rows: the
 error by plan shape instead; --rows prints them all), per source the mean, p90 and max |error| and the
 mean signed error (negative: predicted too fast), then per source the held-out error, the one to quote:
 the two papers each predicted by the GEMM efficiency fitted on the other (leave-one-source-out), vTrain
 and the H100 rows by their profile's own cross-validation (its file's: 5-fold, and leave-one-out), the
-B200 and GB200 rows in no fit. docs/validation.md explains each.
+B200, GB200 and 26.04 rows in no fit. docs/validation.md explains each.
 --calibration NAME|FILE predicts every row with that profile instead (e.g. a profile of your own from
 `paraplan calibrate`, or "none": the hardware's datasheet values alone). Examples:
   paraplan validate
@@ -268,7 +277,7 @@ B200 and GB200 rows in no fit. docs/validation.md explains each.
   paraplan validate --per-layer                 # one layer's forward/backward per recompute mode)");
   sub->add_flag("--json", o->json, "print JSON: rows, per-source summaries and per-shape biases");
   sub->add_flag("--rows", o->all_rows, "print every row, also of the large sources");
-  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200,mbridge-gb200)");
+  sub->add_option("--source", o->sources, "only these sources, comma-separated (narayanan21-t1,korthikanti22-t5,vtrain-single,mbridge-h100,mbridge-b200,mbridge-gb200,mbridge-h100-26.04)");
   sub->add_flag("--held-out", o->held_out,
                 "prediction errors instead: each source predicted by the GEMM efficiency fitted on the other "
                 "sources (leave-one-source-out; default sources: the two papers' tables); with one --source, "
@@ -300,24 +309,24 @@ B200 and GB200 rows in no fit. docs/validation.md explains each.
             }
             if (!inline_sources.empty()) print_rows(rows, inline_sources);
             if (!groups.empty()) {
-              fmt::print("{:<17} {:<16} {:>5} {:>12} {:>12}\n", "source", "shape", "rows", "mean error", "mean |error|");
+              fmt::print("{:<18} {:<16} {:>5} {:>12} {:>12}\n", "source", "shape", "rows", "mean error", "mean |error|");
               for (const auto& g : groups)
-                fmt::print("{:<17} {:<16} {:>5} {:>+11.1f}% {:>11.1f}%\n", g.source, g.group, g.rows, 100 * g.mean_error,
+                fmt::print("{:<18} {:<16} {:>5} {:>+11.1f}% {:>11.1f}%\n", g.source, g.group, g.rows, 100 * g.mean_error,
                            100 * g.mean_abs_error);
               fmt::print("\n");
             }
             for (const auto& s : sums)
-              fmt::print("{:<17} {:>4} rows: mean |error| {}, p90 {}, max {}, mean error {:+.1f}%\n", s.source, s.rows,
+              fmt::print("{:<18} {:>4} rows: mean |error| {}, p90 {}, max {}, mean error {:+.1f}%\n", s.source, s.rows,
                          percent(s.mean_abs_error, 2), percent(s.p90_abs_error, 2), percent(s.max_abs_error, 2),
                          100 * s.mean_error);
             if (cal)
               fmt::print("(every row predicted with calibration {}. Narayanan rows publish TFLOP/s per GPU; their step\n"
                          "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs).)\n", cal->name);
             else
-              fmt::print("(fit errors: each source's profile was fitted on its rows, except mbridge-b200 and\n"
-                         "mbridge-gb200, predicted by the H100 fit. Narayanan rows publish TFLOP/s per GPU; their step\n"
-                         "time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge rows publish\n"
-                         "tokens/s per GPU: t = GBS x seq / (tokens/s/GPU x GPUs).)\n");
+              fmt::print("(fit errors: each source's profile was fitted on its rows, except mbridge-b200, mbridge-gb200\n"
+                         "and mbridge-h100-26.04, predicted by the H100 fit of 25.11. Narayanan rows publish TFLOP/s per\n"
+                         "GPU; their step time is derived with the paper's Eq. 3 FLOPs: t = F / (X * GPUs); Megatron-Bridge\n"
+                         "rows publish tokens/s per GPU: t = GBS x seq / (tokens/s/GPU x GPUs).)\n");
             if (!cal) print_held_out_summary(sums, runs);
             if (cal && !runs.empty()) print_calibration(runs.front().plan.cluster.gpu, *cal);
             return 0;

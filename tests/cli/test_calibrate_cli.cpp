@@ -325,7 +325,7 @@ std::string pct(double x) {
 }
 // The line of `out` that starts with `head` ("" when none).
 std::string line_of(const std::string& out, const std::string& head) {
-  const auto at = out.find("\n" + head);
+  const auto at = out.find("\n" + head + " ");
   return at == std::string::npos ? "" : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
 }
 }  // namespace
@@ -356,6 +356,9 @@ TEST(CliValidate, EachSourcesHeldOutErrorFollowsItsFitErrors) {
   }
   EXPECT_NE(line_of(held, "mbridge-b200").find("in no fit"), std::string::npos) << held;
   EXPECT_NE(line_of(held, "mbridge-gb200").find("in no fit"), std::string::npos) << held;
+  EXPECT_NE(line_of(held, "mbridge-h100-26.04").find("in no fit: the errors above are predictions (\"mbridge-h100\", "
+                                                     "fitted on an earlier release's rows)"),
+            std::string::npos) << held;
   // One paper alone has no other to be predicted by.
   const auto one = run("validate --source narayanan21-t1");
   EXPECT_NE(one.out.find("with both papers' rows: paraplan validate --held-out"), std::string::npos) << one.out;

@@ -92,7 +92,7 @@ TEST(MBridge, EveryCellIsChecked) {
   using plantest::mentions;
   EXPECT_TRUE(mentions(errors_of(row_with(9, "x")), "m.csv:2: tp = x: must be an integer"));
   EXPECT_TRUE(mentions(errors_of(row_with(0, "DGX-A100")), "m.csv:2: system = DGX-A100: must be one of DGX-H100, DGX-B200, DGX-GB200"));
-  EXPECT_TRUE(mentions(errors_of(row_with(4, "FP4")), "m.csv:2: precision = FP4: must be one of BF16, FP8-CS, FP8-MX"));
+  EXPECT_TRUE(mentions(errors_of(row_with(4, "FP4")), "m.csv:2: precision = FP4: must be one of BF16, FP8, FP8-CS, FP8-MX"));
   EXPECT_TRUE(mentions(errors_of(row_with(15, "0")), "m.csv:2: tokens_per_s_per_gpu = 0: must be a number > 0"));
   EXPECT_TRUE(mentions(errors_of(row_with(1, "llama9")), "m.csv:2: model = \"llama9\": is not a preset"));
   EXPECT_TRUE(mentions(errors_of(row_with(8, "4")), "m.csv:2: fsdp = 4: must be 0 or dp x cp (2)"));
@@ -121,8 +121,54 @@ TEST(MBridge, TheTableHasFifteenRows) {
   EXPECT_EQ(runs[5].source, "mbridge-h100");
   EXPECT_NEAR(runs[5].published_step_s, 9.07010, 1e-5);
   size_t all = 0;
-  for (const auto& r : all_validation_runs()) all += r.source.rfind("mbridge-", 0) == 0;
+  for (const auto& r : all_validation_runs()) all += r.source.rfind("mbridge-", 0) == 0 && !r.in_no_fit;
   EXPECT_EQ(all, 15u);
+}
+
+// The release column: a row of the release the mbridge-h100 profile is fitted on (25.11) keeps its source;
+// a later release's row forms a source of its own, in no fit; anything but YY.MM is refused.
+TEST(MBridge, ALaterReleaseIsASourceInNoFit) {
+  const std::string header = std::string(kHeader).insert(std::string(kHeader).size() - 1, ",release");
+  const std::string row = std::string(kRow).substr(0, std::string(kRow).size() - 1) + ",";
+  const auto fitted = mbridge_runs_from_csv(header + row + "25.11\n", "m.csv");
+  ASSERT_EQ(fitted.size(), 1u);
+  EXPECT_EQ(fitted[0].source, "mbridge-h100");
+  EXPECT_FALSE(fitted[0].in_no_fit);
+  const auto later = mbridge_runs_from_csv(header + row + "26.04\n", "m.csv");
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].source, "mbridge-h100-26.04");
+  EXPECT_TRUE(later[0].in_no_fit);
+  EXPECT_FALSE(mbridge_runs()[0].in_no_fit);  // the 25.11 file has no release column
+  EXPECT_TRUE(plantest::mentions(plantest::csv_errors(&mbridge_runs_from_csv, header + row + "2604\n", "m.csv"),
+                                 "m.csv:2: release = 2604: must be a NeMo container release YY.MM, e.g. 26.04"));
+}
+
+// The compiled-in 26.04 table: its 4 DGX-H100 rows, in no fit, with the table's "FP8" and a dense row's
+// "EP n/a". By hand, Qwen3_30B_a3B: 1024 x 4096 / (8901 x 16) = 4,194,304 / 142,416 = 29.4510 s, dp
+// 16 / (tp 1 x pp 1) with EP 16 over both nodes; LLAMA3_70B: 256 x 8192 / (1633 x 64) = 2,097,152 / 104,512 = 20.0661 s.
+TEST(MBridge, The2604TableIsFourH100RowsInNoFit) {
+  const auto runs = mbridge_held_out_runs();
+  ASSERT_EQ(runs.size(), 4u);
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.source, "mbridge-h100-26.04");
+    EXPECT_TRUE(r.in_no_fit);
+    EXPECT_EQ(r.plan.cluster.gpu.id, "h100-sxm-80gb");
+    EXPECT_EQ(r.plan.cluster.calibration.name, "mbridge-h100");
+  }
+  EXPECT_EQ(runs[0].model, "llama3-70b");
+  EXPECT_EQ(runs[0].plan.parallel.ep, 1);
+  EXPECT_EQ(runs[0].plan.training.precision, Precision::fp8);
+  EXPECT_NEAR(runs[0].published_step_s, 20.0661, 1e-4);
+  EXPECT_EQ(runs[2].model, "qwen3-30b-a3b");
+  EXPECT_EQ(runs[2].plan.parallel.dp, 16);
+  EXPECT_EQ(runs[2].plan.parallel.ep, 16);
+  EXPECT_EQ(runs[2].plan.parallel.pp, 1);
+  EXPECT_FALSE(runs[2].plan.parallel.ep_comm_overlap);
+  EXPECT_NEAR(runs[2].published_step_s, 29.4510, 1e-4);
+  EXPECT_EQ(runs[3].plan.parallel.ep, 16);  // plan_ep, as in 25.11
+  size_t all = 0;
+  for (const auto& r : all_validation_runs()) all += r.source == "mbridge-h100-26.04";
+  EXPECT_EQ(all, 4u);
 }
 
 // A GB200 row's gpus_per_node is the NVLink domain the job holds (executors.py @ 7af9601c9: 4 ranks per
@@ -225,14 +271,16 @@ TEST(MBridge, QwenAndGptOssPresetsHaveTheirPublishedSizes) {
 // rows on H100 and Qwen3-235B-A22B on B200 were predicted not to fit.
 TEST(MBridge, EveryPublishedConfigurationFitsItsGpu) {
   int checked = 0;
-  for (const PublishedRun& r : mbridge_runs()) {
-    if (r.model == "gpt-oss-120b" && r.source != "mbridge-gb200") continue;
+  std::vector<PublishedRun> runs = mbridge_runs();
+  for (PublishedRun& r : mbridge_held_out_runs()) runs.push_back(std::move(r));
+  for (const PublishedRun& r : runs) {
+    if (r.model == "gpt-oss-120b" && r.source != "mbridge-gb200" && !r.in_no_fit) continue;
     const MemoryBreakdown m = estimate_memory(r.plan);
     EXPECT_TRUE(m.fits) << r.source << " " << r.model << ": " << m.peak_bytes / (1 << 30) << " GiB of "
                         << m.gpu_memory_bytes / (1 << 30);
     ++checked;
   }
-  EXPECT_EQ(checked, 13);
+  EXPECT_EQ(checked, 17);  // 13 of 25.11 and the 4 rows of 26.04 (its GPT-OSS row: micro-batch 1, as configured)
 }
 
 // The GPT-OSS rows as Megatron-Bridge v0.2.0 runs them (scripts/performance/configs/gpt_oss/

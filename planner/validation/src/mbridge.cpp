@@ -8,7 +8,9 @@
 // column, ZeRO-3), gradient reduce-scatter and parameter all-gather overlapped with compute, bf16
 // gradients, sequence parallel when tp > 1, flash attention, no dropout, 8 GPUs per DGX node (GB200: the
 // part of an NVL72 rack the job holds). Every system's rows are predicted with the profile fitted on the
-// H100 rows (mbridge-h100).
+// H100 rows (mbridge-h100). Rows of a later release (data/validation/megatron-bridge-26.04.csv, its release
+// column) form sources of their own, e.g. mbridge-h100-26.04, in no fit: predictions by that profile.
+#include <cctype>
 #include <cmath>
 
 #include "paraplan/csv_row.hpp"
@@ -29,9 +31,19 @@ struct System {
   const char* source;  // the validate source its rows form
   const char* gpu;     // hardware preset
 };
+// The release whose rows the mbridge-h100 profile is fitted on (scripts/calibrate-profiles imports its file
+// alone); a table without a release column is of it.
+constexpr const char* kFittedRelease = "25.11";
+
 constexpr System kSystems[] = {{"DGX-H100", "mbridge-h100", "h100-sxm-80gb"},
                                {"DGX-B200", "mbridge-b200", "b200"},
                                {"DGX-GB200", "mbridge-gb200", "gb200"}};
+
+// A NeMo container release as the summary names it: YY.MM.
+bool is_release(const std::string& s) {
+  auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(s[i])) != 0; };
+  return s.size() == 5 && digit(0) && digit(1) && s[2] == '.' && digit(3) && digit(4);
+}
 
 // account_for_embedding_in_pipeline_split + account_for_loss_in_pipeline_split (Megatron-Core
 // transformer_config.py): the embedding and the loss count as one layer each, (layers + 2) / chunks per
@@ -61,6 +73,15 @@ PublishedRun read_mbridge_run(Row& row) {
     return r;
   }
   r.source = sys->source;
+  if (row.has("release")) {
+    const std::string release = row.text("release");
+    const bool valid = is_release(release);
+    if (!valid) row.errors.add(row.field("release"), release, "must be a NeMo container release YY.MM, e.g. 26.04");
+    if (valid && release != kFittedRelease) {
+      r.source += "-" + release;
+      r.in_no_fit = true;
+    }
+  }
   r.model = row.text("model");
   Plan& p = r.plan;
   try {
@@ -76,7 +97,7 @@ PublishedRun read_mbridge_run(Row& row) {
   t.micro_batch = static_cast<int>(row.integer("micro_batch", 1, 1, limits::kDegree));
   t.global_batch = row.integer("global_batch", 1, 1, limits::kGlobalBatch);
   t.precision = row.choice("precision", Precision::bf16,
-                           {{"BF16", Precision::bf16}, {"FP8-CS", Precision::fp8}, {"FP8-MX", Precision::fp8}});
+                           {{"BF16", Precision::bf16}, {"FP8", Precision::fp8}, {"FP8-CS", Precision::fp8}, {"FP8-MX", Precision::fp8}});
   t.grad_dtype = GradDtype::bf16;  // grad_reduce_in_fp32 = False in every performance config
   t.recompute = row.choice("recompute", Recompute::none,
                            {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
@@ -89,7 +110,8 @@ PublishedRun read_mbridge_run(Row& row) {
   par.tp = static_cast<int>(row.integer("tp", 1, 1, limits::kDegree));
   par.pp = static_cast<int>(row.integer("pp", 1, 1, limits::kDegree));
   par.cp = static_cast<int>(row.integer("cp", 1, 1, limits::kDegree));
-  par.ep = static_cast<int>(row.integer("ep", 1, 1, limits::kDegree));
+  // EP "n/a": a dense model (the 26.04 tables), one expert-parallel rank.
+  par.ep = row.text("ep") == "n/a" ? 1 : static_cast<int>(row.integer("ep", 1, 1, limits::kDegree));
   if (row.has("plan_ep")) par.ep = static_cast<int>(row.integer("plan_ep", 1, 1, limits::kDegree));
   // VP "n/a" (no pipeline) or 1: one model chunk per rank.
   par.virtual_stages = row.text("vp") == "n/a" ? 1 : static_cast<int>(row.integer("vp", 1, 1, limits::kDegree));
@@ -144,6 +166,10 @@ std::vector<PublishedRun> mbridge_runs_from_csv(const std::string& text, const s
 
 std::vector<PublishedRun> mbridge_runs() {
   return mbridge_runs_from_csv(csv::compiled_in("megatron-bridge-25.11"), "data/validation/megatron-bridge-25.11.csv");
+}
+
+std::vector<PublishedRun> mbridge_held_out_runs() {
+  return mbridge_runs_from_csv(csv::compiled_in("megatron-bridge-26.04"), "data/validation/megatron-bridge-26.04.csv");
 }
 
 }  // namespace paraplan::planner

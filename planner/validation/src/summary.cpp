@@ -14,6 +14,7 @@ std::vector<PublishedRun> all_validation_runs() {
   std::vector<PublishedRun> runs = published_runs();
   for (PublishedRun& r : vtrain_runs()) runs.push_back(std::move(r));
   for (PublishedRun& r : mbridge_runs()) runs.push_back(std::move(r));
+  for (PublishedRun& r : mbridge_held_out_runs()) runs.push_back(std::move(r));
   return runs;
 }
 

@@ -15,6 +15,7 @@ struct PublishedRun {
   double published_tflops_per_gpu = 0;    // 0 when only the time was published
   double reference_flops_per_step = 0;    // FLOPs the paper's TFLOP/s are computed with
   int line = 0;                           // its line in the table (1-based)
+  bool in_no_fit = false;  // a later release's row: no shipped profile was fitted on it (a prediction)
 };
 
 struct ValidationRow {
@@ -54,6 +55,9 @@ std::vector<PublishedRun> vtrain_runs_from_csv(const std::string& text, const st
 // Megatron-Bridge 25.11's DGX-H100 and DGX-B200 pre-training rows (data/validation/megatron-bridge-25.11.csv;
 // sources mbridge-h100 and mbridge-b200, settings in mbridge.cpp), and that file's format.
 std::vector<PublishedRun> mbridge_runs();
+// The DGX-H100 rows of a later release, 26.04 (data/validation/megatron-bridge-26.04.csv; source
+// mbridge-h100-26.04), in no fit: the mbridge-h100 profile, fitted on 25.11, predicts them.
+std::vector<PublishedRun> mbridge_held_out_runs();
 std::vector<PublishedRun> mbridge_runs_from_csv(const std::string& text, const std::string& origin);
 // Predicts each run with its own calibration, or with `calibration` in place of every run's.
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs, const Calibration* calibration = nullptr);
