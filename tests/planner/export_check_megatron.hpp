@@ -28,6 +28,7 @@ inline const std::map<std::string, FlagSpec>& flags() {
       {"--swiglu", {Arg::sw, {}}},                                  // 2367
       {"--untie-embeddings-and-output-weights", {Arg::sw, {}}},     // 2377
       {"--use-distributed-optimizer", {Arg::sw, {}}},               // 2997
+      {"--no-overlap-p2p-communication", {Arg::sw, {}}},            // 2965 store_false, dest overlap_p2p_comm
       {"--optimizer-cpu-offload", {Arg::sw, {}}},                   // 2781
       {"--use-precision-aware-optimizer", {Arg::sw, {}}},           // 3500
       {"--overlap-grad-reduce", {Arg::sw, {}}},                     // 2968

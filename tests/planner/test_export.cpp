@@ -95,6 +95,21 @@ TEST(ExportMegatron, Llama8bTensorPipelineInterleaved) {
   EXPECT_TRUE(f.has("--overlap-grad-reduce"));
   EXPECT_TRUE(f.has("--overlap-param-gather"));
   EXPECT_FALSE(f.has("--use-megatron-fsdp"));
+  EXPECT_FALSE(f.has("--no-overlap-p2p-communication"));  // Megatron-LM's default overlap, as the plan's
+}
+
+// parallel.pp_comm_overlap false: Megatron-LM overlaps the interleaved schedule's transfers unless told
+// not to (arguments.py --no-overlap-p2p-communication); without virtual stages it never does, no flag.
+TEST(ExportMegatron, BlockingPipelineTransfersAreAskedFor) {
+  const std::vector<std::string> base = {"parallel.dp=8", "parallel.tp=2", "parallel.pp=4",
+                                         "parallel.sequence_parallel=true", "cluster.gpus=64",
+                                         "parallel.pp_comm_overlap=false"};
+  std::vector<std::string> inter = base;
+  inter.insert(inter.end(), {"parallel.pp_schedule=interleaved", "parallel.virtual_stages=2"});
+  const ExportResult r = exporttest::checked_export(plan_of(inter), ExportFormat::megatron);
+  EXPECT_TRUE(cfgtest::parse_megatron(r.text).has("--no-overlap-p2p-communication"));
+  const ExportResult plain = exporttest::checked_export(plan_of(base), ExportFormat::megatron);
+  EXPECT_FALSE(cfgtest::parse_megatron(plain.text).has("--no-overlap-p2p-communication"));
 }
 
 // The array is valid bash: sourcing it yields exactly the words the strict reader saw.

@@ -60,7 +60,20 @@ class StepModel {
     const Link pp_link = par.pp > 1 ? group_link(plan, Axis::pp, e) : Link{};
     if (par.pp > 1) {
       const double bytes = ctx.w.act_bytes * ctx.w.tokens * plan.model.hidden / par.tp;
-      p2p_ = par.virtual_stages * collective_time(CommKind::send_recv, bytes, 2, pp_link);
+      const double send = collective_time(CommKind::send_recv, bytes, 2, pp_link);
+      p2p_ = par.virtual_stages * send;
+      // Megatron-Core's interleaved schedule overlaps the steady state's transfers with compute and blocks
+      // on those of the warm-up and the cool-down (parallel.pp_comm_overlap, framework.hpp
+      // interleaved_p2p_overlap; schedules.py send_forward_recv_forward in the warm-up): the first stage,
+      // which has the most, runs 2(p - 1) + (v - 1)p warm-up forwards (schedules.py
+      // get_pp_rank_microbatches, microbatch_group_size_per_vp_stage = p) and as many cool-down backwards,
+      // one transfer each.
+      if (par.pp_schedule == PipelineSchedule::interleaved && par.pp_comm_overlap && ctx.fw.interleaved_p2p_overlap) {
+        const double warmup = std::min(static_cast<double>(m_) * par.virtual_stages,
+                                       2.0 * (par.pp - 1) + static_cast<double>(par.virtual_stages - 1) * par.pp);
+        edge_p2p_ = 2 * warmup * send;
+        p2p_ = 0;
+      }
     }
     // paraplan's executor sums the loss over DP, then over the stages, after every step (trainer.cpp):
     // 8 bytes each, their latencies (collective_time is 0 over one rank).
@@ -232,6 +245,9 @@ class StepModel {
 
   long long micro_batches() const { return m_; }
   double step_overhead() const { return step_overhead_; }
+  // Pipeline transfers charged to the step rather than to every micro-batch (the overlapped interleaved
+  // schedule's warm-up and cool-down ones).
+  double edge_p2p() const { return edge_p2p_; }
   bool overlap_dp() const { return overlap_dp_; }  // dp_overlaps (comm.hpp)
 
  private:
@@ -244,7 +260,7 @@ class StepModel {
   long long m_ = 1;
   int rc_ = 0, n_dense_ = 1, n_expert_ = 1;
   double wb_ = 2, gb_ = 4, p2p_ = 0, opt_bytes_ = 0, host_link_ = 0, host_mem_ = 0, bucket_params_ = 1;
-  double mb_overhead_ = 0, step_overhead_ = 0, loss_sum_ = 0;
+  double mb_overhead_ = 0, step_overhead_ = 0, loss_sum_ = 0, edge_p2p_ = 0;
   bool overlap_dp_ = true;
   Offload offload_ = Offload::none;
   Link dp_link_;
@@ -267,7 +283,7 @@ double reduce_after_backward(bool overlap_dp, const StageTime& st, double reduce
 }
 
 StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const double* reduce, const double* gather,
-                  long long m, double step_overhead, bool overlap_dp) {
+                  long long m, double step_overhead, double edge_p2p, bool overlap_dp) {
   const auto& par = plan.parallel;
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, m, stages);
   StepParts out;
@@ -289,7 +305,7 @@ StepParts combine(const Plan& plan, const std::vector<StageTime>& stages, const 
     if (st.fwd + st.bwd > stages[out.critical].fwd + stages[out.critical].bwd) out.critical = static_cast<int>(s);
   }
   out.bubble = pipe.bubble;
-  out.step = pipe.total + out.dp_exposed + out.gather_exposed + out.optimizer + step_overhead;
+  out.step = pipe.total + edge_p2p + out.dp_exposed + out.gather_exposed + out.optimizer + step_overhead;
   return out;
 }
 
@@ -314,7 +330,8 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   std::vector<double> reduce(p), gather(p);
   for (int s = 0; s < p; ++s) est.per_stage.push_back(model.stage(s, layers[s], reduce[s], gather[s]));
   const long long m = model.micro_batches();
-  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m, model.step_overhead(), model.overlap_dp());
+  const StepParts parts = combine(plan, est.per_stage, reduce.data(), gather.data(), m, model.step_overhead(), model.edge_p2p(),
+                                  model.overlap_dp());
   const StageTime& cs = est.per_stage[parts.critical];
   const double md = static_cast<double>(m);
   est.critical_stage = parts.critical;
@@ -325,7 +342,7 @@ StepEstimate estimate_time(const Plan& plan, const ShapeContext& ctx, const Step
   est.host_s = md * cs.host + model.step_overhead();
   est.exposed_comm_s = est.step_s - est.compute_s - est.bubble_s - est.optimizer_s - est.host_s;
   est.dp_exposed_s = std::max(0.0, parts.dp_exposed) + std::max(0.0, parts.gather_exposed) + md * cs.dp_in_backward;
-  est.pp_p2p_s = md * cs.p2p;
+  est.pp_p2p_s = md * cs.p2p + model.edge_p2p();
   est.zero3_exposed_s = md * cs.zero3_exposed;
   est.tp_exposed_s = md * (cs.exposed_comm - cs.p2p - cs.zero3_exposed - cs.offload_fetch - cs.dp_in_backward);
   est.flops = flops;
@@ -392,7 +409,8 @@ StepSummary step_summary(const Plan& plan, const ShapeContext& ctx, const StepFl
   }
   const PipelineTime pipe = pipeline_time(par.pp_schedule, par.virtual_stages, model.micro_batches(), sum, cls[crit]);
   const double step =
-      pipe.total + std::max(0.0, dp_exposed) + std::max(0.0, gather_exposed) + optimizer + model.step_overhead();
+      pipe.total + model.edge_p2p() + std::max(0.0, dp_exposed) + std::max(0.0, gather_exposed) + optimizer +
+      model.step_overhead();
   const auto& tr = plan.training;
   StepSummary out;
   out.step_s = step;

@@ -180,6 +180,9 @@ void parallel_args(const Plan& plan, Args& a, ExportResult& r, Inexpressible& no
   bool even = true, middle_even = true;
   for (int c : chunks) even = even && c == chunks[0];
   for (size_t i = 2; i + 1 < chunks.size(); ++i) middle_even = middle_even && chunks[i] == chunks[1];
+  // arguments.py: overlap_p2p_comm is on unless --no-overlap-p2p-communication, and only with virtual stages.
+  if (p.virtual_stages > 1 && p.pp_schedule == PipelineSchedule::interleaved && !p.pp_comm_overlap)
+    a.flag("--no-overlap-p2p-communication", "", "every pipeline transfer blocks, as the plan asks");
   if (even) {
     if (p.virtual_stages > 1) a.flag("--num-virtual-stages-per-pipeline-rank", p.virtual_stages);
   } else if (p.virtual_stages == 1 && middle_even) {

@@ -99,15 +99,17 @@ FrameworkProfile megatron() {
   f.launches = kMegatronCoreLaunches;
   f.te_fp8 = true;                     // Megatron-Core's transformer_impl "transformer_engine"
   f.moe_probs_in_activation = true;    // Megatron-Core 0.13 and later (framework.hpp)
+  f.interleaved_p2p_overlap = true;    // overlap_p2p_comm (framework.hpp)
   return f;
 }
 
 // A framework that starts from `base` and differs in its identity and kernel launches; the callers
-// override what else differs.
+// override what else differs. Megatron-Core's pipeline-transfer overlap is its own: not inherited.
 FrameworkProfile variant(FrameworkProfile base, Framework id, const char* name, const LaunchProfile& launches) {
   base.id = id;
   base.name = name;
   base.launches = launches;
+  base.interleaved_p2p_overlap = false;
   return base;
 }
 

@@ -348,7 +348,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
 
   ObjectReader pr(section("parallel"), "parallel", errors,
                   {"dp", "tp", "pp", "cp", "ep", "zero", "sequence_parallel", "pp_schedule", "virtual_stages",
-                   "layer_split", "tp_comm_overlap", "ep_comm_overlap", "dp_overlap"});
+                   "layer_split", "tp_comm_overlap", "ep_comm_overlap", "dp_overlap", "pp_comm_overlap"});
   auto& par = plan.parallel;
   par.tp = static_cast<int>(pr.integer("tp", par.tp, 1, limits::kDegree));
   par.pp = static_cast<int>(pr.integer("pp", par.pp, 1, limits::kDegree));
@@ -378,6 +378,7 @@ Plan plan_from_json(const json& doc, const std::string& base_dir) {
   par.tp_comm_overlap = pr.boolean("tp_comm_overlap", par.tp_comm_overlap);
   par.ep_comm_overlap = pr.boolean("ep_comm_overlap", par.ep_comm_overlap);
   par.dp_overlap = pr.boolean("dp_overlap", par.dp_overlap);
+  par.pp_comm_overlap = pr.boolean("pp_comm_overlap", par.pp_comm_overlap);
   par.pp_schedule = pr.enumeration("pp_schedule", par.pp_schedule, detail::kSchedules);
   par.virtual_stages = static_cast<int>(
       pr.integer("virtual_stages", par.pp_schedule == PipelineSchedule::zbv ? 2 : par.virtual_stages, 1, 1 << 16));
@@ -534,6 +535,7 @@ json plan_to_json(const Plan& p) {
                    {"tp_comm_overlap", par.tp_comm_overlap},
                    {"ep_comm_overlap", par.ep_comm_overlap}, {"dp_overlap", par.dp_overlap}};
   if (!par.layer_split.empty()) parallel["layer_split"] = par.layer_split;
+  if (!par.pp_comm_overlap) parallel["pp_comm_overlap"] = false;  // written when not the default
   json cluster = {{"gpu", p.cluster.gpu.custom ? gpu_to_json(p.cluster.gpu) : json(p.cluster.gpu.id)},
                   {"gpus", p.cluster.gpus},
                   {"gpus_per_node", p.cluster.gpus_per_node}};

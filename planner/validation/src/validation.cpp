@@ -66,6 +66,9 @@ PublishedRun read_run(Row& row) {
   p.parallel.pp_schedule = p.parallel.virtual_stages > 1 ? PipelineSchedule::interleaved : PipelineSchedule::one_f_one_b;
   p.parallel.sequence_parallel = row.choice("sequence_parallel", false, {{"false", false}, {"true", true}});
   p.parallel.dp_overlap = false;
+  // Megatron-LM of 2021-22 blocks on every pipeline transfer (v2.6 schedules.py send_forward_recv_forward;
+  // overlap_p2p_comm came in 2023): Korthikanti's interleaved rows wait for theirs.
+  p.parallel.pp_comm_overlap = false;
   p.cluster.calibration = builtin_calibration("published");
   p.cluster.gpus = static_cast<int>(row.integer("gpus", 1, 1, limits::kGpus));
   r.published_step_s = row.positive("published_step_s");

@@ -91,6 +91,12 @@ struct FrameworkProfile {
   // unpermute(..., probs=...)): the combine keeps nothing for its backward, the activation keeps the fp32
   // probability of each routed copy.
   bool moe_probs_in_activation = false;
+  // Pipeline transfers of the interleaved schedule overlapped with compute in the steady state, blocking
+  // in the warm-up and the cool-down: Megatron-Core's overlap_p2p_comm (Megatron-LM arguments.py
+  // --no-overlap-p2p-communication, on by default with virtual stages; Megatron-Bridge comm_overlap.py
+  // sets it whenever vp > 1; --overlap-p2p-communication-warmup-flush, off by default, would overlap those
+  // too). Megatron-LM of 2021 (v2.6 schedules.py send_forward_recv_forward) blocks on every transfer.
+  bool interleaved_p2p_overlap = false;
   LaunchProfile launches;
 };
 

@@ -35,6 +35,11 @@ struct ParallelPlan {
   // --overlap-moe-expert-parallel-comm: the forward and backward of adjacent micro-batches merged).
   bool ep_comm_overlap = false;
   bool dp_overlap = true;        // DP gradient reduction overlapped with the backward, bucket by bucket
+  // The interleaved schedule's pipeline transfers under compute in its steady state, where the framework
+  // does it (Megatron-Core --overlap-p2p-communication, on by default; FrameworkProfile
+  // interleaved_p2p_overlap); false: every transfer blocks (--no-overlap-p2p-communication, Megatron-LM
+  // before 2023).
+  bool pp_comm_overlap = true;
 
   int gpus() const { return dp * tp * pp * cp; }
   bool operator==(const ParallelPlan&) const = default;
