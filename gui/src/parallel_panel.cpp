@@ -9,6 +9,8 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "paraplan/framework.hpp"
+
 namespace paraplan::gui {
 
 using namespace planner;
@@ -55,6 +57,9 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   tp_overlap_ = new QCheckBox("overlap TP communication with GEMMs");
   ep_overlap_ = new QCheckBox("overlap MoE all-to-all with the next micro-batch");
   dp_overlap_ = new QCheckBox("overlap DP gradient reduction with backward");
+  pp_overlap_ = new QCheckBox("overlap interleaved pipeline transfers (Megatron-LM)");
+  pp_overlap_->setToolTip("Megatron-Core's --overlap-p2p-communication: transfers under compute except in the "
+                          "warm-up and cool-down; off: every transfer blocks");
   form->addRow("dp", errors_.wrap(dp_, {"cluster.gpus"}));
   form->addRow("tp", errors_.wrap(tp_, {"parallel.tp"}));
   form->addRow("pp", errors_.wrap(pp_, {"parallel.pp", "parallel.layer_split"}));
@@ -67,6 +72,7 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   form->addRow("", tp_overlap_);
   form->addRow("", ep_overlap_);
   form->addRow("", dp_overlap_);
+  form->addRow("", pp_overlap_);
   root->addWidget(box);
 
   auto on_int = [this](QComboBox* c, auto apply) {
@@ -100,6 +106,7 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
   connect(tp_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.tp_comm_overlap = on; }); });
   connect(ep_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.ep_comm_overlap = on; }); });
   connect(dp_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.dp_overlap = on; }); });
+  connect(pp_overlap_, &QCheckBox::toggled, this, [this](bool on) { session_->update([&](Plan& p) { p.parallel.pp_comm_overlap = on; }); });
   connect(session_, &PlanSession::planChanged, this, &ParallelPanel::refresh);
   refresh();
 }
@@ -152,6 +159,13 @@ void ParallelPanel::refresh() {
   {
     const QSignalBlocker b(dp_overlap_);
     dp_overlap_->setChecked(par.dp_overlap);
+  }
+  {
+    const QSignalBlocker b(pp_overlap_);
+    pp_overlap_->setChecked(par.pp_comm_overlap);
+    // Only Megatron-Core's interleaved schedule has transfers to overlap (FrameworkProfile interleaved_p2p_overlap).
+    pp_overlap_->setEnabled(par.pp_schedule == PipelineSchedule::interleaved &&
+                            framework_profile(p.framework()).interleaved_p2p_overlap);
   }
 }
 

@@ -23,6 +23,7 @@ class ParallelPanel : public QWidget {
   QComboBox* cpCombo() const { return cp_; }
   QComboBox* virtualStagesCombo() const { return v_; }
   QCheckBox* epOverlapCheck() const { return ep_overlap_; }
+  QCheckBox* ppOverlapCheck() const { return pp_overlap_; }
 
  public Q_SLOTS:
   void refresh();
@@ -31,7 +32,7 @@ class ParallelPanel : public QWidget {
   PlanSession* session_;
   FieldErrors errors_;
   QComboBox *tp_, *pp_, *cp_, *ep_, *zero_, *schedule_, *v_;
-  QCheckBox *sp_, *tp_overlap_, *ep_overlap_, *dp_overlap_;
+  QCheckBox *sp_, *tp_overlap_, *ep_overlap_, *dp_overlap_, *pp_overlap_;
   QLabel* dp_;
 };
 

@@ -209,6 +209,25 @@ class GuiTest : public QObject {
     QVERIFY(window_->session()->evaluation().valid);
   }
 
+  // The pipeline-transfer overlap is offered only for Megatron-Core's interleaved schedule; unticking it
+  // sets parallel.pp_comm_overlap false, and the step, which then waits for every transfer, gets longer.
+  void pipelineTransferOverlapNeedsTheInterleavedSchedule() {
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 8192,
+        "global_batch": 64}, "parallel": {"dp": 2, "pp": 4}, "cluster": {"gpus": 8}})"));
+    QCheckBox* box = window_->parallel()->ppOverlapCheck();
+    QVERIFY(!box->isEnabled());
+    window_->session()->update([](planner::Plan& p) {
+      p.parallel.pp_schedule = planner::PipelineSchedule::interleaved;
+      p.parallel.virtual_stages = 2;
+    });
+    QVERIFY(box->isEnabled());
+    QVERIFY(box->isChecked());
+    const double overlapped = window_->session()->evaluation().time.step_s;
+    box->setChecked(false);
+    QVERIFY(!window_->session()->plan().parallel.pp_comm_overlap);
+    QVERIFY(window_->session()->evaluation().time.step_s > overlapped);
+  }
+
   // The cross-entropy selector sets training.cross_entropy; Transformer Engine's fused loss keeps the 16-bit
   // logits instead of fp32 ones: the head stage's peak falls by at least 2 B x 8,192 tokens x 128,256.
   void crossEntropySelectorSetsThePlan() {
