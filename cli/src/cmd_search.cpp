@@ -110,8 +110,8 @@ Command add_search_command(CLI::App& app) {
 stage, sequence parallelism, pipeline schedule and virtual stages, micro-batch, recompute, offload —
 drop those that do not fit, rank the rest, and show the Pareto front of peak memory vs step time.
 The plan file's model, training (seq_len, global_batch, precision, optimizer, LoRA) and cluster are
-kept; of its parallel section only the overlap switches (tp_comm_overlap, dp_overlap) are, and it may
-be missing. The cluster must be whole nodes once it spans more than one (cluster.gpus_per_node).
+kept; of its parallel section only the overlap switches (tp_comm_overlap, ep_comm_overlap, dp_overlap,
+pp_comm_overlap) are, and it may be missing. The cluster must be whole nodes once it spans more than one (cluster.gpus_per_node).
 docs/search.md. Example:
   paraplan search data/examples/llama3-8b.json --gpus 64 --top 5
   paraplan search data/examples/llama3-8b.json --write plans/   # then: paraplan plan plans/rank-01.json)");

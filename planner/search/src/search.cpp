@@ -130,7 +130,7 @@ void run_task(const Space& sp, const Task& task, Plan& plan, Collector& col) {
   for (int ep : eps) {
     for (size_t mi = 0; mi < mbs.size(); ++mi) {
       const int mb = mbs[mi];
-      plan.parallel = sp.base.parallel;  // keeps tp_comm_overlap, dp_overlap, pp_comm_overlap
+      plan.parallel = sp.base.parallel;  // keeps the overlap switches (tp, ep, dp, pp)
       plan.parallel.dp = dp;
       plan.parallel.tp = task.tp;
       plan.parallel.cp = task.cp;
