@@ -36,6 +36,23 @@ StepCosts three_units() {
   return c;
 }
 
+// three_units() with 0.375e9 gradients a unit (1.5 s each to all-reduce), reduced in buckets of `bucket`.
+StepCosts bucketed_units(double bucket) {
+  StepCosts c = three_units();
+  for (auto& u : c.units) u.trainable_dense = 0.375e9;
+  c.dp.reduce_grads = true;
+  c.dp.bucket_params = bucket;
+  return c;
+}
+
+// One micro-batch through the one stage, then a 1 s optimizer step.
+SimResult one_step(const StepCosts& c, bool dp_overlap = true) {
+  GraphOptions go;
+  go.optimizer_s = {1};
+  go.dp_overlap = dp_overlap;
+  return simulate(make_schedule(PipelineSchedule::one_f_one_b, 1, 1, 1), c, go, {});
+}
+
 }  // namespace
 
 // Buckets of one unit each: the forward runs [0, 3], the backward's units end at 4, 5 and 6 (last unit
@@ -43,27 +60,17 @@ StepCosts three_units() {
 // optimizer (1 s) waits for the last: [8.5, 9.5]. 2.5 s of reduction is exposed. Without overlap one
 // bucket of all three (4.5 s) starts at 6: the optimizer runs [10.5, 11.5].
 TEST(Overlap, GradientBucketsDuringTheBackward) {
-  StepCosts c = three_units();
-  for (auto& u : c.units) u.trainable_dense = 0.375e9;
-  c.dp.reduce_grads = true;
-  c.dp.bucket_params = 1;
-  const Schedule s = make_schedule(PipelineSchedule::one_f_one_b, 1, 1, 1);
-  GraphOptions go;
-  go.optimizer_s = {1};
-  SimResult r = simulate(s, c, go, {});
+  const StepCosts c = bucketed_units(1);
+  SimResult r = one_step(c);
   EXPECT_DOUBLE_EQ(r.step_s, 9.5);
   EXPECT_DOUBLE_EQ(r.dp_s, 2.5);
   EXPECT_DOUBLE_EQ(r.compute_s, 6);
   EXPECT_DOUBLE_EQ(r.optimizer_s, 1);
-  go.dp_overlap = false;
-  r = simulate(s, c, go, {});
+  r = one_step(c, false);
   EXPECT_DOUBLE_EQ(r.step_s, 11.5);
   EXPECT_DOUBLE_EQ(r.dp_s, 4.5);
   // Buckets of two units (0.75e9 >= bucket size): units 2+1 end at 5 -> [5, 8]; unit 0 at 6 -> [8, 9.5].
-  c.dp.bucket_params = 0.75e9;
-  go.dp_overlap = true;
-  r = simulate(s, c, go, {});
-  EXPECT_DOUBLE_EQ(r.step_s, 10.5);
+  EXPECT_DOUBLE_EQ(one_step(bucketed_units(0.75e9)).step_s, 10.5);
 }
 
 // A layer of two weight matrices with two buckets' worth of gradients (0.375e9 parameters, buckets of
@@ -72,22 +79,14 @@ TEST(Overlap, GradientBucketsDuringTheBackward) {
 // optimizer runs [8, 9]: 2 s exposed, against 2.5 s with a bucket per layer. A unit of one matrix stays
 // whole, whatever the bucket size.
 TEST(Overlap, ALayerFillsSeveralBucketsDuringItsBackward) {
-  StepCosts c = three_units();
-  for (auto& u : c.units) {
-    u.trainable_dense = 0.375e9;
-    u.weight_tensors = 2;
-  }
-  c.dp.reduce_grads = true;
-  c.dp.bucket_params = 0.1875e9;
-  const Schedule s = make_schedule(PipelineSchedule::one_f_one_b, 1, 1, 1);
-  GraphOptions go;
-  go.optimizer_s = {1};
-  SimResult r = simulate(s, c, go, {});
+  StepCosts c = bucketed_units(0.1875e9);
+  for (auto& u : c.units) u.weight_tensors = 2;
+  SimResult r = one_step(c);
   EXPECT_DOUBLE_EQ(r.step_s, 9);
   EXPECT_DOUBLE_EQ(r.dp_s, 2);
   EXPECT_DOUBLE_EQ(r.compute_s, 6);
   for (auto& u : c.units) u.weight_tensors = 1;
-  r = simulate(s, c, go, {});
+  r = one_step(c);
   EXPECT_DOUBLE_EQ(r.step_s, 9.5);
   EXPECT_DOUBLE_EQ(r.dp_s, 2.5);
 }

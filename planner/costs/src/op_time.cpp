@@ -15,6 +15,7 @@
 #include "paraplan/bytes_per_param.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/comm.hpp"
+#include "paraplan/pipeline.hpp"
 
 namespace paraplan::planner {
 
@@ -134,7 +135,7 @@ double ep_overlap_paired_share(const Plan& plan) {
   if (passes <= 0) return 0;
   double unpaired = 0;
   for (int r = 0; r < par.pp; ++r) {
-    const double warmup = par.virtual_stages > 1 ? (par.pp - r - 1) * 2.0 + (par.virtual_stages - 1.0) * par.pp + 1
+    const double warmup = par.virtual_stages > 1 ? interleaved_warmup(par.pp, par.virtual_stages, r) + 1
                                                  : par.pp - r - 1.0;
     unpaired += std::min(passes, std::max(1.0, warmup));
   }

@@ -65,12 +65,10 @@ class StepModel {
       // Megatron-Core's interleaved schedule overlaps the steady state's transfers with compute and blocks
       // on those of the warm-up and the cool-down (parallel.pp_comm_overlap, framework.hpp
       // interleaved_p2p_overlap; schedules.py send_forward_recv_forward in the warm-up): the first stage,
-      // which has the most, runs 2(p - 1) + (v - 1)p warm-up forwards (schedules.py
-      // get_pp_rank_microbatches, microbatch_group_size_per_vp_stage = p) and as many cool-down backwards,
-      // one transfer each.
+      // which has the most, runs interleaved_warmup forwards and as many cool-down backwards, one transfer each.
       if (par.pp_schedule == PipelineSchedule::interleaved && par.pp_comm_overlap && ctx.fw.interleaved_p2p_overlap) {
         const double warmup = std::min(static_cast<double>(m_) * par.virtual_stages,
-                                       2.0 * (par.pp - 1) + static_cast<double>(par.virtual_stages - 1) * par.pp);
+                                       interleaved_warmup(par.pp, par.virtual_stages, 0));
         edge_p2p_ = 2 * warmup * send;
         p2p_ = 0;
       }

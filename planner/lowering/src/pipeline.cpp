@@ -54,6 +54,10 @@ std::vector<StageLayers> stage_layers(const Plan& plan) {
   return out;
 }
 
+double interleaved_warmup(int p, int v, int rank) {
+  return 2.0 * (p - rank - 1) + static_cast<double>(v - 1) * p;
+}
+
 double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long m, int stage) {
   const double md = static_cast<double>(m);
   if (p == 1) return std::min(md, 1.0);  // no pipeline: gradient accumulation runs micro-batches one by one
@@ -68,7 +72,7 @@ double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long 
       // same number of in-flight microbatches"); the simulator shows it (tests/simulator/test_bubbles.cpp).
       return std::min(md, static_cast<double>(p));
     case PipelineSchedule::interleaved: {
-      const double warm = 2.0 * (p - stage - 1) + static_cast<double>(v - 1) * p + 1;
+      const double warm = interleaved_warmup(p, v, stage) + 1;
       return std::min(md * v, warm) / v;
     }
     case PipelineSchedule::zbv:

@@ -42,4 +42,9 @@ std::vector<StageLayers> stage_layers(const Plan& plan);
 //     (the simulator), which min(m, p) bounds from above
 double inflight_microbatches(PipelineSchedule schedule, int p, int v, long long m, int stage);
 
+// Megatron-Core's warm-up of the interleaved schedule on pipeline rank `rank`: the chunk-forwards it runs
+// before its first backward, 2(p - rank - 1) + (v - 1) p (schedules.py get_pp_rank_microbatches with
+// microbatch_group_size_per_vp_stage = p, its default); as many backwards close the step.
+double interleaved_warmup(int p, int v, int rank);
+
 }  // namespace paraplan::planner
