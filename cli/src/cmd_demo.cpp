@@ -39,13 +39,13 @@ Command add_demo_command(CLI::App& app) {
   lenet->add_option("--epochs", lo->epochs, "passes over the 60,000 training images (default 5)")->check(CLI::Range(1, 1000));
   lenet->add_option("--global-batch", lo->global_batch, "images per optimizer step over all workers (default 64)")
       ->check(CLI::Range(1, 60000));
-  lenet->add_option("--lr", lo->lr, "Adam learning rate (default 0.001)")->check(CLI::PositiveNumber);
+  lenet->add_option("--lr", lo->lr, "Adam learning rate (default 0.001)")->check(kPositive);
   lenet->add_option("--seed", lo->seed, "initialisation and shuffling (default 0)");
   lenet->add_option("--threads", lo->threads, "compute threads per worker (default 1)")->check(CLI::Range(1, 256));
   lenet->add_option("--train-samples", lo->train_samples, "use only the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   lenet->add_option("--test-samples", lo->test_samples, "use only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   lenet->add_option("--log-every", lo->log_every, "store the loss every N steps (default 10)")->check(CLI::Range(1, 1000000));
   lenet->add_option("--data", lo->data, "directory with Fashion-MNIST's *-idx*-ubyte.gz files");
   add_output_options(lenet, lo->db, lo->plot, lo->json, "loss, accuracy and time-per-epoch charts", "workers'");
@@ -67,15 +67,15 @@ Command add_demo_command(CLI::App& app) {
   lora->add_option("--pretrain-steps", ro->pretrain_steps, "pretraining steps (default 300)")->check(CLI::Range(1, 1000000));
   lora->add_option("--finetune-steps", ro->finetune_steps, "fine-tuning steps per variant (default 400)")
       ->check(CLI::Range(1, 1000000));
-  lora->add_option("--pretrain-lr", ro->pretrain_lr, "AdamW learning rate of pretraining (default 0.001)")->check(CLI::PositiveNumber);
-  lora->add_option("--full-lr", ro->full_lr, "of full fine-tuning (default 0.001)")->check(CLI::PositiveNumber);
-  lora->add_option("--lora-lr", ro->lora_lr, "of LoRA fine-tuning (default 0.005)")->check(CLI::PositiveNumber);
+  lora->add_option("--pretrain-lr", ro->pretrain_lr, "AdamW learning rate of pretraining (default 0.001)")->check(kPositive);
+  lora->add_option("--full-lr", ro->full_lr, "of full fine-tuning (default 0.001)")->check(kPositive);
+  lora->add_option("--lora-lr", ro->lora_lr, "of LoRA fine-tuning (default 0.005)")->check(kPositive);
   lora->add_option("--eval-problems", ro->eval_problems, "held-out problems for the accuracy (default 200)")
       ->check(CLI::Range(1, 100000));
   lora->add_option("--task", ro->task,
                    "the fine-tuning task: copy (\"kqzvb=kqzvb\", default) or addition (\"47+85=231\", the answer\n"
                    "reversed)");
-  lora->add_option("--task-size", ro->task_size, "letters to copy (default 5) / digits per addend (default 2)")
+  lora->add_option("--task-size", ro->task_size, "letters to copy (default 5) / digits per addend (default 2); 0: the task's default")
       ->check(CLI::Range(0, 32));
   lora->add_option("--seed", ro->seed, "initialisation, data and problems (default 0)");
   lora->add_option("--threads", ro->threads, "compute threads (default: every core)")->check(CLI::Range(0, 256));

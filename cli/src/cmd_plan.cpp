@@ -119,9 +119,9 @@ GPU's memory. Example:
   sub->add_flag("--causal-flops", opt->causal,
                 "count causal attention as half its FLOPs in MFU/HFU (default: in full, as PaLM and published Megatron MFUs)");
   sub->add_option("--tokens", opt->tokens, "token budget: print wall time, GPU-hours and cost to train on this many tokens")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--price", opt->price, "price of one GPU-hour, for --tokens (same as cluster.price_per_gpu_hour)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   return {sub, [opt] {
             Plan plan = load_plan(opt->file, opt->overrides);
             if (opt->price > 0) plan.cluster.price_per_gpu_hour = opt->price;

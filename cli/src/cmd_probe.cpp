@@ -179,7 +179,7 @@ when every stage is done (a full CPU probe takes about a minute). Examples:
   sub->add_option("--gpu", o->gpu, "the hardware preset this machine is (default cpu; a GPU preset probes CUDA device 0..)");
   sub->add_option("--ranks", o->ranks, "process counts for the collectives, e.g. 2,4 (default: 2, 4 on CPU; 2, 4, ... up to the local GPUs)");
   sub->add_flag("--quick", o->quick, "the smallest grid and message sizes (seconds; for tests)");
-  sub->add_option("--timeout", o->timeout_s, "seconds the processes wait for each other (default 120)");
+  sub->add_option("--timeout", o->timeout_s, "seconds the processes wait for each other (default 120)")->check(kPositive);
   return {sub, [o] { return run_probe(*o); }};
 }
 

@@ -118,13 +118,13 @@ docs/search.md. Example:
   add_plan_file(*sub, o->file);
   add_overrides(*sub, o->overrides, "training.seq_len=4096");
   add_calibration_option(*sub, o->overrides);
-  sub->add_option("--gpus", o->gpus, "cluster size to search (default: cluster.gpus of the plan)")->check(CLI::PositiveNumber);
+  sub->add_option("--gpus", o->gpus, "cluster size to search (default: cluster.gpus of the plan)")->check(kPositive);
   sub->add_option("--top", o->top, "how many of the best plans to show (default 10)")->check(CLI::Range(1, 100000));
   sub->add_option("--sort", o->sort,
                   "rank by throughput (default), memory (lowest peak) or cost (per million tokens; needs a price:\n"
                   "--set cluster.price_per_gpu_hour=2.5)")
       ->check(CLI::IsMember({"throughput", "memory", "cost"}));
-  sub->add_option("--threads", o->threads, "worker threads (default: one per hardware thread)")->check(CLI::PositiveNumber);
+  sub->add_option("--threads", o->threads, "worker threads (default: one per hardware thread)")->check(kPositive);
   sub->add_option("--write", o->write_dir, "write the ranked plans as DIR/rank-01.json ... (plan files for plan/run)");
   sub->add_flag("--json", o->json, "print JSON: counts, top plans and Pareto front, each with its plan document");
   return {sub, [o] {

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "paraplan/exec/option_checks.hpp"
+
 namespace paraplan::cli {
 
 using Runner = std::function<int()>;
@@ -23,6 +25,9 @@ std::pair<CLI::App*, std::shared_ptr<Options>> subcommand(CLI::App& app, const c
 }
 // The plan file that plan, search, simulate, export and run read, and the --set overrides applied to it
 // (`example` shows one, e.g. "parallel.zero=3").
+using exec::kNonNegative;  // option checks that state the rule (paraplan/exec/option_checks.hpp)
+using exec::kPositive;
+
 void add_plan_file(CLI::App& sub, std::string& file);
 void add_overrides(CLI::App& sub, std::vector<std::string>& overrides, const std::string& example);
 // --calibration NAME|FILE: the same as --set cluster.calibration=NAME|FILE, a file relative to here.

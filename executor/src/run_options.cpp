@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "paraplan/error.hpp"
+#include "paraplan/exec/option_checks.hpp"
 
 namespace paraplan::exec {
 
@@ -20,12 +21,14 @@ void add_run_options(CLI::App& app, RunOptions& o) {
   app.add_option("--save", o.save, "write the trained model as a Hugging Face directory");
   app.add_option("--save-adapter", o.save_adapter, "write the LoRA adapter alone (peft names and adapter_config.json)");
   app.add_option("--save-merged", o.save_merged, "write the model with the LoRA adapter merged in (merge-and-unload)");
-  app.add_option("--lr", o.lr, "AdamW learning rate (default 1e-3)");
-  app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay (default 0)");
-  app.add_option("--seed", o.seed, "seed of the initial weights and of the data sampling (default 0)");
+  app.add_option("--lr", o.lr, "AdamW learning rate (default 1e-3)")->check(kPositive);
+  app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay (default 0)")->check(kNonNegative);
+  app.add_option("--seed", o.seed, "seed of the initial weights and of the data sampling (default 0)")
+      ->check(kNonNegative);
   app.add_option("--fake-rank", o.fake_rank,
                  "run only this rank, alone, with a fake communicator: the exact memory and compute of one rank "
-                 "of a large plan on one machine (the numbers it trains are not meaningful)");
+                 "of a large plan on one machine (the numbers it trains are not meaningful)")
+      ->check(kNonNegative);
   app.add_option("--timeout", o.timeout_s, "seconds to wait for the other ranks (store, collectives; default 120)")
       ->check(CLI::Range(1, 86400));
   app.add_option("--checkpoint-every", o.checkpoint_every,

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "run_paraplan.hpp"
 
@@ -74,6 +75,29 @@ TEST(Cli, BadInputExitsWithTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("\"frobnicate\" is not a command; the commands are plan, search,"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Run with --help"), std::string::npos) << r.out;
+}
+
+// A number out of its range names the option, the value and the rule, exit 2, before anything runs
+// (CLI11's own PositiveNumber printed its range as 0 to 1.8e308; a negative --lr or --seed was taken).
+TEST(Cli, ANumberOutOfItsRangeNamesTheRule) {
+  const std::string tiny = std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/tiny-dp2.json";
+  const std::pair<std::string, std::string> cases[] = {
+      {"search " + example() + " --gpus 0", "--gpus: 0 is not > 0"},
+      {"search " + example() + " --threads -2", "--threads: -2 is not > 0"},
+      {"plan " + example() + " --price -1 --tokens 1e9", "--price: -1 is not >= 0"},
+      {"plan " + example() + " --tokens lots", "--tokens: lots is not a number"},
+      {"run " + tiny + " --db '' --lr -0.001", "--lr: -0.001 is not > 0"},
+      {"run " + tiny + " --db '' --weight-decay -0.1", "--weight-decay: -0.1 is not >= 0"},
+      {"run " + tiny + " --db '' --seed -1", "--seed: -1 is not >= 0"},
+      {"run " + tiny + " --db '' --fake-rank -2", "--fake-rank: -2 is not >= 0"},
+      {"probe --db '' --timeout 0", "--timeout: 0 is not > 0"},
+  };
+  for (const auto& [args, message] : cases) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("starting"), std::string::npos) << args << "\n" << r.out;
+  }
 }
 
 TEST(Cli, PresetLists) {
