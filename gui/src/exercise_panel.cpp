@@ -97,8 +97,11 @@ ExercisePanel::ExercisePanel(Kind kind, QWidget* parent) : QWidget(parent), kind
     auto* v = new QChartView;
     v->setRenderHint(QPainter::Antialiasing);
     v->setMinimumHeight(260);
+    // A third of the width each, whatever the chart holds (its size hint had squeezed the line charts
+    // beside the bars until their titles and legends were elided).
+    v->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     views_.push_back(v);
-    charts->addWidget(v);
+    charts->addWidget(v, 1);
   }
   table_ = new QTableWidget;
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);

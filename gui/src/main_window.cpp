@@ -1,5 +1,7 @@
 #include "main_window.hpp"
 
+#include <algorithm>
+
 #include <QAction>
 #include <QChartView>
 #include <QDockWidget>
@@ -10,6 +12,7 @@
 #include <QMessageBox>
 #include <QPainter>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QStatusBar>
 #include <QSvgGenerator>
 #include <QTabWidget>
@@ -44,8 +47,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   auto* scroll = new QScrollArea;
   scroll->setWidget(left);
   scroll->setWidgetResizable(true);
-  scroll->setMinimumWidth(500);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  // It scrolls vertically only, so it is as wide as its widest row plus the scroll bar; at a fixed 500
+  // pixels the bar covered the right edge of the inputs (their arrows).
+  scroll->setMinimumWidth(std::max(500, left->minimumSizeHint().width() +
+                                            scroll->verticalScrollBar()->sizeHint().width() + 2 * scroll->frameWidth()));
   auto* dock = new QDockWidget("Model, training, cluster and plan");
   dock->setWidget(scroll);
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include <QBarCategoryAxis>
+#include <QHorizontalBarSeries>
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
@@ -106,15 +107,17 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   predicted_->setColor(QColor("#4e79a7"));
   measured_ = new QBarSet("measured");
   measured_->setColor(QColor("#f28e2b"));
-  auto* series = new QBarSeries;
+  // Horizontal bars: the category names (optimizer, activations, ...) get a line each; under columns as
+  // narrow as this chart's they were elided to "...".
+  auto* series = new QHorizontalBarSeries;
   series->append(predicted_);
   series->append(measured_);
   chart->addSeries(series);
   x_ = new QBarCategoryAxis;
   y_ = new QValueAxis;
   y_->setTitleText("MiB (2^20 bytes)");
-  chart->addAxis(x_, Qt::AlignBottom);
-  chart->addAxis(y_, Qt::AlignLeft);
+  chart->addAxis(x_, Qt::AlignLeft);
+  chart->addAxis(y_, Qt::AlignBottom);
   series->attachAxis(x_);
   series->attachAxis(y_);
   chart->legend()->setAlignment(Qt::AlignBottom);

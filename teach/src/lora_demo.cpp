@@ -82,10 +82,10 @@ std::vector<Chart> lora_charts(const LoraRanksRun& run) {
   for (const LoraPhaseCurve& c : run.curves)
     if (c.phase == "pretrain") pre.series.push_back({c.phase, c.step, c.loss});
   Chart acc{Chart::Kind::bars, "Task accuracy and trainable share", "variant", "percent (%)", {}, {}, false};
-  Series a{"task accuracy (%)", {}, {}}, tr{"trainable parameters (% of the model)", {}, {}};
+  Series a{"task accuracy", {}, {}}, tr{"trainable share", {}, {}};  // short: the legend has a third of the GUI's width
   for (const LoraResult& r : run.results) {
     if (r.phase == "pretrain") continue;
-    acc.categories.push_back(r.phase);
+    acc.categories.push_back(r.phase == "full fine-tuning" ? "full FT" : r.phase);  // a bar label, not elided
     a.y.push_back(100 * r.accuracy);
     tr.y.push_back(100.0 * static_cast<double>(r.trainable) / static_cast<double>(r.params));
   }

@@ -9,10 +9,12 @@
 #include <QChartView>
 #include <QComboBox>
 #include <QDir>
+#include <QDockWidget>
 #include <QFile>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QProcess>
+#include <QScrollArea>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -560,6 +562,32 @@ class GuiTest : public QObject {
     QVERIFY(window_->session()->evaluation().memory.fits);
     QCOMPARE(window_->memoryView()->stageCount(), 16);
     screenshot(window_.get(), "plan-tab-405b");
+  }
+
+  // The inputs panel scrolls vertically only, so every control must fit its width: at the window size
+  // of the screenshots the panel's vertical scroll bar had pushed the right edge of the spin boxes and
+  // lists (their arrows) out of view.
+  void everyInputIsWhollyVisibleAcrossThePanel() {
+    auto* dock = window_->findChild<QDockWidget*>();
+    QVERIFY(dock);
+    auto* scroll = qobject_cast<QScrollArea*>(dock->widget());
+    QVERIFY(scroll);
+    QApplication::processEvents();
+    QWidget* viewport = scroll->viewport();
+    int checked = 0;
+    for (QWidget* w : scroll->widget()->findChildren<QWidget*>()) {
+      if (!w->isVisibleTo(scroll->widget()) ||
+          !(qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QComboBox*>(w) || qobject_cast<QPushButton*>(w)))
+        continue;
+      const int right = w->mapTo(viewport, QPoint(w->width(), 0)).x();
+      QVERIFY2(right <= viewport->width(),
+               qPrintable(QString("%1 ends at x = %2 of a %3-pixel-wide panel")
+                              .arg(w->objectName().isEmpty() ? w->metaObject()->className() : w->objectName())
+                              .arg(right)
+                              .arg(viewport->width())));
+      ++checked;
+    }
+    QVERIFY(checked > 20);
   }
 
   // The timeline tab simulates the current plan off the GUI thread: a row per rank and stream, memory

@@ -3,12 +3,14 @@
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
+#include <QHorizontalBarSeries>
 #include <QLineSeries>
 #include <QLogValueAxis>
 #include <QScatterSeries>
 #include <QValueAxis>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace paraplan::plot {
@@ -17,6 +19,24 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
+// A tick step of 1, 2 or 5 x 10^k giving at most 6 ticks over `range`, and at least `least`.
+double nice_step(double range, double least) {
+  const double raw = std::max(range / 5, least);
+  const double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+// Whole numbers (steps, epochs, workers) tick at whole numbers, not at 1.75 or 3.25.
+void integer_ticks(QValueAxis* axis, double x0, double x1) {
+  const double step = nice_step(x1 - x0, 1);
+  axis->setTickType(QValueAxis::TicksDynamic);
+  axis->setTickAnchor(std::floor(x0 / step) * step);
+  axis->setTickInterval(step);
+  axis->setLabelFormat("%d");
+}
+
 }  // namespace
 
 QChart* make_chart(const teach::Chart& c) {
@@ -24,7 +44,13 @@ QChart* make_chart(const teach::Chart& c) {
   chart->setTitle(q(c.title));
   chart->legend()->setAlignment(Qt::AlignBottom);
   if (c.kind == teach::Chart::Kind::bars) {
-    auto* series = new QBarSeries;
+    // Long category names (variants) get a line each beside horizontal bars; under columns as narrow as
+    // a third of the GUI's width they were elided to "full fin...".
+    size_t longest = 0;
+    for (const std::string& cat : c.categories) longest = std::max(longest, cat.size());
+    const bool horizontal = longest > 6;
+    QAbstractBarSeries* series = horizontal ? static_cast<QAbstractBarSeries*>(new QHorizontalBarSeries)
+                                            : static_cast<QAbstractBarSeries*>(new QBarSeries);
     double top = 0;
     for (const teach::Series& s : c.series) {
       auto* set = new QBarSet(q(s.name));
@@ -43,9 +69,12 @@ QChart* make_chart(const teach::Chart& c) {
     x->setTitleText(q(c.x_label));
     auto* y = new QValueAxis;
     y->setTitleText(q(c.y_label));
-    y->setRange(0, top > 0 ? top * 1.15 : 1);
-    chart->addAxis(x, Qt::AlignBottom);
-    chart->addAxis(y, Qt::AlignLeft);
+    y->setRange(0, top > 0 ? top : 1);  // the value labels sit inside the bars
+    y->applyNiceNumbers();
+    y->setLabelFormat("%.4g");
+    if (horizontal) y->setTickCount(3);  // across a narrow chart: 0, 50, 100 rather than crowded labels
+    chart->addAxis(x, horizontal ? Qt::AlignLeft : Qt::AlignBottom);
+    chart->addAxis(y, horizontal ? Qt::AlignBottom : Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
     return chart;
@@ -87,6 +116,10 @@ QChart* make_chart(const teach::Chart& c) {
     auto* vx = new QValueAxis;
     vx->setRange(x0, x1);
     vx->setLabelFormat("%.4g");
+    bool whole = true;
+    for (const teach::Series& s : c.series)
+      for (double v : s.x) whole = whole && v == std::floor(v);
+    if (whole) integer_ticks(vx, x0, x1);
     x = vx;
   }
   x->setTitleText(q(c.x_label));
@@ -100,6 +133,7 @@ QChart* make_chart(const teach::Chart& c) {
     auto* vy = new QValueAxis;
     const double pad = 0.05 * (y1 - y0);
     vy->setRange(y0 - pad, y1 + pad);
+    vy->applyNiceNumbers();  // ticks at 5.1, 5.2, ... rather than 5.195, 5.295, ...
     vy->setLabelFormat("%.4g");
     y = vy;
   }
