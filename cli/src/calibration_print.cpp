@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "format.hpp"
 #include "paraplan/calibration.hpp"
+#include "paraplan/validation.hpp"
 
 namespace paraplan::cli {
 
@@ -28,6 +29,19 @@ void print_calibration(const GpuSpec& gpu, const Calibration& cal) {
     fmt::print("  {:<22} {:>10}  {:<9} {}\n", f.name, unit == "s" ? seconds(v) : fmt::format("{:.4g}", v),
                to_string(src[i]), unit == "s" ? "" : unit);
   }
+}
+
+void print_moe_track_record(const ModelSpec& model) {
+  if (!model.moe) return;
+  const TrackRecord t = moe_track_record();
+  if (t.rows == 0) return;
+  std::string sources;
+  for (const std::string& s : t.sources) sources += (sources.empty() ? "" : ", ") + s;
+  fmt::print("\nMoE step times are the model's least certain: on the {} published runs of MoE models it was checked "
+             "against ({}; {} of them in no fit) it predicted {:+.1f}% to {:+.1f}% of the measured step time, {} of {} "
+             "too fast (mean |error| {:.1f}%; `paraplan validate`, docs/validation.md).\n",
+             t.rows, sources, t.in_no_fit, 100 * t.min_error, 100 * t.max_error, t.too_fast, t.rows,
+             100 * t.mean_abs_error);
 }
 
 }  // namespace paraplan::cli

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "format.hpp"
+#include "paraplan/validation.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/report.hpp"
@@ -130,10 +131,17 @@ GPU's memory. Example:
             if (opt->json) {
               nlohmann::json j = plan_report(plan, mem, time);
               if (opt->tokens > 0) j["budget"] = budget_report(plan, time, opt->tokens);
+              if (plan.model.moe) {  // how far MoE step times were off on published runs (validation.hpp)
+                const TrackRecord t = moe_track_record();
+                j["moe_track_record"] = {{"rows", t.rows}, {"too_fast", t.too_fast}, {"in_no_fit", t.in_no_fit},
+                                         {"min_error", t.min_error}, {"max_error", t.max_error},
+                                         {"mean_abs_error", t.mean_abs_error}, {"sources", t.sources}};
+              }
               std::cout << j.dump(2) << "\n";
             } else {
               print_table(plan, mem);
               print_time(plan, time, opt->tokens);
+              print_moe_track_record(plan.model);
               print_calibration(plan.cluster.gpu, plan.cluster.calibration);
             }
             return 0;

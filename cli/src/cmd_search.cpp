@@ -186,6 +186,7 @@ docs/search.md. Example:
             fmt::print("\nPareto front — no other plan has both lower peak memory and a shorter step:\n");
             print_rows(r.pareto);
             if (!o->write_dir.empty()) fmt::print("\nWrote {} plan files to {}/\n", r.top.size(), o->write_dir);
+            print_moe_track_record(base.model);
             print_calibration(base.cluster.gpu, base.cluster.calibration);
             return 0;
           }};

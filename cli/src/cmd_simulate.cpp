@@ -136,6 +136,7 @@ peak memory beside the planner's. Example:
             print_summary(plan, r, estimate_memory(plan), estimate_time(plan), wall);
             if (!o->trace.empty()) fmt::print("Trace: {} (open in https://ui.perfetto.dev)\n", o->trace);
             if (!o->memory.empty()) fmt::print("Memory over time: {}\n", o->memory);
+            print_moe_track_record(plan.model);
             print_calibration(plan.cluster.gpu, plan.cluster.calibration);
             return 0;
           }};

@@ -36,11 +36,15 @@ void add_calibration_option(CLI::App& sub, std::vector<std::string>& overrides);
 namespace paraplan::planner {
 struct GpuSpec;
 struct Calibration;
+struct ModelSpec;
 }  // namespace paraplan::planner
 namespace paraplan::cli {
 // Which calibration profile the predictions used, and each time-model parameter of the device under
 // it: its value and whether it came from a fit, a measurement or the datasheet (calibration_print.cpp).
 void print_calibration(const planner::GpuSpec& gpu, const planner::Calibration& cal);
+// For a model with experts: how far the model's step times were off on the published MoE runs
+// (validation.hpp moe_track_record), one line; nothing for a dense model.
+void print_moe_track_record(const planner::ModelSpec& model);
 
 Command add_plan_command(CLI::App& app);
 Command add_models_command(CLI::App& app);

@@ -1,6 +1,8 @@
 // The paraplan command end to end: exit codes, messages, and the --json contract later tools rely on.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "paraplan/presets.hpp"
 #include "run_paraplan.hpp"
 
 using nlohmann::json;
@@ -77,6 +80,14 @@ TEST(Cli, BadInputExitsWithTwo) {
   EXPECT_NE(r.out.find("Run with --help"), std::string::npos) << r.out;
 }
 
+// The MoE line's figures as plan prints them.
+static std::string fmt_line(int rows, int too_fast, double lo, double hi) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "predicted %+.1f%% to %+.1f%% of the measured step time, %d of %d too fast", 100 * lo,
+                100 * hi, too_fast, rows);
+  return buf;
+}
+
 // A number out of its range names the option, the value and the rule, exit 2, before anything runs
 // (CLI11's own PositiveNumber printed its range as 0 to 1.8e308; a negative --lr or --seed was taken).
 TEST(Cli, ANumberOutOfItsRangeNamesTheRule) {
@@ -98,6 +109,39 @@ TEST(Cli, ANumberOutOfItsRangeNamesTheRule) {
     EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
     EXPECT_EQ(r.out.find("starting"), std::string::npos) << args << "\n" << r.out;
   }
+}
+
+// A plan of a MoE model says how far the model's step times were off on the published MoE runs; its
+// figures are validate's own rows of MoE models (each source's profile), counted here from validate --json.
+TEST(Cli, AMoePlanSaysHowFarMoeStepTimesWereOff) {
+  const Result v = run("validate --json --source mbridge-h100,mbridge-b200,mbridge-gb200,mbridge-h100-26.04");
+  ASSERT_EQ(v.code, 0) << v.out;
+  int rows = 0, too_fast = 0;
+  double lo = 1e9, hi = -1e9;
+  const json validated = json::parse(v.out);
+  for (const json& r : validated["rows"]) {
+    if (!paraplan::planner::model_preset(r["model"].get<std::string>()).moe) continue;
+    const double e = r["error"].get<double>();
+    ++rows;
+    too_fast += e < 0;
+    lo = std::min(lo, e);
+    hi = std::max(hi, e);
+  }
+  ASSERT_GE(rows, 12);  // GPT-OSS and the two Qwen3 MoE models on H100, B200, GB200 and H100 of 26.04
+  const std::string plan = write_temp("paraplan_moe.json", R"({"model": "qwen3-30b-a3b", "training": {"seq_len": 4096,
+      "global_batch": 512, "precision": "fp8"}, "parallel": {"dp": 8, "ep": 8, "zero": 1}, "cluster": {"gpu": "b200", "gpus": 8}})");
+  Result r = run("plan " + plan + " --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json t = json::parse(r.out)["moe_track_record"];
+  EXPECT_EQ(t["rows"].get<int>(), rows);
+  EXPECT_EQ(t["too_fast"].get<int>(), too_fast);
+  EXPECT_NEAR(t["min_error"].get<double>(), lo, 1e-12);
+  EXPECT_NEAR(t["max_error"].get<double>(), hi, 1e-12);
+  r = run("plan " + plan);
+  EXPECT_NE(r.out.find(fmt_line(rows, too_fast, lo, hi)), std::string::npos) << r.out;
+  r = run("plan " + example());
+  EXPECT_EQ(r.out.find("MoE step times"), std::string::npos) << r.out;
+  EXPECT_FALSE(json::parse(run("plan " + example() + " --json").out).contains("moe_track_record"));
 }
 
 TEST(Cli, PresetLists) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "paraplan/calibration.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"
 
@@ -16,6 +17,29 @@ std::vector<PublishedRun> all_validation_runs() {
   for (PublishedRun& r : mbridge_runs()) runs.push_back(std::move(r));
   for (PublishedRun& r : mbridge_held_out_runs()) runs.push_back(std::move(r));
   return runs;
+}
+
+TrackRecord moe_track_record() {
+  static const TrackRecord record = [] {
+    TrackRecord t;
+    std::vector<PublishedRun> moe;
+    for (PublishedRun& r : all_validation_runs())
+      if (r.plan.model.moe) moe.push_back(std::move(r));
+    bool first = true;
+    for (const ValidationRow& v : validate_runs(moe)) {
+      ++t.rows;
+      t.too_fast += v.error < 0;
+      t.in_no_fit += v.run.in_no_fit || fitted_on_another_gpu(v.run.plan.cluster.gpu, v.run.plan.cluster.calibration);
+      t.min_error = first ? v.error : std::min(t.min_error, v.error);
+      t.max_error = first ? v.error : std::max(t.max_error, v.error);
+      t.mean_abs_error += std::abs(v.error);
+      first = false;
+      if (std::find(t.sources.begin(), t.sources.end(), v.run.source) == t.sources.end()) t.sources.push_back(v.run.source);
+    }
+    if (t.rows > 0) t.mean_abs_error /= t.rows;
+    return t;
+  }();
+  return record;
 }
 
 std::vector<ValidationRow> validate_runs(const std::vector<PublishedRun>& runs, const Calibration* calibration) {

@@ -76,4 +76,16 @@ std::vector<LayerTimeRow> korthikanti_table4(const Calibration* calibration = nu
 // Every source validate knows: the published table's, vTrain's and Megatron-Bridge's rows.
 std::vector<PublishedRun> all_validation_runs();
 
+// The model's record on the published runs of MoE models, each predicted with its source's own profile,
+// as `paraplan validate` prints them: what a MoE step time should be read with. A row is in no fit when
+// its profile was fitted on another GPU's rows or an earlier release's (validate's "in no fit").
+struct TrackRecord {
+  int rows = 0;
+  int too_fast = 0;   // predicted below the measured step time
+  int in_no_fit = 0;  // predictions proper (the rest are fit errors)
+  double min_error = 0, max_error = 0, mean_abs_error = 0;  // signed (predicted - measured) / measured
+  std::vector<std::string> sources;
+};
+TrackRecord moe_track_record();  // computed once
+
 }  // namespace paraplan::planner
