@@ -49,6 +49,7 @@ Evaluation evaluatePlan(const Plan& plan) {
   if (e.valid) {
     e.memory = estimate_memory(plan);
     e.time = estimate_time(plan);
+    if (plan.model.moe) e.moe_record = moe_track_record();  // computed once, on the first MoE plan
   }
   e.estimate_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
   e.calibration = plan.cluster.calibration.name;

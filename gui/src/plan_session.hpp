@@ -3,6 +3,7 @@
 // `update`; every view redraws on `evaluated`.
 #include <QObject>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "paraplan/error.hpp"
@@ -10,6 +11,7 @@
 #include "paraplan/parallel_rules.hpp"
 #include "paraplan/plan.hpp"
 #include "paraplan/timing.hpp"
+#include "paraplan/validation.hpp"
 
 namespace paraplan::gui {
 
@@ -21,6 +23,7 @@ struct Evaluation {
   double estimate_ms = 0;  // how long the planner took
   std::string calibration;  // name of the calibration the time model used
   std::string calibration_device;  // the GPU it was fitted on, when not this plan's ("" otherwise)
+  std::optional<planner::TrackRecord> moe_record;  // a model with experts: the record on published MoE runs
 };
 
 // Validates the plan and, when valid, runs the memory and time models on it.

@@ -84,6 +84,16 @@ void TimeView::show(const Evaluation& e) {
           .arg(e.calibration_device.empty()
                    ? QString()
                    : QString(", fitted on %1 rows, not this GPU's").arg(QString::fromStdString(e.calibration_device))));
+  if (e.moe_record && e.moe_record->rows > 0) {  // the CLI's line (calibration_print.cpp)
+    const planner::TrackRecord& r = *e.moe_record;
+    summary_->setText(summary_->text() +
+                      QString("<br>MoE step times are the model's least certain: on %1 published MoE runs it "
+                              "predicted %2% to %3% of the measured step time, %4 of %1 too fast (docs/validation.md).")
+                          .arg(r.rows)
+                          .arg(QString::asprintf("%+.1f", 100 * r.min_error))
+                          .arg(QString::asprintf("%+.1f", 100 * r.max_error))
+                          .arg(r.too_fast));
+  }
 }
 
 QString TimeView::summaryText() const { return summary_->text(); }

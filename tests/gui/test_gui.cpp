@@ -35,6 +35,7 @@
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/store.hpp"
+#include "paraplan/validation.hpp"
 #include "runs_tab.hpp"
 #include "search_tab.hpp"
 #include "gantt_view.hpp"
@@ -103,6 +104,24 @@ class GuiTest : public QObject {
     QVERIFY2(window_->timeView()->summaryText().contains("calibration \"published\", fitted on a100-80gb rows, not this GPU's"),
              qPrintable(window_->timeView()->summaryText()));
     screenshot(window_.get(), "plan-tab");
+  }
+
+  // A MoE plan's step time comes with the model's record on the published MoE runs (the CLI's line);
+  // a dense plan's does not.
+  void aMoePlanSaysHowFarMoeStepTimesWereOff() {
+    window_->session()->setPlan(plan_of(R"({"model": "qwen3-30b-a3b", "training": {"seq_len": 4096,
+        "global_batch": 512, "precision": "fp8"}, "parallel": {"dp": 8, "ep": 8, "zero": 1},
+        "cluster": {"gpu": "b200", "gpus": 8}})"));
+    const planner::TrackRecord r = planner::moe_track_record();
+    QVERIFY(r.rows >= 12);
+    const QString want = QString("on %1 published MoE runs it predicted %2% to %3% of the measured step time, %4 of %1 too fast")
+                             .arg(r.rows)
+                             .arg(QString::asprintf("%+.1f", 100 * r.min_error), QString::asprintf("%+.1f", 100 * r.max_error))
+                             .arg(r.too_fast);
+    QVERIFY2(window_->timeView()->summaryText().contains(want), qPrintable(window_->timeView()->summaryText()));
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096, "global_batch": 64},
+        "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
+    QVERIFY(!window_->timeView()->summaryText().contains("MoE"));
   }
 
   // The schedule list offers only what the plan allows: interleaving needs the micro-batches (global
