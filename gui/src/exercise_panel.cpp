@@ -15,6 +15,7 @@
 #include <QVBoxLayout>
 #include <nlohmann/json.hpp>
 
+#include "gui_format.hpp"
 #include "paraplan/plot/chart_qt.hpp"
 #include "paraplan/store.hpp"
 #include "runs_tab.hpp"
@@ -56,19 +57,19 @@ ExercisePanel::ExercisePanel(Kind kind, QWidget* parent) : QWidget(parent), kind
   if (lenet) {
     length_->setRange(1, 100);
     length_->setValue(5);
-    length_->setSuffix(" epochs");
+    setCountSuffix(length_, " epoch", " epochs");
     samples_->setRange(0, 60000);
     samples_->setSingleStep(640);
     samples_->setSpecialValueText("all 60,000");
-    samples_->setSuffix(" training images");
+    setCountSuffix(samples_, " training image", " training images");
     quick_->hide();
   } else {
     length_->setRange(1, 100000);
     length_->setValue(400);
-    length_->setSuffix(" fine-tuning steps per variant");
+    setCountSuffix(length_, " fine-tuning step per variant", " fine-tuning steps per variant");
     samples_->setRange(1, 100000);
     samples_->setValue(300);
-    samples_->setSuffix(" pretraining steps");
+    setCountSuffix(samples_, " pretraining step", " pretraining steps");
   }
   run_ = new QPushButton(lenet ? "Run exercise 1" : "Run exercise 2");
   cancel_ = new QPushButton("Cancel");

@@ -1,5 +1,7 @@
 #include "gui_format.hpp"
 
+#include <QSpinBox>
+
 #include <cmath>
 
 #include "paraplan/format.hpp"
@@ -20,6 +22,18 @@ double niceStep(double span, int ticks) {
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double f = raw / mag;  // in [1, 10)
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+void setCountSuffix(QSpinBox* box, const QString& one, const QString& many) {
+  box->setProperty("count_one", one);
+  box->setProperty("count_many", many);
+  syncCountSuffix(box);
+  QObject::connect(box, &QSpinBox::valueChanged, box, [box] { syncCountSuffix(box); });
+}
+
+void syncCountSuffix(QSpinBox* box) {
+  const QVariant one = box->property("count_one"), many = box->property("count_many");
+  if (one.isValid() && many.isValid()) box->setSuffix(box->value() == 1 ? one.toString() : many.toString());
 }
 
 }  // namespace paraplan::gui

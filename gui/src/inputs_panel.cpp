@@ -13,6 +13,7 @@
 #include <QSpinBox>
 #include <nlohmann/json.hpp>
 
+#include "gui_format.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/calibration.hpp"
 #include "paraplan/presets.hpp"
@@ -92,7 +93,8 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   auto* cform = new QFormLayout(cbox);
   gpu_ = new QComboBox;
   for (const PresetInfo& p : hardware_presets()) gpu_->addItem(QString::fromStdString(p.name), QString::fromStdString(p.id));
-  gpus_ = spin(1, 1 << 20, " GPU(s)");
+  gpus_ = spin(1, 1 << 20);
+  setCountSuffix(gpus_, " GPU", " GPUs");
   per_node_ = spin(1, 1024, " per node");
   cform->addRow("GPU", errors_.wrap(gpu_, {"cluster.gpu"}));
   cform->addRow("count / node", errors_.wrap(two(gpus_, per_node_), {"cluster.gpus", "cluster.gpus_per_node"}));
@@ -260,6 +262,7 @@ void InputsPanel::refresh() {
   auto set = [](QSpinBox* s, long long v) {
     const QSignalBlocker b(s);
     s->setValue(static_cast<int>(v));
+    syncCountSuffix(s);  // "1 GPU", "8 GPUs": valueChanged is blocked here
   };
   {
     const QSignalBlocker b(model_);

@@ -109,12 +109,13 @@ void LearnTab::goTo(int step) {
                                change};
     for (int c = 0; c < 4; ++c) deltas_->setItem(i, c, new QTableWidgetItem(cells[c]));
   }
-  summary_->setText(QString("%1 — %2 on %3 GPU(s): peak %4 of %5; %6 tokens/s, MFU %7.")
+  const int gpus = session_->plan().cluster.gpus;
+  summary_->setText(QString("%1 — %2 on %3 %8: peak %4 of %5; %6 tokens/s, MFU %7.")
                         .arg(now.memory.fits ? "<b style='color:#1b5e20'>fits</b>" : "<b style='color:#b00020'>does not fit</b>")
                         .arg(QString::fromStdString(session_->plan().model.name))
-                        .arg(session_->plan().cluster.gpus)
+                        .arg(gpus)
                         .arg(gib(now.memory.peak_bytes), gib(now.memory.gpu_memory_bytes), count(now.time.tokens_per_s),
-                             percent(now.time.mfu)));
+                             percent(now.time.mfu), gpus == 1 ? "GPU" : "GPUs"));
 }
 
 }  // namespace paraplan::gui

@@ -60,7 +60,7 @@ RunsTab::RunsTab(PlanSession* session, QWidget* parent) : QWidget(parent), sessi
   steps_ = new QSpinBox;
   steps_->setRange(1, 100000);
   steps_->setValue(5);
-  steps_->setSuffix(" steps");
+  setCountSuffix(steps_, " step", " steps");
   run_ = new QPushButton("Run this plan");
   run_->setToolTip("Train the plan on the left with `paraplan run` (CPU workers on this machine, NCCL on GPUs)");
   cancel_ = new QPushButton("Cancel run");

@@ -45,7 +45,7 @@ SearchTab::SearchTab(PlanSession* session, QWidget* parent) : QWidget(parent), s
   progress_->setFormat("%p% of layouts");
   gpus_ = new QSpinBox;
   gpus_->setRange(1, 1 << 20);
-  gpus_->setSuffix(" GPUs");
+  setCountSuffix(gpus_, " GPU", " GPUs");
   top_ = new QSpinBox;
   top_->setRange(1, 5000);
   top_->setValue(200);

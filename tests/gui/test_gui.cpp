@@ -39,6 +39,7 @@
 #include "runs_tab.hpp"
 #include "search_tab.hpp"
 #include "gantt_view.hpp"
+#include "gui_format.hpp"
 #include "time_view.hpp"
 #include "timeline_tab.hpp"
 #include <QLineSeries>
@@ -122,6 +123,30 @@ class GuiTest : public QObject {
     window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096, "global_batch": 64},
         "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
     QVERIFY(!window_->timeView()->summaryText().contains("MoE"));
+  }
+
+  // A count reads as one: "1 epoch", "5 epochs" (it read "1 epochs", "1 GPU(s)").
+  void aCountsUnitIsSingularAtOne() {
+    QSpinBox box;
+    box.setRange(0, 10);
+    box.setValue(1);
+    setCountSuffix(&box, " epoch", " epochs");
+    QCOMPARE(box.text(), QString("1 epoch"));
+    box.setValue(5);
+    QCOMPARE(box.text(), QString("5 epochs"));
+    box.setValue(0);
+    QCOMPARE(box.text(), QString("0 epochs"));
+    // The panels show a plan with their boxes' signals blocked: the GPU count still reads right.
+    auto gpu_counts = [&] {
+      QStringList texts;
+      for (QSpinBox* b : window_->inputs()->findChildren<QSpinBox*>())
+        if (b->suffix().contains("GPU")) texts << b->text();
+      return texts;
+    };
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "parallel": {"dp": 1}, "cluster": {"gpus": 1}})"));
+    QCOMPARE(gpu_counts(), QStringList{"1 GPU"});
+    window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
+    QCOMPARE(gpu_counts(), QStringList{"8 GPUs"});
   }
 
   // The schedule list offers only what the plan allows: interleaving needs the micro-batches (global
