@@ -31,6 +31,7 @@ LearnTab::LearnTab(PlanSession* session, QWidget* parent)
   f.setPointSizeF(f.pointSizeF() * 1.3);
   f.setBold(true);
   title_->setFont(f);
+  title_->setWordWrap(true);  // a long step title wraps rather than widening the pane
   why_ = new QLabel;
   why_->setWordWrap(true);
   formula_ = new QLabel;
@@ -47,6 +48,8 @@ LearnTab::LearnTab(PlanSession* session, QWidget* parent)
   deltas_->setMaximumHeight(300);
   deltas_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
   memory_ = new MemoryView;
+  // Its chart shrinks to 150 px before the table loses a row: at the Memory & time tab's 320 px the tour
+  // had set the window's minimum height to 848 px, more than a laptop screen leaves it.
   memory_->setCompact();
   auto* right = new QWidget;
   auto* rv = new QVBoxLayout(right);

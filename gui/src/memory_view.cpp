@@ -160,6 +160,7 @@ void MemoryView::hovered(int category, bool on, int stage) {
 }
 
 void MemoryView::setCompact() {
+  view_->setMinimumHeight(150);
   chart_->legend()->setAlignment(Qt::AlignRight);
   chart_->setTitle("Memory per GPU (worst GPUs by stage)");
 }

@@ -125,6 +125,19 @@ class GuiTest : public QObject {
     QVERIFY(!window_->timeView()->summaryText().contains("MoE"));
   }
 
+  // The window fits a 1366 x 768 laptop screen: its minimum size, whatever tab is open, leaves room for a
+  // title bar and a panel (the Learn tab's tour had made it 1239 x 848).
+  void theWindowFitsALaptopScreen() {
+    auto* tabs = window_->findChild<QTabWidget*>();
+    for (int t = 0; t < tabs->count(); ++t) {
+      tabs->setCurrentIndex(t);
+      QApplication::processEvents();
+      const QSize min = window_->minimumSizeHint();
+      QVERIFY2(min.width() <= 1366 && min.height() <= 700,
+               qPrintable(QString("tab %1: minimum %2 x %3").arg(tabs->tabText(t)).arg(min.width()).arg(min.height())));
+    }
+  }
+
   // A count reads as one: "1 epoch", "5 epochs" (it read "1 epochs", "1 GPU(s)").
   void aCountsUnitIsSingularAtOne() {
     QSpinBox box;
