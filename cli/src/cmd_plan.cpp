@@ -6,11 +6,11 @@
 
 #include "commands.hpp"
 #include "format.hpp"
-#include "paraplan/validation.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
 #include "paraplan/report.hpp"
 #include "paraplan/timing.hpp"
+#include "paraplan/validation.hpp"
 
 namespace paraplan::cli {
 

@@ -23,11 +23,11 @@ template <class Options>
 std::pair<CLI::App*, std::shared_ptr<Options>> subcommand(CLI::App& app, const char* name, const std::string& help) {
   return {app.add_subcommand(name, help), std::make_shared<Options>()};
 }
-// The plan file that plan, search, simulate, export and run read, and the --set overrides applied to it
-// (`example` shows one, e.g. "parallel.zero=3").
 using exec::kNonNegative;  // option checks that state the rule (paraplan/exec/option_checks.hpp)
 using exec::kPositive;
 
+// The plan file that plan, search, simulate, export and run read, and the --set overrides applied to it
+// (`example` shows one, e.g. "parallel.zero=3").
 void add_plan_file(CLI::App& sub, std::string& file);
 void add_overrides(CLI::App& sub, std::vector<std::string>& overrides, const std::string& example);
 // --calibration NAME|FILE: the same as --set cluster.calibration=NAME|FILE, a file relative to here.
