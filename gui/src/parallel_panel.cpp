@@ -114,7 +114,13 @@ ParallelPanel::ParallelPanel(PlanSession* session, QWidget* parent) : QWidget(pa
 void ParallelPanel::refresh() {
   const Plan& p = session_->plan();
   const auto& par = p.parallel;
-  dp_->setText(QString("%1  (= %2 GPUs / (tp %3 x pp %4 x cp %5))").arg(par.dp).arg(p.cluster.gpus).arg(par.tp).arg(par.pp).arg(par.cp));
+  dp_->setText(QString("%1  (= %2 %6 / (tp %3 x pp %4 x cp %5))")
+                   .arg(par.dp)
+                   .arg(p.cluster.gpus)
+                   .arg(par.tp)
+                   .arg(par.pp)
+                   .arg(par.cp)
+                   .arg(p.cluster.gpus == 1 ? "GPU" : "GPUs"));
   fill(tp_, PlanSession::tpOptions(p), par.tp);
   fill(pp_, PlanSession::ppOptions(p), par.pp);
   fill(cp_, PlanSession::cpOptions(p), par.cp);

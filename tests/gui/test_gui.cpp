@@ -158,6 +158,7 @@ class GuiTest : public QObject {
     };
     window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "parallel": {"dp": 1}, "cluster": {"gpus": 1}})"));
     QCOMPARE(gpu_counts(), QStringList{"1 GPU"});
+    QVERIFY(visible_message(window_->parallel(), "1  (= 1 GPU / (tp 1 x pp 1 x cp 1))"));  // the dp line too
     window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));
     QCOMPARE(gpu_counts(), QStringList{"8 GPUs"});
   }
