@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "gui_format.hpp"
+#include "paraplan/plot/chart_qt.hpp"
 
 namespace paraplan::gui {
 
@@ -78,7 +79,7 @@ void GanttView::paintEvent(QPaintEvent*) {
   const int rh = rowHeight();
   // Time axis: round steps; labels centred on their tick but kept inside the widget.
   p.setPen(QColor("#666"));
-  const double step = niceStep(tl.makespan_s, 8);
+  const double step = plot::nice_step(tl.makespan_s, 8);
   for (int i = 0; i * step <= tl.makespan_s * (1 + 1e-9); ++i) {
     const double t = i * step;
     const int x = static_cast<int>(xOf(t));

@@ -12,8 +12,6 @@ QString seconds(double s);            // "1.23 s", "45.6 ms", "12.3 us"
 QString percent(double fraction);     // "41.5%"
 QString count(double n);              // "8,030,261,248"
 QString shortCount(double n);         // "8.03 B"
-// A round tick spacing (1, 2 or 5 x 10^k) that cuts `span` into about `ticks` intervals.
-double niceStep(double span, int ticks);
 // A count's unit after the number, singular at 1: "1 epoch", "5 epochs" (the suffix follows the value).
 void setCountSuffix(QSpinBox* box, const QString& one, const QString& many);
 // After a setValue with the box's signals blocked (a panel showing the plan): the suffix for its value.

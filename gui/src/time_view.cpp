@@ -87,12 +87,14 @@ void TimeView::show(const Evaluation& e) {
   if (e.moe_record && e.moe_record->rows > 0) {  // the CLI's line (calibration_print.cpp)
     const planner::TrackRecord& r = *e.moe_record;
     summary_->setText(summary_->text() +
-                      QString("<br>MoE step times are the model's least certain: on %1 published MoE runs it "
-                              "predicted %2% to %3% of the measured step time, %4 of %1 too fast (docs/validation.md).")
+                      QString("<br>MoE step times are the model's least certain: on %1 published MoE runs (%5 of "
+                              "them in no fit) it predicted %2% to %3% of the measured step time, %4 of %1 too fast "
+                              "(docs/validation.md).")
                           .arg(r.rows)
                           .arg(QString::asprintf("%+.1f", 100 * r.min_error))
                           .arg(QString::asprintf("%+.1f", 100 * r.max_error))
-                          .arg(r.too_fast));
+                          .arg(r.too_fast)
+                          .arg(r.in_no_fit));
   }
 }
 

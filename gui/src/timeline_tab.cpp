@@ -15,6 +15,7 @@
 
 #include "gantt_view.hpp"
 #include "gui_format.hpp"
+#include "paraplan/plot/chart_qt.hpp"
 #include "paraplan/sim/trace.hpp"
 
 namespace paraplan::gui {
@@ -172,7 +173,7 @@ void TimelineTab::done(std::shared_ptr<sim::SimResult> r, const QString& error) 
   x->setRange(0, std::max(1e-9, r->step_s));
   x->setTickType(QValueAxis::TicksDynamic);
   x->setTickAnchor(0);
-  x->setTickInterval(niceStep(std::max(1e-9, r->step_s), 6));
+  x->setTickInterval(plot::nice_step(std::max(1e-9, r->step_s), 6));
   x->setLabelFormat("%.3g");
   auto* y = new QValueAxis;
   y->setTitleText("GiB");

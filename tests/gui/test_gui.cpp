@@ -115,10 +115,12 @@ class GuiTest : public QObject {
         "cluster": {"gpu": "b200", "gpus": 8}})"));
     const planner::TrackRecord r = planner::moe_track_record();
     QVERIFY(r.rows >= 12);
-    const QString want = QString("on %1 published MoE runs it predicted %2% to %3% of the measured step time, %4 of %1 too fast")
+    const QString want = QString("on %1 published MoE runs (%5 of them in no fit) it predicted %2% to %3% of the measured "
+                                 "step time, %4 of %1 too fast")
                              .arg(r.rows)
                              .arg(QString::asprintf("%+.1f", 100 * r.min_error), QString::asprintf("%+.1f", 100 * r.max_error))
-                             .arg(r.too_fast);
+                             .arg(r.too_fast)
+                             .arg(r.in_no_fit);
     QVERIFY2(window_->timeView()->summaryText().contains(want), qPrintable(window_->timeView()->summaryText()));
     window_->session()->setPlan(plan_of(R"({"model": "llama3-8b", "training": {"seq_len": 4096, "global_batch": 64},
         "parallel": {"dp": 8}, "cluster": {"gpus": 8}})"));

@@ -19,18 +19,9 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
-// A tick step of 1, 2 or 5 x 10^k giving at most 6 ticks over `range`, and at least `least`.
-double nice_step(double range, double least) {
-  const double raw = std::max(range / 5, least);
-  const double p = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * p >= raw) return m * p;
-  return 10 * p;
-}
-
 // Whole numbers (steps, epochs, workers) tick at whole numbers, not at 1.75 or 3.25.
 void integer_ticks(QValueAxis* axis, double x0, double x1) {
-  const double step = nice_step(x1 - x0, 1);
+  const double step = std::max(1.0, nice_step(x1 - x0, 5));
   axis->setTickType(QValueAxis::TicksDynamic);
   axis->setTickAnchor(std::floor(x0 / step) * step);
   axis->setTickInterval(step);
@@ -38,6 +29,14 @@ void integer_ticks(QValueAxis* axis, double x0, double x1) {
 }
 
 }  // namespace
+
+double nice_step(double span, int ticks) {
+  if (!(span > 0) || ticks < 1) return 1;
+  const double raw = span / ticks;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;  // in [1, 10)
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
 
 QChart* make_chart(const teach::Chart& c) {
   auto* chart = new QChart;

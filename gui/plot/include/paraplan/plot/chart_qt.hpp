@@ -10,4 +10,7 @@ namespace paraplan::plot {
 
 QChart* make_chart(const teach::Chart& c);  // the caller owns it (or hands it to a QChartView)
 
+// A round tick spacing (1, 2 or 5 x 10^k) that cuts `span` into about `ticks` intervals.
+double nice_step(double span, int ticks);
+
 }  // namespace paraplan::plot
