@@ -38,6 +38,7 @@ struct CalibrateCliOptions {
   std::string description;
   bool no_rows = false;
   bool as_factors = false;
+  bool robust = false;
   std::string repeats = "all";  // --repeats: every run a row, or the fastest of a plan's repeats
 };
 
@@ -189,6 +190,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
   co.device = o.gpu;
   co.folds = o.folds;
   co.fit.fields = fit_fields(o.fit);
+  co.fit.robust = o.robust;
   co.description = o.description;
   co.rows_in_document = !o.no_rows;
   co.as_factors = o.as_factors;
@@ -209,8 +211,10 @@ int run_calibrate(const CalibrateCliOptions& o) {
              set.skipped.size());
   for (const std::string& s : set.skipped) fmt::print("  skipped {}\n", s);
   for (const std::string& s : out.fit.dropped) fmt::print("  not fitted: {}\n", s);
-  fmt::print("simplex search, then Levenberg-Marquardt: {} iteration(s), {}, rms log residual {:.4f}\n\n", out.fit.iterations,
-             out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual);
+  fmt::print("simplex search, then Levenberg-Marquardt{}: {} iteration(s), {}, rms log residual {:.4f}{}\n\n",
+             o.robust ? " with Huber's weights" : "", out.fit.iterations,
+             out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual,
+             o.robust ? " (weighted)" : "");
   print_parameters(out.fit);
   if (o.report) {
     print_rows(report);
@@ -264,6 +268,10 @@ scripts/calibrate-profiles regenerates the shipped profiles (data/calibration) t
                   "them. Naming optimizer_memory fits the optimizer step's bandwidth to executor runs' optimizer times "
                   "(docs/calibration.md: right in itself, worse held-out step times on CPU)")
       ->type_name("NAMES");
+  sub->add_flag("--robust", o->robust,
+                "Huber's robust fit instead of least squares: a row off by more than 1.345 robust standard "
+                "deviations of the rows' log errors pulls with a bounded force, so that a few rows with a cost "
+                "the model lacks do not drag the rest (the Megatron-Bridge H100 profile; each fold fits so too)");
   sub->add_flag("--report", o->report,
                 "print predicted vs measured for every row, before and after (step time, and memory by category for "
                 "executor runs), and write NAME-report.json/.csv/.png (the plot when the GUI library was built)");

@@ -107,12 +107,25 @@ void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::stri
   fmt::print("\n");
 }
 
+// Whether the built-in profile `name` was fitted with Huber's weights (its file's fit.estimator,
+// `paraplan calibrate --robust`) rather than by least squares.
+bool fitted_robustly(const std::string& name) {
+  for (const auto& f : embedded::calibration())
+    if (f.id && name == f.id)
+      return nlohmann::json::parse(f.text).value("fit", nlohmann::json::object()).value("estimator", "") == "huber";
+  return false;
+}
+
 // One source (--source NAME): leave-one-row-out within it, each row predicted by the GEMM efficiency
-// fitted on the source's other rows.
+// fitted on the source's other rows, as the source's profile was fitted.
 int print_rows_held_out(const std::vector<PublishedRun>& runs) {
+  FitOptions options;
+  options.fields = {"gemm"};
+  options.robust = fitted_robustly(runs.front().plan.cluster.calibration.name);
+  const std::string how = options.robust ? "Huber's robust fit" : "least squares";
   fmt::print("fitting the GEMM efficiency on all {} rows of {}, then once per row left out...\n", runs.size(),
              runs.front().source);
-  const std::vector<RowHeldOut> rows = leave_one_row_out(runs, {"gemm"});
+  const std::vector<RowHeldOut> rows = leave_one_row_out(runs, options);
   fmt::print("{:<15} {:>5} {:>10} {:>13} {:>13} {:>8} {:>15} {:>9}\n", "model", "GPUs", "tp/pp/dp", "published (s)",
              "in fit (s)", "error", "held out (s)", "error");
   double in_fit = 0, held = 0;
@@ -126,8 +139,9 @@ int print_rows_held_out(const std::vector<PublishedRun>& runs) {
   }
   const double n = static_cast<double>(rows.size());
   fmt::print("mean |error|: in fit {}, held out {}\n", percent(in_fit / n, 2), percent(held / n, 2));
-  fmt::print("(held out: each row predicted by the GEMM efficiency fitted on the other rows alone, least squares on "
-             "log errors)\n");
+  fmt::print("(held out: each row predicted by the GEMM efficiency fitted on the other rows alone, {} on log "
+             "errors, as the source's profile \"{}\")\n",
+             how, runs.front().plan.cluster.calibration.name);
   return 0;
 }
 
@@ -213,11 +227,11 @@ void print_held_out_summary(const std::vector<SourceSummary>& sums, const std::v
     } else {
       const nlohmann::json& e = cv["errors"];
       const int folds = cv["folds"].get<int>();
-      fmt::print("{}mean |error| {}, p90 {}, max {} ({} of \"{}\")\n", head,
+      fmt::print("{}mean |error| {}, p90 {}, max {} ({} of \"{}\"{})\n", head,
                  percent(e["mean_abs_error"].get<double>(), 2), percent(e["p90_abs_error"].get<double>(), 2),
                  percent(e["max_abs_error"].get<double>(), 2),
                  folds == e["rows"].get<int>() ? std::string("leave-one-out") : fmt::format("{}-fold cross-validation", folds),
-                 profile[s.source]);
+                 profile[s.source], fitted_robustly(profile[s.source]) ? ", Huber's fit" : "");
     }
   }
 }

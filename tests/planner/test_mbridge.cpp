@@ -211,14 +211,19 @@ TEST(MBridge, LeaveOneRowOutRecoversTheEfficiencyThatMadeTheTimes) {
     r.plan.cluster.calibration = half;
     r.published_step_s = validate_runs({r}).front().predicted_step_s;
   }
-  const auto rows = leave_one_row_out(runs, {"gemm"});
-  ASSERT_EQ(rows.size(), 3u);
-  for (const RowHeldOut& r : rows) {
-    EXPECT_NEAR(r.held_out_error, 0, 1e-3) << r.run.model;
-    EXPECT_NEAR(r.in_fit_error, 0, 1e-3) << r.run.model;
+  FitOptions gemm;
+  gemm.fields = {"gemm"};
+  for (bool robust : {false, true}) {  // exact rows: least squares and Huber's fit both give 0.5 back
+    gemm.robust = robust;
+    const auto rows = leave_one_row_out(runs, gemm);
+    ASSERT_EQ(rows.size(), 3u);
+    for (const RowHeldOut& r : rows) {
+      EXPECT_NEAR(r.held_out_error, 0, 1e-3) << r.run.model << (robust ? " (Huber)" : "");
+      EXPECT_NEAR(r.in_fit_error, 0, 1e-3) << r.run.model << (robust ? " (Huber)" : "");
+    }
   }
   try {
-    leave_one_row_out({runs[0]}, {"gemm"});
+    leave_one_row_out({runs[0]}, gemm);
     FAIL() << "held out the only row";
   } catch (const PlanError& e) {
     EXPECT_NE(std::string(e.what()).find("needs at least two rows"), std::string::npos) << e.what();
@@ -226,12 +231,16 @@ TEST(MBridge, LeaveOneRowOutRecoversTheEfficiencyThatMadeTheTimes) {
 }
 
 // The shipped profile (data/calibration/mbridge-h100.json, from the command in docs/validation.md) is the
-// fit of the GEMM efficiency on the six H100 rows: refitting gives the same value.
+// fit of the GEMM efficiency on the six H100 rows with Huber's weights (calibrate --robust): refitting
+// gives the same value.
 TEST(MBridge, TheShippedH100ProfileIsTheFitOfTheH100Rows) {
   std::vector<PublishedRun> h100;
   for (const auto& r : mbridge_runs())
     if (r.source == "mbridge-h100") h100.push_back(r);
-  const auto rows = leave_one_row_out(h100, {"gemm"});
+  FitOptions huber;
+  huber.fields = {"gemm"};
+  huber.robust = true;
+  const auto rows = leave_one_row_out(h100, huber);
   const Calibration shipped = builtin_calibration("mbridge-h100");
   ASSERT_EQ(shipped.params.size(), 1u);
   EXPECT_EQ(shipped.params[0].name, "gemm");

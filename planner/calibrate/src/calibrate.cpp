@@ -35,6 +35,8 @@ std::vector<Measurement> rows_of(const MeasurementSet& set, const std::string& d
   return out;
 }
 
+std::string estimator(const FitOptions& o) { return o.robust ? "Huber's robust fit" : "least squares"; }
+
 }  // namespace
 
 ErrorSummary summarize_errors(const std::vector<double>& errors) {
@@ -182,7 +184,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
     if (!m.software.empty() && m.software != "{}") software.insert(m.software);
   }
   out.profile.provenance = "paraplan calibrate on " + out.device + ": " + counts + (store_path.empty() ? "" : " of " + store_path) +
-                           "; least squares on log(predicted/measured), " +
+                           "; " + estimator(options.fit) + " on log(predicted/measured), " +
                            (out.folds ? std::to_string(out.folds) + "-fold cross-validated" : "not cross-validated") +
                            " (the file's cross_validation)";
   json params = json::object();
@@ -209,9 +211,14 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
   for (const std::string& h : hardware) doc["hardware"].push_back(json::parse(h, nullptr, false));
   doc["software"] = json::array();
   for (const std::string& s : software) doc["software"].push_back(json::parse(s, nullptr, false));
-  doc["fit"] = {{"method", "least squares on log(predicted/measured) over log parameters within their ranges: a "
-                           "Nelder-Mead simplex search, then Levenberg-Marquardt; each kind of row weighing the same "
-                           "in total, then each kind reweighted by its scatter and refitted"},
+  doc["fit"] = {{"method", estimator(options.fit) +
+                               " on log(predicted/measured) over log parameters within their ranges: a Nelder-Mead "
+                               "simplex search, then Levenberg-Marquardt; each kind of row weighing the same in total, "
+                               "then each kind reweighted by its scatter and refitted" +
+                               (options.fit.robust ? std::string(", then Huber's weights (1.345 robust standard "
+                                                                 "deviations) by iteratively reweighted least squares")
+                                                   : std::string())},
+                {"estimator", options.fit.robust ? "huber" : "least squares"},
                 {"iterations", out.fit.iterations},
                 {"converged", out.fit.converged},
                 {"rms_log_residual", out.fit.rms_log_residual},

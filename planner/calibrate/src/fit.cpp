@@ -75,6 +75,30 @@ class Problem {
     }
   }
 
+  // FitOptions::robust: each row's weight (balanced, reweighted by scatter) times Huber's weight at its
+  // residual r, min(1, delta / |r|), delta = 1.345 x the residuals' robust scale (1.4826 x their median
+  // absolute deviation: the standard deviation for normal errors) and at least 1.345 x kMinScale, so that
+  // rows fitted within about 1 % keep least squares. Returns the largest change of a Huber weight.
+  double reweight_huber(const Eigen::VectorXd& r) {
+    constexpr double kMinScale = 0.01, kTuning = 1.345, kNormalMad = 1.4826;
+    if (base_.size() == 0) {
+      base_ = w_;
+      huber_ = Eigen::VectorXd::Ones(w_.size());
+    }
+    std::vector<double> v(r.data(), r.data() + r.size());
+    const double med = median(v);
+    for (double& x : v) x = std::fabs(x - med);
+    const double delta = kTuning * std::max(kNormalMad * median(v), kMinScale);
+    double change = 0;
+    for (Eigen::Index i = 0; i < r.size(); ++i) {
+      const double h = std::fabs(r[i]) > delta ? delta / std::fabs(r[i]) : 1.0;
+      change = std::max(change, std::fabs(h - huber_[i]));
+      huber_[i] = h;
+      w_[i] = base_[i] * h;
+    }
+    return change;
+  }
+
   // A probe's kind (across nodes apart); an executor run's step, compute and optimizer; an imported run's step.
   static std::string kind_key(const Measurement& m) {
     return m.kind == MeasurementKind::probe && spans_nodes(m.probe) ? m.what + " across nodes" : m.what;
@@ -143,7 +167,17 @@ class Problem {
   mutable std::vector<std::optional<PreparedRun>> prepared_;  // run rows: lowered once, re-timed per call
   std::vector<const EfficiencyField*> fields_;
   Eigen::VectorXd w_;
+  Eigen::VectorXd base_, huber_;  // reweight_huber: the weights before it, and its factors
   int max_workers_ = 1;
+
+  static double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    const size_t h = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h), v.end());
+    const double upper = v[h];
+    if (v.size() % 2) return upper;
+    return (*std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h)) + upper) / 2;
+  }
 };
 
 // One Levenberg-Marquardt fit of the parameters `pb` names from `theta`: returns the fitted logarithms.
@@ -388,6 +422,14 @@ FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec
       const int first = s.iterations;
       s = solve(pb, s.theta, prior, options.max_iterations);
       s.iterations += first;
+    }
+    // Iteratively reweighted least squares: Huber's weights at the last solution, refitted, until they
+    // settle (each pass lowers Huber's objective; a few passes for the tables here).
+    constexpr int kHuberPasses = 50;
+    for (int pass = 0; options.robust && pass < kHuberPasses && pb.reweight_huber(s.r) > 1e-6; ++pass) {
+      const int before = s.iterations;
+      s = solve(pb, s.theta, prior, options.max_iterations);
+      s.iterations += before;
     }
     const Eigen::VectorXd sigma = log_sigma(pb, s);
     Eigen::Index worst = 0;

@@ -59,7 +59,7 @@ const GpuSpec& one_device(const std::vector<PublishedRun>& runs, const char* opt
 
 }  // namespace
 
-std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const std::set<std::string>& fields) {
+std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const FitOptions& options) {
   if (runs.size() < 2)
     throw PlanError("--held-out", std::to_string(runs.size()) + " row(s)",
                     "needs at least two rows: one is held out while the others are fitted");
@@ -67,8 +67,6 @@ std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs,
   std::vector<Measurement> all;
   const std::vector<ValidationRow> rows = validate_runs(runs);
   for (const ValidationRow& v : rows) all.push_back(measurement_of(v));
-  FitOptions options;
-  options.fields = fields;
   const FitResult everything = fit_parameters(all, gpu, options);
   std::vector<RowHeldOut> out;
   for (size_t i = 0; i < all.size(); ++i) {

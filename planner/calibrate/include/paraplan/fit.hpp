@@ -62,6 +62,13 @@ struct FitOptions {
   // the GPU kernel model's finer ones, and optimizer_memory, whose "optimizer" rows count only when it is
   // named here (fit.cpp fitted_by_default).
   std::set<std::string> fields;
+  // Huber's robust estimator instead of plain least squares (Huber 1964, "Robust estimation of a location
+  // parameter"; by iteratively reweighted least squares, Holland & Welsch 1977): a row whose log residual
+  // is beyond 1.345 robust standard deviations (1.4826 x the residuals' median absolute deviation, at
+  // least 1 %) weighs 1.345 s / |r| of its weight, so that it pulls the fit with a bounded force. For a
+  // few rows of which some have costs the model lacks (the Megatron-Bridge H100 rows: a MoE run 70 % slower
+  // than any GEMM efficiency makes it, docs/validation.md), which least squares would let drag the others.
+  bool robust = false;
 };
 
 // Fits the fields the rows constrain, starting from the hardware's values (a field whose hardware

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "paraplan/fit.hpp"
 #include "paraplan/validation.hpp"
 
 namespace paraplan::planner {
@@ -31,9 +32,9 @@ struct RowHeldOut {
   double in_fit_error = 0, held_out_error = 0;  // predicted / published - 1
 };
 
-// Leave-one-out over rows, for a source too small to split (the Megatron-Bridge H100 rows): fits `fields`
-// on every row, then once per row on the others, which predicts it. All rows must be of one device; at
-// least two rows.
-std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const std::set<std::string>& fields);
+// Leave-one-out over rows, for a source too small to split (the Megatron-Bridge H100 rows): fits as
+// `options` say (its fields; least squares or Huber's) on every row, then once per row on the others, which
+// predicts it. All rows must be of one device; at least two rows.
+std::vector<RowHeldOut> leave_one_row_out(const std::vector<PublishedRun>& runs, const FitOptions& options);
 
 }  // namespace paraplan::planner
