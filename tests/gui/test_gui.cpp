@@ -44,6 +44,11 @@
 #include "timeline_tab.hpp"
 #include <QLineSeries>
 #include <QChart>
+#include <QHorizontalBarSeries>
+#include <QValueAxis>
+#include <memory>
+
+#include "paraplan/plot/chart_qt.hpp"
 
 using namespace paraplan;
 using namespace paraplan::gui;
@@ -583,6 +588,42 @@ class GuiTest : public QObject {
     tab->pages()->setCurrentWidget(p);
     screenshot(window_.get(), "learn-exercise-2");
     qunsetenv("PARAPLAN_BIN");
+  }
+
+  // A curve of values that cannot be negative keeps its axis at 0: a loss of 0.1 to 2.2 nats had an axis
+  // from -1 (the 5 % padding took it below 0, and the nice numbers to -1). A curve with a negative value
+  // keeps its padding below.
+  void aNonNegativeCurvesAxisStartsAtZero() {
+    paraplan::teach::Chart c;
+    c.series.push_back({"loss", {1, 2, 3}, {2.2, 0.5, 0.1}});
+    std::unique_ptr<QChart> chart(paraplan::plot::make_chart(c));
+    auto* y = qobject_cast<QValueAxis*>(chart->axes(Qt::Vertical).value(0));
+    QVERIFY(y);
+    QCOMPARE(y->min(), 0.0);
+    QVERIFY(y->max() >= 2.2);
+    c.series[0].y = {2.2, 0.5, -0.1};
+    chart.reset(paraplan::plot::make_chart(c));
+    y = qobject_cast<QValueAxis*>(chart->axes(Qt::Vertical).value(0));
+    QVERIFY(y);
+    QVERIFY(y->min() < -0.1);
+  }
+
+  // Long category names put bars across, with their values beside them (a trainable share of 0.47 % of
+  // a 0-100 % axis is too short a bar to hold its label) and room past the longest bar for its label.
+  void aHorizontalBarsValueStandsBesideIt() {
+    paraplan::teach::Chart c;
+    c.kind = paraplan::teach::Chart::Kind::bars;
+    c.categories = {"full FT", "LoRA r=4"};
+    c.series.push_back({"trainable share", {}, {100, 0.47}});
+    std::unique_ptr<QChart> chart(paraplan::plot::make_chart(c));
+    auto* bars = qobject_cast<QHorizontalBarSeries*>(chart->series().value(0));
+    QVERIFY(bars);
+    QCOMPARE(bars->labelsPosition(), QAbstractBarSeries::LabelsOutsideEnd);
+    auto* x = qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).value(0));
+    QVERIFY(x);
+    QCOMPARE(x->min(), 0.0);
+    QVERIFY(x->max() > 100);
+    QCOMPARE(x->tickInterval(), 50.0);  // ticks 0, 50, 100
   }
 
   // The Runs tab on a store of real runs (not a fixture): `paraplan demo ddp-lenet` at 1 and 2 workers

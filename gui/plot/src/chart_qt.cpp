@@ -68,10 +68,21 @@ QChart* make_chart(const teach::Chart& c) {
     x->setTitleText(q(c.x_label));
     auto* y = new QValueAxis;
     y->setTitleText(q(c.y_label));
-    y->setRange(0, top > 0 ? top : 1);  // the value labels sit inside the bars
-    y->applyNiceNumbers();
     y->setLabelFormat("%.4g");
-    if (horizontal) y->setTickCount(3);  // across a narrow chart: 0, 50, 100 rather than crowded labels
+    const double end = top > 0 ? top : 1;
+    if (horizontal) {
+      // Beside the bars, not inside: a bar of 0.9 % of the axis cannot hold "0.936" (the LoRA chart's
+      // trainable shares were unreadable). The axis runs 15 % past the longest bar for its label, with
+      // round ticks from 0 across a narrow chart (0, 50, 100 rather than crowded labels).
+      series->setLabelsPosition(QAbstractBarSeries::LabelsOutsideEnd);
+      y->setRange(0, end * 1.15);
+      y->setTickType(QValueAxis::TicksDynamic);
+      y->setTickAnchor(0);
+      y->setTickInterval(nice_step(end, 2));
+    } else {
+      y->setRange(0, end);  // the value labels sit inside the bars
+      y->applyNiceNumbers();
+    }
     chart->addAxis(x, horizontal ? Qt::AlignLeft : Qt::AlignBottom);
     chart->addAxis(y, horizontal ? Qt::AlignBottom : Qt::AlignLeft);
     series->attachAxis(x);
@@ -131,7 +142,9 @@ QChart* make_chart(const teach::Chart& c) {
   } else {
     auto* vy = new QValueAxis;
     const double pad = 0.05 * (y1 - y0);
-    vy->setRange(y0 - pad, y1 + pad);
+    // Values that cannot be negative (a loss, a time) keep the axis at 0: the padding had taken a loss
+    // curve's axis below 0 and applyNiceNumbers then to -1 nats.
+    vy->setRange(y0 >= 0 ? std::max(0.0, y0 - pad) : y0 - pad, y1 + pad);
     vy->applyNiceNumbers();  // ticks at 5.1, 5.2, ... rather than 5.195, 5.295, ...
     vy->setLabelFormat("%.4g");
     y = vy;
