@@ -619,6 +619,7 @@ class GuiTest : public QObject {
     auto* bars = qobject_cast<QHorizontalBarSeries*>(chart->series().value(0));
     QVERIFY(bars);
     QCOMPARE(bars->labelsPosition(), QAbstractBarSeries::LabelsOutsideEnd);
+    QVERIFY(bars->barSets().value(0)->labelColor().lightness() < 128);  // dark on the white plot, not the theme's white
     auto* x = qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).value(0));
     QVERIFY(x);
     QCOMPARE(x->min(), 0.0);

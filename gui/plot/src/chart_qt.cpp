@@ -3,6 +3,7 @@
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
+#include <QColor>
 #include <QHorizontalBarSeries>
 #include <QLineSeries>
 #include <QLogValueAxis>
@@ -53,6 +54,7 @@ QChart* make_chart(const teach::Chart& c) {
     double top = 0;
     for (const teach::Series& s : c.series) {
       auto* set = new QBarSet(q(s.name));
+      if (horizontal) set->setLabelColor(QColor(0x33, 0x33, 0x33));  // beside the bar: the theme's white is unseen
       for (double y : s.y) {
         *set << y;
         top = std::max(top, y);
