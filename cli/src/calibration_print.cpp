@@ -17,10 +17,16 @@ void print_calibration(const GpuSpec& gpu, const Calibration& cal) {
              cal.name, cal.origin.empty() || cal.origin == cal.name ? "" : " (" + cal.origin + ")",
              cal.provenance.empty() ? "" : ":\n  " + cal.provenance);
   // A profile fitted on another GPU: its figures (and its held-out errors) are of that GPU's runs.
-  if (fitted_on_another_gpu(gpu, cal))
+  // A built-in profile of this GPU, when there is one, is named with the option that selects it.
+  if (fitted_on_another_gpu(gpu, cal)) {
     fmt::print("  note: fitted on {} rows, not {}: how far it carries to another GPU is in docs/validation.md "
                "(\"Other GPUs\"); `paraplan calibrate` fits one from this GPU's own runs or probes\n",
                cal.device, gpu.id.empty() ? gpu.name : gpu.id);
+    for (const std::string& own : builtin_calibrations_of(gpu.id))
+      fmt::print("  a profile fitted on {} rows is built in: --calibration {} (what it was fitted on and how far "
+                 "off it is held out: paraplan validate, docs/validation.md)\n",
+                 gpu.id, own);
+  }
   const auto& fields = efficiency_fields();
   for (size_t i = 0; i < fields.size(); ++i) {
     const EfficiencyField& f = fields[i];

@@ -163,11 +163,16 @@ TEST(CliCalibrate, AFittedProfileIsAFileThatPredictionsName) {
   EXPECT_NE(r.out.find("under calibration \"a100-fit\" (" + profile.string() + ")"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("attention"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("note: fitted on"), std::string::npos) << r.out;  // A100 rows under an A100 profile
+  EXPECT_EQ(r.out.find("is built in: --calibration"), std::string::npos) << r.out;
   r = run("plan " + std::string(PARAPLAN_SOURCE_DIR) + "/data/examples/llama3-8b.json --calibration " + profile.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("calibration \"a100-fit\""), std::string::npos) << r.out;
   // The example runs on H100s: the profile says which GPU it was fitted on.
   EXPECT_NE(r.out.find("note: fitted on a100-80gb rows, not h100-sxm-80gb"), std::string::npos) << r.out;
+  // ... and names the built-in profile of the H100's own rows (data/calibration/mbridge-h100.json, device
+  // h100-sxm-80gb), with the option that selects it.
+  EXPECT_NE(r.out.find("a profile fitted on h100-sxm-80gb rows is built in: --calibration mbridge-h100"),
+            std::string::npos) << r.out;
   // gemm comes from the fit, attention from the H100's datasheet (the profile does not set it).
   const auto gemm = r.out.find("  gemm "), attention = r.out.find("  attention ");
   ASSERT_NE(gemm, std::string::npos);

@@ -230,8 +230,11 @@ TEST(MoeTime, SequenceParallelRanksDispatchTheirShardAndGatherOverTp) {
   const BlockTime on = time_workload(p, build_workload(p, fw, shape_of(p)), fw).moe_layer;
   ASSERT_GT(moe_tp_fwd, 0);
   EXPECT_GE(on.exposed_fwd, moe_tp_fwd);
-  for (const Op& op : w.moe_layer.ops)
-    if (std::string(op.name) == "moe_permute") EXPECT_DOUBLE_EQ(op.io_bytes, 2.0 * 256 * (64 + 128 + 2 * 256));
+  for (const Op& op : w.moe_layer.ops) {
+    if (std::string(op.name) == "moe_permute") {
+      EXPECT_DOUBLE_EQ(op.io_bytes, 2.0 * 256 * (64 + 128 + 2 * 256));
+    }
+  }
 }
 
 // EP A2A overlap (parallel.ep_comm_overlap, Megatron-Core --overlap-moe-expert-parallel-comm): a forward
@@ -263,8 +266,11 @@ TEST(MoeTime, AllToAllOverlapHidesItUnderThePairedMicroBatchsCompute) {
         << ep;
     EXPECT_DOUBLE_EQ(on.fwd, off.fwd);
     // Across the NICs the backward's all-to-alls outlast the forward; over NVLink only the unpaired eighth shows.
-    if (ep == 16) EXPECT_GT(on.exposed_bwd, off.comm_bwd / 8);
-    if (ep == 8) EXPECT_NEAR(on.exposed_fwd + on.exposed_bwd, (off.comm_fwd + off.comm_bwd) / 8, 1e-15);
+    if (ep == 16) {
+      EXPECT_GT(on.exposed_bwd, off.comm_bwd / 8);
+    } else {
+      EXPECT_NEAR(on.exposed_fwd + on.exposed_bwd, (off.comm_fwd + off.comm_bwd) / 8, 1e-15);
+    }
   }
 }
 

@@ -171,6 +171,14 @@ bool fitted_on_another_gpu(const GpuSpec& gpu, const Calibration& cal) {
   return !cal.device.empty() && cal.device != gpu.id;
 }
 
+std::vector<std::string> builtin_calibrations_of(const std::string& device) {
+  std::vector<std::string> out;
+  if (device.empty()) return out;
+  for (const std::string& name : builtin_calibration_names())
+    if (name != "none" && builtin_calibration(name).device == device) out.push_back(name);
+  return out;
+}
+
 Efficiency effective_efficiency(const GpuSpec& gpu, const Calibration& cal) {
   Efficiency e = gpu.efficiency;
   for (const CalibratedParam& p : cal.params) {

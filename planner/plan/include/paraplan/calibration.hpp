@@ -43,6 +43,9 @@ Efficiency effective_efficiency(const GpuSpec& gpu, const Calibration& cal);
 // Whether `cal` names a device it was fitted on (its file's "device") and that is not `gpu`: its figures,
 // and the held-out errors measured on its rows, are of another GPU's runs.
 bool fitted_on_another_gpu(const GpuSpec& gpu, const Calibration& cal);
+// The built-in profiles fitted on `device`'s rows (their file's "device"), e.g. "mbridge-h100" for
+// h100-sxm-80gb: what a prediction made with another GPU's profile can point to.
+std::vector<std::string> builtin_calibrations_of(const std::string& device);
 // Where each parameter of effective_efficiency comes from, in efficiency_fields() order.
 std::vector<ParamSource> parameter_sources(const Calibration& cal);
 
