@@ -96,8 +96,21 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
   gpus_ = spin(1, 1 << 20);
   setCountSuffix(gpus_, " GPU", " GPUs");
   per_node_ = spin(1, 1024, " per node");
+  // The time model's profile (the CLI's --calibration): the datasheet values or a built-in profile, each
+  // named with the GPU its rows were of; a plan opened with a profile file lists that file too (refresh).
+  calibration_ = new QComboBox;
+  calibration_->addItem("none (datasheet values)", QString("none"));
+  for (const std::string& name : builtin_calibration_names()) {
+    if (name == "none") continue;
+    const std::string device = builtin_calibration(name).device;
+    calibration_->addItem(QString::fromStdString(name + (device.empty() ? "" : " (fitted on " + device + ")")),
+                          QString::fromStdString(name));
+  }
+  calibration_->setToolTip("The time model's calibration profile: which efficiencies and overheads step times use "
+                           "(docs/calibration.md); `paraplan validate` says how far each is off on published runs");
   cform->addRow("GPU", errors_.wrap(gpu_, {"cluster.gpu"}));
   cform->addRow("count / node", errors_.wrap(two(gpus_, per_node_), {"cluster.gpus", "cluster.gpus_per_node"}));
+  cform->addRow("calibration", errors_.wrap(calibration_, {"cluster.calibration"}));
   root->addWidget(cbox);
 
   // --- training ---
@@ -195,6 +208,16 @@ InputsPanel::InputsPanel(PlanSession* session, QWidget* parent) : QWidget(parent
       if (p.cluster.gpu.is_cpu) p.training.precision = Precision::fp32;
     });
   });
+  connect(calibration_, &QComboBox::currentIndexChanged, this, [this] {
+    const std::string choice = calibration_->currentData().toString().toStdString();
+    try {
+      const Calibration c = load_calibration(choice);
+      session_->update([&](Plan& p) { p.cluster.calibration = c; });
+    } catch (const std::exception& e) {  // a profile file that has gone since the plan was opened
+      QMessageBox::warning(this, "Calibration", QString::fromStdString(e.what()));
+      refresh();
+    }
+  });
   connect(gpus_, &QSpinBox::valueChanged, this, [this](int v) { session_->update([&](Plan& p) { p.cluster.gpus = v; }); });
   connect(per_node_, &QSpinBox::valueChanged, this, [this](int v) { session_->update([&](Plan& p) { p.cluster.gpus_per_node = v; }); });
   connect(seq_, &QSpinBox::valueChanged, this, [this](int v) { session_->update([&](Plan& p) { p.training.seq_len = v; }); });
@@ -279,6 +302,18 @@ void InputsPanel::refresh() {
   {
     const QSignalBlocker b(gpu_);
     gpu_->setCurrentIndex(std::max(0, gpu_->findData(QString::fromStdString(p.cluster.gpu.id))));
+  }
+  {
+    const QSignalBlocker b(calibration_);
+    // A built-in profile by its name; a profile file by its path, added to the list the first time.
+    const std::string& origin = p.cluster.calibration.origin;
+    const QString key = QString::fromStdString(origin.empty() ? p.cluster.calibration.name : origin);
+    int i = calibration_->findData(key);
+    if (i < 0) {
+      calibration_->addItem(QString::fromStdString(p.cluster.calibration.name + " (file " + origin + ")"), key);
+      i = calibration_->count() - 1;
+    }
+    calibration_->setCurrentIndex(i);
   }
   set(gpus_, p.cluster.gpus);
   set(per_node_, p.cluster.gpus_per_node);

@@ -28,6 +28,7 @@ class InputsPanel : public QWidget {
   QSpinBox* globalBatchSpin() const { return global_batch_; }
   QGroupBox* loraGroup() const { return lora_; }
   QComboBox* lossCombo() const { return loss_; }
+  QComboBox* calibrationCombo() const { return calibration_; }
 
  public Q_SLOTS:
   void refresh();  // controls <- plan
@@ -36,7 +37,7 @@ class InputsPanel : public QWidget {
  private:
   PlanSession* session_;
   FieldErrors errors_;
-  QComboBox *model_, *gpu_, *precision_, *optimizer_, *recompute_, *offload_, *loss_, *lora_base_;
+  QComboBox *model_, *gpu_, *calibration_, *precision_, *optimizer_, *recompute_, *offload_, *loss_, *lora_base_;
   QSpinBox *layers_, *hidden_, *heads_, *kv_heads_, *head_dim_, *ffn_, *vocab_;
   QSpinBox *gpus_, *per_node_, *seq_, *micro_, *global_batch_, *lora_rank_;
   QDoubleSpinBox* lora_alpha_;

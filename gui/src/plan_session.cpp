@@ -53,7 +53,10 @@ Evaluation evaluatePlan(const Plan& plan) {
   }
   e.estimate_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
   e.calibration = plan.cluster.calibration.name;
-  if (fitted_on_another_gpu(plan.cluster.gpu, plan.cluster.calibration)) e.calibration_device = plan.cluster.calibration.device;
+  if (fitted_on_another_gpu(plan.cluster.gpu, plan.cluster.calibration)) {
+    e.calibration_device = plan.cluster.calibration.device;
+    e.own_calibrations = builtin_calibrations_of(plan.cluster.gpu.id);
+  }
   return e;
 }
 

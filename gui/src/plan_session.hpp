@@ -23,6 +23,7 @@ struct Evaluation {
   double estimate_ms = 0;  // how long the planner took
   std::string calibration;  // name of the calibration the time model used
   std::string calibration_device;  // the GPU it was fitted on, when not this plan's ("" otherwise)
+  std::vector<std::string> own_calibrations;  // then: the built-in profiles fitted on this plan's GPU
   std::optional<planner::TrackRecord> moe_record;  // a model with experts: the record on published MoE runs
 };
 

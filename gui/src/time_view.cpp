@@ -83,7 +83,12 @@ void TimeView::show(const Evaluation& e) {
           // a profile of another GPU (the CLI's note; docs/validation.md, "Other GPUs")
           .arg(e.calibration_device.empty()
                    ? QString()
-                   : QString(", fitted on %1 rows, not this GPU's").arg(QString::fromStdString(e.calibration_device))));
+                   : QString(", fitted on %1 rows, not this GPU's%2")
+                         .arg(QString::fromStdString(e.calibration_device),
+                              e.own_calibrations.empty()
+                                  ? QString()
+                                  : QString("; this GPU's own, \"%1\", can be chosen under Cluster, calibration")
+                                        .arg(QString::fromStdString(e.own_calibrations.front())))));
   if (e.moe_record && e.moe_record->rows > 0) {  // the CLI's line (calibration_print.cpp)
     const planner::TrackRecord& r = *e.moe_record;
     summary_->setText(summary_->text() +

@@ -109,7 +109,27 @@ class GuiTest : public QObject {
     // H100s under the default profile, fitted on A100 rows: the step time's summary says so.
     QVERIFY2(window_->timeView()->summaryText().contains("calibration \"published\", fitted on a100-80gb rows, not this GPU's"),
              qPrintable(window_->timeView()->summaryText()));
+    // ... and names the built-in profile of the H100's own rows (data/calibration/mbridge-h100.json).
+    QVERIFY2(window_->timeView()->summaryText().contains("this GPU's own, \"mbridge-h100\", can be chosen under Cluster, calibration"),
+             qPrintable(window_->timeView()->summaryText()));
     screenshot(window_.get(), "plan-tab");
+  }
+
+  // The plan's calibration is chosen under Cluster (the CLI's --calibration): the H100's own profile
+  // replaces the A100-fitted default in the plan and in the step time's summary, and a GPU change goes
+  // back to the default, which the selector then shows.
+  void calibrationSelectorSetsThePlansProfile() {
+    QComboBox* c = window_->inputs()->calibrationCombo();
+    QCOMPARE(c->currentData().toString(), QString("published"));
+    c->setCurrentIndex(c->findData(QString("mbridge-h100")));
+    QCOMPARE(window_->session()->plan().cluster.calibration.name, std::string("mbridge-h100"));
+    const QString text = window_->timeView()->summaryText();
+    QVERIFY2(text.contains("calibration \"mbridge-h100\")"), qPrintable(text));  // fitted on this GPU: no note
+    QVERIFY2(!text.contains("not this GPU's"), qPrintable(text));
+    QComboBox* gpu = window_->inputs()->gpuCombo();
+    gpu->setCurrentIndex(gpu->findData(QString("a100-80gb")));
+    QCOMPARE(window_->session()->plan().cluster.calibration.name, std::string("published"));
+    QCOMPARE(c->currentData().toString(), QString("published"));
   }
 
   // A MoE plan's step time comes with the model's record on the published MoE runs (the CLI's line);
