@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -309,9 +310,12 @@ void InputsPanel::refresh() {
     const std::string& origin = p.cluster.calibration.origin;
     const QString key = QString::fromStdString(origin.empty() ? p.cluster.calibration.name : origin);
     int i = calibration_->findData(key);
-    if (i < 0) {
-      calibration_->addItem(QString::fromStdString(p.cluster.calibration.name + " (file " + origin + ")"), key);
+    if (i < 0) {  // the file's name in the list (a long path would widen the panel), its path as the tip
+      calibration_->addItem(QString::fromStdString(p.cluster.calibration.name) + " (file " +
+                                QFileInfo(QString::fromStdString(origin)).fileName() + ")",
+                            key);
       i = calibration_->count() - 1;
+      calibration_->setItemData(i, key, Qt::ToolTipRole);
     }
     calibration_->setCurrentIndex(i);
   }

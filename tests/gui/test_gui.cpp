@@ -31,6 +31,7 @@
 #include "main_window.hpp"
 #include "memory_view.hpp"
 #include "parallel_panel.hpp"
+#include "paraplan/calibration.hpp"
 #include "paraplan/measurements.hpp"
 #include "paraplan/memory.hpp"
 #include "paraplan/plan_io.hpp"
@@ -130,6 +131,14 @@ class GuiTest : public QObject {
     gpu->setCurrentIndex(gpu->findData(QString("a100-80gb")));
     QCOMPARE(window_->session()->plan().cluster.calibration.name, std::string("published"));
     QCOMPARE(c->currentData().toString(), QString("published"));
+    // A plan with a profile file: the list gains it, by its file name (its path is the item's data).
+    QTemporaryDir dir;
+    const QString file = dir.filePath("my-profile.json");
+    QVERIFY(QFile::copy(QString(PARAPLAN_SOURCE_DIR) + "/data/calibration/mbridge-h100.json", file));
+    const planner::Calibration mine = planner::load_calibration(file.toStdString());
+    window_->session()->update([&](planner::Plan& p) { p.cluster.calibration = mine; });
+    QVERIFY2(c->currentText().endsWith("(file my-profile.json)"), qPrintable(c->currentText()));
+    QCOMPARE(c->currentData().toString(), QString::fromStdString(mine.origin));
   }
 
   // A MoE plan's step time comes with the model's record on the published MoE runs (the CLI's line);
