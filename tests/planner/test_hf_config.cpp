@@ -128,6 +128,23 @@ TEST(HfConfig, SizesOutOfRangeNameTheKey) {
   EXPECT_TRUE(mentions(errors_of(huge), "must have at most 1e+15 parameters")) << errors_of(huge)[0];
 }
 
+// With no head_dim in the config, transformers takes hidden_size // num_attention_heads: more heads than
+// hidden units give 0, which is refused with the heads named (found by fuzz_hf_config: it had been read as
+// head_dim 0, which the plan's inline model form refuses, so the two forms disagreed). 4096 // 4096 = 1
+// is a model; 4096 // 8192 = 0 is not. A head_dim given in the file keeps its own range check.
+TEST(HfConfig, MoreHeadsThanHiddenUnitsWithoutHeadDimIsRefused) {
+  json wide = with(with(llama3_8b(), "num_attention_heads", 8192), "num_key_value_heads", 8192);
+  wide.erase("head_dim");
+  EXPECT_TRUE(mentions(errors_of(wide), "config.json: num_attention_heads = 8192: must be <= hidden_size (4096) "
+                                        "when the config gives no head_dim: head_dim is then hidden_size // "
+                                        "num_attention_heads = 0")) << errors_of(wide)[0];
+  json one = with(with(llama3_8b(), "num_attention_heads", 4096), "num_key_value_heads", 4096);
+  one.erase("head_dim");
+  EXPECT_TRUE(errors_of(one).empty());
+  EXPECT_TRUE(mentions(errors_of(with(wide, "head_dim", 0)), "config.json: head_dim = 0: must be >= 1"));
+  EXPECT_TRUE(errors_of(with(wide, "head_dim", 128)).empty());
+}
+
 // The case end to end: a negative hidden_size is refused before any estimate.
 TEST(HfConfig, NegativeHiddenSizeIsRefusedNotEstimated) {
   json doc = {{"model", {{"hf_config", "config.json"}}}};

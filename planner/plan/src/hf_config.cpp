@@ -136,6 +136,14 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
     m.tied_embeddings = r.flag("tie_word_embeddings", false);
     m.position_embedding = PositionEmbedding::rope;
   }
+  // transformers' head_dim, when the config has none, is hidden_size // num_attention_heads: with more
+  // heads than hidden units that is 0, no attention at all (the fuzz target found it read as head_dim 0,
+  // which the plan's own model form then refused). A head_dim given in the file was range-checked above.
+  if (m.heads > 0 && m.hidden > 0 && m.head_dim < 1)
+    errors.add(r.field(hf_key(type, F::heads)), std::to_string(m.heads),
+               "must be <= " + hf_key(type, F::hidden) + " (" + std::to_string(m.hidden) +
+                   ") when the config gives no head_dim: head_dim is then " + hf_key(type, F::hidden) + " // " +
+                   hf_key(type, F::heads) + " = 0");
   if (type == "llama") {
     // modeling_llama.py: attention_bias on q, k, v and o_proj; mlp_bias on gate, up and down_proj.
     const bool attn = r.flag("attention_bias", false), mlp = r.flag("mlp_bias", false);
