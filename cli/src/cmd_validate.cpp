@@ -15,6 +15,7 @@
 #include "paraplan/calibration.hpp"
 #include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
+#include "paraplan/fit.hpp"
 #include "paraplan/held_out.hpp"
 #include "paraplan/timing.hpp"
 #include "paraplan/validation.hpp"
@@ -112,7 +113,7 @@ void print_rows(const std::vector<ValidationRow>& rows, const std::set<std::stri
 bool fitted_robustly(const std::string& name) {
   for (const auto& f : embedded::calibration())
     if (f.id && name == f.id)
-      return nlohmann::json::parse(f.text).value("fit", nlohmann::json::object()).value("estimator", "") == "huber";
+      return nlohmann::json::parse(f.text).value("fit", nlohmann::json::object()).value("estimator", "") == kHuberEstimator;
   return false;
 }
 

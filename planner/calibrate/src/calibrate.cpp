@@ -218,7 +218,7 @@ CalibrationOutcome calibrate(const MeasurementSet& set, const CalibrateOptions& 
                                (options.fit.robust ? std::string(", then Huber's weights (1.345 robust standard "
                                                                  "deviations) by iteratively reweighted least squares")
                                                    : std::string())},
-                {"estimator", options.fit.robust ? "huber" : "least squares"},
+                {"estimator", options.fit.robust ? kHuberEstimator : "least squares"},
                 {"iterations", out.fit.iterations},
                 {"converged", out.fit.converged},
                 {"rms_log_residual", out.fit.rms_log_residual},

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include "paraplan/embedded_data.hpp"
 #include "paraplan/error.hpp"
@@ -172,10 +173,18 @@ bool fitted_on_another_gpu(const GpuSpec& gpu, const Calibration& cal) {
 }
 
 std::vector<std::string> builtin_calibrations_of(const std::string& device) {
+  // Each built-in profile's device, read once: the GUI asks on every evaluation of a plan whose profile is
+  // another GPU's, and parsing every embedded profile each time would put that on each control change.
+  static const std::vector<std::pair<std::string, std::string>> devices = [] {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const std::string& name : builtin_calibration_names())
+      if (name != "none") v.emplace_back(name, builtin_calibration(name).device);
+    return v;
+  }();
   std::vector<std::string> out;
   if (device.empty()) return out;
-  for (const std::string& name : builtin_calibration_names())
-    if (name != "none" && builtin_calibration(name).device == device) out.push_back(name);
+  for (const auto& [name, of] : devices)
+    if (of == device) out.push_back(name);
   return out;
 }
 

@@ -71,6 +71,10 @@ struct FitOptions {
   bool robust = false;
 };
 
+// A profile file's fit.estimator for a fit with FitOptions::robust ("least squares" otherwise): what
+// `paraplan validate` reads to refit a source's rows as its profile was fitted.
+inline constexpr const char* kHuberEstimator = "huber";
+
 // Fits the fields the rows constrain, starting from the hardware's values (a field whose hardware
 // value is 0 starts from a typical magnitude: 1 us for times, 2 cores, 0.5 for fractions), with a weak
 // pull towards them; a field the fit pins to no better than a factor e keeps its datasheet value and
