@@ -250,7 +250,8 @@ TEST(PlanFormat, HuggingFaceConfigs) {
                          d["model"] = {{"hf_config", (dir / "config.json").string()}};
                          return d;
                        }()),
-                       "is not supported"));
+                       "model_type = \"t5\": is not supported; supported: llama, mistral, qwen2, qwen3, qwen3_moe, "
+                       "mixtral, gpt2, deepseek_v2, deepseek_v3; another family can be written inline"));
   fs::remove_all(dir);
 }
 

@@ -106,7 +106,8 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
   if (!gpt2 && !llama_like && !deepseek) {
     errors.add(r.field("model_type"), "\"" + type + "\"",
                "is not supported; supported: llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, gpt2, deepseek_v2, "
-               "deepseek_v3");
+               "deepseek_v3; another family can be written inline from its config's sizes (\"model\": {\"layers\", "
+               "\"hidden\", \"heads\", \"kv_heads\", \"ffn_hidden\", \"vocab\", ...}: docs/plan-format.md, \"model\")");
     return m;
   }
   m.layers = static_cast<int>(r.dim(F::layers, 0, true));
