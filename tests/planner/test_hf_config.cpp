@@ -63,6 +63,30 @@ json qwen3_30b_a3b() {
           {"attention_bias", false}, {"tie_word_embeddings", false}, {"use_sliding_window", false}};
 }
 
+// EleutherAI/pythia-{70m,160m,1b} config.json (gpt_neox; Biderman et al. 2023, Table 1 for the sizes).
+json pythia(int64_t hidden, int layers, int heads) {
+  return {{"model_type", "gpt_neox"}, {"hidden_size", hidden}, {"num_hidden_layers", layers},
+          {"num_attention_heads", heads}, {"intermediate_size", 4 * hidden}, {"vocab_size", 50304},
+          {"hidden_act", "gelu"}, {"rotary_pct", 0.25}, {"use_parallel_residual", true},
+          {"tie_word_embeddings", false}, {"max_position_embeddings", 2048}};
+}
+
+// ibm-granite/granite-3.1-2b-base config.json.
+json granite_2b() {
+  return {{"model_type", "granite"}, {"hidden_size", 2048}, {"num_hidden_layers", 40}, {"num_attention_heads", 32},
+          {"num_key_value_heads", 8}, {"intermediate_size", 8192}, {"vocab_size", 49155}, {"hidden_act", "silu"},
+          {"tie_word_embeddings", true}, {"attention_bias", false}, {"mlp_bias", false},
+          {"embedding_multiplier", 12.0}, {"residual_multiplier", 0.22}, {"attention_multiplier", 0.015625},
+          {"logits_scaling", 8.0}};
+}
+
+// bigcode/starcoder2-3b config.json (use_bias and tie_word_embeddings at Starcoder2Config's defaults, true).
+json starcoder2_3b() {
+  return {{"model_type", "starcoder2"}, {"hidden_size", 3072}, {"num_hidden_layers", 30}, {"num_attention_heads", 24},
+          {"num_key_value_heads", 2}, {"intermediate_size", 12288}, {"vocab_size", 49152},
+          {"hidden_act", "gelu_pytorch_tanh"}, {"sliding_window", 4096}, {"rope_theta", 999999.4420358813}};
+}
+
 ModelSpec read(const json& cfg, std::vector<std::string>* errors = nullptr) {
   Violations v;
   ModelSpec m = model_from_hf_config(cfg, "config.json", v);
@@ -364,4 +388,68 @@ TEST(HfConfig, Qwen3MoeIsThePreset) {
                        "config.json: decoder_sparse_step = 2: must be 1"));
   EXPECT_TRUE(mentions(errors_of(with(qwen3_30b_a3b(), "mlp_only_layers", json::array({0}))),
                        "config.json: mlp_only_layers = [0]: must be []"));
+}
+
+// GPT-NeoX (modeling_gpt_neox.py): one query_key_value projection, dense, a 4h GeLU MLP, two LayerNorms a
+// layer, every linear with a bias, untied embed_in / embed_out, RoPE. Biderman et al. 2023 (Pythia), Table 1
+// gives the non-embedding parameters, 18,915,328 / 85,056,000 / 805,736,448 for 70M / 160M / 1B; by hand,
+// per layer 2 x 2h (norms) + (h x 3h + 3h) + (h^2 + h) + (h x 4h + 4h) + (4h x h + h) = 12h^2 + 13h, plus
+// the final norm 2h: 6 x (12 x 512^2 + 13 x 512) + 1024 = 18,915,328. The embeddings add 2 x 50,304 x h.
+TEST(HfConfig, PythiaHasItsPublishedParameterCounts) {
+  struct Size { int64_t h; int layers, heads; int64_t non_embedding; };
+  for (const Size& z : {Size{512, 6, 8, 18'915'328}, Size{768, 12, 12, 85'056'000}, Size{2048, 16, 8, 805'736'448}}) {
+    const ModelSpec m = read(pythia(z.h, z.layers, z.heads));
+    EXPECT_EQ(m.activation, Activation::gelu);
+    EXPECT_EQ(m.norm, Norm::layernorm);
+    EXPECT_EQ(m.bias, Bias::all);
+    EXPECT_EQ(m.position_embedding, PositionEmbedding::rope);
+    EXPECT_FALSE(m.tied_embeddings);
+    EXPECT_EQ(m.kv_heads, z.heads);
+    EXPECT_EQ(z.layers * (12 * z.h * z.h + 13 * z.h) + 2 * z.h, z.non_embedding);  // the formula above
+    EXPECT_EQ(count_params(m).total, z.non_embedding + 2 * 50'304 * z.h) << z.h;
+  }
+  // Pythia-160M: 162,322,944 in all. attention_bias false drops the 3h + h attention biases a layer.
+  EXPECT_EQ(count_params(read(pythia(768, 12, 12))).total, 162'322'944);
+  const ModelSpec no_attn_bias = read(with(pythia(768, 12, 12), "attention_bias", false));
+  EXPECT_EQ(no_attn_bias.bias, Bias::mlp);
+  EXPECT_EQ(count_params(no_attn_bias).total, 162'322'944 - 12 * 4 * 768);
+  EXPECT_TRUE(mentions(errors_of(with(pythia(768, 12, 12), "hidden_act", "relu")),
+                       "config.json: hidden_act = \"relu\": must be one of gelu, gelu_new, gelu_fast, gelu_pytorch_tanh"));
+}
+
+// Granite (modeling_granite.py) is LLaMA's block with scalar multipliers: granite-3.1-2b-base has, tied,
+// 49,155 x 2048 embeddings + 40 x (2 x 2048^2 + 2 x 2048 x 512 + 3 x 2048 x 8192 + 2 x 2048) + 2048
+// = 100,669,440 + 40 x 60,821,504 + 2048 = 2,533,531,648 parameters, as an inline LLaMA of those sizes.
+TEST(HfConfig, GraniteIsLlamasBlock) {
+  const ModelSpec m = read(granite_2b());
+  EXPECT_EQ(m.activation, Activation::swiglu);
+  EXPECT_EQ(m.norm, Norm::rmsnorm);
+  EXPECT_TRUE(m.tied_embeddings);
+  EXPECT_EQ(count_params(m).total, 2'533'531'648);
+  json inline_llama = granite_2b();
+  inline_llama["model_type"] = "llama";
+  EXPECT_EQ(count_params(read(inline_llama)).total, 2'533'531'648);
+  EXPECT_EQ(read(with(granite_2b(), "mlp_bias", true)).bias, Bias::mlp);
+}
+
+// StarCoder2 (modeling_starcoder2.py): GQA attention and a GeLU MLP (c_fc, c_proj), every linear with a
+// bias (use_bias), LayerNorms, RoPE, tied embeddings, and Mistral's window in every layer. starcoder2-3b,
+// head_dim 3072 / 24 = 128, k and v 2 x 128 = 256 wide: per layer (3072^2 + 3072) x 2 + (3072 x 256 + 256) x 2
+// + (3072 x 12,288 + 12,288) + (12,288 x 3072 + 3072) + 2 x 2 x 3072 = 95,979,008; x 30, plus 49,152 x 3072
+// embeddings and the final norm's 6,144: 3,030,371,328 (the model card's 3.03B).
+TEST(HfConfig, StarCoder2IsAGeluModelWithAWindow) {
+  const ModelSpec m = read(starcoder2_3b());
+  EXPECT_EQ(m.activation, Activation::gelu);
+  EXPECT_EQ(m.norm, Norm::layernorm);
+  EXPECT_EQ(m.bias, Bias::all);
+  EXPECT_TRUE(m.tied_embeddings);
+  EXPECT_EQ(m.kv_heads, 2);
+  EXPECT_EQ(m.sliding_window, 4096);
+  EXPECT_EQ(count_params(m).total, 3'030'371'328);
+  const ModelSpec unbiased = read(with(starcoder2_3b(), "use_bias", false));
+  EXPECT_EQ(unbiased.bias, Bias::none);
+  // Less every linear's bias (3072 + 2 x 256 + 3072 + 12,288 + 3072 = 22,016 a layer); the norms keep theirs.
+  EXPECT_EQ(count_params(unbiased).total, 3'030'371'328 - 30 * 22'016);
+  EXPECT_TRUE(mentions(errors_of(with(starcoder2_3b(), "use_bias", "false")),
+                       "config.json: use_bias = \"false\": must be true or false"));
 }

@@ -250,8 +250,9 @@ TEST(PlanFormat, HuggingFaceConfigs) {
                          d["model"] = {{"hf_config", (dir / "config.json").string()}};
                          return d;
                        }()),
-                       "model_type = \"t5\": is not supported; supported: llama, mistral, qwen2, qwen3, qwen3_moe, "
-                       "mixtral, gpt2, deepseek_v2, deepseek_v3; another family can be written inline"));
+                       "model_type = \"t5\": is not supported; supported: llama, granite, mistral, qwen2, qwen3, "
+                       "qwen3_moe, mixtral, gpt2, gpt_neox, starcoder2, deepseek_v2, deepseek_v3; another family "
+                       "can be written inline"));
   fs::remove_all(dir);
 }
 

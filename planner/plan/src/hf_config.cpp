@@ -1,5 +1,6 @@
 // Hugging Face config.json -> ModelSpec, for the families whose modeling code the planner follows
-// (transformers models/{llama,mistral,mixtral,qwen2,qwen3,qwen3_moe,gpt2}, deepseek-ai's modeling_deepseek.py). Every
+// (transformers models/{llama,granite,mistral,mixtral,qwen2,qwen3,qwen3_moe,gpt2,gpt_neox,starcoder2},
+// deepseek-ai's modeling_deepseek.py). Every
 // dimension obeys the rules an inline model obeys (model_rules.hpp), named by its config.json key; keys
 // that change the model are modelled or refused, never skipped.
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ std::string hf_key(const std::string& type, ModelField f) {
     case F::heads: return gpt2 ? "n_head" : "num_attention_heads";
     case F::kv_heads: return gpt2 ? "n_head" : "num_key_value_heads";
     case F::head_dim: return "head_dim";
-    case F::ffn_hidden: return gpt2 ? "n_inner" : "intermediate_size";
+    case F::ffn_hidden: return gpt2 ? "n_inner" : "intermediate_size";  // gpt_neox, starcoder2: intermediate_size
     case F::vocab: return "vocab_size";
     case F::max_seq_len: return "n_positions";
     case F::sliding_window: return "sliding_window";
@@ -101,12 +102,15 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
   m.name = r.text("_name_or_path", type);
   const bool gpt2 = type == "gpt2";
   const bool qwen3 = type == "qwen3" || type == "qwen3_moe";
-  const bool llama_like = type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral" || qwen3;
+  const bool llama_like =
+      type == "llama" || type == "granite" || type == "mistral" || type == "qwen2" || type == "mixtral" || qwen3;
   const bool deepseek = type == "deepseek_v3" || type == "deepseek_v2";
-  if (!gpt2 && !llama_like && !deepseek) {
+  // GeLU MLP (two matrices), LayerNorm, RoPE: GPT-NeoX (Pythia) and StarCoder2.
+  const bool gelu_rope = type == "gpt_neox" || type == "starcoder2";
+  if (!gpt2 && !llama_like && !deepseek && !gelu_rope) {
     errors.add(r.field("model_type"), "\"" + type + "\"",
-               "is not supported; supported: llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, gpt2, deepseek_v2, "
-               "deepseek_v3; another family can be written inline from its config's sizes (\"model\": {\"layers\", "
+               "is not supported; supported: llama, granite, mistral, qwen2, qwen3, qwen3_moe, mixtral, gpt2, "
+               "gpt_neox, starcoder2, deepseek_v2, deepseek_v3; another family can be written inline from its config's sizes (\"model\": {\"layers\", "
                "\"hidden\", \"heads\", \"kv_heads\", \"ffn_hidden\", \"vocab\", ...}: docs/plan-format.md, \"model\")");
     return m;
   }
@@ -125,6 +129,35 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
     m.bias = Bias::all;
     m.position_embedding = PositionEmbedding::learned;
     m.max_seq_len = r.dim(F::max_seq_len, 1024, false);
+  } else if (gelu_rope) {
+    // modeling_gpt_neox.py: one query_key_value projection of 3 x hidden (all heads: no GQA), dense,
+    // dense_h_to_4h and dense_4h_to_h, two LayerNorms a layer, untied embed_in / embed_out by default.
+    // modeling_starcoder2.py: q, k, v (GQA), o, c_fc and c_proj, all with use_bias; LayerNorms; tied by
+    // default (Starcoder2Config); every layer attends to the last sliding_window keys, as Mistral's.
+    const bool neox = type == "gpt_neox";
+    m.kv_heads = neox ? m.heads : static_cast<int>(r.dim(F::kv_heads, m.heads, false));
+    m.head_dim = m.heads ? m.hidden / m.heads : 0;
+    m.ffn_hidden = r.dim(F::ffn_hidden, 0, true);
+    const std::string act = r.text("hidden_act", neox ? "gelu" : "gelu_pytorch_tanh");
+    m.activation = Activation::gelu;
+    if (act != "gelu" && act != "gelu_new" && act != "gelu_fast" && act != "gelu_pytorch_tanh")
+      errors.add(r.field("hidden_act"), "\"" + act + "\"",
+                 "must be one of gelu, gelu_new, gelu_fast, gelu_pytorch_tanh for model_type " + type +
+                     " (a two-matrix GeLU MLP)");
+    m.norm = Norm::layernorm;
+    m.position_embedding = PositionEmbedding::rope;
+    if (neox) {
+      // attention_bias (default true) on query_key_value and dense; the MLP's linears always have biases.
+      // use_parallel_residual (default true) adds both branches to one input: the same weights, FLOPs and
+      // kernels as the sequential block, which the planner costs (its activations count the second norm's
+      // input, one hidden vector a token, apart). rotary_pct rotates part of each head: the same kernel.
+      m.bias = r.flag("attention_bias", true) ? Bias::all : Bias::mlp;
+      m.tied_embeddings = r.flag("tie_word_embeddings", false);
+    } else {
+      m.bias = r.flag("use_bias", true) ? Bias::all : Bias::none;
+      m.tied_embeddings = r.flag("tie_word_embeddings", true);
+      m.sliding_window = r.dim(F::sliding_window, 0, false);
+    }
   } else {
     m.kv_heads = static_cast<int>(r.dim(F::kv_heads, m.heads, false));
     m.head_dim = r.dim(F::head_dim, m.heads ? m.hidden / m.heads : 0, false);
@@ -145,8 +178,10 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
                "must be <= " + hf_key(type, F::hidden) + " (" + std::to_string(m.hidden) +
                    ") when the config gives no head_dim: head_dim is then " + hf_key(type, F::hidden) + " // " +
                    hf_key(type, F::heads) + " = 0");
-  if (type == "llama") {
-    // modeling_llama.py: attention_bias on q, k, v and o_proj; mlp_bias on gate, up and down_proj.
+  if (type == "llama" || type == "granite") {
+    // modeling_llama.py: attention_bias on q, k, v and o_proj; mlp_bias on gate, up and down_proj. Granite
+    // (modeling_granite.py) is LLaMA's block with four scalar multipliers (embedding, attention, residual,
+    // logits): no weights, and no kernels the planner counts apart.
     const bool attn = r.flag("attention_bias", false), mlp = r.flag("mlp_bias", false);
     m.bias = attn && mlp ? Bias::all : attn ? Bias::attention : mlp ? Bias::mlp : Bias::none;
   }
