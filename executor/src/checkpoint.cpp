@@ -154,6 +154,7 @@ struct CheckpointReader::Impl {
 
 CheckpointReader::CheckpointReader(const std::string& dir, const ModelSpec& spec)
     : impl_(std::make_unique<Impl>(dir, spec)) {
+  check_trainer_runs_family(dir);  // a family whose tensors would load but not run as transformers runs them
   // Tensors the model does not have mean the directory is for another model.
   const ModelLayout layout = model_layout(spec, std::nullopt);
   std::set<std::string> gpt2_names;

@@ -156,6 +156,34 @@ ModelExtras extras_from_hf_config(const json& c) {
   return e;
 }
 
+void check_trainer_runs_family(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "config.json";
+  if (!fs::exists(file)) return;
+  std::ifstream in(file);
+  json c;
+  try {
+    c = json::parse(in);
+  } catch (const json::exception& e) {
+    throw FormatError(file.string() + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!c.is_object() || !c.contains("model_type") || !c["model_type"].is_string()) return;
+  const std::string type = c["model_type"].get<std::string>();
+  std::string why;
+  if (type == "granite")
+    why = "Granite's block is LLaMA's with four scalar multipliers (embedding_multiplier, attention_multiplier, "
+          "residual_multiplier, logits_scaling) that paraplan's trainer does not apply: its weights would load "
+          "under LLaMA's names and train another function";
+  else if (type == "gpt_neox")
+    why = "GPT-NeoX's fused query_key_value (heads interleaved), parallel residual and partial rotary are not "
+          "in paraplan's trainer";
+  else if (type == "starcoder2")
+    why = "StarCoder2's sliding window and tensor names (mlp.c_fc, mlp.c_proj) are not in paraplan's trainer";
+  if (!why.empty())
+    throw FormatError(file.string() + ": model_type = \"" + type + "\": its weights cannot be loaded: " + why +
+                      " (`paraplan plan` and `search` cost the model; the trainer loads LLaMA- and GPT-2-shaped "
+                      "checkpoints)");
+}
+
 ShardPlan plan_shards(const std::vector<uint64_t>& tensor_bytes, uint64_t max_shard_bytes) {
   ShardPlan p;
   int shard = 0;

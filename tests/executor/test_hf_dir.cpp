@@ -97,3 +97,36 @@ TEST(HfDir, WrittenBiasesReadBack) {
     EXPECT_TRUE(errors.empty());
   }
 }
+
+// The planner reads Granite, GPT-NeoX and StarCoder2 configs; the trainer runs none of them as
+// transformers does. Granite's tensors even carry LLaMA's names: without the check its weights would load
+// and train a function without its multipliers. A LLaMA directory, or one without config.json, passes.
+TEST(HfDir, FamiliesTheTrainerDoesNotRunAreRefusedBeforeTheirWeights) {
+  auto error = [](const fs::path& d) {
+    try {
+      check_trainer_runs_family(d.string());
+    } catch (const FormatError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const fs::path d = fresh_dir("families");
+  EXPECT_EQ(error(d), "");  // no config.json
+  for (const char* type : {"llama", "qwen2", "gpt2"}) {
+    std::ofstream(d / "config.json") << nlohmann::json{{"model_type", type}}.dump();
+    EXPECT_EQ(error(d), "") << type;
+  }
+  std::ofstream(d / "config.json") << R"({"model_type": "granite", "residual_multiplier": 0.22})";
+  EXPECT_NE(error(d).find((d / "config.json").string() + ": model_type = \"granite\": its weights cannot be loaded: "
+                          "Granite's block is LLaMA's with four scalar multipliers"),
+            std::string::npos)
+      << error(d);
+  for (const char* type : {"gpt_neox", "starcoder2"}) {
+    std::ofstream(d / "config.json") << nlohmann::json{{"model_type", type}}.dump();
+    EXPECT_NE(error(d).find(std::string("model_type = \"") + type + "\": its weights cannot be loaded"),
+              std::string::npos)
+        << type;
+  }
+  std::ofstream(d / "config.json") << "{not json";
+  EXPECT_NE(error(d).find("config.json: not valid JSON"), std::string::npos);
+}

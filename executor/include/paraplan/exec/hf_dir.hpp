@@ -38,6 +38,12 @@ class HfWeights {
 nlohmann::json hf_config_for(const planner::ModelSpec& m, const ModelExtras& extras, const std::string& torch_dtype);
 // rms_norm_eps / layer_norm_epsilon and rope_theta from a config.json, defaults otherwise.
 ModelExtras extras_from_hf_config(const nlohmann::json& config);
+// The trainer runs LLaMA's and GPT-2's blocks. A checkpoint directory whose config.json names a family
+// the planner reads but the trainer does not run as transformers does is refused before its weights are
+// read: FormatError naming config.json, the model_type and why (Granite's tensors carry LLaMA's names, so
+// they would load, and train a function without its multipliers). A directory without config.json, or
+// another model_type, passes: tensors the model does not have are refused by name as they are read.
+void check_trainer_runs_family(const std::string& dir);
 
 // GPT-2's layout (transformers GPT2LMHeadModel, Radford et al. 2019): a GPT-shaped model (LayerNorm,
 // GeLU, biases everywhere, learned positions, tied embeddings, as many kv heads as heads) is stored under
