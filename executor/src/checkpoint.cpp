@@ -154,7 +154,10 @@ struct CheckpointReader::Impl {
 
 CheckpointReader::CheckpointReader(const std::string& dir, const ModelSpec& spec)
     : impl_(std::make_unique<Impl>(dir, spec)) {
-  check_trainer_runs_family(dir);  // a family whose tensors would load but not run as transformers runs them
+  // A family whose tensors would load but not run as transformers runs them: the directory's config.json,
+  // and the plan's own (model.hf_config) for a directory without one.
+  check_trainer_runs_family(dir);
+  if (!spec.hf_config.empty()) check_trainer_runs_config(spec.hf_config);
   // Tensors the model does not have mean the directory is for another model.
   const ModelLayout layout = model_layout(spec, std::nullopt);
   std::set<std::string> gpt2_names;

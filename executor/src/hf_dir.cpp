@@ -158,7 +158,11 @@ ModelExtras extras_from_hf_config(const json& c) {
 
 void check_trainer_runs_family(const std::string& dir) {
   const fs::path file = fs::path(dir) / "config.json";
-  if (!fs::exists(file)) return;
+  if (fs::exists(file)) check_trainer_runs_config(file.string());
+}
+
+void check_trainer_runs_config(const std::string& config_json) {
+  const fs::path file(config_json);
   std::ifstream in(file);
   json c;
   try {

@@ -129,4 +129,14 @@ TEST(HfDir, FamiliesTheTrainerDoesNotRunAreRefusedBeforeTheirWeights) {
   }
   std::ofstream(d / "config.json") << "{not json";
   EXPECT_NE(error(d).find("config.json: not valid JSON"), std::string::npos);
+  // The plan's own config (model.hf_config), for a directory that has none.
+  const fs::path plan_config = d / "granite.json";
+  std::ofstream(plan_config) << R"({"model_type": "granite"})";
+  try {
+    check_trainer_runs_config(plan_config.string());
+    ADD_FAILURE() << "a Granite config passed";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(plan_config.string() + ": model_type = \"granite\""), std::string::npos)
+        << e.what();
+  }
 }

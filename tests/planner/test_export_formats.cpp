@@ -1,6 +1,7 @@
 // Export to torchtitan (TOML), accelerate (YAML) and torchrun/Slurm: the files parse with strict readers
 // and carry the plan's degrees, derived here by hand; plans the target cannot express name their field.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 using namespace paraplan::planner;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -168,6 +170,31 @@ TEST(ExportAccelerate, FullShardWithCheckpointing) {
   EXPECT_EQ(y["num_processes"], 8);
   EXPECT_EQ(y["use_cpu"], false);
   EXPECT_FALSE(y.contains("parallelism_config"));
+}
+
+// The decoder-layer class FSDP wraps, by the config's model_type: the classes transformers lists in each
+// model's _no_split_modules (modeling_granite.py GraniteDecoderLayer, modeling_gpt_neox.py GPTNeoXLayer,
+// modeling_starcoder2.py Starcoder2DecoderLayer).
+TEST(ExportAccelerate, WrapsTheDecoderLayerClassOfEachHfFamily) {
+  const fs::path dir = fs::temp_directory_path() / ("paraplan-export-hf-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::vector<std::pair<json, std::string>> families{
+      {{{"model_type", "granite"}, {"hidden_size", 2048}, {"num_hidden_layers", 4}, {"num_attention_heads", 32},
+        {"num_key_value_heads", 8}, {"intermediate_size", 8192}, {"vocab_size", 49155}},
+       "GraniteDecoderLayer"},
+      {{{"model_type", "gpt_neox"}, {"hidden_size", 768}, {"num_hidden_layers", 4}, {"num_attention_heads", 12},
+        {"intermediate_size", 3072}, {"vocab_size", 50304}},
+       "GPTNeoXLayer"},
+      {{{"model_type", "starcoder2"}, {"hidden_size", 3072}, {"num_hidden_layers", 4}, {"num_attention_heads", 24},
+        {"num_key_value_heads", 2}, {"intermediate_size", 12288}, {"vocab_size", 49152}},
+       "Starcoder2DecoderLayer"}};
+  for (const auto& [config, layer_class] : families) {
+    const fs::path file = dir / (config["model_type"].get<std::string>() + ".json");
+    std::ofstream(file) << config.dump();
+    const Plan p = plan_of({"model={\"hf_config\": \"" + file.string() + "\"}"});
+    EXPECT_EQ(yaml(p)["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"], layer_class) << config["model_type"];
+  }
+  fs::remove_all(dir);
 }
 
 TEST(ExportAccelerate, StrategiesMachinesOffloadPrecision) {

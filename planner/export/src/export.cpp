@@ -103,6 +103,9 @@ std::string hf_decoder_layer_class(const std::string& model_type) {
                                                           {"qwen3_moe", "Qwen3MoeDecoderLayer"},
                                                           {"mixtral", "MixtralDecoderLayer"},
                                                           {"gpt2", "GPT2Block"},
+                                                          {"granite", "GraniteDecoderLayer"},
+                                                          {"gpt_neox", "GPTNeoXLayer"},
+                                                          {"starcoder2", "Starcoder2DecoderLayer"},
                                                           {"deepseek_v3", "DeepseekV3DecoderLayer"}};
   const auto it = classes.find(model_type);
   return it == classes.end() ? "" : it->second;

@@ -44,6 +44,8 @@ ModelExtras extras_from_hf_config(const nlohmann::json& config);
 // they would load, and train a function without its multipliers). A directory without config.json, or
 // another model_type, passes: tensors the model does not have are refused by name as they are read.
 void check_trainer_runs_family(const std::string& dir);
+// The same for one config.json (the plan's model.hf_config: the family the weights are loaded for).
+void check_trainer_runs_config(const std::string& config_json);
 
 // GPT-2's layout (transformers GPT2LMHeadModel, Radford et al. 2019): a GPT-shaped model (LayerNorm,
 // GeLU, biases everywhere, learned positions, tied embeddings, as many kv heads as heads) is stored under
