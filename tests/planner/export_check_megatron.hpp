@@ -25,6 +25,7 @@ inline const std::map<std::string, FlagSpec>& flags() {
       {"--accumulate-allreduce-grads-in-fp32", {Arg::sw, {}}},      // 2921 store_true
       {"--grad-reduce-in-bf16", {Arg::sw, {}}},                     // 2905
       {"--group-query-attention", {Arg::sw, {}}},                   // 2299
+      {"--window-size", {Arg::text, {}}},                           // 2301 tuple_type "L,R"
       {"--swiglu", {Arg::sw, {}}},                                  // 2367
       {"--untie-embeddings-and-output-weights", {Arg::sw, {}}},     // 2377
       {"--use-distributed-optimizer", {Arg::sw, {}}},               // 2997

@@ -49,6 +49,20 @@ std::string all(const std::vector<std::string>& v) {
 
 // ---------------------------------------------------------------- Megatron-LM
 
+// A sliding window (Mistral's, StarCoder2's: each query attends to W keys, itself included) is Megatron's
+// window_size (W - 1, 0), as Megatron-Bridge maps Hugging Face's sliding_window (gemma2_bridge.py); without
+// it the exported model would attend to every earlier token. No window, no flag.
+TEST(ExportMegatron, SlidingWindowIsWindowSize) {
+  EXPECT_FALSE(cfgtest::parse_megatron(exporttest::checked_export(plan_of({}), ExportFormat::megatron).text)
+                   .has("--window-size"));
+  // Mistral-7B-v0.1's sizes, inline.
+  const Plan p = plan_of({R"(model={"name": "mistral-7b", "layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8,
+                                    "ffn_hidden": 14336, "vocab": 32000, "sliding_window": 4096})"});
+  ASSERT_EQ(p.model.sliding_window, 4096);
+  const cfgtest::Flags f = cfgtest::parse_megatron(exporttest::checked_export(p, ExportFormat::megatron).text);
+  EXPECT_EQ(f.at("--window-size"), "4095,0");
+}
+
 // 64 GPUs = dp 8 x tp 2 x pp 4; interleaved with 2 virtual stages: 32 layers / (4 x 2) chunks = 4 each,
 // so Megatron's even split needs only the virtual stage count. 1024 / (8 x 1) = 128 micro-batches per step.
 TEST(ExportMegatron, Llama8bTensorPipelineInterleaved) {

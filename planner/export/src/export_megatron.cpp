@@ -83,6 +83,12 @@ void model_args(const Plan& plan, Args& a, ExportResult& r) {
   if (m.activation == Activation::swiglu) a.flag("--swiglu");  // default is GeLU
   a.flag("--normalization", m.norm == Norm::rmsnorm ? "RMSNorm" : "LayerNorm");  // [TC] Literal
   if (m.qk_norm) a.flag("--qk-layernorm");  // [TC] qk_layernorm: `normalization` on each query and key head
+  // [TC] window_size (left, right), arguments.py --window-size "L,R" (tuple_type): a query attends to L
+  // keys before it and R after; Megatron-Bridge maps Hugging Face's sliding_window W, which counts the query
+  // itself, to (W - 1, 0) (gemma2_bridge.py, gpt_oss_bridge.py @ v0.4.0).
+  if (m.sliding_window > 0)
+    a.flag("--window-size", fmt::format("{},0", m.sliding_window - 1),
+           fmt::format("sliding window of {} keys", m.sliding_window));
   if (!m.tied_embeddings) a.flag("--untie-embeddings-and-output-weights");
   // [TC] add_bias_linear carries argparse_meta arg_names ["--disable-bias-linear"]; add_qkv_bias is [TC].
   if (m.bias != Bias::all) a.flag("--disable-bias-linear");
