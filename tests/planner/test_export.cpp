@@ -253,6 +253,18 @@ TEST(ExportMegatron, InexpressiblePlansNameEveryField) {
   EXPECT_TRUE(has_error(export_errors(plan_of({"parallel.dp=4", "parallel.tp=2", "parallel.tp_comm_overlap=true"}),
                                       ExportFormat::megatron),
                         "parallel.tp_comm_overlap = true"));
+  // Megatron-Core biases every linear (add_bias_linear) or q, k, v alone (add_qkv_bias): LLaMA's
+  // attention_bias (q, k, v, o) and mlp_bias have no flag, where the export used to drop them.
+  const std::string sizes = R"("name": "b", "layers": 2, "hidden": 1024, "heads": 8, "ffn_hidden": 4096, "vocab": 32000)";
+  for (const char* bias : {"attention", "mlp"})
+    EXPECT_TRUE(has_error(export_errors(plan_of({"model={" + sizes + ", \"bias\": \"" + bias + "\"}"}),
+                                        ExportFormat::megatron),
+                          std::string("model.bias = ") + bias + ": Megatron-LM cannot express this"))
+        << bias;
+  for (const char* bias : {"none", "qkv", "all"})
+    EXPECT_TRUE(export_errors(plan_of({"model={" + sizes + ", \"bias\": \"" + bias + "\"}"}), ExportFormat::megatron)
+                    .empty())
+        << bias;
 }
 
 // The MoE layer as the planner costs it (Megatron-Core's all-to-all dispatcher with TE's grouped GEMM and

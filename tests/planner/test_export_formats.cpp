@@ -143,6 +143,12 @@ TEST(ExportTorchtitan, InexpressiblePlans) {
             std::string::npos);
   EXPECT_NE(error_starting(plan_of({"model=\"mixtral-8x7b\""}), tt, "model = Mixtral-8x7B").find("flavor"),
             std::string::npos);
+  // LLaMA 3 8B's sizes with a window are no registered flavor: the flavor would attend to every key.
+  const std::string windowed = R"(model={"name": "w", "layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8,
+      "ffn_hidden": 14336, "vocab": 128256, "sliding_window": 4096})";
+  EXPECT_NE(error_starting(plan_of({windowed}), tt, "model = w").find("flavor"), std::string::npos);
+  EXPECT_EQ(error_starting(plan_of({R"(model={"name": "w", "layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8,
+      "ffn_hidden": 14336, "vocab": 128256})"}), tt, "model = w"), "exported without error");
   EXPECT_NE(error_starting(plan_of({"training.precision=\"fp16\"", "training.grad_dtype=\"fp16\""}), tt,
                            "training.precision = fp16")
                 .find("bfloat16"),

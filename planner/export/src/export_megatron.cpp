@@ -292,6 +292,14 @@ ExportResult export_megatron(const Plan& plan) {
                                   "plan with training.cross_entropy unfused");
   if (plan.cluster.gpu.is_cpu)
     no.add("cluster.gpu", plan.cluster.gpu.id, "Megatron-LM trains on CUDA GPUs only");
+  // Megatron-Core's biases (core_v0.19.0 transformer_config.py): add_bias_linear on every linear layer,
+  // add_qkv_bias on linear_qkv alone (attention.py: bias=add_bias_linear or add_qkv_bias). LLaMA's
+  // attention_bias (q, k, v and o) and mlp_bias (the MLP alone) have neither.
+  const Bias bias = plan.model.bias;
+  if (bias == Bias::attention || bias == Bias::mlp)
+    no.add("model.bias", bias == Bias::attention ? "attention" : "mlp",
+           "Megatron-Core has biases on every linear layer (add_bias_linear) or on q, k and v alone "
+           "(--add-qkv-bias), not on " + std::string(bias == Bias::attention ? "q, k, v and o alone" : "the MLP alone"));
   ExportResult r;
   Args a;
   model_args(plan, a, r);

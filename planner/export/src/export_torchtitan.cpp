@@ -56,9 +56,11 @@ constexpr Flavor kFlavors[] = {{"llama3", "8B", 32, 4096, 14336, 128256, 32, 8},
                                {"deepseek_v3", "671B", 61, 7168, 18432, 129280, 128, 128}};
 
 const Flavor* match_flavor(const ModelSpec& m) {
-  // Neither flavor norms its query and key heads (torchtitan/models/llama3/model.py, deepseek_v3/model.py).
+  // Neither flavor norms its query and key heads nor attends through a window (torchtitan/models/llama3/
+  // model.py, deepseek_v3/model.py: causal attention over every earlier token).
   const bool llama_like = m.activation == Activation::swiglu && m.norm == Norm::rmsnorm && !m.tied_embeddings &&
-                          m.bias == Bias::none && m.position_embedding == PositionEmbedding::rope && !m.qk_norm;
+                          m.bias == Bias::none && m.position_embedding == PositionEmbedding::rope && !m.qk_norm &&
+                          m.sliding_window == 0;
   for (const Flavor& f : kFlavors) {
     if (!llama_like || m.layers != f.layers || m.hidden != f.hidden || m.ffn_hidden != f.ffn_hidden ||
         m.vocab != f.vocab || m.heads != f.heads || m.kv_heads != f.kv_heads)
