@@ -216,6 +216,14 @@ int run_calibrate(const CalibrateCliOptions& o) {
              out.fit.converged ? "converged" : "stopped at the iteration limit", out.fit.rms_log_residual,
              o.robust ? " (weighted)" : "");
   print_parameters(out.fit);
+  // A parameter --fit names that no row moves is left at its datasheet value: say so, not only by its 0 rows.
+  for (const FittedParam& p : out.fit.params)
+    if (co.fit.fields.count(p.field->name) && p.rows == 0)
+      fmt::print("--fit {}: no row's predicted time moves by 0.1 % when it is 10x or 1/10 of its start value (its "
+                 "datasheet value, else {}), so these rows do not measure it; it keeps its datasheet value\n",
+                 p.field->name, std::string(p.field->unit) == "s"       ? "1 us"
+                                : std::string(p.field->unit) == "cores" ? "2 cores"
+                                                                        : "0.5");
   if (o.report) {
     print_rows(report);
     print_memory(report);

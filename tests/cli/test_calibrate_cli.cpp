@@ -310,6 +310,13 @@ TEST(CliCalibrate, MegatronBridgeRowsFitOneParameterLeavingOneOut) {
   EXPECT_EQ(doc["cross_validation"]["folds"], 6);
   EXPECT_EQ(doc["parameters"].size(), 1u) << doc["parameters"].dump();
   EXPECT_EQ(doc["parameters"]["gemm"]["source"], "fitted");
+  // A parameter the rows cannot move is named, not silently kept: these rows' kernels outlast a host cost of
+  // 10 us a launch (the model's host time stays under the device time), so host_overhead_s moves none.
+  r = run("calibrate --db " + db + " --use imported --gpu h100-sxm-80gb --fit gemm,host_overhead_s --folds 2 "
+          "--name h --out " + (dir / "h.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("--fit host_overhead_s: no row's predicted time moves by 0.1 %"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--fit gemm:"), std::string::npos) << r.out;
   r = run("calibrate --db " + db + " --use imported --gpu h100-sxm-80gb --fit gemm,speed");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--fit = speed: is not a time-model parameter; the parameters are: gemm, attention"),
