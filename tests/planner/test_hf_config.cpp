@@ -413,6 +413,8 @@ TEST(HfConfig, PythiaHasItsPublishedParameterCounts) {
   const ModelSpec no_attn_bias = read(with(pythia(768, 12, 12), "attention_bias", false));
   EXPECT_EQ(no_attn_bias.bias, Bias::mlp);
   EXPECT_EQ(count_params(no_attn_bias).total, 162'322'944 - 12 * 4 * 768);
+  EXPECT_TRUE(mentions(errors_of(with(pythia(768, 12, 12), "num_attention_heads", 7)),
+                       "config.json: num_attention_heads = 7: must divide hidden_size (768) for model_type gpt_neox"));
   EXPECT_TRUE(mentions(errors_of(with(pythia(768, 12, 12), "hidden_act", "relu")),
                        "config.json: hidden_act = \"relu\": must be one of gelu, gelu_new, gelu_fast, gelu_pytorch_tanh"));
 }

@@ -27,7 +27,7 @@ std::string hf_key(const std::string& type, ModelField f) {
     case F::heads: return gpt2 ? "n_head" : "num_attention_heads";
     case F::kv_heads: return gpt2 ? "n_head" : "num_key_value_heads";
     case F::head_dim: return "head_dim";
-    case F::ffn_hidden: return gpt2 ? "n_inner" : "intermediate_size";  // gpt_neox, starcoder2: intermediate_size
+    case F::ffn_hidden: return gpt2 ? "n_inner" : "intermediate_size";
     case F::vocab: return "vocab_size";
     case F::max_seq_len: return "n_positions";
     case F::sliding_window: return "sliding_window";
@@ -110,8 +110,9 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
   if (!gpt2 && !llama_like && !deepseek && !gelu_rope) {
     errors.add(r.field("model_type"), "\"" + type + "\"",
                "is not supported; supported: llama, granite, mistral, qwen2, qwen3, qwen3_moe, mixtral, gpt2, "
-               "gpt_neox, starcoder2, deepseek_v2, deepseek_v3; another family can be written inline from its config's sizes (\"model\": {\"layers\", "
-               "\"hidden\", \"heads\", \"kv_heads\", \"ffn_hidden\", \"vocab\", ...}: docs/plan-format.md, \"model\")");
+               "gpt_neox, starcoder2, deepseek_v2, deepseek_v3; another family can be written inline from its "
+               "config's sizes (\"model\": {\"layers\", \"hidden\", \"heads\", \"kv_heads\", \"ffn_hidden\", "
+               "\"vocab\", ...}: docs/plan-format.md, \"model\")");
     return m;
   }
   m.layers = static_cast<int>(r.dim(F::layers, 0, true));
@@ -137,6 +138,12 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
     const bool neox = type == "gpt_neox";
     m.kv_heads = neox ? m.heads : static_cast<int>(r.dim(F::kv_heads, m.heads, false));
     m.head_dim = m.heads ? m.hidden / m.heads : 0;
+    // Both attention classes take head_dim = hidden_size // num_attention_heads and raise a ValueError when
+    // that does not give back hidden_size.
+    if (m.heads > 0 && m.hidden > 0 && m.hidden % m.heads != 0)
+      errors.add(r.field(hf_key(type, F::heads)), std::to_string(m.heads),
+                 "must divide " + hf_key(type, F::hidden) + " (" + std::to_string(m.hidden) + ") for model_type " +
+                     type + ": its head_dim is hidden_size / num_attention_heads");
     m.ffn_hidden = r.dim(F::ffn_hidden, 0, true);
     const std::string act = r.text("hidden_act", neox ? "gelu" : "gelu_pytorch_tanh");
     m.activation = Activation::gelu;
@@ -149,8 +156,9 @@ ModelSpec model_from_hf_config(const json& c, const std::string& origin, Violati
     if (neox) {
       // attention_bias (default true) on query_key_value and dense; the MLP's linears always have biases.
       // use_parallel_residual (default true) adds both branches to one input: the same weights, FLOPs and
-      // kernels as the sequential block, which the planner costs (its activations count the second norm's
-      // input, one hidden vector a token, apart). rotary_pct rotates part of each head: the same kernel.
+      // kernels as the sequential block, which the planner costs; its activations keep the second norm's
+      // input apart from the first's, one hidden vector a token and layer more than the model holds.
+      // rotary_pct rotates part of each head: the same kernel.
       m.bias = r.flag("attention_bias", true) ? Bias::all : Bias::mlp;
       m.tied_embeddings = r.flag("tie_word_embeddings", false);
     } else {
