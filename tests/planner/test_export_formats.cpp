@@ -178,9 +178,9 @@ TEST(ExportAccelerate, FullShardWithCheckpointing) {
   EXPECT_FALSE(y.contains("parallelism_config"));
 }
 
-// The decoder-layer class FSDP wraps, by the config's model_type: the classes transformers lists in each
-// model's _no_split_modules (modeling_granite.py GraniteDecoderLayer, modeling_gpt_neox.py GPTNeoXLayer,
-// modeling_starcoder2.py Starcoder2DecoderLayer).
+// The decoder-layer class FSDP wraps, by the config's model_type: the classes each model's code lists in
+// _no_split_modules (transformers modeling_granite.py GraniteDecoderLayer, modeling_gpt_neox.py GPTNeoXLayer,
+// modeling_starcoder2.py Starcoder2DecoderLayer; DeepSeek-V2's modeling_deepseek.py DeepseekV2DecoderLayer).
 TEST(ExportAccelerate, WrapsTheDecoderLayerClassOfEachHfFamily) {
   const fs::path dir = fs::temp_directory_path() / ("paraplan-export-hf-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -193,7 +193,13 @@ TEST(ExportAccelerate, WrapsTheDecoderLayerClassOfEachHfFamily) {
        "GPTNeoXLayer"},
       {{{"model_type", "starcoder2"}, {"hidden_size", 3072}, {"num_hidden_layers", 4}, {"num_attention_heads", 24},
         {"num_key_value_heads", 2}, {"intermediate_size", 12288}, {"vocab_size", 49152}},
-       "Starcoder2DecoderLayer"}};
+       "Starcoder2DecoderLayer"},
+      // DeepSeek-V2-Lite's sizes (deepseek-ai's modeling_deepseek.py, _no_split_modules).
+      {{{"model_type", "deepseek_v2"}, {"hidden_size", 2048}, {"num_hidden_layers", 4}, {"num_attention_heads", 16},
+        {"intermediate_size", 10944}, {"moe_intermediate_size", 1408}, {"vocab_size", 102400},
+        {"n_routed_experts", 64}, {"n_shared_experts", 2}, {"num_experts_per_tok", 6}, {"first_k_dense_replace", 1},
+        {"kv_lora_rank", 512}, {"qk_nope_head_dim", 128}, {"qk_rope_head_dim", 64}, {"v_head_dim", 128}},
+       "DeepseekV2DecoderLayer"}};
   for (const auto& [config, layer_class] : families) {
     const fs::path file = dir / (config["model_type"].get<std::string>() + ".json");
     std::ofstream(file) << config.dump();

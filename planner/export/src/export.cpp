@@ -106,6 +106,7 @@ std::string hf_decoder_layer_class(const std::string& model_type) {
                                                           {"granite", "GraniteDecoderLayer"},
                                                           {"gpt_neox", "GPTNeoXLayer"},
                                                           {"starcoder2", "Starcoder2DecoderLayer"},
+                                                          {"deepseek_v2", "DeepseekV2DecoderLayer"},
                                                           {"deepseek_v3", "DeepseekV3DecoderLayer"}};
   const auto it = classes.find(model_type);
   return it == classes.end() ? "" : it->second;
