@@ -77,6 +77,11 @@ std::string value_text(double v, const std::string& unit) {
   return fmt::format("{:.4g}", v);
 }
 
+// A value as value_text writes it, with its unit where value_text gives none (seconds carry theirs).
+std::string with_unit(double v, const std::string& unit) {
+  return unit == "s" ? value_text(v, unit) : value_text(v, unit) + " " + unit;
+}
+
 void print_parameters(const FitResult& fit) {
   fmt::print("{:<22} {:>10} {:>10} {:>10} {:>5}  {:<9} {}\n", "parameter", "datasheet", "value", "+/-1sd", "rows",
              "source", "unit");
@@ -219,11 +224,9 @@ int run_calibrate(const CalibrateCliOptions& o) {
   // A parameter --fit names that no row moves is left at its datasheet value: say so, not only by its 0 rows.
   for (const FittedParam& p : out.fit.params)
     if (co.fit.fields.count(p.field->name) && p.rows == 0)
-      fmt::print("--fit {}: no row's predicted time moves by 0.1 % when it is 10x or 1/10 of its start value (its "
-                 "datasheet value, else {}), so these rows do not measure it; it keeps its datasheet value\n",
-                 p.field->name, std::string(p.field->unit) == "s"       ? "1 us"
-                                : std::string(p.field->unit) == "cores" ? "2 cores"
-                                                                        : "0.5");
+      fmt::print("--fit {}: no row's predicted time moves by 0.1 % when it is 10x or 1/10 of the fit's start, {}, "
+                 "so these rows do not measure it; it keeps its datasheet value, {}\n",
+                 p.field->name, with_unit(p.start, p.field->unit), with_unit(p.datasheet, p.field->unit));
   if (o.report) {
     print_rows(report);
     print_memory(report);

@@ -157,7 +157,9 @@ CheckpointReader::CheckpointReader(const std::string& dir, const ModelSpec& spec
   // A family whose tensors would load but not run as transformers runs them: the directory's config.json,
   // and the plan's own (model.hf_config) for a directory without one.
   check_trainer_runs_family(dir);
-  if (!spec.hf_config.empty()) check_trainer_runs_config(spec.hf_config);
+  std::error_code same_error;
+  if (!spec.hf_config.empty() && !fs::equivalent(spec.hf_config, fs::path(dir) / "config.json", same_error))
+    check_trainer_runs_config(spec.hf_config);
   // Tensors the model does not have mean the directory is for another model.
   const ModelLayout layout = model_layout(spec, std::nullopt);
   std::set<std::string> gpt2_names;

@@ -1,7 +1,6 @@
 // Export to torchtitan (TOML), accelerate (YAML) and torchrun/Slurm: the files parse with strict readers
 // and carry the plan's degrees, derived here by hand; plans the target cannot express name their field.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include "export_fixture.hpp"
 #include "paraplan/export.hpp"
 #include "paraplan/plan_io.hpp"
+#include "../test_dirs.hpp"
 
 using namespace paraplan::planner;
 using nlohmann::json;
@@ -182,8 +182,7 @@ TEST(ExportAccelerate, FullShardWithCheckpointing) {
 // _no_split_modules (transformers modeling_granite.py GraniteDecoderLayer, modeling_gpt_neox.py GPTNeoXLayer,
 // modeling_starcoder2.py Starcoder2DecoderLayer; DeepSeek-V2's modeling_deepseek.py DeepseekV2DecoderLayer).
 TEST(ExportAccelerate, WrapsTheDecoderLayerClassOfEachHfFamily) {
-  const fs::path dir = fs::temp_directory_path() / ("paraplan-export-hf-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = paraplan::testing::fresh_dir("paraplan-export", "hf-families");
   const std::vector<std::pair<json, std::string>> families{
       {{{"model_type", "granite"}, {"hidden_size", 2048}, {"num_hidden_layers", 4}, {"num_attention_heads", 32},
         {"num_key_value_heads", 8}, {"intermediate_size", 8192}, {"vocab_size", 49155}},
@@ -206,7 +205,6 @@ TEST(ExportAccelerate, WrapsTheDecoderLayerClassOfEachHfFamily) {
     const Plan p = plan_of({"model={\"hf_config\": \"" + file.string() + "\"}"});
     EXPECT_EQ(yaml(p)["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"], layer_class) << config["model_type"];
   }
-  fs::remove_all(dir);
 }
 
 TEST(ExportAccelerate, StrategiesMachinesOffloadPrecision) {

@@ -374,6 +374,7 @@ FitResult fit_parameters(const std::vector<Measurement>& all_rows, const GpuSpec
     fp.field = &fields[j];
     fp.datasheet = gpu.efficiency.*fields[j].member;
     fp.value = fp.datasheet;
+    fp.start = start.params[j].value;
     const bool asked = options.fields.empty() ? fitted_by_default(fields[j], gpu)
                                               : options.fields.count(fields[j].name) > 0;
     if (!asked) {

@@ -20,7 +20,8 @@ struct FittedParam {
   // fitted: step times (runs, imported) constrain it; measured: probes alone; datasheet: nothing does,
   // or the rows move it but pin it to no better than a factor e (rows > 0, rel_sigma > 1).
   ParamSource source = ParamSource::datasheet;
-  int rows = 0;          // rows whose prediction it moves by more than 0.1% when 10x or 0.1x
+  double start = 0;      // where the fit starts it: the datasheet value, or a typical magnitude where that is 0
+  int rows = 0;          // rows whose prediction it moves by more than 0.1% when 10x or 0.1x its start
   double rel_sigma = 0;  // one standard deviation of its logarithm (~ relative) from the data (0: no data)
 };
 
